@@ -1,0 +1,34 @@
+"""One error type for bad input, so the CLI can print one line and exit 2."""
+from __future__ import annotations
+
+
+class InputError(Exception):
+    """Bad input from a user: names the file, the row and the field where known.
+
+    `str()` gives the one line the CLI prints, e.g.
+    ``events.csv, row 4, field announced_at: naive timestamp '2025-04-02 16:00' (add a UTC offset or zone)``.
+    Rows are counted as a person counts them in a spreadsheet: the header is row 1.
+    """
+
+    def __init__(self, message: str, *, file: str | None = None, row: int | None = None,
+                 field: str | None = None):
+        self.message = message
+        self.file = file
+        self.row = row
+        self.field = field
+        super().__init__(self.__str__())
+
+    def __str__(self) -> str:
+        where = []
+        if self.file:
+            where.append(str(self.file))
+        if self.row is not None:
+            where.append(f"row {self.row}")
+        if self.field:
+            where.append(f"field {self.field}")
+        prefix = ", ".join(where)
+        return f"{prefix}: {self.message}" if prefix else self.message
+
+
+class DataError(Exception):
+    """Market data could not be had (network, vendor, cache); one line for the user."""
