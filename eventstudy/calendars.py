@@ -49,7 +49,7 @@ def close_rule(series: SeriesConfig) -> str:
 def align(events: pd.DataFrame, series: SeriesConfig, closes: pd.Series) -> pd.DataFrame:
     """Day 0 of every event for one series: the first session whose close is after the event."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
-    close_values = pd.DatetimeIndex(closes.values).as_unit("ns")
+    close_values = pd.DatetimeIndex(closes).as_unit("ns")
     pos = close_values.searchsorted(instants, side="right")
     inside = (pos > 0) & (pos < len(closes))
     safe = np.clip(pos, 1, len(closes) - 1)

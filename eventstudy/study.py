@@ -1,0 +1,349 @@
+"""A study: every (event, series, model), from prices to tidy result frames.
+
+Nothing here draws or prints; the report and the CLI read the frames of `StudyResult`.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from scipy import stats
+
+from eventstudy import models as mdl
+from eventstudy.calendars import align, session_closes
+from eventstudy.config import Config
+from eventstudy.data.prices import load_series_prices
+from eventstudy.errors import InputError
+from eventstudy.result import StudyResult
+from eventstudy.returns import benchmark_returns, off_calendar_bars, session_returns
+
+FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get("EVENTSTUDY_CACHE", Path.home() / ".cache" / "eventstudy"))
+
+
+def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
+              cache_dir: str | Path | None = None, fetch=None,
+              today: pd.Timestamp | None = None) -> StudyResult:
+    """Run every (event, series, model) of the config; `fetch` defaults to Yahoo."""
+    from eventstudy.data.cache import PriceCache
+    if fetch is None and not offline:
+        from eventstudy.data.yahoo import fetch_yahoo as fetch
+    cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
+    pairs = study_pairs(events, config)
+
+    series_ids = config.needed_series
+    closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
+    start = _fetch_start(events, config, closes)
+    frames, provenance, gaps, warn = {}, [], [], []
+    for sid in series_ids:
+        cfg = config.series[sid]
+        prices, prov, warning = load_series_prices(cfg, offline=offline, cache=cache,
+                                                   fetch=fetch, start=start[sid], end=today)
+        if warning:
+            warn.append(warning)
+        provenance.append(prov)
+        extra = off_calendar_bars(prices, closes[sid])
+        frame = session_returns(prices, closes[sid], config.returns)
+        frames[sid] = frame
+        gaps.append(pd.DataFrame({"series": sid, "date": frame.loc[frame["gap"], "date"],
+                                  "kind": "missing bar"}))
+        gaps.append(pd.DataFrame({"series": sid, "date": extra["date"],
+                                  "kind": "bar on a non-session day (ignored)"}))
+    for sid in series_ids:
+        frames[sid] = _add_regressors(frames[sid], sid, config, frames)
+
+    alignment = pd.concat([align(events, config.series[sid], closes[sid]) for sid in series_ids
+                           if sid in set(pairs["series"])], ignore_index=True)
+    alignment = alignment.merge(pairs, on=["event_id", "series"], how="inner")
+
+    ar_rows, car_rows, panel_rows, skipped = [], [], [], []
+    for sid, group in alignment.groupby("series", sort=True):
+        frame = frames[sid]
+        excluded = _event_positions(alignment_all=align(events, config.series[sid], closes[sid]),
+                                    span=config.event_span) if config.exclude_other_events else set()
+        for row in group.itertuples(index=False):
+            for model in config.models:
+                out = _study_pair(frame, row, model, config, excluded)
+                if isinstance(out, str):
+                    skipped.append({"event_id": row.event_id, "series": sid, "model": model,
+                                    "reason": out})
+                    continue
+                ar, car, panel = out
+                ar_rows.append(ar)
+                car_rows.append(car)
+                panel_rows.append(panel)
+
+    ar = _concat(ar_rows, AR_COLUMNS)
+    car = _concat(car_rows, CAR_COLUMNS)
+    panel = _concat(panel_rows, PANEL_COLUMNS)
+    tests = _tests(panel, car, alignment, events, config)
+    aar = group_aar(ar, events, config)
+    prices = pd.concat([f.loc[~f["gap"], ["date", "close"]].assign(series=sid)
+                        for sid, f in frames.items()], ignore_index=True)
+    return StudyResult(
+        config=config, events=events, alignment=alignment.drop(columns=["day0_pos"]),
+        ar=ar, car=car, tests=tests, panel=panel, aar=aar,
+        skipped=pd.DataFrame(skipped, columns=["event_id", "series", "model", "reason"]),
+        gaps=pd.concat(gaps, ignore_index=True)[["series", "date", "kind"]],
+        prices=prices[["series", "date", "close"]],
+        provenance=pd.DataFrame([p.__dict__ for p in provenance]),
+        warnings=warn)
+
+
+def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """Every (event_id, series) studied: studied series x all events, plus the groups' pairs."""
+    ids = events["event_id"].tolist()
+    pairs = [(e, s) for s in config.studied for e in ids]
+    for gid, group in config.groups.items():
+        for eid in group.events:
+            if eid not in ids:
+                raise InputError(f"unknown event {eid!r} (not in the events file)",
+                                 file=config.path, field=f"groups.{gid}.events")
+        chosen = events[events["event_id"].isin(group.events)
+                        | events["category"].isin(group.categories)]["event_id"]
+        pairs += [(e, s) for s in group.series for e in chosen]
+    return pd.DataFrame(pairs, columns=["event_id", "series"]).drop_duplicates(ignore_index=True)
+
+
+def group_members(group, events: pd.DataFrame) -> pd.DataFrame:
+    chosen = events[events["event_id"].isin(group.events)
+                    | events["category"].isin(group.categories)]["event_id"]
+    return pd.DataFrame([(e, s) for s in group.series for e in chosen],
+                        columns=["event_id", "series"])
+
+
+def _fetch_start(events, config, closes) -> dict[str, pd.Timestamp]:
+    """First date each series is needed from: the earliest estimation window, with a margin."""
+    first_event = events["announced_at_utc"].min()
+    out = {}
+    for sid, c in closes.items():
+        pos = int(pd.DatetimeIndex(c).searchsorted(first_event, side="right"))
+        pos = max(pos + config.estimation_window[0] - FETCH_MARGIN, 0)
+        out[sid] = c.index[pos]
+    return out
+
+
+def _add_regressors(frame: pd.DataFrame, sid: str, config: Config, frames: dict) -> pd.DataFrame:
+    """Benchmark (rm), its Dimson lags and leads, and factor returns, over the series' intervals."""
+    cfg = config.series[sid]
+    frame = frame.copy()
+    if cfg.benchmark is not None:
+        frame["rm"] = benchmark_returns(frame, frames[cfg.benchmark], config.returns)
+        bars = frame.loc[~frame["gap"], "rm"]
+        for k in range(1, config.dimson_lags + 1):
+            frame[f"rm_lag{k}"] = bars.shift(k).reindex(frame.index)
+            frame[f"rm_lead{k}"] = bars.shift(-k).reindex(frame.index)
+    for f in config.factors:
+        if f != sid:
+            frame[f"f_{f}"] = benchmark_returns(frame, frames[f], config.returns)
+    return frame
+
+
+def _event_positions(alignment_all: pd.DataFrame, span: tuple[int, int]) -> set[int]:
+    """Calendar positions inside any event's widest window (kept out of estimation windows)."""
+    d0 = alignment_all.loc[alignment_all["day0_pos"] >= 0, "day0_pos"].to_numpy()
+    offsets = np.arange(span[0], span[1] + 1)
+    return set((d0[:, None] + offsets[None, :]).ravel().tolist())
+
+
+def _study_pair(frame, row, model, config: Config, excluded: set[int]):
+    """AR rows, CAR rows and inference panel of one (event, series, model), or a skip reason."""
+    if row.day0_pos < 0 or pd.isna(row.day0):
+        return "announcement outside the calendar's range"
+    first_pos, last_pos = int(frame["pos"].iloc[0]), int(frame["pos"].iloc[-1])
+    if row.day0_pos > last_pos:
+        return (f"waiting for data: day 0 is {row.day0:%Y-%m-%d}, the last bar is "
+                f"{frame['date'].iloc[-1]:%Y-%m-%d}")
+    try:
+        names = mdl.regressor_names(model, config.factors, config.dimson_lags)
+    except mdl.ModelError as exc:
+        return str(exc)
+    if model != "constant_mean" and "rm" not in frame and model != "factor_model":
+        return f"the {model.replace('_', ' ')} needs a benchmark (series.{row.series}.benchmark)"
+    missing = [n for n in names if n not in frame]
+    if missing:
+        return f"no {', '.join(missing)} for this series"
+
+    rel = frame["pos"].to_numpy() - int(row.day0_pos)
+    frame = frame.assign(rel_day=rel)
+    e0, e1 = config.estimation_window
+    in_est = (rel >= e0) & (rel <= e1)
+    est_all = frame[in_est]
+    is_excluded = est_all["pos"].isin(excluded)
+    needed = ["ret", "rm"] if model == "market_adjusted" else ["ret"] + names
+    usable = (~est_all["gap"]) & (est_all["span"] == 1) & est_all[needed].notna().all(axis=1)
+    est = est_all[usable & ~is_excluded]
+    n_excluded = int((usable & is_excluded).sum())
+    if row.day0_pos + e0 < first_pos:
+        short = f"data start {frame['date'].iloc[0]:%Y-%m-%d} cuts the estimation window; "
+    else:
+        short = ""
+    if len(est) < config.min_estimation:
+        return (f"{short}{len(est)} usable estimation days, fewer than min_estimation "
+                f"{config.min_estimation}")
+    try:
+        fitted = mdl.fit(model, est, names)
+    except mdl.ModelError as exc:
+        return str(exc)
+
+    lo = min(config.plot_window[0], config.event_span[0])
+    hi = max(config.plot_window[1], config.event_span[1])
+    ev = frame[(rel >= lo) & (rel <= hi)].copy()
+    has_x = ev[needed[1:]].notna().all(axis=1) if len(needed) > 1 else True
+    ok = ev["ret"].notna() & has_x
+    ev["expected_return"] = np.nan
+    ev["ar_var"] = np.nan
+    ev.loc[ok, "expected_return"] = fitted.expected(ev[ok])
+    ev.loc[ok, "ar_var"] = fitted.ar_variance(ev[ok])
+    ev["abnormal_return"] = ev["ret"] - ev["expected_return"]
+    ev["ar_se"] = np.sqrt(ev["ar_var"])
+    ev["ar_t"] = ev["abnormal_return"] / ev["ar_se"]
+    ev["car_path"] = ev["abnormal_return"].fillna(0.0).cumsum()
+    ev["car_path_se"] = np.nan
+    ev.loc[ok, "car_path_se"] = np.sqrt(fitted.car_path_variance(ev[ok]))
+    ev["car_path_se"] = ev["car_path_se"].ffill()
+    ev["simple_return"] = np.expm1(ev["ret"]) if config.returns == "log" else ev["ret"]
+    ev = ev.assign(event_id=row.event_id, series=row.series, model=model,
+                   rm=ev["rm"] if "rm" in ev else np.nan)
+    ar = ev.rename(columns={"ret": "return", "rm": "benchmark_return"})[AR_COLUMNS]
+
+    last_rel = last_pos - int(row.day0_pos)
+    cars = []
+    for w0, w1 in config.event_windows:
+        inw = ev[(ev["rel_day"] >= w0) & (ev["rel_day"] <= w1)]
+        used = inw[inw["abnormal_return"].notna()]
+        waiting = w1 > last_rel
+        n_gaps = int(inw["gap"].sum())
+        if waiting or used.empty:
+            car = se = t = p = np.nan
+            note = "waiting for data" if waiting else "no returns in window"
+        else:
+            car = float(used["abnormal_return"].sum())
+            se = float(np.sqrt(fitted.car_variance(used)))
+            t = car / se
+            p = float(2 * stats.t.sf(abs(t), fitted.dof))
+            note = f"{n_gaps} missing bar(s) in window" if n_gaps else ""
+        cars.append({"event_id": row.event_id, "series": row.series, "model": model,
+                     "window_start": w0, "window_end": w1, "car": car, "se": se, "t_stat": t,
+                     "dof": fitted.dof, "p_value": p, "n_est": fitted.n_est,
+                     "n_days": len(used), "n_excluded": n_excluded,
+                     "sigma": float(np.sqrt(fitted.sigma2)),
+                     "car_simple": float(np.expm1(car)) if config.returns == "log" else car,
+                     "day0": row.day0, "note": note})
+    car = pd.DataFrame(cars)
+    car["car_var"] = car["se"] ** 2
+
+    est_panel = pd.DataFrame({
+        "event_id": row.event_id, "series": row.series, "model": model, "phase": "estimation",
+        "rel_day": est["rel_day"].to_numpy(), "date": est["date"].to_numpy(),
+        "abnormal_return": fitted.residuals.to_numpy(), "ar_var": fitted.sigma2})
+    ev_panel = pd.DataFrame({
+        "event_id": row.event_id, "series": row.series, "model": model, "phase": "event",
+        "rel_day": ev["rel_day"].to_numpy(), "date": ev["date"].to_numpy(),
+        "abnormal_return": ev["abnormal_return"].to_numpy(), "ar_var": ev["ar_var"].to_numpy()})
+    panel = pd.concat([est_panel, ev_panel], ignore_index=True).assign(
+        sigma2=fitted.sigma2, dof=fitted.dof, n_est=fitted.n_est)
+    return ar, car, panel
+
+
+def group_aar(ar: pd.DataFrame, events: pd.DataFrame, config: Config) -> pd.DataFrame:
+    """AAR and CAAR paths of every group, by model and event day (for charts and tables).
+
+    The bands assume independent pairs; the group tests in tests.csv do not.
+    """
+    out = []
+    for gid, group in config.groups.items():
+        members = group_members(group, events)
+        sub = ar.merge(members, on=["event_id", "series"])
+        if sub.empty:
+            continue
+        sub = sub.assign(ar_var=sub["ar_se"] ** 2, path_var=sub["car_path_se"] ** 2)
+        g = sub.groupby(["model", "rel_day"], sort=True)
+        frame = pd.DataFrame({
+            "n": g["abnormal_return"].count(),
+            "aar": g["abnormal_return"].mean(),
+            "aar_se": np.sqrt(g["ar_var"].sum()) / g["abnormal_return"].count(),
+            "caar": g["car_path"].mean(),
+            "caar_se": np.sqrt(g["path_var"].sum()) / g["car_path"].count(),
+        }).reset_index()
+        out.append(frame.assign(group=gid))
+    if not out:
+        return pd.DataFrame(columns=AAR_COLUMNS)
+    return pd.concat(out, ignore_index=True)[AAR_COLUMNS]
+
+
+def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
+    """Per-pair t-tests and, where the inference module provides them, group tests."""
+    rows = car.assign(group="", test="t", estimate=car["car"], statistic=car["t_stat"],
+                      n=car["n_days"])[TEST_COLUMNS]
+    frames = [rows]
+    try:
+        from eventstudy import inference
+    except ImportError:  # pragma: no cover - inference arrives with issue #3
+        inference = None
+    if inference is not None and hasattr(inference, "group_tests") and len(panel):
+        frames.append(_group_tests(inference, panel, car, events, config))
+        frames.append(_pair_bootstrap(inference, panel, car))
+    out = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    return out.sort_values(["group", "model", "event_id", "series", "window_start", "window_end",
+                            "test"], kind="stable").reset_index(drop=True)
+
+
+def _group_tests(inference, panel, car, events, config) -> pd.DataFrame:
+    span = config.event_span
+    windows = list(config.event_windows) + [(d, d) for d in range(span[0], span[1] + 1)]
+    windows = list(dict.fromkeys(windows))
+    out = []
+    for gid, group in config.groups.items():
+        members = group_members(group, events)
+        for model in config.models:
+            keys = members.assign(model=model)
+            sub_panel = panel.merge(keys, on=["event_id", "series", "model"])
+            sub_car = car.merge(keys, on=["event_id", "series", "model"])
+            sub_car = sub_car[sub_car["car"].notna()]
+            if sub_car.empty:
+                continue
+            res = inference.group_tests(sub_panel, sub_car, windows, n_boot=config.n_boot,
+                                        seed=config.seed)
+            out.append(res.assign(group=gid, model=model, event_id="", series=""))
+    return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
+
+
+def _pair_bootstrap(inference, panel, car) -> pd.DataFrame:
+    out = []
+    for (eid, sid, model), sub in panel.groupby(["event_id", "series", "model"], sort=True):
+        cars = car[(car["event_id"] == eid) & (car["series"] == sid) & (car["model"] == model)
+                   & car["car"].notna()]
+        if cars.empty:
+            continue
+        res = inference.pair_bootstrap(sub, cars)
+        out.append(res.assign(group="", event_id=eid, series=sid, model=model))
+    return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
+
+
+def _concat(frames, columns) -> pd.DataFrame:
+    if not frames:
+        return pd.DataFrame(columns=columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        return pd.concat(frames, ignore_index=True)[columns]
+
+
+AR_COLUMNS = ["event_id", "series", "model", "date", "rel_day", "return", "simple_return",
+              "benchmark_return", "expected_return", "abnormal_return", "ar_se", "ar_t", "car_path",
+              "car_path_se", "span", "gap"]
+CAR_COLUMNS = ["event_id", "series", "model", "window_start", "window_end", "car", "se", "t_stat",
+               "dof", "p_value", "n_est", "n_days", "n_excluded", "sigma", "car_simple",
+               "car_var", "day0", "note"]
+AAR_COLUMNS = ["group", "model", "rel_day", "n", "aar", "aar_se", "caar", "caar_se"]
+PANEL_COLUMNS = ["event_id", "series", "model", "phase", "rel_day", "date", "abnormal_return",
+                 "ar_var", "sigma2", "dof", "n_est"]
+TEST_COLUMNS = ["group", "model", "event_id", "series", "window_start", "window_end", "test",
+                "estimate", "statistic", "dof", "p_value", "n"]
