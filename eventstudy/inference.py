@@ -87,6 +87,20 @@ def _pair_keys(frame: pd.DataFrame) -> pd.MultiIndex:
     )
 
 
+def _pair_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
+    """Integer pair code per row and the sorted (event_id, series) keys it indexes."""
+    ev_codes, ev_uniq = pd.factorize(frame["event_id"].astype(str), sort=True)
+    se_codes, se_uniq = pd.factorize(frame["series"].astype(str), sort=True)
+    combined = ev_codes.astype(np.int64) * max(len(se_uniq), 1) + se_codes
+    uniq, codes = np.unique(combined, return_inverse=True)
+    keys = pd.MultiIndex.from_arrays(
+        [np.asarray(ev_uniq, dtype=object)[uniq // max(len(se_uniq), 1)],
+         np.asarray(se_uniq, dtype=object)[uniq % max(len(se_uniq), 1)]],
+        names=["event_id", "series"],
+    )
+    return codes.ravel(), keys
+
+
 def _as_dates(values: pd.Series) -> np.ndarray:
     """Calendar dates as int64 day numbers (NaT -> a sentinel that never matches)."""
     d = pd.to_datetime(values)
@@ -116,9 +130,7 @@ class _Group:
 
 def _prepare_panel(panel: pd.DataFrame) -> _Group:
     _check_columns(panel, _PANEL_COLUMNS, "panel")
-    keys_all = _pair_keys(panel)
-    keys = keys_all.unique().sort_values()
-    col = keys.get_indexer(keys_all)
+    col, keys = _pair_codes(panel)
     rel = panel["rel_day"].to_numpy().astype(np.int64)
     days = np.unique(rel)
     row = np.searchsorted(days, rel)
@@ -654,12 +666,10 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
 
 
 def _frame(rows: list[tuple]) -> pd.DataFrame:
-    out = pd.DataFrame(rows, columns=OUTPUT_COLUMNS)
-    out = out.astype({"window_start": "int64", "window_end": "int64", "estimate": "float64",
-                      "statistic": "float64", "dof": "float64", "p_value": "float64",
-                      "n": "int64"})
-    out["test"] = out["test"].astype(object)
-    return out
+    cols = list(zip(*rows)) if rows else [()] * len(OUTPUT_COLUMNS)
+    dtypes = ("int64", "int64", object, "float64", "float64", "float64", "float64", "int64")
+    return pd.DataFrame({name: np.array(c, dtype=dt)
+                         for name, c, dt in zip(OUTPUT_COLUMNS, cols, dtypes)})
 
 
 def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) -> pd.DataFrame:

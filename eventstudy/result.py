@@ -32,6 +32,9 @@ class StudyResult:
     prices: pd.DataFrame      # (series, date, close) as used
     provenance: pd.DataFrame  # where each series' prices came from
     warnings: list[str] = field(default_factory=list)
+    returns: dict[str, pd.DataFrame] = field(default_factory=dict)
+    # per series, every calendar session: date, close_utc, pos, close, ret, span, gap, and the
+    # regressors the models use (rm, rm_lag1, rm_lead1, f_<id>): the input of hypotheses.py
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in RESULT_FILES}

@@ -94,7 +94,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         gaps=pd.concat(gaps, ignore_index=True)[["series", "date", "kind"]],
         prices=prices[["series", "date", "close"]],
         provenance=pd.DataFrame([p.__dict__ for p in provenance]),
-        warnings=warn)
+        warnings=warn, returns=frames)
 
 
 def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:
