@@ -7,6 +7,7 @@ bar does not end at an exchange close (Yahoo's FX bars end at midnight London).
 """
 from __future__ import annotations
 
+import warnings
 from functools import lru_cache
 
 import exchange_calendars as xc
@@ -20,7 +21,10 @@ CALENDAR_START = pd.Timestamp("2000-01-03")
 
 @lru_cache(maxsize=32)
 def _calendar(code: str):
-    return xc.get_calendar(code, start=CALENDAR_START)
+    with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations, not ours
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", FutureWarning)
+        return xc.get_calendar(code, start=CALENDAR_START)
 
 
 def session_closes(series: SeriesConfig) -> pd.Series:
@@ -49,7 +53,7 @@ def close_rule(series: SeriesConfig) -> str:
 def align(events: pd.DataFrame, series: SeriesConfig, closes: pd.Series) -> pd.DataFrame:
     """Day 0 of every event for one series: the first session whose close is after the event."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
-    close_values = pd.DatetimeIndex(closes).as_unit("ns")
+    close_values = pd.DatetimeIndex(closes.array).as_unit("ns")
     pos = close_values.searchsorted(instants, side="right")
     inside = (pos > 0) & (pos < len(closes))
     safe = np.clip(pos, 1, len(closes) - 1)

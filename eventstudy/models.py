@@ -90,14 +90,14 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
     if not np.isfinite(y.to_numpy()).all() or not np.isfinite(X.to_numpy()).all():
         raise ModelError("missing values in the estimation window")
     if k:
+        if np.linalg.matrix_rank(X.to_numpy()) < k:
+            raise ModelError("the regressors are collinear in the estimation window "
+                             "(e.g. a constant benchmark)")
         res = sm.OLS(y, X).fit()
         resid = res.resid
         sigma2, dof = float(res.scale), int(round(res.df_resid))
         xtx_inv = np.asarray(res.normalized_cov_params, dtype=float)
         params = res.params
-        if np.linalg.matrix_rank(X.to_numpy()) < k:
-            raise ModelError("the regressors are collinear in the estimation window "
-                             "(e.g. a constant benchmark)")
     else:
         resid = y  # market-adjusted: the abnormal return itself is the residual
         sigma2, dof = float(y.var(ddof=1)), n - 1

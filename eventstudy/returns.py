@@ -19,7 +19,7 @@ def session_returns(prices: pd.DataFrame, closes: pd.Series, kind: str = "log") 
     """
     first, last = prices["date"].iloc[0], prices["date"].iloc[-1]
     sessions = closes.loc[first:last]
-    frame = pd.DataFrame({"date": sessions.index, "close_utc": sessions.to_numpy(),
+    frame = pd.DataFrame({"date": sessions.index, "close_utc": sessions.array,
                           "pos": closes.index.get_indexer(sessions.index)})
     frame = frame.merge(prices[["date", "close"]], on="date", how="left")
     frame["gap"] = frame["close"].isna()

@@ -124,7 +124,7 @@ def _fetch_start(events, config, closes) -> dict[str, pd.Timestamp]:
     first_event = events["announced_at_utc"].min()
     out = {}
     for sid, c in closes.items():
-        pos = int(pd.DatetimeIndex(c).searchsorted(first_event, side="right"))
+        pos = int(pd.DatetimeIndex(c.array).searchsorted(first_event, side="right"))
         pos = max(pos + config.estimation_window[0] - FETCH_MARGIN, 0)
         out[sid] = c.index[pos]
     return out

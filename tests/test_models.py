@@ -1,0 +1,110 @@
+"""Model fits and the CAR variance, against closed forms computed by hand."""
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from eventstudy import models as mdl
+
+
+def frame(ret, rm=None, span=None):
+    n = len(ret)
+    out = pd.DataFrame({"ret": ret, "span": np.ones(n) if span is None else span})
+    if rm is not None:
+        out["rm"] = rm
+    return out
+
+
+def test_constant_mean_car_variance_by_hand():
+    est = frame([0.01, -0.02, 0.03, 0.00, 0.015])
+    fit = mdl.fit("constant_mean", est, ["span"])
+    r = np.array([0.01, -0.02, 0.03, 0.00, 0.015])
+    mu = r.sum() / 5                                   # 0.007
+    s2 = ((r - mu) ** 2).sum() / (5 - 1)
+    assert fit.params["span"] == pytest.approx(mu)
+    assert fit.sigma2 == pytest.approx(s2)
+    assert fit.dof == 4 and fit.n_est == 5
+    event = frame([0.05, -0.01])
+    # Var(CAR) = s2 (L + L^2 / T): the second term is the estimation error of the mean
+    assert fit.car_variance(event) == pytest.approx(s2 * (2 + 4 / 5))
+    assert fit.ar_variance(event).tolist() == pytest.approx([s2 * (1 + 1 / 5)] * 2)
+    assert fit.expected(event).tolist() == pytest.approx([mu, mu])
+
+
+def test_market_model_car_variance_matches_campbell_lo_mackinlay_closed_form():
+    rng = np.random.default_rng(1)
+    rm = rng.normal(0, 0.01, 60)
+    ret = 0.0005 + 1.2 * rm + rng.normal(0, 0.008, 60)
+    fit = mdl.fit("market_model", frame(ret, rm), ["span", "rm"])
+    rm_ev = np.array([0.02, -0.03, 0.01])
+    event = frame(np.zeros(3), rm_ev)
+    T, L = 60, 3
+    beta = ((rm - rm.mean()) * (ret - ret.mean())).sum() / ((rm - rm.mean()) ** 2).sum()
+    alpha = ret.mean() - beta * rm.mean()
+    resid = ret - alpha - beta * rm
+    s2 = (resid ** 2).sum() / (T - 2)
+    closed = s2 * (L + L ** 2 / T
+                   + ((rm_ev - rm.mean()).sum()) ** 2 / ((rm - rm.mean()) ** 2).sum())
+    assert fit.params.tolist() == pytest.approx([alpha, beta])
+    assert fit.sigma2 == pytest.approx(s2)
+    assert fit.car_variance(event) == pytest.approx(closed, rel=1e-10)
+    # and each AR: s2 (1 + 1/T + (rm_t - mean)^2 / Sxx)
+    ar_closed = s2 * (1 + 1 / T + (rm_ev - rm.mean()) ** 2 / ((rm - rm.mean()) ** 2).sum())
+    assert fit.ar_variance(event).to_numpy() == pytest.approx(ar_closed, rel=1e-10)
+
+
+def test_car_path_variance_ends_at_the_car_variance():
+    rng = np.random.default_rng(2)
+    rm = rng.normal(0, 0.01, 80)
+    fit = mdl.fit("market_model", frame(rm * 0.9 + rng.normal(0, 0.01, 80), rm), ["span", "rm"])
+    event = frame(np.zeros(5), rng.normal(0, 0.02, 5))
+    path = fit.car_path_variance(event)
+    assert path[-1] == pytest.approx(fit.car_variance(event))
+    assert path[0] == pytest.approx(fit.ar_variance(event).iloc[0])
+    assert np.all(np.diff(path) > 0)
+
+
+def test_market_adjusted_has_no_estimated_parameters():
+    rng = np.random.default_rng(3)
+    rm = rng.normal(0, 0.01, 50)
+    ret = rm + rng.normal(0, 0.005, 50)
+    fit = mdl.fit("market_adjusted", frame(ret, rm), [])
+    ar = ret - rm
+    assert fit.sigma2 == pytest.approx(ar.var(ddof=1))
+    assert fit.dof == 49
+    event = frame([0.01, 0.02], [0.005, 0.0])
+    assert fit.expected(event).tolist() == pytest.approx([0.005, 0.0])
+    assert fit.car_variance(event) == pytest.approx(2 * ar.var(ddof=1))
+
+
+def test_a_return_across_a_gap_expects_two_sessions_of_drift():
+    est = frame([0.01, 0.02, 0.03, 0.02])
+    fit = mdl.fit("constant_mean", est, ["span"])
+    event = frame([0.05], span=[2.0])
+    assert fit.expected(event).iloc[0] == pytest.approx(2 * 0.02)
+    s2 = fit.sigma2
+    assert fit.ar_variance(event).iloc[0] == pytest.approx(s2 * (2 + 4 / 4))
+
+
+def test_constant_returns_are_refused():
+    with pytest.raises(mdl.ModelError, match="constant returns"):
+        mdl.fit("constant_mean", frame([0.01] * 10), ["span"])
+
+
+def test_collinear_benchmark_is_refused():
+    with pytest.raises(mdl.ModelError, match="collinear"):
+        mdl.fit("market_model", frame(np.linspace(0, 0.01, 10), [0.002] * 10), ["span", "rm"])
+
+
+@settings(max_examples=30, deadline=None)
+@given(st.floats(0.1, 100), st.integers(0, 10_000))
+def test_scaling_returns_scales_variances_by_the_square(scale, seed):
+    rng = np.random.default_rng(seed)
+    rm = rng.normal(0, 0.01, 40)
+    ret = 0.5 * rm + rng.normal(0, 0.01, 40)
+    ev = frame(rng.normal(0, 0.01, 3), rng.normal(0, 0.01, 3))
+    a = mdl.fit("market_model", frame(ret, rm), ["span", "rm"])
+    b = mdl.fit("market_model", frame(ret * scale, rm), ["span", "rm"])
+    assert b.sigma2 == pytest.approx(a.sigma2 * scale ** 2, rel=1e-9)
+    assert b.car_variance(ev) == pytest.approx(a.car_variance(ev) * scale ** 2, rel=1e-9)
+    assert b.params.to_numpy() == pytest.approx(a.params.to_numpy() * scale, rel=1e-9, abs=1e-15)

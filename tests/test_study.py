@@ -1,0 +1,110 @@
+"""The whole study on the bundled real sample, offline."""
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy import load_config, load_events, run_study
+from eventstudy.config import parse_config
+
+
+@pytest.fixture(scope="module")
+def result(tmp_path_factory):
+    return run_study(load_events("events.csv"), load_config(None), offline=True,
+                     cache_dir=tmp_path_factory.mktemp("cache"))
+
+
+def day0(result, event, series):
+    a = result.alignment
+    return a[(a.event_id == event) & (a.series == series)]["day0"].iloc[0]
+
+
+def test_founding_events_day0_on_the_nikkei(result):
+    assert day0(result, "liberation-day", "N225") == pd.Timestamp("2025-04-03")
+    assert day0(result, "tariff-pause", "N225") == pd.Timestamp("2025-04-10")
+    assert day0(result, "us-japan-talks-1", "N225") == pd.Timestamp("2025-04-17")
+
+
+def test_nikkei_return_on_april_17_is_the_press_figure(result):
+    ar = result.ar
+    row = ar[(ar.series == "N225") & (ar.date == "2025-04-17")
+             & (ar.event_id == "us-japan-talks-1") & (ar.model == "market_model")].iloc[0]
+    assert row["rel_day"] == 0
+    assert row["return"] == pytest.approx(np.log(34377.601562 / 33920.398438), abs=1e-9)
+    assert round(row["return"], 5) == 0.01339
+    assert round(row["simple_return"] * 100, 2) == 1.35
+
+
+def test_nikkei_is_modelled_on_the_previous_us_session(result):
+    ar = result.ar
+    row = ar[(ar.series == "N225") & (ar.date == "2025-04-04")].iloc[0]
+    # S&P 500 2025-04-03 close over 2025-04-02 close (the US session before the Tokyo close)
+    assert row["benchmark_return"] == pytest.approx(np.log(5396.52001953125 / 5670.97021484375))
+
+
+def test_yahoo_fx_gap_after_the_talks_is_reported_not_filled(result):
+    gaps = result.gaps[result.gaps.series == "USDJPY"]
+    assert {pd.Timestamp("2025-04-18"), pd.Timestamp("2025-04-21")} <= set(gaps["date"])
+    car = result.car
+    row = car[(car.event_id == "us-japan-talks-1") & (car.series == "USDJPY")
+              & (car.window_start == 0) & (car.window_end == 5)].iloc[0]
+    assert "2 missing bar(s)" in row["note"]
+    ar = result.ar
+    gap_rows = ar[(ar.series == "USDJPY") & ar.date.isin(["2025-04-18", "2025-04-21"])]
+    assert gap_rows["abnormal_return"].isna().all()
+
+
+def test_car_is_the_sum_of_its_ars_and_p_value_matches_t(result):
+    from scipy import stats
+    ar, car = result.ar, result.car
+    for row in car[car.car.notna()].itertuples():
+        days = ar[(ar.event_id == row.event_id) & (ar.series == row.series)
+                  & (ar.model == row.model) & ar.rel_day.between(row.window_start, row.window_end)]
+        assert row.car == pytest.approx(days["abnormal_return"].sum(skipna=True), abs=1e-12)
+        assert row.p_value == pytest.approx(2 * stats.t.sf(abs(row.car / row.se), row.dof))
+
+
+def test_keys_never_multiply_rows(result):
+    assert not result.alignment.duplicated(["event_id", "series"]).any()
+    assert not result.car.duplicated(["event_id", "series", "model", "window_start",
+                                      "window_end"]).any()
+    assert not result.ar.duplicated(["event_id", "series", "model", "rel_day"]).any()
+
+
+def test_other_events_are_kept_out_of_the_estimation_window(result):
+    car = result.car
+    talks = car[(car.event_id == "us-japan-talks-1") & (car.series == "N225")].iloc[0]
+    assert talks["n_excluded"] > 0           # liberation day and the pause are nearby
+
+
+def csv_config(tmp_path, min_estimation):
+    prices = pd.read_csv("eventstudy/data/sample/_N225.csv")
+    prices.to_csv(tmp_path / "nikkei.csv", index=False)
+    return parse_config(f"""
+[study]
+series = ["MINE"]
+models = ["constant_mean"]
+min_estimation = {min_estimation}
+[series.MINE]
+source = "csv"
+path = "nikkei.csv"
+calendar = "XTKS"
+""", str(tmp_path / "study.toml"))
+
+
+def test_a_csv_series_gives_the_same_numbers_as_the_same_prices_from_the_sample(tmp_path, result):
+    res = run_study(load_events("events.csv"), csv_config(tmp_path, 120), offline=True,
+                    cache_dir=tmp_path / "cache")
+    mine = res.car[(res.car.event_id == "liberation-day")].reset_index(drop=True)
+    ref = result.car[(result.car.event_id == "liberation-day") & (result.car.series == "N225")
+                     & (result.car.model == "constant_mean")].reset_index(drop=True)
+    for col in ("car", "se", "t_stat", "p_value", "n_est"):
+        assert mine[col].to_numpy() == pytest.approx(ref[col].to_numpy())
+
+
+def test_too_few_estimation_days_skips_the_pair_with_a_reason(tmp_path):
+    res = run_study(load_events("events.csv"), csv_config(tmp_path, 240), offline=True,
+                    cache_dir=tmp_path / "cache")
+    skipped = res.skipped.set_index("event_id")
+    assert "liberation-day" in skipped.index      # other events' windows were taken out
+    assert "fewer than min_estimation 240" in skipped.loc["liberation-day", "reason"]
+    assert "liberation-day" not in set(res.car["event_id"])
