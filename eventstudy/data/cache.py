@@ -121,14 +121,16 @@ class PriceCache:
         default): there are no bars from the future to ask for. Fetched rows win on dates
         they share with the cache, but cached rows are never deleted. If any fetch raises,
         the file is left untouched and the error propagates. `source` is recorded in the
-        file (default: the fetch function's name).
+        file (default: the one already recorded, else the fetch function's name).
         """
         start, end = _as_date(start), _as_date(end)
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
         today = today or dt.datetime.now(dt.timezone.utc).date()
-        source = source or getattr(fetch, "__name__", type(fetch).__name__)
         loaded = self._load(ticker)
+        if source is None:
+            named = getattr(fetch, "func", fetch)          # see through functools.partial
+            source = loaded[1]["source"] if loaded else getattr(named, "__name__", type(named).__name__)
 
         if loaded is None:
             merged = self._fetch(fetch, ticker, start, max(start, min(end, today)))

@@ -17,6 +17,7 @@ import threading
 import time
 import warnings
 from contextlib import contextmanager
+from zoneinfo import ZoneInfo
 
 import numpy as np
 import pandas as pd
@@ -59,7 +60,8 @@ def fetch_yahoo(ticker: str, start: dt.date, end: dt.date, *, session=None, retr
     Tokyo session stays on its Tokyo date, not the UTC date its timestamp falls on).
     `retries` is the number of tries in all; between tries we sleep `backoff`, then twice
     that, and so on (`sleep` is injectable so tests need not wait). `session` is handed to
-    yfinance (a requests or curl_cffi Session). Raises `DataError` with one line.
+    yfinance (a requests or curl_cffi Session; yfinance keeps it for the rest of the
+    process, its YfData being a singleton). Raises `DataError` with one line.
     """
     start, end = _as_date(start), _as_date(end)
     if end < start:
@@ -171,8 +173,7 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
         return DataError(f"Yahoo does not know ticker {ticker} (HTTP 404: {_yahoo_reason(log.last)})")
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("close", "Close"):
         return DataError(f"Yahoo data for {ticker} {span} is missing column Close")
-    if (isinstance(exc, KeyError) and exc.args and exc.args[0] == "exchangeTimezoneName") \
-            or isinstance(exc, YFTzMissingError):
+    if _lacks_valid_zone(log.last) or isinstance(exc, YFTzMissingError):
         return DataError(f"Yahoo gave no valid exchange time zone for {ticker}, "
                          "so its session dates cannot be trusted")
     if "no price data found" in str(exc):
@@ -181,6 +182,19 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
         return DataError(f"Yahoo refused the request for {ticker} (HTTP {log.statuses[-1]}: "
                          f"{_yahoo_reason(log.last)})")
     return DataError(f"Yahoo sent malformed data for {ticker} {span} ({_one_line(exc)})")
+
+
+def _lacks_valid_zone(response) -> bool:
+    """True if the chart JSON parses but names no zone, or one zoneinfo does not know."""
+    try:
+        meta = response.json()["chart"]["result"][0]["meta"]
+    except Exception:
+        return False
+    try:
+        ZoneInfo(meta["exchangeTimezoneName"])
+    except Exception:
+        return True
+    return False
 
 
 def _yahoo_reason(response) -> str:
