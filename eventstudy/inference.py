@@ -68,6 +68,8 @@ _CARS_COLUMNS = ("event_id", "series", "window_start", "window_end", "car", "car
 _KP_MODES = ("overlap", "estimation")
 
 _NAN = float("nan")
+#: relative tolerance for "at least as extreme" in resampling p-values and for a zero spread
+_REL_TOL = 1e-10
 
 
 # --------------------------------------------------------------------------------------------
@@ -282,10 +284,13 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
     """
     m = np.isfinite(x).astype(float)
     x0 = np.where(m > 0, x, 0.0)
-    n = m.T @ m
-    sx = x0.T @ m                      # sx[i, j] = sum of x_i over days where i and j observed
-    sxx = (x0 * x0).T @ m
-    sxy = x0.T @ x0
+    P = x.shape[1]
+    # one product gives all four moment matrices: [x, x^2, m]' [x, m]
+    prod = np.hstack([x0, x0 * x0, m]).T @ np.hstack([x0, m])
+    sxy = prod[:P, :P]
+    sx = prod[:P, P:]                  # sx[i, j] = sum of x_i over days where i and j observed
+    sxx = prod[P:2 * P, P:]
+    n = prod[2 * P:, P:]
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy - sx * sx.T / n
         vi = sxx - sx * sx / n
@@ -582,12 +587,13 @@ def _test_bootstrap(ctx: _Context, w: _Window):
     y = x - x.mean()                                   # impose the null: mean zero
     rng = np.random.default_rng(ctx.seed)
     yb = y[rng.integers(0, n, size=(ctx.n_boot, n))]
-    with np.errstate(invalid="ignore", divide="ignore"):
-        tb = yb.mean(axis=1) / (yb.std(axis=1, ddof=1) / math.sqrt(n))
-    tb = tb[np.isfinite(tb)]
+    sb = yb.std(axis=1, ddof=1)
+    # a resample of one repeated value has no spread: its t is undefined, not fp noise / 0
+    keep = sb > _REL_TOL * float(x.std(ddof=1))
+    tb = yb.mean(axis=1)[keep] / (sb[keep] / math.sqrt(n))
     if len(tb) == 0:
         return est, t, _NAN, _NAN, n
-    p = (np.count_nonzero(np.abs(tb) >= abs(t)) + 1) / (len(tb) + 1)
+    p = (np.count_nonzero(np.abs(tb) >= abs(t) * (1 - _REL_TOL)) + 1) / (len(tb) + 1)
     return est, t, _NAN, float(p), n
 
 
@@ -719,7 +725,8 @@ def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) ->
             continue
         s = sums(length)
         m = len(s)
-        p = (np.count_nonzero(np.abs(s) >= abs(car)) + 1) / (m + 1) if m else _NAN
+        p = ((np.count_nonzero(np.abs(s) >= abs(car) * (1 - _REL_TOL)) + 1) / (m + 1)
+             if m else _NAN)
         rows.append((start, end, "bootstrap", car, car, _NAN, float(p), m))
     return _frame(rows)
 
