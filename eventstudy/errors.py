@@ -32,3 +32,11 @@ class InputError(Exception):
 
 class DataError(Exception):
     """Market data could not be had (network, vendor, cache); one line for the user."""
+
+
+class NetworkError(DataError):
+    """The vendor could not be reached at all (DNS, refused connection, timeout).
+
+    Unlike a vendor's answer about one ticker, this holds for every ticker: the study stops
+    asking and falls back to the cache and the bundled sample, with one warning.
+    """

@@ -16,7 +16,7 @@ from eventstudy import models as mdl
 from eventstudy.calendars import align, session_closes
 from eventstudy.config import Config
 from eventstudy.data.prices import load_series_prices
-from eventstudy.errors import InputError
+from eventstudy.errors import InputError, NetworkError
 from eventstudy.result import StudyResult
 from eventstudy.returns import benchmark_returns, off_calendar_bars, session_returns
 
@@ -44,8 +44,13 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     frames, provenance, gaps, warn = {}, [], [], []
     for sid in series_ids:
         cfg = config.series[sid]
-        prices, prov, warning = load_series_prices(cfg, offline=offline, cache=cache,
-                                                   fetch=fetch, start=start[sid], end=today)
+        try:
+            prices, prov, warning = load_series_prices(cfg, offline=offline, cache=cache,
+                                                       fetch=fetch, start=start[sid], end=today)
+        except NetworkError as exc:
+            warn.append(f"{exc}; working offline: cached or bundled data for every series")
+            offline = True
+            prices, prov, warning = load_series_prices(cfg, offline=True, cache=cache)
         if warning:
             warn.append(warning)
         provenance.append(prov)
@@ -171,9 +176,14 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     if missing:
         return f"no {', '.join(missing)} for this series"
 
+    e0, e1 = config.estimation_window
+    lo = min(config.plot_window[0], config.event_span[0])
+    hi = max(config.plot_window[1], config.event_span[1])
+    # rows are consecutive sessions, so positions slice the few rows this pair needs
+    first_row = max(int(row.day0_pos) + min(e0, lo) - first_pos, 0)
+    frame = frame.iloc[first_row:max(int(row.day0_pos) + hi - first_pos + 1, 0)]
     rel = frame["pos"].to_numpy() - int(row.day0_pos)
     frame = frame.assign(rel_day=rel)
-    e0, e1 = config.estimation_window
     in_est = (rel >= e0) & (rel <= e1)
     est_all = frame[in_est]
     is_excluded = est_all["pos"].isin(excluded)
@@ -182,7 +192,7 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     est = est_all[usable & ~is_excluded]
     n_excluded = int((usable & is_excluded).sum())
     if row.day0_pos + e0 < first_pos:
-        short = f"data start {frame['date'].iloc[0]:%Y-%m-%d} cuts the estimation window; "
+        short = f"data start {frame['date'].iloc[0]:%Y-%m-%d} cuts the estimation window: "
     else:
         short = ""
     if len(est) < config.min_estimation:
@@ -193,8 +203,6 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     except mdl.ModelError as exc:
         return str(exc)
 
-    lo = min(config.plot_window[0], config.event_span[0])
-    hi = max(config.plot_window[1], config.event_span[1])
     ev = frame[(rel >= lo) & (rel <= hi)].copy()
     has_x = ev[needed[1:]].notna().all(axis=1) if len(needed) > 1 else True
     ok = ev["ret"].notna() & has_x

@@ -11,7 +11,7 @@ import pandas as pd
 
 from eventstudy.config import SeriesConfig
 from eventstudy.data import ticker_filename
-from eventstudy.errors import DataError, InputError
+from eventstudy.errors import DataError, InputError, NetworkError
 
 
 @dataclass(frozen=True)
@@ -105,6 +105,8 @@ def load_series_prices(series: SeriesConfig, *, offline: bool, cache=None, fetch
             if len(frame):
                 return frame, _provenance(series, frame, "yahoo", f"Yahoo {ticker}",
                                           meta.get("fetched_at", "")), None
+        except NetworkError:
+            raise
         except DataError as exc:
             warning = f"{exc}; using cached or bundled data for {series.id}"
     if cache is not None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import socket
+import logging
 import threading
 import time
 import warnings
@@ -27,7 +28,7 @@ from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError, YFTzMissingError
 
 from eventstudy.data import PRICE_COLUMNS
-from eventstudy.errors import DataError
+from eventstudy.errors import DataError, NetworkError
 
 try:  # yfinance's preferred backend; absent on some platforms
     from curl_cffi.requests import exceptions as _curl_exc
@@ -47,9 +48,10 @@ _LOCK = threading.RLock()
 class _Transient(Exception):
     """A failure worth trying again (network, rate limit, server error); `reason` is for the user."""
 
-    def __init__(self, reason: str):
+    def __init__(self, reason: str, *, network: bool = False):
         super().__init__(reason)
         self.reason = reason
+        self.network = network
 
 
 def fetch_yahoo(ticker: str, start: dt.date, end: dt.date, *, session=None, retries: int = 3,
@@ -75,7 +77,8 @@ def fetch_yahoo(ticker: str, start: dt.date, end: dt.date, *, session=None, retr
         except _Transient as exc:
             if attempt == retries:
                 tries = "1 try" if retries == 1 else f"{retries} tries"
-                raise DataError(f"{exc.reason} for {ticker} {span}, after {tries}") from exc
+                error = NetworkError if exc.network else DataError
+                raise error(f"{exc.reason} for {ticker} {span}, after {tries}") from exc
             sleep(backoff * 2 ** (attempt - 1))
             continue
         return _price_frame(ticker, raw, meta, start, end, span)
@@ -99,7 +102,7 @@ def _download(ticker, start, end, session, timeout, span):
     asks Yahoo again); `Ticker._data._session` (the session yfinance really uses, wrapped to
     see HTTP status codes, which yfinance does not put in its exceptions).
     """
-    with _LOCK, _yfinance_raises(), warnings.catch_warnings():
+    with _LOCK, _yfinance_raises(), _quiet_yfinance_log(), warnings.catch_warnings():
         # yfinance's own pandas deprecation noise is not the user's business.
         warnings.filterwarnings("ignore", module=r"yfinance(\.|$)")
         YfData.cache_get.cache_clear()
@@ -116,6 +119,18 @@ def _download(ticker, start, end, session, timeout, span):
             except Exception as exc:
                 raise _classify(ticker, exc, log, span) from exc
     return raw, meta
+
+
+@contextmanager
+def _quiet_yfinance_log():
+    """yfinance logs each failed cookie fetch to stderr; our one-line errors say it better."""
+    logger = logging.getLogger("yfinance")
+    before = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(before)
 
 
 @contextmanager
@@ -168,7 +183,7 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
     if "CURRENTLY DOWN" in str(exc):
         return _Transient("Yahoo is down")
     if isinstance(exc, _NETWORK_ERRORS):
-        return _Transient(f"could not reach Yahoo ({_one_line(exc)})")
+        return _Transient(f"could not reach Yahoo ({_one_line(exc)})", network=True)
     if 404 in log.statuses:
         return DataError(f"Yahoo does not know ticker {ticker} (HTTP 404: {_yahoo_reason(log.last)})")
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("close", "Close"):
