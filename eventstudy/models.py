@@ -9,6 +9,7 @@ is never dropped.
 """
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -66,6 +67,8 @@ def regressor_names(model: str, factors: tuple[str, ...] = (), dimson_lags: int 
         return ["span", "rm"]
     if model == "factor_model":
         return ["span"] + [f"f_{f}" for f in factors]
+    if model == "garch":  # mean equation of the GARCH-scaled model: the market model
+        return ["span", "rm"]
     if model == "dimson":
         lags = [f"rm_lag{k}" for k in range(dimson_lags, 0, -1)]
         leads = [f"rm_lead{k}" for k in range(1, dimson_lags + 1)]
@@ -77,6 +80,7 @@ def design(model: str, frame: pd.DataFrame, names: list[str]) -> tuple[pd.DataFr
     """X and the offset subtracted from y (the benchmark return for market-adjusted)."""
     X = frame[names].astype("float64")
     offset = frame["rm"] if model == "market_adjusted" else pd.Series(0.0, index=frame.index)
+    # (garch: the mean equation is an ordinary linear model, no offset)
     return X, offset
 
 
@@ -107,3 +111,81 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         raise ModelError("constant returns in the estimation window (residual variance 0)")
     return ModelFit(model=model, params=params, sigma2=sigma2, dof=dof, n_est=n,
                     xtx_inv=xtx_inv, residuals=resid)
+
+
+@dataclass(frozen=True)
+class GarchFit:
+    """Mean equation by OLS, then GARCH(1,1) on its residuals (two-step; arch).
+
+    The variance of an event-window AR is its one-step-ahead conditional variance h_t,
+    filtered from the end of the estimation window through the event window with the
+    estimated (omega, alpha, beta): a day after a large shock is judged against a raised
+    variance, so a volatility spike such as April 2025 is not read as significance.
+    Parameter uncertainty is not added to h_t (documented in docs/methods.md).
+    """
+    model: str
+    mean: ModelFit
+    omega: float
+    alpha: float
+    beta: float
+    last_h: float            # conditional variance of the last estimation day
+    last_e2: float           # its squared residual
+    converged: bool
+    estimation_variance: np.ndarray   # h_t over the estimation window
+
+    @property
+    def params(self) -> pd.Series:
+        return self.mean.params
+
+    @property
+    def sigma2(self) -> float:
+        return self.mean.sigma2
+
+    @property
+    def dof(self) -> int:
+        return self.mean.dof
+
+    @property
+    def n_est(self) -> int:
+        return self.mean.n_est
+
+    @property
+    def residuals(self) -> pd.Series:
+        return self.mean.residuals
+
+    def expected(self, frame: pd.DataFrame) -> pd.Series:
+        return self.mean.expected(frame)
+
+    def conditional_variance(self, frame: pd.DataFrame) -> np.ndarray:
+        """h_t for consecutive event rows: h_t = omega + alpha e_{t-1}^2 + beta h_{t-1}.
+
+        A missing AR contributes its expected square (h itself), i.e. the unconditional level.
+        """
+        from scipy.signal import lfilter
+        e = (frame["ret"] - self.expected(frame)).to_numpy(dtype=float)
+        unconditional = self.omega / max(1.0 - self.alpha - self.beta, 1e-6)
+        e2 = np.where(np.isfinite(e), e ** 2, unconditional)
+        # inputs: omega + alpha * e2_{t-1}, with e2_{-1} the last estimation day's
+        drive = self.omega + self.alpha * np.concatenate([[self.last_e2], e2[:-1]])
+        h, _ = lfilter([1.0], [1.0, -self.beta], drive, zi=[self.beta * self.last_h])
+        return h * frame["span"].to_numpy(dtype=float)
+
+
+def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
+    """GARCH(1,1)-scaled model: OLS mean (`names`), then arch on the residuals (in percent)."""
+    from arch import arch_model
+    mean = fit("garch", est, names)
+    resid = mean.residuals.to_numpy(dtype=float)
+    scale = 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
+                         rescale=False).fit(disp="off")
+    omega = float(res.params["omega"]) / scale ** 2
+    alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
+    if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
+        raise ModelError("GARCH(1,1) did not converge to a stationary fit on the estimation window")
+    h = (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
+    return GarchFit(model="garch", mean=mean, omega=omega, alpha=alpha, beta=beta,
+                    last_h=float(h[-1]), last_e2=float(resid[-1] ** 2),
+                    converged=res.convergence_flag == 0, estimation_variance=h)

@@ -199,7 +199,7 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
         return (f"{short}{len(est)} usable estimation days, fewer than min_estimation "
                 f"{config.min_estimation}")
     try:
-        fitted = mdl.fit(model, est, names)
+        fitted = mdl.fit_garch(est, names) if model == "garch" else mdl.fit(model, est, names)
     except mdl.ModelError as exc:
         return str(exc)
 
@@ -208,14 +208,21 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     ok = ev["ret"].notna() & has_x
     ev["expected_return"] = np.nan
     ev["ar_var"] = np.nan
+    ev["car_path_se"] = np.nan
     ev.loc[ok, "expected_return"] = fitted.expected(ev[ok])
-    ev.loc[ok, "ar_var"] = fitted.ar_variance(ev[ok])
+    if isinstance(fitted, mdl.GarchFit):   # conditional variances, filtered day by day
+        h = pd.Series(fitted.conditional_variance(ev), index=ev.index)
+        ev.loc[ok, "ar_var"] = h[ok]
+        ev.loc[ok, "car_path_se"] = np.sqrt(h[ok].cumsum())
+        car_variance = lambda rows: float(h.loc[rows.index].sum())  # noqa: E731
+    else:
+        ev.loc[ok, "ar_var"] = fitted.ar_variance(ev[ok])
+        ev.loc[ok, "car_path_se"] = np.sqrt(fitted.car_path_variance(ev[ok]))
+        car_variance = fitted.car_variance
     ev["abnormal_return"] = ev["ret"] - ev["expected_return"]
     ev["ar_se"] = np.sqrt(ev["ar_var"])
     ev["ar_t"] = ev["abnormal_return"] / ev["ar_se"]
     ev["car_path"] = ev["abnormal_return"].fillna(0.0).cumsum()
-    ev["car_path_se"] = np.nan
-    ev.loc[ok, "car_path_se"] = np.sqrt(fitted.car_path_variance(ev[ok]))
     ev["car_path_se"] = ev["car_path_se"].ffill()
     ev["simple_return"] = np.expm1(ev["ret"]) if config.returns == "log" else ev["ret"]
     ev = ev.assign(event_id=row.event_id, series=row.series, model=model,
@@ -230,13 +237,14 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
         waiting = w1 > last_rel
         n_gaps = int(inw["gap"].sum())
         if waiting or used.empty:
-            car = se = t = p = np.nan
+            car = se = t = p = bhar = np.nan
             note = "waiting for data" if waiting else "no returns in window"
         else:
             car = float(used["abnormal_return"].sum())
-            se = float(np.sqrt(fitted.car_variance(used)))
+            se = float(np.sqrt(car_variance(used)))
             t = car / se
             p = float(2 * stats.t.sf(abs(t), fitted.dof))
+            bhar = _bhar(used, config.returns)
             note = f"{n_gaps} missing bar(s) in window" if n_gaps else ""
         cars.append({"event_id": row.event_id, "series": row.series, "model": model,
                      "window_start": w0, "window_end": w1, "car": car, "se": se, "t_stat": t,
@@ -244,6 +252,7 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
                      "n_days": len(used), "n_excluded": n_excluded,
                      "sigma": float(np.sqrt(fitted.sigma2)),
                      "car_simple": float(np.expm1(car)) if config.returns == "log" else car,
+                     "bhar": bhar,
                      "day0": row.day0, "note": note})
     car = pd.DataFrame(cars)
     car["car_var"] = car["se"] ** 2
@@ -251,7 +260,8 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     est_panel = pd.DataFrame({
         "event_id": row.event_id, "series": row.series, "model": model, "phase": "estimation",
         "rel_day": est["rel_day"].to_numpy(), "date": est["date"].to_numpy(),
-        "abnormal_return": fitted.residuals.to_numpy(), "ar_var": fitted.sigma2})
+        "abnormal_return": fitted.residuals.to_numpy(),
+        "ar_var": getattr(fitted, "estimation_variance", fitted.sigma2)})
     ev_panel = pd.DataFrame({
         "event_id": row.event_id, "series": row.series, "model": model, "phase": "event",
         "rel_day": ev["rel_day"].to_numpy(), "date": ev["date"].to_numpy(),
@@ -285,6 +295,14 @@ def group_aar(ar: pd.DataFrame, events: pd.DataFrame, config: Config) -> pd.Data
     if not out:
         return pd.DataFrame(columns=AAR_COLUMNS)
     return pd.concat(out, ignore_index=True)[AAR_COLUMNS]
+
+
+def _bhar(rows: pd.DataFrame, kind: str) -> float:
+    """Buy-and-hold abnormal return: compounded return minus compounded expected return."""
+    r, e = rows["return"] if "return" in rows else rows["ret"], rows["expected_return"]
+    if kind == "log":
+        return float(np.expm1(r.sum()) - np.expm1(e.sum()))
+    return float(np.prod(1 + r) - np.prod(1 + e))
 
 
 def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
@@ -349,7 +367,7 @@ AR_COLUMNS = ["event_id", "series", "model", "date", "rel_day", "return", "simpl
               "car_path_se", "span", "gap"]
 CAR_COLUMNS = ["event_id", "series", "model", "window_start", "window_end", "car", "se", "t_stat",
                "dof", "p_value", "n_est", "n_days", "n_excluded", "sigma", "car_simple",
-               "car_var", "day0", "note"]
+               "bhar", "car_var", "day0", "note"]
 AAR_COLUMNS = ["group", "model", "rel_day", "n", "aar", "aar_se", "caar", "caar_se"]
 PANEL_COLUMNS = ["event_id", "series", "model", "phase", "rel_day", "date", "abnormal_return",
                  "ar_var", "sigma2", "dof", "n_est"]

@@ -108,3 +108,47 @@ def test_scaling_returns_scales_variances_by_the_square(scale, seed):
     assert b.sigma2 == pytest.approx(a.sigma2 * scale ** 2, rel=1e-9)
     assert b.car_variance(ev) == pytest.approx(a.car_variance(ev) * scale ** 2, rel=1e-9)
     assert b.params.to_numpy() == pytest.approx(a.params.to_numpy() * scale, rel=1e-9, abs=1e-15)
+
+
+def simulate_garch(n, omega, alpha, beta, seed):
+    rng = np.random.default_rng(seed)
+    h = np.empty(n)
+    e = np.empty(n)
+    h[0] = omega / (1 - alpha - beta)
+    for t in range(n):
+        if t:
+            h[t] = omega + alpha * e[t - 1] ** 2 + beta * h[t - 1]
+        e[t] = np.sqrt(h[t]) * rng.standard_normal()
+    return e, h
+
+
+def test_garch_recovers_parameters_and_filters_by_the_recursion():
+    omega, alpha, beta = 2e-6, 0.10, 0.85
+    e, _ = simulate_garch(3000, omega, alpha, beta, seed=5)
+    rng = np.random.default_rng(6)
+    rm = rng.normal(0, 0.01, 3000)
+    ret = 0.0002 + 0.8 * rm + e
+    fit = mdl.fit_garch(frame(ret[:2990], rm[:2990]), ["span", "rm"])
+    assert fit.alpha == pytest.approx(alpha, abs=0.04)
+    assert fit.beta == pytest.approx(beta, abs=0.06)
+    event = frame(ret[2990:], rm[2990:])
+    h = fit.conditional_variance(event)
+    # the same recursion written out by hand, from the last estimation day
+    resid = (event["ret"] - fit.expected(event)).to_numpy()
+    expected = []
+    prev_h, prev_e2 = fit.last_h, fit.last_e2
+    for r in resid:
+        prev_h = fit.omega + fit.alpha * prev_e2 + fit.beta * prev_h
+        expected.append(prev_h)
+        prev_e2 = r ** 2
+    assert h == pytest.approx(np.array(expected), rel=1e-10)
+
+
+def test_garch_raises_the_variance_after_a_shock():
+    e, _ = simulate_garch(1500, 2e-6, 0.10, 0.85, seed=7)
+    fit = mdl.fit_garch(frame(e), ["span"])
+    calm = frame(np.zeros(3) + fit.params["span"])
+    shocked = frame(np.array([0.08, 0.0, 0.0]) + fit.params["span"])
+    h_calm, h_shock = fit.conditional_variance(calm), fit.conditional_variance(shocked)
+    assert h_calm[0] == pytest.approx(h_shock[0])        # day 0 knows nothing of itself
+    assert h_shock[1] > 5 * h_calm[1]                    # the day after does
