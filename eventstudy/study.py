@@ -16,7 +16,7 @@ from eventstudy import models as mdl
 from eventstudy.calendars import align, session_closes
 from eventstudy.config import Config
 from eventstudy.data.prices import load_series_prices
-from eventstudy.errors import InputError, NetworkError
+from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.result import StudyResult
 from eventstudy.returns import benchmark_returns, off_calendar_bars, session_returns
 
@@ -100,6 +100,43 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         prices=prices[["series", "date", "close"]],
         provenance=pd.DataFrame([p.__dict__ for p in provenance]),
         warnings=warn, returns=frames)
+
+
+def update_cache(events: pd.DataFrame, config: Config, *, cache_dir=None, fetch=None,
+                 today: pd.Timestamp | None = None, on_series=None) -> pd.DataFrame:
+    """Bring the cache up to date for every Yahoo series the study needs (nothing else).
+
+    Returns one row per series: series, ticker, status ("ok" or the one-line error),
+    first, last, rows. A failure leaves that ticker's cache as it was and goes on.
+    """
+    from eventstudy.data.cache import PriceCache
+    if fetch is None:
+        from eventstudy.data.yahoo import fetch_yahoo as fetch
+    cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
+    today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
+    ids = [sid for sid in config.needed_series if config.series[sid].source == "yahoo"]
+    closes = {sid: session_closes(config.series[sid]) for sid in ids}
+    start = _fetch_start(events, config, closes)
+    rows = []
+    for sid in ids:
+        ticker = config.series[sid].ticker
+        try:
+            frame = cache.update(ticker, fetch, start[sid].date(), today.date())
+            rows.append({"series": sid, "ticker": ticker, "status": "ok",
+                         "first": frame["date"].min(), "last": frame["date"].max(),
+                         "rows": len(frame)})
+        except NetworkError as exc:
+            rows.append({"series": sid, "ticker": ticker, "status": str(exc)})
+            rows += [{"series": s, "ticker": config.series[s].ticker,
+                      "status": "not tried: Yahoo unreachable"} for s in ids[ids.index(sid) + 1:]]
+            if on_series:
+                on_series(sid)
+            break
+        except DataError as exc:
+            rows.append({"series": sid, "ticker": ticker, "status": str(exc)})
+        if on_series:
+            on_series(sid)
+    return pd.DataFrame(rows, columns=["series", "ticker", "status", "first", "last", "rows"])
 
 
 def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:
