@@ -21,13 +21,14 @@ exposes the calendar-aligned residual correlations behind the Kolari-Pynnonen ad
 """
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
+from scipy import special, stats
 
 __all__ = [
     "ALL_GROUP_TESTS",
@@ -68,6 +69,7 @@ _CARS_COLUMNS = ("event_id", "series", "window_start", "window_end", "car", "car
 _KP_MODES = ("overlap", "estimation")
 
 _NAN = float("nan")
+_NO_DATE = np.iinfo(np.int64).min      # day number standing for a missing date
 #: relative tolerance for "at least as extreme" in resampling p-values and for a zero spread
 _REL_TOL = 1e-10
 
@@ -82,24 +84,27 @@ def _check_columns(frame: pd.DataFrame, needed: Iterable[str], name: str) -> Non
         raise ValueError(f"{name} is missing column(s): {', '.join(missing)}")
 
 
-def _pair_keys(frame: pd.DataFrame) -> pd.MultiIndex:
-    return pd.MultiIndex.from_arrays(
-        [frame["event_id"].astype(str).to_numpy(), frame["series"].astype(str).to_numpy()],
-        names=["event_id", "series"],
-    )
+def _str_column(frame: pd.DataFrame, name: str) -> pd.Series:
+    col = frame[name]
+    return col if pd.api.types.is_string_dtype(col.dtype) and col.notna().all() else col.astype(str)
+
+
+def _pair_strings(frame: pd.DataFrame) -> np.ndarray:
+    """One string per row naming its pair (for set logic and look-ups, never shown)."""
+    ev = _str_column(frame, "event_id").to_numpy(dtype=object)
+    se = _str_column(frame, "series").to_numpy(dtype=object)
+    return ev + "\x1f" + se
 
 
 def _pair_codes(frame: pd.DataFrame) -> tuple[np.ndarray, pd.MultiIndex]:
     """Integer pair code per row and the sorted (event_id, series) keys it indexes."""
-    ev_codes, ev_uniq = pd.factorize(frame["event_id"].astype(str), sort=True)
-    se_codes, se_uniq = pd.factorize(frame["series"].astype(str), sort=True)
-    combined = ev_codes.astype(np.int64) * max(len(se_uniq), 1) + se_codes
-    uniq, codes = np.unique(combined, return_inverse=True)
-    keys = pd.MultiIndex.from_arrays(
-        [np.asarray(ev_uniq, dtype=object)[uniq // max(len(se_uniq), 1)],
-         np.asarray(se_uniq, dtype=object)[uniq % max(len(se_uniq), 1)]],
-        names=["event_id", "series"],
-    )
+    ev_codes, ev_uniq = pd.factorize(_str_column(frame, "event_id"), sort=True)
+    se_codes, se_uniq = pd.factorize(_str_column(frame, "series"), sort=True)
+    n_se = max(len(se_uniq), 1)
+    uniq, codes = np.unique(ev_codes.astype(np.int64) * n_se + se_codes, return_inverse=True)
+    keys = pd.MultiIndex(levels=[pd.Index(ev_uniq, dtype=object), pd.Index(se_uniq, dtype=object)],
+                         codes=[uniq // n_se, uniq % n_se], names=["event_id", "series"],
+                         verify_integrity=False)
     return codes.ravel(), keys
 
 
@@ -110,7 +115,7 @@ def _as_dates(values: pd.Series) -> np.ndarray:
         d = d.dt.tz_localize(None)
     d = d.dt.normalize()
     out = d.to_numpy(dtype="datetime64[D]").astype("int64")
-    out[d.isna().to_numpy()] = np.iinfo(np.int64).min
+    out[d.isna().to_numpy()] = _NO_DATE
     return out
 
 
@@ -136,24 +141,25 @@ def _prepare_panel(panel: pd.DataFrame) -> _Group:
     rel = panel["rel_day"].to_numpy().astype(np.int64)
     days = np.unique(rel)
     row = np.searchsorted(days, rel)
-    flat = row * len(keys) + col
-    if len(np.unique(flat)) != len(flat):
+    if len(rel) and np.bincount(row * len(keys) + col).max() > 1:
         raise ValueError("panel has duplicate (event_id, series, rel_day) rows")
-    phase = panel["phase"].astype(str).to_numpy()
-    bad = ~np.isin(phase, ("estimation", "event"))
+    est_row = (panel["phase"] == "estimation").to_numpy(dtype=bool)
+    evt_row = (panel["phase"] == "event").to_numpy(dtype=bool)
+    bad = ~(est_row | evt_row)
     if bad.any():
-        raise ValueError(f"panel.phase must be 'estimation' or 'event', got {phase[bad][0]!r}")
+        first = panel["phase"].iloc[int(np.argmax(bad))]
+        raise ValueError(f"panel.phase must be 'estimation' or 'event', got {first!r}")
 
     shape = (len(days), len(keys))
     ar = np.full(shape, np.nan)
     var = np.full(shape, np.nan)
     is_est = np.zeros(shape, bool)
     is_evt = np.zeros(shape, bool)
-    date = np.full(shape, np.iinfo(np.int64).min, dtype=np.int64)
+    date = np.full(shape, _NO_DATE, dtype=np.int64)
     ar[row, col] = panel["abnormal_return"].to_numpy(dtype=float)
     var[row, col] = panel["ar_var"].to_numpy(dtype=float)
-    is_est[row, col] = phase == "estimation"
-    is_evt[row, col] = phase == "event"
+    is_est[row, col] = est_row
+    is_evt[row, col] = evt_row
     date[row, col] = _as_dates(panel["date"])
     est_ar = np.where(is_est, ar, np.nan)
     evt_ar = np.where(is_evt, ar, np.nan)
@@ -180,10 +186,12 @@ class _Window:
 def _prepare_windows(cars: pd.DataFrame, group: _Group,
                      windows: Sequence[tuple[int, int]]) -> list[_Window]:
     _check_columns(cars, _CARS_COLUMNS, "cars")
-    keys_c = _pair_keys(cars)
-    col = group.keys.get_indexer(keys_c)
+    key_str = pd.Index(np.asarray(group.keys.get_level_values(0), dtype=object)
+                       + "\x1f" + np.asarray(group.keys.get_level_values(1), dtype=object))
+    col = key_str.get_indexer(_pair_strings(cars))
     if (col < 0).any():
-        first = keys_c[int(np.argmax(col < 0))]
+        i = int(np.argmax(col < 0))
+        first = (cars["event_id"].iloc[i], cars["series"].iloc[i])
         raise ValueError(f"cars has a pair that is not in panel: {first}")
     ws = cars["window_start"].to_numpy().astype(np.int64)
     we = cars["window_end"].to_numpy().astype(np.int64)
@@ -222,15 +230,17 @@ def _prepare_windows(cars: pd.DataFrame, group: _Group,
 # --------------------------------------------------------------------------------------------
 
 def _t_p(stat: float, dof: float) -> float:
+    """Two-sided Student-t p-value (scipy.special.stdtr is the t cdf)."""
     if np.isnan(stat) or not np.isfinite(dof) or dof <= 0:
         return _NAN
-    return float(2.0 * stats.t.sf(abs(stat), dof))
+    return float(2.0 * special.stdtr(dof, -abs(stat)))
 
 
 def _z_p(stat: float) -> float:
+    """Two-sided standard normal p-value."""
     if np.isnan(stat):
         return _NAN
-    return float(2.0 * stats.norm.sf(abs(stat)))
+    return float(special.erfc(abs(stat) / math.sqrt(2.0)))
 
 
 def _row_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -284,13 +294,10 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
     """
     m = np.isfinite(x).astype(float)
     x0 = np.where(m > 0, x, 0.0)
-    P = x.shape[1]
-    # one product gives all four moment matrices: [x, x^2, m]' [x, m]
-    prod = np.hstack([x0, x0 * x0, m]).T @ np.hstack([x0, m])
-    sxy = prod[:P, :P]
-    sx = prod[:P, P:]                  # sx[i, j] = sum of x_i over days where i and j observed
-    sxx = prod[P:2 * P, P:]
-    n = prod[2 * P:, P:]
+    n = m.T @ m
+    sx = x0.T @ m                      # sx[i, j] = sum of x_i over days where i and j observed
+    sxx = (x0 * x0).T @ m
+    sxy = x0.T @ x0
     with np.errstate(invalid="ignore", divide="ignore"):
         cov = sxy - sx * sx.T / n
         vi = sxx - sx * sx / n
@@ -313,6 +320,16 @@ class _Context:
     kp_mode: str
     kp_min_overlap: int
     _corr: np.ndarray | None = None
+    _cache: dict | None = None
+
+    def cached(self, name: str, sel: np.ndarray, make):
+        """Per-call memo of window-independent work keyed by the set of pairs."""
+        if self._cache is None:
+            self._cache = {}
+        key = (name, sel.tobytes())
+        if key not in self._cache:
+            self._cache[key] = make()
+        return self._cache[key]
 
     def corr(self) -> np.ndarray:
         """Calendar-aligned estimation-residual correlations, NaN -> 0 (too little overlap)."""
@@ -323,7 +340,7 @@ class _Context:
 
 def _calendar_corr(g: _Group, min_overlap: int) -> np.ndarray:
     """Estimation-window ARs pivoted to (calendar date x pair), then pairwise correlations."""
-    ok = g.is_est & np.isfinite(g.ar)
+    ok = g.is_est & np.isfinite(g.ar) & (g.date != _NO_DATE)
     uniq = np.unique(g.date[ok])
     x = np.full((len(uniq), len(g.keys)), np.nan)
     rr, cc = np.nonzero(ok)
@@ -405,8 +422,8 @@ def _mean_correlation(ctx: _Context, w: _Window, sel: np.ndarray) -> float:
     if ctx.kp_mode == "overlap":
         g = ctx.group
         rows = (g.days >= w.start) & (g.days <= w.end)
-        ok = g.is_evt[rows][:, idx] & np.isfinite(g.ar[rows][:, idx])
         d = g.date[rows][:, idx]
+        ok = g.is_evt[rows][:, idx] & np.isfinite(g.ar[rows][:, idx]) & (d != _NO_DATE)
         uniq = np.unique(d[ok])
         ind = np.zeros((len(uniq), n))
         rr, cc = np.nonzero(ok)
@@ -456,9 +473,24 @@ def _test_corrado_rank(ctx: _Context, w: _Window):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    u = _scaled_ranks(ctx.group.ar[:, sel])
+    u = ctx.cached("corrado", sel, lambda: _scaled_ranks(ctx.group.ar[:, sel]))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
+
+
+def _cz_ranks(g: _Group, sel: np.ndarray) -> np.ndarray:
+    """Scaled ranks of standardized ARs, event days re-standardized by their cross-sectional sd."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sar = g.ar[:, sel] / np.sqrt(g.var[:, sel])
+    sar[~np.isfinite(sar)] = np.nan
+    evt = g.is_evt[:, sel] & np.isfinite(sar)
+    m, k = _row_means(np.where(evt, sar, np.nan))
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ss = np.where(evt, (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
+        sd = np.where(k >= 2, np.sqrt(ss), np.nan)
+        sar = np.where(evt, sar / sd[:, None], sar)
+    sar[~np.isfinite(sar)] = np.nan            # an event day with < 2 pairs drops out
+    return _scaled_ranks(sar)
 
 
 def _test_cz_rank(ctx: _Context, w: _Window):
@@ -466,22 +498,19 @@ def _test_cz_rank(ctx: _Context, w: _Window):
     n = int(sel.sum())
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
-    g = ctx.group
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sar = g.ar[:, sel] / np.sqrt(g.var[:, sel])
-    sar[~np.isfinite(sar)] = np.nan
-    evt = g.is_evt[:, sel] & np.isfinite(sar)
-    # event-induced variance: divide each event day's SARs by their cross-sectional sd
-    xe = np.where(evt, sar, np.nan)
-    m, k = _row_means(xe)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ss = np.where(evt, (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
-        sd = np.where(k >= 2, np.sqrt(ss), np.nan)
-        sar = np.where(evt, sar / sd[:, None], sar)
-    sar[~np.isfinite(sar)] = np.nan
-    u = _scaled_ranks(sar)
+    u = ctx.cached("cz", sel, lambda: _cz_ranks(ctx.group, sel))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
+
+
+def _grank_base(g: _Group, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Estimation-window SARs (days with any pair), their average ranks and counts per pair."""
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sar = g.est_ar[:, sel] / np.sqrt(g.var[:, sel])
+    sar[~np.isfinite(sar)] = np.nan
+    sar = sar[np.isfinite(sar).any(axis=1)]
+    ranks = pd.DataFrame(sar).rank(axis=0, method="average", na_option="keep").to_numpy()
+    return sar, ranks, np.isfinite(sar).sum(axis=0)
 
 
 def _test_grank(ctx: _Context, w: _Window):
@@ -489,17 +518,17 @@ def _test_grank(ctx: _Context, w: _Window):
     n = int(sel.sum())
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
-    g = ctx.group
     s = scar[sel]
     sd = float(s.std(ddof=1))
     if not sd > 0:
         return _NAN, _NAN, _NAN, _NAN, n
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sar = g.est_ar[:, sel] / np.sqrt(g.var[:, sel])
-    sar[~np.isfinite(sar)] = np.nan
-    sar = sar[np.isfinite(sar).any(axis=1)]
-    gsar = np.vstack([sar, (s / sd)[None, :]])      # estimation SARs, then the CAR as "day 0"
-    u = _scaled_ranks(gsar)
+    sar, ranks, m = ctx.cached("grank", sel, lambda: _grank_base(ctx.group, sel))
+    v = s / sd                                  # re-standardized SCAR, the CAR's one observation
+    # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values
+    above = (sar > v).astype(float) + 0.5 * (sar == v)
+    u_est = (ranks + above) / (m + 2.0) - 0.5
+    r0 = np.sum(sar < v, axis=0) + (np.sum(sar == v, axis=0) + 2.0) / 2.0
+    u = np.vstack([u_est, (r0 / (m + 2.0) - 0.5)[None, :]])
     ubar, n_t = _row_means(u)
     used = n_t > 0
     T = int(used.sum())
@@ -524,7 +553,9 @@ def _test_sign(ctx: _Context, w: _Window):
     k = int((x > 0).sum())
     p_hat = k / n
     z = (p_hat - 0.5) * math.sqrt(n) / 0.5
-    return p_hat, z, _NAN, float(stats.binomtest(k, n, 0.5).pvalue), n
+    # exact two-sided binomial p-value; Binomial(n, 1/2) is symmetric, so this is binomtest's
+    p = min(1.0, 2.0 * float(special.bdtr(min(k, n - k), n, 0.5)))
+    return p_hat, z, _NAN, p, n
 
 
 def _test_generalized_sign(ctx: _Context, w: _Window):
@@ -560,8 +591,28 @@ def _test_wilcoxon(ctx: _Context, w: _Window):
     _, counts = np.unique(a, return_counts=True)
     var = n * (n + 1) * (2 * n + 1) / 24.0 - np.sum(counts ** 3 - counts) / 48.0
     z = (w_plus - n * (n + 1) / 4.0) / math.sqrt(var) if var > 0 else _NAN
-    p = float(stats.wilcoxon(nz, zero_method="wilcox", method="auto").pvalue)
+    if n <= _WILCOXON_EXACT_MAX and len(counts) == n:
+        # no ties: exact null distribution of W+ (what scipy's method="auto" does), cached by n
+        cdf = _wilcoxon_cdf(n)
+        w = int(round(w_plus))
+        p = min(1.0, 2.0 * min(cdf[w], 1.0 - (cdf[w - 1] if w > 0 else 0.0)))
+    else:
+        p = float(stats.wilcoxon(nz, zero_method="wilcox", method="auto").pvalue)
     return est, z, _NAN, p, n
+
+
+_WILCOXON_EXACT_MAX = 50
+
+
+@functools.lru_cache(maxsize=None)
+def _wilcoxon_cdf(n: int) -> np.ndarray:
+    """P(W+ <= w), w = 0 .. n(n+1)/2, for n untied non-zero values: coefficients of
+    prod_k (1 + x^k) / 2^n."""
+    counts = np.zeros(n * (n + 1) // 2 + 1)
+    counts[0] = 1.0
+    for k in range(1, n + 1):                 # one factor (1 + x^k) per rank, not per day
+        counts[k:] = counts[k:] + counts[:-k]
+    return np.cumsum(counts) / 2.0 ** n
 
 
 def _test_skew_t(ctx: _Context, w: _Window):
@@ -574,7 +625,7 @@ def _test_skew_t(ctx: _Context, w: _Window):
     if not sd > 0:
         return est, _NAN, _NAN, _NAN, n
     s = est / sd
-    g = float(stats.skew(x, bias=False))
+    g = n / ((n - 1) * (n - 2)) * float(np.sum(((x - est) / sd) ** 3))  # adjusted G1
     t = math.sqrt(n) * (s + g * s ** 2 / 3.0 + g ** 2 * s ** 3 / 27.0 + g / (6.0 * n))
     return est, t, _NAN, _z_p(t), n
 
@@ -691,7 +742,7 @@ def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) ->
                    "panel_one_pair")
     _check_columns(cars_one_pair, ("event_id", "series", "window_start", "window_end", "car",
                                    "n_days"), "cars_one_pair")
-    pairs = set(_pair_keys(panel_one_pair)) | set(_pair_keys(cars_one_pair))
+    pairs = set(_pair_strings(panel_one_pair)) | set(_pair_strings(cars_one_pair))
     if len(pairs) > 1:
         raise ValueError(f"pair_bootstrap takes one (event_id, series) pair, got {len(pairs)}")
     est = panel_one_pair[panel_one_pair["phase"].astype(str) == "estimation"]
