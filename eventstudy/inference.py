@@ -219,8 +219,7 @@ def _prepare_windows(cars: pd.DataFrame, group: _Group,
             w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
             w.n_days[:] = np.isfinite(w.car).astype(float)
             w.dof[:] = group.dof
-        else:
-            raise ValueError(f"cars has no rows for window ({start}, {end})")
+        # otherwise no pair has a CAR for this window: every test gives a NaN row with n = 0
         out.append(w)
     return out
 
@@ -683,8 +682,9 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
         the model layer's frames for the pairs of one group (see the module docstring).
     windows
         ``(start, end)`` rel_day pairs, inclusive. A daily test is ``(d, d)``; a daily window
-        absent from ``cars`` is read off ``panel`` (CAR = AR, variance = ``ar_var``). Any other
-        window absent from ``cars`` is a ValueError.
+        absent from ``cars`` is read off ``panel`` (CAR = AR, variance = ``ar_var``). A pair
+        without a (finite) CAR for a window is left out of that window's tests; a window no pair
+        has gives NaN rows with ``n = 0``.
     tests
         names from :data:`ALL_GROUP_TESTS`; rows come out window by window, tests in this order.
     n_boot, seed
