@@ -31,30 +31,48 @@ class ModelFit:
     xtx_inv: np.ndarray        # (X'X)^-1, k x k
     residuals: pd.Series       # estimation residuals, indexed like the estimation rows
 
-    def expected(self, frame: pd.DataFrame) -> pd.Series:
+    # Array forms (the study's hot path): X is the design of the rows, span their spans.
+    def expected_x(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return offset + X @ self.params.to_numpy()
+
+    def ar_variance_x(self, X: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Prediction-error variance of each abnormal return: sigma^2 (span + x'(X'X)^-1 x)."""
+        h = np.einsum("ij,jk,ik->i", X, self.xtx_inv, X) if X.shape[1] else 0.0
+        return self.sigma2 * (span + h)
+
+    def car_path_variance_x(self, X: np.ndarray, span: np.ndarray) -> np.ndarray:
+        """Variance of the running CAR after each row (rows in time order)."""
+        cum = np.cumsum(X, axis=0)
+        h = np.einsum("ij,jk,ik->i", cum, self.xtx_inv, cum) if cum.shape[1] else 0.0
+        return self.sigma2 * (np.cumsum(span) + h)
+
+    def car_variance_x(self, X: np.ndarray, span: np.ndarray) -> float:
+        """Prediction-error variance of the sum of these rows' abnormal returns."""
+        s = X.sum(axis=0)
+        extra = float(s @ self.xtx_inv @ s) if len(s) else 0.0
+        return float(self.sigma2 * (span.sum() + extra))
+
+    # Frame forms, for people and tests.
+    def _arrays(self, frame: pd.DataFrame):
         X, offset = design(self.model, frame, self.params.index.tolist())
-        return offset + X.to_numpy() @ self.params.to_numpy()
+        return X.to_numpy(dtype=float), offset.to_numpy(dtype=float), \
+            frame["span"].to_numpy(dtype=float)
+
+    def expected(self, frame: pd.DataFrame) -> pd.Series:
+        X, offset, _ = self._arrays(frame)
+        return pd.Series(self.expected_x(X, offset), index=frame.index)
 
     def ar_variance(self, frame: pd.DataFrame) -> pd.Series:
-        """Prediction-error variance of each abnormal return (the diagonal)."""
-        X, _ = design(self.model, frame, self.params.index.tolist())
-        x = X.to_numpy()
-        h = np.einsum("ij,jk,ik->i", x, self.xtx_inv, x) if x.shape[1] else 0.0
-        return pd.Series(self.sigma2 * (frame["span"].to_numpy() + h), index=frame.index)
+        X, _, span = self._arrays(frame)
+        return pd.Series(self.ar_variance_x(X, span), index=frame.index)
 
     def car_path_variance(self, frame: pd.DataFrame) -> np.ndarray:
-        """Variance of the running CAR after each row (rows in time order, all usable)."""
-        X, _ = design(self.model, frame, self.params.index.tolist())
-        cum = np.cumsum(X.to_numpy(), axis=0)
-        h = np.einsum("ij,jk,ik->i", cum, self.xtx_inv, cum) if cum.shape[1] else 0.0
-        return self.sigma2 * (np.cumsum(frame["span"].to_numpy()) + h)
+        X, _, span = self._arrays(frame)
+        return self.car_path_variance_x(X, span)
 
     def car_variance(self, frame: pd.DataFrame) -> float:
-        """Prediction-error variance of the sum of the abnormal returns of these rows."""
-        X, _ = design(self.model, frame, self.params.index.tolist())
-        s = X.to_numpy().sum(axis=0)
-        extra = float(s @ self.xtx_inv @ s) if len(s) else 0.0
-        return float(self.sigma2 * (frame["span"].sum() + extra))
+        X, _, span = self._arrays(frame)
+        return self.car_variance_x(X, span)
 
 
 def regressor_names(model: str, factors: tuple[str, ...] = (), dimson_lags: int = 1) -> list[str]:
@@ -153,22 +171,28 @@ class GarchFit:
     def residuals(self) -> pd.Series:
         return self.mean.residuals
 
+    def expected_x(self, X: np.ndarray, offset: np.ndarray) -> np.ndarray:
+        return self.mean.expected_x(X, offset)
+
     def expected(self, frame: pd.DataFrame) -> pd.Series:
         return self.mean.expected(frame)
 
-    def conditional_variance(self, frame: pd.DataFrame) -> np.ndarray:
+    def conditional_variance_x(self, e: np.ndarray, span: np.ndarray) -> np.ndarray:
         """h_t for consecutive event rows: h_t = omega + alpha e_{t-1}^2 + beta h_{t-1}.
 
-        A missing AR contributes its expected square (h itself), i.e. the unconditional level.
+        `e` are the abnormal returns; a missing one contributes the unconditional level.
         """
         from scipy.signal import lfilter
-        e = (frame["ret"] - self.expected(frame)).to_numpy(dtype=float)
         unconditional = self.omega / max(1.0 - self.alpha - self.beta, 1e-6)
         e2 = np.where(np.isfinite(e), e ** 2, unconditional)
         # inputs: omega + alpha * e2_{t-1}, with e2_{-1} the last estimation day's
         drive = self.omega + self.alpha * np.concatenate([[self.last_e2], e2[:-1]])
         h, _ = lfilter([1.0], [1.0, -self.beta], drive, zi=[self.beta * self.last_h])
-        return h * frame["span"].to_numpy(dtype=float)
+        return h * span
+
+    def conditional_variance(self, frame: pd.DataFrame) -> np.ndarray:
+        e = (frame["ret"] - self.expected(frame)).to_numpy(dtype=float)
+        return self.conditional_variance_x(e, frame["span"].to_numpy(dtype=float))
 
 
 def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:

@@ -71,8 +71,9 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     ar_rows, car_rows, panel_rows, skipped = [], [], [], []
     for sid, group in alignment.groupby("series", sort=True):
         frame = frames[sid]
-        excluded = _event_positions(alignment_all=align(events, config.series[sid], closes[sid]),
-                                    span=config.event_span) if config.exclude_other_events else set()
+        excluded = (_event_positions(align(events, config.series[sid], closes[sid]),
+                                     config.event_span)
+                    if config.exclude_other_events else np.array([], dtype=int))
         for row in group.itertuples(index=False):
             for model in config.models:
                 out = _study_pair(frame, row, model, config, excluded)
@@ -80,13 +81,13 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                     skipped.append({"event_id": row.event_id, "series": sid, "model": model,
                                     "reason": out})
                     continue
-                ar, car, panel = out
+                ar, cars, panel = out
                 ar_rows.append(ar)
-                car_rows.append(car)
+                car_rows += cars
                 panel_rows.append(panel)
 
     ar = _concat(ar_rows, AR_COLUMNS)
-    car = _concat(car_rows, CAR_COLUMNS)
+    car = pd.DataFrame(car_rows, columns=CAR_COLUMNS)
     panel = _concat(panel_rows, PANEL_COLUMNS)
     tests = _tests(panel, car, alignment, events, config)
     aar = group_aar(ar, events, config)
@@ -188,50 +189,54 @@ def _add_regressors(frame: pd.DataFrame, sid: str, config: Config, frames: dict)
     return frame
 
 
-def _event_positions(alignment_all: pd.DataFrame, span: tuple[int, int]) -> set[int]:
+def _event_positions(alignment_all: pd.DataFrame, span: tuple[int, int]) -> np.ndarray:
     """Calendar positions inside any event's widest window (kept out of estimation windows)."""
     d0 = alignment_all.loc[alignment_all["day0_pos"] >= 0, "day0_pos"].to_numpy()
     offsets = np.arange(span[0], span[1] + 1)
-    return set((d0[:, None] + offsets[None, :]).ravel().tolist())
+    return np.unique((d0[:, None] + offsets[None, :]).ravel())
 
 
-def _study_pair(frame, row, model, config: Config, excluded: set[int]):
+def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
     """AR rows, CAR rows and inference panel of one (event, series, model), or a skip reason."""
     if row.day0_pos < 0 or pd.isna(row.day0):
         return "announcement outside the calendar's range"
+    d0 = int(row.day0_pos)
     first_pos, last_pos = int(frame["pos"].iloc[0]), int(frame["pos"].iloc[-1])
-    if row.day0_pos > last_pos:
+    if d0 > last_pos:
         return (f"waiting for data: day 0 is {row.day0:%Y-%m-%d}, the last bar is "
                 f"{frame['date'].iloc[-1]:%Y-%m-%d}")
     try:
         names = mdl.regressor_names(model, config.factors, config.dimson_lags)
     except mdl.ModelError as exc:
         return str(exc)
-    if model != "constant_mean" and "rm" not in frame and model != "factor_model":
-        return f"the {model.replace('_', ' ')} needs a benchmark (series.{row.series}.benchmark)"
-    missing = [n for n in names if n not in frame]
+    needs_rm = model == "market_adjusted"
+    missing = [n for n in names + (["rm"] if needs_rm else []) if n not in frame]
     if missing:
-        return f"no {', '.join(missing)} for this series"
+        return (f"the {model.replace('_', ' ')} needs "
+                + ("a benchmark (series." + row.series + ".benchmark)" if "rm" in missing
+                   else ", ".join(missing)))
 
     e0, e1 = config.estimation_window
     lo = min(config.plot_window[0], config.event_span[0])
     hi = max(config.plot_window[1], config.event_span[1])
     # rows are consecutive sessions, so positions slice the few rows this pair needs
-    first_row = max(int(row.day0_pos) + min(e0, lo) - first_pos, 0)
-    frame = frame.iloc[first_row:max(int(row.day0_pos) + hi - first_pos + 1, 0)]
-    rel = frame["pos"].to_numpy() - int(row.day0_pos)
-    frame = frame.assign(rel_day=rel)
+    sub = frame.iloc[max(d0 + min(e0, lo) - first_pos, 0):max(d0 + hi - first_pos + 1, 0)]
+    rel = sub["pos"].to_numpy() - d0
+    ret = sub["ret"].to_numpy(dtype=float)
+    span = sub["span"].to_numpy(dtype=float)
+    gap = sub["gap"].to_numpy(dtype=bool)
+    X = sub[names].to_numpy(dtype=float)
+    rm = sub["rm"].to_numpy(dtype=float) if "rm" in sub else np.full(len(sub), np.nan)
+    offset = rm if needs_rm else np.zeros(len(sub))
+    complete = np.isfinite(ret) & np.isfinite(X).all(axis=1) & np.isfinite(offset)
+
     in_est = (rel >= e0) & (rel <= e1)
-    est_all = frame[in_est]
-    is_excluded = est_all["pos"].isin(excluded)
-    needed = ["ret", "rm"] if model == "market_adjusted" else ["ret"] + names
-    usable = (~est_all["gap"]) & (est_all["span"] == 1) & est_all[needed].notna().all(axis=1)
-    est = est_all[usable & ~is_excluded]
+    usable = in_est & ~gap & (span == 1) & complete
+    is_excluded = np.isin(sub["pos"].to_numpy(), excluded)
+    est = sub[usable & ~is_excluded]
     n_excluded = int((usable & is_excluded).sum())
-    if row.day0_pos + e0 < first_pos:
-        short = f"data start {frame['date'].iloc[0]:%Y-%m-%d} cuts the estimation window: "
-    else:
-        short = ""
+    short = (f"data start {frame['date'].iloc[0]:%Y-%m-%d} cuts the estimation window: "
+             if d0 + e0 < first_pos else "")
     if len(est) < config.min_estimation:
         return (f"{short}{len(est)} usable estimation days, fewer than min_estimation "
                 f"{config.min_estimation}")
@@ -240,72 +245,69 @@ def _study_pair(frame, row, model, config: Config, excluded: set[int]):
     except mdl.ModelError as exc:
         return str(exc)
 
-    ev = frame[(rel >= lo) & (rel <= hi)].copy()
-    has_x = ev[needed[1:]].notna().all(axis=1) if len(needed) > 1 else True
-    ok = ev["ret"].notna() & has_x
-    ev["expected_return"] = np.nan
-    ev["ar_var"] = np.nan
-    ev["car_path_se"] = np.nan
-    ev.loc[ok, "expected_return"] = fitted.expected(ev[ok])
+    w = (rel >= lo) & (rel <= hi)
+    rel_e, ret_e, span_e, X_e, ok = rel[w], ret[w], span[w], X[w], complete[w]
+    expected = np.full(len(rel_e), np.nan)
+    expected[ok] = fitted.expected_x(X_e[ok], offset[w][ok])
+    abnormal = ret_e - expected
+    ar_var = np.full(len(rel_e), np.nan)
+    path_var = np.full(len(rel_e), np.nan)
     if isinstance(fitted, mdl.GarchFit):   # conditional variances, filtered day by day
-        h = pd.Series(fitted.conditional_variance(ev), index=ev.index)
-        ev.loc[ok, "ar_var"] = h[ok]
-        ev.loc[ok, "car_path_se"] = np.sqrt(h[ok].cumsum())
-        car_variance = lambda rows: float(h.loc[rows.index].sum())  # noqa: E731
+        h = fitted.conditional_variance_x(abnormal, span_e)
+        ar_var[ok] = h[ok]
+        path_var[ok] = np.cumsum(h[ok])
+        window_variance = lambda m: float(h[m].sum())  # noqa: E731
     else:
-        ev.loc[ok, "ar_var"] = fitted.ar_variance(ev[ok])
-        ev.loc[ok, "car_path_se"] = np.sqrt(fitted.car_path_variance(ev[ok]))
-        car_variance = fitted.car_variance
-    ev["abnormal_return"] = ev["ret"] - ev["expected_return"]
-    ev["ar_se"] = np.sqrt(ev["ar_var"])
-    ev["ar_t"] = ev["abnormal_return"] / ev["ar_se"]
-    ev["car_path"] = ev["abnormal_return"].fillna(0.0).cumsum()
-    ev["car_path_se"] = ev["car_path_se"].ffill()
-    ev["simple_return"] = np.expm1(ev["ret"]) if config.returns == "log" else ev["ret"]
-    ev = ev.assign(event_id=row.event_id, series=row.series, model=model,
-                   rm=ev["rm"] if "rm" in ev else np.nan)
-    ar = ev.rename(columns={"ret": "return", "rm": "benchmark_return"})[AR_COLUMNS]
+        ar_var[ok] = fitted.ar_variance_x(X_e[ok], span_e[ok])
+        path_var[ok] = fitted.car_path_variance_x(X_e[ok], span_e[ok])
+        window_variance = lambda m: fitted.car_variance_x(X_e[m], span_e[m])  # noqa: E731
+    ev = sub[w]
+    ar = pd.DataFrame({
+        "event_id": row.event_id, "series": row.series, "model": model,
+        "date": ev["date"].to_numpy(), "rel_day": rel_e, "return": ret_e,
+        "simple_return": np.expm1(ret_e) if config.returns == "log" else ret_e,
+        "benchmark_return": rm[w], "expected_return": expected, "abnormal_return": abnormal,
+        "ar_se": np.sqrt(ar_var), "ar_t": abnormal / np.sqrt(ar_var),
+        "car_path": np.cumsum(np.where(ok, abnormal, 0.0)),
+        "car_path_se": pd.Series(np.sqrt(path_var)).ffill().to_numpy(),
+        "span": span_e, "gap": gap[w]})
 
-    last_rel = last_pos - int(row.day0_pos)
+    last_rel = last_pos - d0
     cars = []
     for w0, w1 in config.event_windows:
-        inw = ev[(ev["rel_day"] >= w0) & (ev["rel_day"] <= w1)]
-        used = inw[inw["abnormal_return"].notna()]
+        inw = (rel_e >= w0) & (rel_e <= w1)
+        used = inw & ok
         waiting = w1 > last_rel
-        n_gaps = int(inw["gap"].sum())
-        if waiting or used.empty:
+        n_gaps = int(gap[w][inw].sum())
+        if waiting or not used.any():
             car = se = t = p = bhar = np.nan
             note = "waiting for data" if waiting else "no returns in window"
         else:
-            car = float(used["abnormal_return"].sum())
-            se = float(np.sqrt(car_variance(used)))
+            car = float(abnormal[used].sum())
+            se = float(np.sqrt(window_variance(used)))
             t = car / se
             p = float(2 * stats.t.sf(abs(t), fitted.dof))
-            bhar = _bhar(used, config.returns)
+            bhar = _bhar(ret_e[used], expected[used], config.returns)
             note = f"{n_gaps} missing bar(s) in window" if n_gaps else ""
         cars.append({"event_id": row.event_id, "series": row.series, "model": model,
                      "window_start": w0, "window_end": w1, "car": car, "se": se, "t_stat": t,
                      "dof": fitted.dof, "p_value": p, "n_est": fitted.n_est,
-                     "n_days": len(used), "n_excluded": n_excluded,
+                     "n_days": int(used.sum()), "n_excluded": n_excluded,
                      "sigma": float(np.sqrt(fitted.sigma2)),
                      "car_simple": float(np.expm1(car)) if config.returns == "log" else car,
-                     "bhar": bhar,
-                     "day0": row.day0, "note": note})
-    car = pd.DataFrame(cars)
-    car["car_var"] = car["se"] ** 2
+                     "bhar": bhar, "car_var": se ** 2, "day0": row.day0, "note": note})
 
-    est_panel = pd.DataFrame({
-        "event_id": row.event_id, "series": row.series, "model": model, "phase": "estimation",
-        "rel_day": est["rel_day"].to_numpy(), "date": est["date"].to_numpy(),
-        "abnormal_return": fitted.residuals.to_numpy(),
-        "ar_var": getattr(fitted, "estimation_variance", fitted.sigma2)})
-    ev_panel = pd.DataFrame({
-        "event_id": row.event_id, "series": row.series, "model": model, "phase": "event",
-        "rel_day": ev["rel_day"].to_numpy(), "date": ev["date"].to_numpy(),
-        "abnormal_return": ev["abnormal_return"].to_numpy(), "ar_var": ev["ar_var"].to_numpy()})
-    panel = pd.concat([est_panel, ev_panel], ignore_index=True).assign(
-        sigma2=fitted.sigma2, dof=fitted.dof, n_est=fitted.n_est)
-    return ar, car, panel
+    n_est, n_ev = len(est), len(rel_e)
+    est_var = getattr(fitted, "estimation_variance", np.full(n_est, fitted.sigma2))
+    panel = pd.DataFrame({
+        "event_id": row.event_id, "series": row.series, "model": model,
+        "phase": np.repeat(["estimation", "event"], [n_est, n_ev]),
+        "rel_day": np.concatenate([est["pos"].to_numpy() - d0, rel_e]),
+        "date": np.concatenate([est["date"].to_numpy(), ev["date"].to_numpy()]),
+        "abnormal_return": np.concatenate([fitted.residuals.to_numpy(), abnormal]),
+        "ar_var": np.concatenate([est_var, ar_var]),
+        "sigma2": fitted.sigma2, "dof": fitted.dof, "n_est": fitted.n_est})
+    return ar, cars, panel
 
 
 def group_aar(ar: pd.DataFrame, events: pd.DataFrame, config: Config) -> pd.DataFrame:
@@ -334,12 +336,11 @@ def group_aar(ar: pd.DataFrame, events: pd.DataFrame, config: Config) -> pd.Data
     return pd.concat(out, ignore_index=True)[AAR_COLUMNS]
 
 
-def _bhar(rows: pd.DataFrame, kind: str) -> float:
+def _bhar(ret: np.ndarray, expected: np.ndarray, kind: str) -> float:
     """Buy-and-hold abnormal return: compounded return minus compounded expected return."""
-    r, e = rows["return"] if "return" in rows else rows["ret"], rows["expected_return"]
     if kind == "log":
-        return float(np.expm1(r.sum()) - np.expm1(e.sum()))
-    return float(np.prod(1 + r) - np.prod(1 + e))
+        return float(np.expm1(ret.sum()) - np.expm1(expected.sum()))
+    return float(np.prod(1 + ret) - np.prod(1 + expected))
 
 
 def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
