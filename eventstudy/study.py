@@ -356,6 +356,10 @@ def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
         frames.append(_group_tests(inference, panel, car, events, config))
         frames.append(_pair_bootstrap(inference, panel, car))
     out = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    # where the statistic is estimate / se, report that se too
+    ratio = out["test"].isin(RATIO_TESTS)
+    out["se"] = np.where(ratio, out["estimate"] / out["statistic"], np.nan)
+    out = out[TEST_COLUMNS[:8] + ["se"] + TEST_COLUMNS[8:]]
     return out.sort_values(["group", "model", "event_id", "series", "window_start", "window_end",
                             "test"], kind="stable").reset_index(drop=True)
 
@@ -409,5 +413,6 @@ CAR_COLUMNS = ["event_id", "series", "model", "window_start", "window_end", "car
 AAR_COLUMNS = ["group", "model", "rel_day", "n", "aar", "aar_se", "caar", "caar_se"]
 PANEL_COLUMNS = ["event_id", "series", "model", "phase", "rel_day", "date", "abnormal_return",
                  "ar_var", "sigma2", "dof", "n_est"]
+RATIO_TESTS = ("t", "cross_sectional_t", "bw_cda", "bmp", "kp_bmp")
 TEST_COLUMNS = ["group", "model", "event_id", "series", "window_start", "window_end", "test",
                 "estimate", "statistic", "dof", "p_value", "n"]
