@@ -4,14 +4,13 @@ Unknown keys are errors with a suggestion (a typo must not silently fall back to
 """
 from __future__ import annotations
 
-import difflib
 import re
 import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from eventstudy.errors import InputError
+from eventstudy.errors import InputError, suggest
 
 MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson", "garch")
 SOURCES = ("yahoo", "csv")
@@ -80,18 +79,19 @@ class Config:
             wanted += [s for s in group.series if s not in wanted]
         out: list[str] = []
 
-        def visit(sid: str) -> None:
-            cfg = self.series[sid]
-            deps = [cfg.benchmark] if cfg.benchmark else []
-            if "factor_model" in self.models:
-                deps += [f for f in self.factors if f != sid]
-            for dep in deps:
-                if dep not in out:
-                    visit(dep)
-            if sid not in out:
-                out.append(sid)
+        def visit(sid: str, chain: tuple[str, ...] = ()) -> None:
+            if sid in out:
+                return
+            if sid in chain:
+                raise InputError(f"benchmarks form a loop: {' -> '.join(chain + (sid,))}",
+                                 file=self.path, field=f"series.{sid}.benchmark")
+            benchmark = self.series[sid].benchmark
+            if benchmark:
+                visit(benchmark, chain + (sid,))
+            out.append(sid)
 
-        for sid in wanted:
+        factors = self.factors if "factor_model" in self.models else ()
+        for sid in list(factors) + wanted:
             visit(sid)
         return out
 
@@ -106,8 +106,11 @@ def load_config(path: str | Path | None) -> Config:
         text = path.read_text("utf-8")
     except FileNotFoundError:
         raise InputError("file not found", file=str(path)) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"cannot read: {exc}", file=str(path)) from None
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: byte 0x{exc.object[exc.start]:02x} "
+                         "(save it as UTF-8)", file=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
     return parse_config(text, str(path))
 
 
@@ -209,6 +212,11 @@ def _parse_series(sid: str, body, name: str) -> SeriesConfig:
     if not isinstance(body, dict):
         raise InputError("must be a table", file=name, field=where)
     _check_keys(body, _SERIES_KEYS, name, where)
+    for key in ("name", "source", "ticker", "calendar", "close_time", "close_tz", "benchmark",
+                "path", "column", "date_column"):
+        if key in body and not isinstance(body[key], str):
+            raise InputError(f"{body[key]!r} must be a string (in quotes)", file=name,
+                             field=f"{where}.{key}")
     source = body.get("source", "yahoo")
     if source not in SOURCES:
         raise InputError(f"unknown source {source!r}{_suggest(source, SOURCES)}", file=name,
@@ -248,12 +256,23 @@ def _check_keys(table: dict, allowed: set[str], name: str, where: str) -> None:
     for key in table:
         if key not in allowed:
             field_name = f"{where}.{key}" if where else key
-            raise InputError(f"unknown key{_suggest(key, allowed)}", file=name, field=field_name)
+            raise InputError(f"unknown key{_key_hint(key, allowed, where)}", file=name,
+                             field=field_name)
+
+
+def _key_hint(key: str, allowed: set[str], where: str) -> str:
+    """Where a misplaced key belongs, else the closest allowed key, else the allowed keys."""
+    homes = [("[study]", _STUDY_KEYS, "study"), ("[series.<id>]", _SERIES_KEYS, "series."),
+             ("[groups.<id>]", _GROUP_KEYS, "groups.")]
+    for label, keys, prefix in homes:
+        here = where == prefix or (prefix.endswith(".") and where.startswith(prefix))
+        if key in keys and not here:
+            return f" here: it belongs in {label}"
+    return _suggest(key, allowed) or f" (allowed: {', '.join(sorted(allowed))})"
 
 
 def _suggest(word: str, choices) -> str:
-    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.6)
-    return f" (did you mean {close[0]!r}?)" if close else ""
+    return suggest(word, choices)
 
 
 def _window(value, name: str, field_name: str) -> tuple[int, int]:

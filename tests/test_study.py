@@ -108,3 +108,38 @@ def test_too_few_estimation_days_skips_the_pair_with_a_reason(tmp_path):
     assert "liberation-day" in skipped.index      # other events' windows were taken out
     assert "fewer than min_estimation 240" in skipped.loc["liberation-day", "reason"]
     assert "liberation-day" not in set(res.car["event_id"])
+
+
+def test_every_model_runs_on_the_nikkei(tmp_path):
+    cfg = parse_config("""
+[study]
+series = ["N225"]
+models = ["constant_mean", "market_adjusted", "market_model", "factor_model", "dimson", "garch"]
+factors = ["GSPC", "ACWI"]
+[series.N225]
+source = "yahoo"
+ticker = "^N225"
+calendar = "XTKS"
+benchmark = "GSPC"
+[series.GSPC]
+source = "yahoo"
+ticker = "^GSPC"
+calendar = "XNYS"
+[series.ACWI]
+source = "yahoo"
+ticker = "ACWI"
+calendar = "XNYS"
+""", "models.toml")
+    events = load_events("events.csv")
+    res = run_study(events[events.event_id == "us-japan-talks-1"], cfg, offline=True,
+                    cache_dir=tmp_path)
+    car = res.car.set_index(["model", "window_start", "window_end"])
+    assert set(car.index.get_level_values(0)) == set(cfg.models)
+    dof = car.xs((0, 0), level=[1, 2])["dof"]
+    n = car.xs((0, 0), level=[1, 2])["n_est"]
+    # k: constant 1, market-adjusted 1 (sample variance), market 2, factor 3, Dimson 4
+    assert (n - dof).to_dict() == {"constant_mean": 1, "market_adjusted": 1, "market_model": 2,
+                                   "factor_model": 3, "dimson": 4, "garch": 2}
+    # the market-adjusted AR is the return minus the benchmark's
+    ar = res.ar[(res.ar.model == "market_adjusted") & res.ar.abnormal_return.notna()]
+    assert (ar["abnormal_return"] - (ar["return"] - ar["benchmark_return"])).abs().max() < 1e-15
