@@ -1,0 +1,123 @@
+"""Static HTML reports drawn from a `StudyResult`'s frames (nothing is recomputed here).
+
+    build_report(result, Path("reports")) -> [index.html, methods.html, events/<id>.html...,
+                                              groups/<group>.html...]
+
+Pages open from file:// with no network: plotly.js is copied once to assets/ and every page
+loads it (and assets/report.css, assets/report.js) by relative path. The output is
+deterministic: the same result gives the same bytes except the one line holding the
+generated-at time (`<p class="generated">`).
+"""
+from __future__ import annotations
+
+import dataclasses
+from datetime import datetime, timezone
+from importlib import resources
+from pathlib import Path
+
+import jinja2
+
+from eventstudy import atomic
+from eventstudy.report import methods_doc, pages
+
+__all__ = ["build_report", "GENERATED_MARK", "PAGE_FIGURES_META"]
+
+GENERATED_MARK = 'class="generated"'          # the one line that differs between builds
+PAGE_FIGURES_META = "eventstudy:figures"      # <meta name=... content=N>: figures on a page
+GENERATOR = "eventstudy report"
+ASSETS = ("report.css", "report.js")
+
+
+def build_report(result, out_dir: str | Path, *, generated_at: str | None = None) -> list[Path]:
+    """Write index.html, methods.html, one page per event and per group, and assets/.
+
+    Returns the HTML pages written (assets not included). Pages of events or groups that a
+    previous build wrote and this result no longer has are removed (only files this generator
+    wrote: they carry its <meta name="generator">).
+    """
+    out_dir = Path(out_dir)
+    if generated_at is None:
+        generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    generated_at = " ".join(str(generated_at).split())   # keep it to one line
+    env = _environment()
+    view = pages.View(result)
+    _write_assets(out_dir / "assets")
+
+    from eventstudy import __version__
+    common = {"generated_at": generated_at, "version": __version__, "config_path":
+              result.config.path, "warnings": list(result.warnings), "generator": GENERATOR,
+              "group_links": [(gid, view.group_files[gid]) for gid in view.groups],
+              "figures_meta": PAGE_FIGURES_META, "returns_kind": result.config.returns}
+
+    written: list[Path] = []
+
+    def render(template: str, path: Path, root: str, title: str, ctx: dict) -> None:
+        charts = [dataclasses.replace(c, id=f"fig-{i}")
+                  for i, c in enumerate(ctx.pop("charts", []), start=1)]
+        html = env.get_template(template).render(
+            **common, **ctx, charts=charts, root=root, page_title=title)
+        atomic.write_text(path, html)
+        written.append(path)
+
+    render("index.html", out_dir / "index.html", "", "Overview", pages.index_context(view))
+    docs = methods_doc.render_docs()
+    render("methods.html", out_dir / "methods.html", "", "Methods",
+           pages.methods_context(view, docs[0] if docs else None,
+                                 ", ".join(docs[1]) if docs else ""))
+    for eid in view.events["event_id"]:
+        ctx = pages.event_context(view, eid)
+        render("event.html", out_dir / "events" / f"{eid}.html", "../", eid, ctx)
+    for gid in view.groups:
+        ctx = pages.group_context(view, gid)
+        render("group.html", out_dir / "groups" / f"{view.group_files[gid]}.html", "../",
+               f"group {gid}", ctx)
+    _remove_stale(out_dir, written)
+    return written
+
+
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("eventstudy.report", "templates"),
+        autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
+        trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    return env
+
+
+def _template_bytes(name: str) -> bytes:
+    return resources.files("eventstudy.report").joinpath("templates", name).read_bytes()
+
+
+def plotly_js() -> bytes:
+    """The installed plotly package's plotly.min.js (the one the figures were made for)."""
+    import plotly
+    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
+    if path.is_file():
+        return path.read_bytes()
+    from plotly.offline import get_plotlyjs   # pragma: no cover - other layouts
+    return get_plotlyjs().encode("utf-8")
+
+
+def _write_assets(assets: Path) -> None:
+    files = {"plotly.min.js": plotly_js(), **{name: _template_bytes(name) for name in ASSETS}}
+    for name, data in sorted(files.items()):
+        target = assets / name
+        if target.is_file() and target.stat().st_size == len(data) and target.read_bytes() == data:
+            continue
+        atomic.write_bytes(target, data)
+
+
+def _remove_stale(out_dir: Path, written: list[Path]) -> None:
+    keep = {p.resolve() for p in written}
+    for sub in ("events", "groups"):
+        folder = out_dir / sub
+        if not folder.is_dir():
+            continue
+        for page in sorted(folder.glob("*.html")):
+            if page.resolve() in keep:
+                continue
+            try:
+                head = page.read_text("utf-8", errors="replace")[:2000]
+            except OSError:
+                continue
+            if f'<meta name="generator" content="{GENERATOR}">' in head:
+                page.unlink(missing_ok=True)

@@ -1,0 +1,600 @@
+"""What each page shows: the result frames filtered, pivoted and formatted into page contexts.
+
+No statistic is computed here. Every number on a page is a value of a result frame, formatted
+(percent with sign, p to 3 decimals) or arranged (one row per event x series, a pivot of
+p-values by test and window).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from eventstudy.report import figures, fmt
+
+# Tests whose `estimate` is a (mean) cumulative abnormal return: shown as a signed percent.
+CAR_ESTIMATES = {"t", "bootstrap", "cross_sectional_t", "skew_t", "bw_cda"}
+
+MODEL_TEXT = {
+    "constant_mean": "Constant mean: expected return = the estimation-window mean.",
+    "market_adjusted": "Market adjusted: expected return = the benchmark's return (no fit).",
+    "market_model": "Market model: OLS of the return on the benchmark's return "
+                    "(for Tokyo series the previous US session, as the closes are not "
+                    "synchronous).",
+    "factor_model": "Factor model: OLS on the returns of the configured factor series.",
+    "dimson": "Dimson: market model with lags and leads of the benchmark "
+              "(non-synchronous trading).",
+    "garch": "GARCH-scaled: market model residuals scaled by a GARCH(1,1) volatility.",
+}
+
+TEST_TEXT = {
+    "t": "t-test of one pair's CAR; its variance includes the model's estimation error "
+         "(MacKinlay 1997).",
+    "bootstrap": "Bootstrap p-value from the estimation-window residuals.",
+    "patell": "Patell (1976) standardised-residual test.",
+    "bmp": "Boehmer, Musumeci & Poulsen (1991) standardised cross-sectional test.",
+    "kp_patell": "Patell test with the Kolari & Pynnönen (2010) cross-correlation adjustment.",
+    "kp_bmp": "BMP test with the Kolari & Pynnönen (2010) cross-correlation adjustment.",
+    "cross_sectional_t": "Cross-sectional t-test of the mean CAR (Brown & Warner 1985).",
+    "skew_t": "Skewness-adjusted t-test of the mean CAR.",
+    "bw_cda": "Crude dependence adjustment (Brown & Warner 1985): the mean AR's variance from "
+              "the estimation window.",
+    "sign": "Sign test: the share of positive CARs against one half.",
+    "generalized_sign": "Generalized sign test (Cowan 1992): positive CARs against the "
+                        "estimation-window share.",
+    "corrado_rank": "Corrado (1989) rank test.",
+    "grank": "Generalized rank test (Kolari & Pynnönen 2011).",
+    "cz_rank": "Corrado & Zivney rank test.",
+    "wilcoxon": "Wilcoxon signed-rank test of the CARs.",
+}
+
+
+# ----------------------------------------------------------------------------- tables
+@dataclass
+class Cell:
+    text: str = fmt.DASH
+    v: str = ""                 # sort key (data-v); '' sorts as missing
+    cls: str = ""
+    href: str = ""
+    title: str = ""
+    small: str = ""             # a second, smaller line (e.g. the p-value under a CAR)
+
+
+@dataclass
+class Table:
+    columns: list[tuple[str, str]]           # (label, css class) of the sortable header row
+    rows: list[list[Cell]] = field(default_factory=list)
+    groups: list[list[tuple[str, int]]] = field(default_factory=list)  # header rows above
+    id: str = ""
+    caption: str = ""
+    sortable: bool = True
+
+
+def num_cell(x, text: str | None = None, cls: str = "num", **kw) -> Cell:
+    return Cell(text=text if text is not None else fmt.fixed(x), v=fmt.sort_key(x), cls=cls, **kw)
+
+
+def pct_cell(x, **kw) -> Cell:
+    text = fmt.pct(x)
+    sign = " pos" if text.startswith("+") else " neg" if text.startswith("-") else ""
+    return num_cell(x, text, cls="num" + sign, **kw)
+
+
+def p_cell(p) -> Cell:
+    return num_cell(p, fmt.pval(p) + (f" {fmt.stars(p)}" if fmt.stars(p) else ""),
+                    cls="num p" + (" sig" if fmt.stars(p) else ""))
+
+
+def text_cell(s, href: str = "", title: str = "", cls: str = "") -> Cell:
+    s = fmt.text(s)
+    return Cell(text=s or fmt.DASH, v=s, href=href, title=title, cls=cls)
+
+
+def car_cell(row, skipped: str = "") -> Cell:
+    """CAR with stars, its p-value on a second line; sorted by the CAR."""
+    if row is None:
+        return Cell(text=fmt.DASH, cls="num", small="skipped" if skipped else "",
+                    title=f"skipped: {skipped}" if skipped else "")
+    cell = pct_cell(row.car)
+    cell.text += fmt.stars(row.p_value)
+    if fmt.stars(row.p_value):
+        cell.cls += " sig"
+    cell.small = f"p {fmt.pval(row.p_value)}" if not fmt.missing(row.p_value) else \
+        fmt.text(row.note)
+    cell.title = (f"{fmt.model_name(row.model)} {fmt.window(row.window_start, row.window_end)}: "
+                  f"CAR {fmt.pct(row.car)}, se {fmt.pct(row.se)}, t {fmt.fixed(row.t_stat, 2)}, "
+                  f"p {fmt.pval(row.p_value)}" + (f"; {row.note}" if fmt.text(row.note) else ""))
+    return cell
+
+
+# ----------------------------------------------------------------------------- helpers
+class View:
+    """Shared look-ups over one result (orderings, names, zones, event numbers)."""
+
+    def __init__(self, result):
+        self.r = result
+        cfg = result.config
+        self.config = cfg
+        events = result.events.sort_values(["announced_at_utc", "event_id"], kind="stable")
+        self.events = events.reset_index(drop=True).assign(
+            number=range(1, len(events) + 1))
+        self.by_id = {row.event_id: row for row in self.events.itertuples(index=False)}
+        self.series_order = list(cfg.studied) + [s for s in cfg.series if s not in cfg.studied]
+        self.series_rank = {s: i for i, s in enumerate(self.series_order)}
+        self.models = list(cfg.models)
+        self.windows = [tuple(w) for w in cfg.event_windows]
+        self.names = {sid: s.name for sid, s in cfg.series.items()}
+        self.zones = {sid: series_zone(s) for sid, s in cfg.series.items()}
+        self.groups = sorted(cfg.groups)
+        self.group_files = unique_slugs(self.groups)
+        self.prices = {sid: f.sort_values("date") for sid, f in
+                       result.prices.groupby("series", sort=True)}
+        self.ar = {eid: f for eid, f in result.ar.groupby("event_id", sort=True)}
+        self.members = {gid: _group_members(self, gid) for gid in self.groups}
+        pair_tests = result.tests[result.tests["group"].fillna("") == ""]
+        self._by_event = {name: dict(tuple(frame.groupby("event_id", sort=True)))
+                          for name, frame in (("alignment", result.alignment),
+                                              ("car", result.car), ("tests", pair_tests),
+                                              ("skipped", result.skipped))}
+        self._frames = {"alignment": result.alignment, "car": result.car, "tests": pair_tests,
+                        "skipped": result.skipped}
+        self.skip_reason = {(x.event_id, x.series, x.model): fmt.text(x.reason)
+                            for x in result.skipped.itertuples(index=False)}
+        car = result.car
+        self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
+                           int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    def sort_series(self, frame: pd.DataFrame, *extra: str) -> pd.DataFrame:
+        """Sort by series in config order (studied first), then the extra columns."""
+        if frame.empty:
+            return frame
+        key = frame.assign(_rank=frame["series"].map(self.series_rank).fillna(len(self.series_rank)))
+        return key.sort_values(["_rank", "series", *extra], kind="stable").drop(columns="_rank")
+
+    def of_event(self, name: str, eid: str) -> pd.DataFrame:
+        """Rows of one event in a result frame (alignment, car, pair tests, skipped)."""
+        found = self._by_event[name].get(eid)
+        return found if found is not None else self._frames[name][:0]
+
+    def window_rank(self, frame: pd.DataFrame) -> list[tuple]:
+        """Sort key of each row's window: the config's windows in its order, then the rest."""
+        return [(0, self.windows.index((int(a), int(b))), 0) if (int(a), int(b)) in self.windows
+                else (1, int(a), int(b))
+                for a, b in zip(frame["window_start"], frame["window_end"])]
+
+    def event_href(self, eid: str, root: str) -> str:
+        return f"{root}events/{eid}.html"
+
+    def group_href(self, gid: str, root: str) -> str:
+        return f"{root}groups/{self.group_files[gid]}.html"
+
+    def car_columns(self) -> tuple[list[list[tuple[str, int]]], list[tuple[str, str]]]:
+        """Header rows over the model x window CAR cells."""
+        top = [(f"CAR, {fmt.model_name(m)}", len(self.windows)) for m in self.models]
+        cols = [(fmt.window(*w), "num") for m in self.models for w in self.windows]
+        return [top], cols
+
+    def car_cells(self, eid: str, sid: str) -> list[Cell]:
+        return [car_cell(self.car_index.get((eid, sid, m, w[0], w[1])),
+                         self.skip_reason.get((eid, sid, m), ""))
+                for m in self.models for w in self.windows]
+
+
+def series_zone(series) -> str:
+    """The zone a series' close is told in: its close_tz, else its exchange calendar's zone."""
+    if series.close_tz:
+        return str(series.close_tz)
+    try:
+        from eventstudy.calendars import _calendar
+        tz = _calendar(series.calendar).tz
+        return getattr(tz, "key", str(tz))
+    except Exception:  # pragma: no cover - an unknown calendar was refused by the config
+        return "UTC"
+
+
+def unique_slugs(ids: list[str]) -> dict[str, str]:
+    out, used = {}, set()
+    for gid in ids:
+        base = fmt.slug(gid)
+        name, k = base, 2
+        while name.lower() in used:
+            name, k = f"{base}-{k}", k + 1
+        used.add(name.lower())
+        out[gid] = name
+    return out
+
+
+def day0_sentence(row, zone: str, bar: bool = False) -> str:
+    """'announced 2025-04-16 17:30 EDT = 2025-04-17 06:30 JST, after the Tokyo close of
+    04-16 15:30 JST; day 0 = 2025-04-17 (close 04-17 15:30 JST)'. `bar`: the series' close is
+    a vendor's daily-bar end (close_time), not an exchange close."""
+    ann = row.announced_at_utc
+    text = f"announced {fmt.instant(ann, fmt.NEW_YORK)}"
+    if zone not in ("America/New_York",):
+        text += f" = {fmt.instant(ann, zone)}"
+    if fmt.missing(row.day0):
+        return text + "; outside the calendar's range: no day 0"
+    where = fmt.place(zone)
+    prev_close = fmt.instant(row.prev_close_utc, zone, "%m-%d %H:%M")
+    prev_local_date = fmt.as_utc(row.prev_close_utc).tz_convert(zone).strftime("%Y-%m-%d")
+    if bar:
+        text += (f", after the daily bar of {fmt.date(row.prev_session)[5:]} ended "
+                 f"({prev_close})")
+    elif prev_local_date == fmt.date(row.prev_session):
+        text += f", after the {where} close of {prev_close}"
+    else:
+        text += (f", after the {where} close of session {fmt.date(row.prev_session)[5:]} "
+                 f"({prev_close})")
+    return (text + f"; day 0 = {fmt.date(row.day0)} "
+            f"(close {fmt.instant(row.day0_close_utc, zone, '%m-%d %H:%M')})")
+
+
+def event_times(ts) -> list[tuple[str, str]]:
+    return [("New York", fmt.instant(ts, fmt.NEW_YORK)), ("Tokyo", fmt.instant(ts, fmt.TOKYO)),
+            ("UTC", fmt.instant(ts, fmt.UTC))]
+
+
+def test_table(tests: pd.DataFrame, drop: tuple[str, ...], id_: str, root: str,
+               view: View) -> Table:
+    """The tests frame as a table; columns beyond the known ones are shown as they come."""
+    known = ["group", "event_id", "series", "model", "window_start", "window_end", "test",
+             "estimate", "statistic", "dof", "p_value", "n"]
+    extra = [c for c in tests.columns if c not in known]
+    cols: list[tuple[str, str]] = []
+    show = [c for c in ("group", "event_id", "series", "model") if c not in drop]
+    labels = {"group": "group", "event_id": "event", "series": "series", "model": "model"}
+    cols += [(labels[c], "") for c in show]
+    cols += [("window", ""), ("test", ""), ("estimate", "num"), ("statistic", "num"),
+             ("dof", "num"), ("p", "num"), ("n", "num")]
+    cols += [(c, "") for c in extra]
+    rows = []
+    for r in tests.itertuples(index=False):
+        row = []
+        for c in show:
+            value = fmt.model_name(r.model) if c == "model" else getattr(r, c)
+            href = view.event_href(value, root) if c == "event_id" and value else ""
+            row.append(text_cell(value, href=href))
+        row.append(Cell(text=fmt.window(r.window_start, r.window_end),
+                        v=f"{int(r.window_start):+05d}{int(r.window_end):+05d}"))
+        row.append(text_cell(r.test, title=TEST_TEXT.get(r.test, "")))
+        row.append(pct_cell(r.estimate) if r.test in CAR_ESTIMATES
+                   else num_cell(r.estimate, fmt.fixed(r.estimate, 4, signed=True)))
+        row.append(num_cell(r.statistic, fmt.fixed(r.statistic, 3, signed=True)))
+        row.append(num_cell(r.dof, fmt.integer(r.dof)))
+        row.append(p_cell(r.p_value))
+        row.append(num_cell(r.n, fmt.integer(r.n)))
+        for c in extra:
+            value = getattr(r, c)
+            row.append(num_cell(value) if isinstance(value, (int, float)) and
+                       not isinstance(value, bool) else text_cell(value))
+        rows.append(row)
+    return Table(columns=cols, rows=rows, id=id_)
+
+
+def sort_tests(tests: pd.DataFrame) -> pd.DataFrame:
+    keys = [c for c in ("group", "event_id", "series", "model", "window_start", "window_end",
+                        "test") if c in tests.columns]
+    return tests.sort_values(keys, kind="stable").reset_index(drop=True)
+
+
+# ----------------------------------------------------------------------------- index
+def index_context(view: View, margin_days: int = 30) -> dict:
+    r, cfg = view.r, view.config
+    ev = view.events
+    # Timeline: the studied series over the events' span, with a margin.
+    start = (ev["announced_at_utc"].min().tz_convert("UTC").tz_localize(None).normalize()
+             - pd.Timedelta(days=margin_days))
+    end = (ev["announced_at_utc"].max().tz_convert("UTC").tz_localize(None).normalize()
+           + pd.Timedelta(days=margin_days))
+    prices = r.prices[r.prices["series"].isin(cfg.studied) & (r.prices["date"] >= start)
+                      & (r.prices["date"] <= end)]
+    prices = view.sort_series(prices, "date")
+    charts = [figures.timeline(prices, ev, view.names, start, end)] if len(prices) else []
+
+    groups, cols = view.car_columns()
+    summary = Table(columns=[("#", "num"), ("event", ""), ("series", ""),
+                             ("day 0 (session)", "")] + cols,
+                    groups=[[("", 4)] + groups[0]], id="summary")
+    align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
+    for e in ev.itertuples(index=False):
+        for sid in cfg.studied:
+            a = align.get((e.event_id, sid))
+            summary.rows.append([
+                num_cell(e.number, str(e.number)),
+                text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
+                          title=f"{e.title} ({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})"),
+                text_cell(sid, title=view.names.get(sid, sid)),
+                text_cell(fmt.date(a.day0) if a is not None else fmt.DASH),
+                *view.car_cells(e.event_id, sid)])
+
+    events_table = Table(columns=[("#", "num"), ("event", ""), ("title", ""), ("category", ""),
+                                  ("New York", ""), ("Tokyo", ""), ("precision", "")],
+                         id="events")
+    for e in ev.itertuples(index=False):
+        events_table.rows.append([
+            num_cell(e.number, str(e.number)),
+            text_cell(e.event_id, href=view.event_href(e.event_id, "")),
+            text_cell(e.title, cls="wrap"), text_cell(e.category),
+            Cell(text=fmt.instant(e.announced_at_utc, fmt.NEW_YORK),
+                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
+            Cell(text=fmt.instant(e.announced_at_utc, fmt.TOKYO),
+                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
+            text_cell(e.time_precision)])
+
+    return {"charts": charts, "summary": summary, "events_table": events_table,
+            "groups": group_list(view, ""), "provenance": provenance_table(view),
+            "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
+            "stars_note": STARS_NOTE,
+            "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in cfg.studied),
+            "n_events": len(ev)}
+
+
+STARS_NOTE = "* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided)"
+
+
+def group_list(view: View, root: str) -> list[dict]:
+    out = []
+    for gid in view.groups:
+        g = view.config.groups[gid]
+        members = group_members(view, gid)
+        out.append({"id": gid, "href": view.group_href(gid, root), "series": list(g.series),
+                    "events": list(g.events), "categories": list(g.categories),
+                    "n_events": members["event_id"].nunique(), "n_pairs": len(members)})
+    return out
+
+
+def group_members(view: View, gid: str) -> pd.DataFrame:
+    return view.members[gid]
+
+
+def _group_members(view: View, gid: str) -> pd.DataFrame:
+    from eventstudy.study import group_members as members
+    out = members(view.config.groups[gid], view.events)
+    order = {e: i for i, e in enumerate(view.events["event_id"])}
+    out = out.assign(_e=out["event_id"].map(order))
+    return view.sort_series(out, "_e").sort_values(["_e"], kind="stable").drop(columns="_e")
+
+
+def provenance_table(view: View) -> Table:
+    prov = view.sort_series(view.r.provenance)
+    known = ["series", "ticker", "origin", "location", "first", "last", "rows", "as_of"]
+    extra = [c for c in prov.columns if c not in known]
+    t = Table(columns=[("series", ""), ("name", ""), ("ticker", ""), ("origin", ""),
+                       ("location", ""), ("first", ""), ("last", ""), ("rows", "num"),
+                       ("as of", "")] + [(c, "") for c in extra], id="provenance")
+    for p in prov.itertuples(index=False):
+        t.rows.append([text_cell(p.series), text_cell(view.names.get(p.series, "")),
+                       text_cell(getattr(p, "ticker", "")), text_cell(getattr(p, "origin", "")),
+                       text_cell(getattr(p, "location", ""), cls="path"),
+                       text_cell(fmt.date(getattr(p, "first", None))),
+                       text_cell(fmt.date(getattr(p, "last", None))),
+                       num_cell(getattr(p, "rows", None), fmt.integer(getattr(p, "rows", None))),
+                       text_cell(getattr(p, "as_of", ""))]
+                      + [text_cell(getattr(p, c)) for c in extra])
+    return t
+
+
+def params(view: View) -> list[tuple[str, str]]:
+    cfg = view.config
+    studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in cfg.studied)
+    bench = ", ".join(f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
+                      if s in cfg.series and cfg.series[s].benchmark)
+    out = [("config", cfg.path), ("studied series", studied),
+           ("benchmarks", bench or fmt.DASH),
+           ("event windows", ", ".join(fmt.window(*w) for w in cfg.event_windows)
+            + " trading days from day 0"),
+           ("estimation window", fmt.window(*cfg.estimation_window)
+            + f" (at least {cfg.min_estimation} usable days)"),
+           ("plot window", fmt.window(*cfg.plot_window)),
+           ("models", ", ".join(fmt.model_name(m) for m in cfg.models)),
+           ("returns", cfg.returns),
+           ("other events' windows", "excluded from estimation" if cfg.exclude_other_events
+            else "kept in estimation"),
+           ("bootstrap", f"{cfg.n_boot} draws, seed {cfg.seed}")]
+    if cfg.factors:
+        out.append(("factors", ", ".join(cfg.factors)))
+    if "dimson" in cfg.models:
+        out.append(("Dimson lags", str(cfg.dimson_lags)))
+    return out
+
+
+def skipped_table(skipped: pd.DataFrame, view: View, root: str, with_event: bool) -> Table:
+    cols = ([("event", "")] if with_event else []) + [("series", ""), ("model", ""),
+                                                      ("reason", "")]
+    t = Table(columns=cols, id="skipped")
+    if skipped.empty:
+        return t
+    order = {e: i for i, e in enumerate(view.events["event_id"])}
+    frame = view.sort_series(skipped.assign(_e=skipped["event_id"].map(order)), "model")
+    frame = frame.sort_values("_e", kind="stable")
+    for s in frame.itertuples(index=False):
+        row = [text_cell(s.event_id, href=view.event_href(s.event_id, root))] if with_event else []
+        row += [text_cell(s.series), text_cell(fmt.model_name(s.model)),
+                text_cell(s.reason, cls="wrap")]
+        t.rows.append(row)
+    return t
+
+
+# ----------------------------------------------------------------------------- event
+def event_context(view: View, eid: str) -> dict:
+    r, cfg = view.r, view.config
+    e = view.by_id[eid]
+    root = "../"
+    numbers = list(view.events["event_id"])
+    i = numbers.index(eid)
+    nav = {"prev": (numbers[i - 1], view.event_href(numbers[i - 1], root)) if i > 0 else None,
+           "next": (numbers[i + 1], view.event_href(numbers[i + 1], root))
+           if i + 1 < len(numbers) else None}
+    align = view.sort_series(view.of_event("alignment", eid))
+    series = list(align["series"])
+
+    day0_rows = []
+    for a in align.itertuples(index=False):
+        zone = view.zones.get(a.series, "UTC")
+        day0_rows.append({
+            "series": a.series, "name": view.names.get(a.series, a.series),
+            "calendar": a.calendar, "rule": a.close_rule,
+            "prev_session": fmt.date(a.prev_session),
+            "prev_close": fmt.instant(a.prev_close_utc, zone),
+            "day0": fmt.date(a.day0), "day0_close": fmt.instant(a.day0_close_utc, zone),
+            "sentence": day0_sentence(a, zone, bar=a.series in cfg.series
+                                      and cfg.series[a.series].close_time is not None)})
+
+    sentences: dict[str, list[str]] = {}
+    for d in day0_rows:
+        sentences.setdefault(d["sentence"], []).append(d["series"])
+    day0_sentences = [(", ".join(sids), text) for text, sids in sentences.items()]
+    charts = []
+    if len(align):
+        charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, view.zones))
+    ar = view.ar.get(eid, r.ar[:0])
+    # Price path: each series' closes over the dates of its plot window, indexed to the last
+    # close before the announcement (the previous session's close).
+    price_parts, bases, day0s = [], {}, {}
+    for a in align.itertuples(index=False):
+        dates = ar.loc[ar["series"] == a.series, "date"]
+        if dates.empty:
+            continue
+        p = view.prices.get(a.series, r.prices[:0])
+        p = p[(p["date"] >= dates.min()) & (p["date"] <= dates.max())]
+        before = p[p["date"] <= a.prev_session] if not fmt.missing(a.prev_session) else p[:0]
+        if p.empty or before.empty:
+            continue
+        bases[a.series] = float(before["close"].iloc[-1])
+        day0s[a.series] = fmt.date(a.day0)
+        price_parts.append(p)
+    if price_parts:
+        charts.append(figures.price_path(pd.concat(price_parts, ignore_index=True), bases,
+                                         e.announced_at_utc, view.names, day0s))
+    span = cfg.event_span
+    for sid in series:
+        sub = ar[ar["series"] == sid]
+        if sub.empty:
+            continue
+        cal = cfg.series[sid].calendar if sid in cfg.series else ""
+        charts.append(figures.ar_car(
+            sub, view.models, f"{view.names.get(sid, sid)} ({sid}): abnormal returns and CAR",
+            cal, span))
+
+    car = view.of_event("car", eid)
+    mrank = {m: i for i, m in enumerate(view.models)}
+    car = view.sort_series(car.assign(_m=car["model"].map(mrank), _w=view.window_rank(car)),
+                           "_m", "_w")
+    car_table = Table(columns=[("series", ""), ("model", ""), ("window", ""), ("CAR", "num"),
+                               ("se", "num"), ("t", "num"), ("dof", "num"), ("p", "num"),
+                               ("n est", "num"), ("n days", "num"), ("n excluded", "num"),
+                               ("note", "")], id="car")
+    for c in car.itertuples(index=False):
+        car_table.rows.append([
+            text_cell(c.series, title=view.names.get(c.series, "")),
+            text_cell(fmt.model_name(c.model)),
+            Cell(text=fmt.window(c.window_start, c.window_end),
+                 v=f"{int(c.window_start):+05d}{int(c.window_end):+05d}"),
+            pct_cell(c.car), num_cell(c.se, fmt.pct(c.se).lstrip("+")),
+            num_cell(c.t_stat, fmt.fixed(c.t_stat, 3, signed=True)),
+            num_cell(c.dof, fmt.integer(c.dof)), p_cell(c.p_value),
+            num_cell(c.n_est, fmt.integer(c.n_est)), num_cell(c.n_days, fmt.integer(c.n_days)),
+            num_cell(c.n_excluded, fmt.integer(c.n_excluded)), text_cell(c.note, cls="wrap")])
+
+    tests = view.of_event("tests", eid)
+    tests = view.sort_series(tests.assign(_m=tests["model"].map(mrank),
+                                          _w=view.window_rank(tests)),
+                             "_m", "_w", "test").drop(columns=["_m", "_w"])
+    tests_table = test_table(tests, ("group", "event_id"), "tests", root, view)
+
+    gaps_rows = []
+    for sid in series:
+        dates = ar.loc[ar["series"] == sid, "date"]
+        if dates.empty:
+            continue
+        g = r.gaps[(r.gaps["series"] == sid) & (r.gaps["date"] >= dates.min())
+                   & (r.gaps["date"] <= dates.max())].sort_values(["date", "kind"])
+        gaps_rows += [{"series": sid, "date": fmt.date(x.date), "kind": x.kind}
+                      for x in g.itertuples(index=False)]
+    in_groups = [gid for gid in view.groups
+                 if eid in set(group_members(view, gid)["event_id"])]
+    return {
+        "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
+              "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
+              "precision": e.time_precision, "source": e.source, "raw": e.announced_at},
+        "nav": nav, "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
+        "tests_table": tests_table, "gaps": gaps_rows,
+        "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),
+        "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
+        "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
+
+
+# ----------------------------------------------------------------------------- group
+def group_context(view: View, gid: str) -> dict:
+    r, cfg = view.r, view.config
+    root = "../"
+    g = cfg.groups[gid]
+    members = group_members(view, gid)
+    aar = r.aar[r.aar["group"] == gid]
+    charts = []
+    if len(aar):
+        charts.append(figures.aar_caar(aar, view.models, f"Group {gid}: AAR and CAAR",
+                                       cfg.event_span))
+    align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
+    heads, cols = view.car_columns()
+    members_table = Table(columns=[("#", "num"), ("event", ""), ("series", ""),
+                                   ("day 0 (session)", "")] + cols,
+                          groups=[[("", 4)] + heads[0]], id="members")
+    for m in members.itertuples(index=False):
+        a = align.get((m.event_id, m.series))
+        members_table.rows.append([
+            num_cell(view.by_id[m.event_id].number, str(view.by_id[m.event_id].number)),
+            text_cell(m.event_id, href=view.event_href(m.event_id, root), cls="id",
+                      title=view.by_id[m.event_id].title),
+            text_cell(m.series, title=view.names.get(m.series, "")),
+            text_cell(fmt.date(a.day0) if a is not None else fmt.DASH),
+            *view.car_cells(m.event_id, m.series)])
+
+    tests = sort_tests(r.tests[r.tests["group"] == gid])
+    mrank = {m: i for i, m in enumerate(view.models)}
+    tests = tests.assign(_m=tests["model"].map(mrank), _w=view.window_rank(tests)).sort_values(
+        ["_m", "_w", "test"], kind="stable").drop(columns=["_m", "_w"])
+    pivots = []
+    for model in view.models:
+        sub = tests[tests["model"] == model]
+        if sub.empty:
+            continue
+        wins = sorted({(int(a), int(b)) for a, b in zip(sub["window_start"], sub["window_end"])},
+                      key=lambda w: (0, view.windows.index(w), w) if w in view.windows
+                      else (1, 0, w))
+        names = sorted(sub["test"].unique())
+        t = Table(columns=[("test", "")] + [(fmt.window(*w), "num") for w in wins],
+                  id=f"pivot-{fmt.slug(model)}",
+                  caption=f"{fmt.model_name(model)}: p-values by test and window")
+        cells = {(x.test, int(x.window_start), int(x.window_end)): x
+                 for x in sub.itertuples(index=False)}
+        for name in names:
+            row = [text_cell(name, title=TEST_TEXT.get(name, ""))]
+            for w in wins:
+                x = cells.get((name, *w))
+                if x is None:
+                    row.append(Cell(cls="num"))
+                    continue
+                c = p_cell(x.p_value)
+                c.title = (f"{name} {fmt.window(*w)}: statistic {fmt.fixed(x.statistic, 3, True)}"
+                           f", p {fmt.pval(x.p_value)}, n {fmt.integer(x.n)}")
+                row.append(c)
+            t.rows.append(row)
+        pivots.append(t)
+    full = test_table(tests, ("group", "event_id", "series"), "tests", root, view)
+    return {"g": {"id": gid, "series": list(g.series), "events": list(g.events),
+                  "categories": list(g.categories)},
+            "charts": charts, "members_table": members_table, "pivots": pivots,
+            "tests_table": full, "n_members": len(members),
+            "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
+
+
+# ----------------------------------------------------------------------------- methods
+def methods_context(view: View, methods_html: str | None, methods_source: str) -> dict:
+    r = view.r
+    tests = sorted(set(r.tests["test"].dropna())) if len(r.tests) else []
+    return {"models": [(m, MODEL_TEXT.get(m, "")) for m in view.models],
+            "tests": [(t, TEST_TEXT.get(t, "see docs/methods.md")) for t in tests],
+            "params": params(view), "methods_html": methods_html,
+            "methods_source": methods_source, "band_z": figures.BAND_Z,
+            "stars_note": STARS_NOTE}
