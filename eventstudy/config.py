@@ -256,19 +256,19 @@ def _check_keys(table: dict, allowed: set[str], name: str, where: str) -> None:
     for key in table:
         if key not in allowed:
             field_name = f"{where}.{key}" if where else key
-            raise InputError(f"unknown key{_key_hint(key, allowed, where)}", file=name,
-                             field=field_name)
+            raise InputError(_unknown_key(key, allowed, where), file=name, field=field_name)
 
 
-def _key_hint(key: str, allowed: set[str], where: str) -> str:
+def _unknown_key(key: str, allowed: set[str], where: str) -> str:
     """Where a misplaced key belongs, else the closest allowed key, else the allowed keys."""
     homes = [("[study]", _STUDY_KEYS, "study"), ("[series.<id>]", _SERIES_KEYS, "series."),
              ("[groups.<id>]", _GROUP_KEYS, "groups.")]
     for label, keys, prefix in homes:
         here = where == prefix or (prefix.endswith(".") and where.startswith(prefix))
         if key in keys and not here:
-            return f" here: it belongs in {label}"
-    return _suggest(key, allowed) or f" (allowed: {', '.join(sorted(allowed))})"
+            return f"misplaced key: it belongs in {label}"
+    return "unknown key" + (_suggest(key, allowed)
+                            or f" (allowed: {', '.join(sorted(allowed))})")
 
 
 def _suggest(word: str, choices) -> str:

@@ -10,14 +10,17 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import pandas as pd
 
 from eventstudy import atomic
-from eventstudy.errors import InputError
+from eventstudy.errors import InputError, suggest
 
 REQUIRED = ["event_id", "announced_at", "title", "category", "source"]
 OPTIONAL = ["time_precision", "tags"]
 COLUMNS = ["event_id", "announced_at", "time_precision", "title", "category", "tags", "source"]
 PRECISIONS = ("minute", "hour", "day")
+ALLOWED = f" (allowed: {', '.join(COLUMNS)})"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
+_DATE_FIRST = re.compile(r"\d{4}-?\d{2}-?\d{2}")
+_ABBREVIATION = re.compile(r"[A-Za-z]{1,5}")
 
 
 def parse_instant(text: str) -> pd.Timestamp:
@@ -30,6 +33,9 @@ def parse_instant(text: str) -> pd.Timestamp:
     text = text.strip()
     if not text:
         raise ValueError("empty timestamp")
+    if not _DATE_FIRST.match(text):
+        raise ValueError(f"cannot parse timestamp {text!r}: it must start with a date "
+                         "(YYYY-MM-DD)")
     parts = text.rsplit(" ", 1)
     if len(parts) == 2 and ("/" in parts[1] or parts[1] == "UTC"):
         local, zone = parts
@@ -42,12 +48,30 @@ def parse_instant(text: str) -> pd.Timestamp:
             raise ValueError(f"{text!r} has both a UTC offset and a zone name")
         if ":" not in local:
             raise ValueError(f"{text!r} has no time of day")
-        return stamp.tz_localize(tz, ambiguous="raise", nonexistent="raise")
+        return _localize(stamp, tz, text)
+    if len(parts) == 2 and _ABBREVIATION.fullmatch(parts[1]) and parts[1] != "Z":
+        raise ValueError(f"{parts[1]!r} in {text!r} is not a time zone name: abbreviations are "
+                         "ambiguous (use a UTC offset such as -04:00 or a zone name such as "
+                         "America/New_York)")
     stamp = _parse_stamp(text)
     if stamp.tzinfo is None:
         raise ValueError(f"naive timestamp {text!r} (add a UTC offset such as -04:00 or a zone "
                          "name such as America/New_York)")
     return stamp
+
+
+def _localize(stamp: pd.Timestamp, tz: ZoneInfo, text: str) -> pd.Timestamp:
+    """The local wall time in `tz`; a time skipped or repeated by a clock change is refused."""
+    aware = stamp.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+    if aware is not pd.NaT:
+        return aware
+    try:
+        stamp.tz_localize(tz, ambiguous=True, nonexistent="raise")
+    except Exception:  # noqa: BLE001 - pandas' and pytz's error types differ by version
+        raise ValueError(f"{text!r} does not exist: the clocks skip that hour for daylight "
+                         "saving time (give a UTC offset instead)") from None
+    raise ValueError(f"{text!r} is ambiguous: that hour happens twice when the clocks go back "
+                     "(give a UTC offset instead)")
 
 
 def _parse_stamp(text: str) -> pd.Timestamp:
@@ -64,43 +88,70 @@ def read_events_text(text: str, name: str) -> pd.DataFrame:
     """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
     if text.startswith("\ufeff"):
         text = text[1:]
-    reader = csv.reader(io.StringIO(text, newline=""))
+    if "\x00" in text:
+        raise InputError("NUL characters: not a text CSV (UTF-16? save it as CSV UTF-8)",
+                         file=name, row=text[:text.index("\x00")].count("\n") + 1)
+    rows = _csv_rows(text, name)
     try:
-        header = next(reader)
+        _, header = next(rows)
     except StopIteration:
         raise InputError("empty file: expected a header row "
                          f"({','.join(REQUIRED)})", file=name) from None
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", file=name, row=1) from None
     header = [h.strip() for h in header]
+    if "" in header:
+        raise InputError(f"column {header.index('') + 1} of the header has no name "
+                         "(a stray comma?)", file=name, row=1)
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in header]
+    for col in unknown:  # a misspelt column is named as itself, not as a missing one
+        hint = suggest(col, [c for c in COLUMNS if c not in header])
+        if hint or not missing:
+            raise InputError(f"unknown column {col!r}{hint or ALLOWED}", file=name, row=1,
+                             field=col)
     if missing:
         raise InputError(f"missing column{'s' if len(missing) > 1 else ''} "
                          f"{', '.join(missing)} (found: {', '.join(header)})", file=name, row=1)
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    if unknown:
-        raise InputError(f"unknown column {unknown[0]!r} (allowed: {', '.join(COLUMNS)})",
-                         file=name, row=1, field=unknown[0])
     dupes = {c for c in header if header.count(c) > 1}
     if dupes:
         raise InputError(f"column {sorted(dupes)[0]!r} appears twice", file=name, row=1)
 
     records, seen = [], {}
-    try:
-        for i, cells in enumerate(reader, start=2):
-            if not any(c.strip() for c in cells):
-                continue
-            if len(cells) != len(header):
-                raise InputError(f"{len(cells)} fields where the header has {len(header)} "
-                                 "(quote titles that contain commas)", file=name, row=i)
-            rec = {k: v.strip() for k, v in zip(header, cells)}
-            records.append(_validate_row(rec, name, i, seen))
-    except csv.Error as exc:
-        raise InputError(f"malformed CSV: {exc}", file=name, row=reader.line_num) from None
+    for i, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"{len(cells)} fields where the header has {len(header)} "
+                             "(quote titles that contain commas)", file=name, row=i)
+        rec = {k: v.strip() for k, v in zip(header, cells)}
+        records.append(_validate_row(rec, name, i, seen))
     if not records:
         raise InputError("no events (only a header)", file=name)
     frame = pd.DataFrame.from_records(records)
-    return frame.sort_values(["announced_at_utc", "event_id"], kind="stable").reset_index(drop=True)
+    frame = frame.sort_values(["announced_at_utc", "event_id"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["file"] = name   # so a later check (e.g. against the data) can name the file
+    return frame
+
+
+def _csv_rows(text: str, name: str):
+    """(row, cells) for each record; rows as a spreadsheet counts them (a quoted line break
+    stays in its row), quotes checked strictly."""
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    row = 1
+    while True:
+        try:
+            cells = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            if "unexpected end of data" in str(exc):
+                raise InputError("unbalanced quote: a quoted field starts on this row and never "
+                                 "ends", file=name, row=row) from None
+            raise InputError(f"malformed CSV: {exc} (a quote inside a quoted field is written "
+                             '""; a field with a quote must be quoted whole)', file=name,
+                             row=row) from None
+        yield row, cells
+        row += 1
 
 
 def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
@@ -113,6 +164,11 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
     if eid in seen:
         raise InputError(f"duplicate event_id {eid!r} (first on row {seen[eid]})", file=name,
                          row=row, field="event_id")
+    twin = next((other for other in seen if other.lower() == eid.lower()), None)
+    if twin is not None:
+        raise InputError(f"event_id {eid!r} differs from {twin!r} (row {seen[twin]}) only in "
+                         "case: their report pages would be one file on macOS and Windows",
+                         file=name, row=row, field="event_id")
     seen[eid] = row
     try:
         instant = parse_instant(rec["announced_at"])
@@ -120,8 +176,9 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
         raise InputError(str(exc), file=name, row=row, field="announced_at") from None
     precision = rec.get("time_precision") or "minute"
     if precision not in PRECISIONS:
-        raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}", file=name,
-                         row=row, field="time_precision")
+        raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}"
+                         f"{suggest(precision, PRECISIONS)}", file=name, row=row,
+                         field="time_precision")
     for key in ("title", "category", "source"):
         if not rec[key]:
             raise InputError(f"empty {key}", file=name, row=row, field=key)
@@ -141,25 +198,36 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
 def load_events(path: str | Path) -> pd.DataFrame:
     """Read and validate events.csv; a tidy frame sorted by announcement time."""
     path = Path(path)
+    return read_events_text(_read_text(path), str(path))
+
+
+def _read_text(path: Path) -> str:
+    """The text of a CSV file, or an InputError saying why it cannot be had."""
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("file not found", file=str(path)) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a file", file=str(path)) from None
     except OSError as exc:
         raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise InputError("UTF-16 text: save it as CSV UTF-8", file=str(path))
     try:
-        text = raw.decode("utf-8")
+        return raw.decode("utf-8")
     except UnicodeDecodeError as exc:
-        raise InputError(f"not UTF-8 text (byte {exc.start})", file=str(path)) from None
-    return read_events_text(text, str(path))
+        raise InputError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} (save it as CSV UTF-8)",
+                         file=str(path), row=raw[:exc.start].count(b"\n") + 1) from None
 
 
 def add_event(path: str | Path, *, event_id: str, announced_at: str, title: str, category: str,
               source: str, time_precision: str = "minute", tags: str = "") -> pd.DataFrame:
     """Append one validated row to events.csv atomically; the file is untouched on any error."""
     path = Path(path)
-    text = path.read_text("utf-8") if path.exists() else ",".join(COLUMNS) + "\n"
-    header = next(csv.reader(io.StringIO(text)))
+    text = _read_text(path) if path.exists() else ""
+    if not text.strip():                      # a new (or empty) file: start with the header
+        text = ",".join(COLUMNS) + "\n"
+    header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     row = {"event_id": event_id, "announced_at": announced_at, "time_precision": time_precision,
            "title": title, "category": category, "tags": tags, "source": source}
     buf = io.StringIO()

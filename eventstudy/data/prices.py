@@ -2,6 +2,8 @@
 or the bundled real sample when neither the cache nor the network has anything."""
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -43,42 +45,91 @@ def load_sample(ticker: str) -> pd.DataFrame | None:
 
 def read_price_csv(path: str | Path, *, date_column: str = "date", column: str = "close",
                    ) -> pd.DataFrame:
-    """A CSV of prices, checked row by row: a bad price is an error naming its row, never a gap."""
+    """A CSV of prices, checked row by row: a bad price is an error naming its row, never a gap.
+
+    Rows are counted as in a spreadsheet (header = row 1). Refused: a malformed CSV, a date
+    that does not parse or appears twice, a price that is missing, not a number, zero or
+    negative, and a file whose prices are all equal (constant returns: a stale or wrong
+    column, not a market). Rows may come in any order; they are sorted by date.
+    """
     path = Path(path)
     name = str(path)
     try:
-        raw = pd.read_csv(path, dtype=str, keep_default_na=False)
+        raw = path.read_bytes()
     except FileNotFoundError:
         raise InputError("price file not found", file=name) from None
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as exc:
-        raise InputError(f"malformed CSV: {str(exc).splitlines()[0]}", file=name) from None
+    except IsADirectoryError:
+        raise InputError("is a folder, not a price file", file=name) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=name) from None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"not UTF-8 text: byte 0x{raw[exc.start]:02x} (save it as CSV UTF-8)",
+                         file=name, row=raw[:exc.start].count(b"\n") + 1) from None
+    if "\x00" in text:
+        raise InputError("NUL characters: not a text CSV (UTF-16? save it as CSV UTF-8)",
+                         file=name, row=text[:text.index("\x00")].count("\n") + 1)
+    reader = csv.reader(io.StringIO(text, newline=""), strict=True)
+    records: list[list[str]] = []
+    try:
+        for cells in reader:
+            records.append(cells)
+    except csv.Error as exc:
+        why = ("unbalanced quote: a quoted field starts on this row and never ends"
+               if "unexpected end of data" in str(exc) else f"malformed CSV: {exc}")
+        raise InputError(why, file=name, row=len(records) + 1) from None
+    if not records:
+        raise InputError(f"empty file: expected a header row ({date_column},{column})",
+                         file=name)
+    header = [h.strip() for h in records[0]]
     for col in (date_column, column):
-        if col not in raw.columns:
-            raise InputError(f"missing column {col!r} (found: {', '.join(raw.columns)})",
+        if col not in header:
+            raise InputError(f"missing column {col!r} (found: {', '.join(header)})",
                              file=name, row=1, field=col)
-    if raw.empty:
+    i_date, i_close = header.index(date_column), header.index(column)
+    rows, date_text, close_text = [], [], []
+    for row, cells in enumerate(records[1:], start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"{len(cells)} fields where the header has {len(header)}",
+                             file=name, row=row)
+        rows.append(row)
+        date_text.append(cells[i_date].strip())
+        close_text.append(cells[i_close].strip())
+    if not rows:
         raise InputError("no prices (only a header)", file=name)
-    dates = pd.to_datetime(raw[date_column].str.strip(), format="ISO8601", errors="coerce")
+    rows = np.asarray(rows)
+    dates = pd.to_datetime(pd.Series(date_text, dtype=object), format="ISO8601",
+                           errors="coerce")
     bad = dates.isna().to_numpy()
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"cannot parse date {raw[date_column].iloc[i]!r}", file=name,
-                         row=i + 2, field=date_column)
+        raise InputError(f"cannot parse date {date_text[i]!r} (expected YYYY-MM-DD)",
+                         file=name, row=int(rows[i]), field=date_column)
     if getattr(dates.dt, "tz", None) is not None:
         dates = dates.dt.tz_localize(None)
-    closes = pd.to_numeric(raw[column].str.strip(), errors="coerce")
-    bad = ~(np.isfinite(closes.to_numpy(dtype=float)) & (closes.to_numpy(dtype=float) > 0))
+    closes = pd.to_numeric(pd.Series(close_text, dtype=object), errors="coerce")
+    values = closes.to_numpy(dtype=float)
+    bad = ~(np.isfinite(values) & (values > 0))
     if bad.any():
         i = int(np.argmax(bad))
-        raise InputError(f"price {raw[column].iloc[i]!r} is not a positive number", file=name,
-                         row=i + 2, field=column)
-    dup = dates.duplicated().to_numpy()
+        raise InputError(f"price {close_text[i]!r} is not a positive number", file=name,
+                         row=int(rows[i]), field=column)
+    days = dates.dt.normalize()
+    dup = days.duplicated().to_numpy()
     if dup.any():
         i = int(np.argmax(dup))
-        raise InputError(f"date {dates.iloc[i]:%Y-%m-%d} appears twice", file=name, row=i + 2,
-                         field=date_column)
-    frame = pd.DataFrame({"date": dates.dt.normalize().astype("datetime64[ns]"),
-                          "close": closes.astype("float64")})
+        first = int(rows[int(np.argmax((days == days.iloc[i]).to_numpy()))])
+        raise InputError(f"date {days.iloc[i]:%Y-%m-%d} appears twice (first on row {first})",
+                         file=name, row=int(rows[i]), field=date_column)
+    if len(values) > 1 and (values == values[0]).all():
+        raise InputError(f"all {len(values)} prices are {close_text[0]}: constant returns, "
+                         "nothing to study (a stale feed or the wrong column?)", file=name,
+                         field=column)
+    frame = pd.DataFrame({"date": days.astype("datetime64[ns]"),
+                          "close": values.astype("float64")})
     return frame.sort_values("date").reset_index(drop=True)
 
 
