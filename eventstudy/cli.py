@@ -29,7 +29,30 @@ def _friendly(func):
     return wrapper
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+class _OneLineErrors(click.Group):
+    """Usage errors (a bad option value, a missing file) as one line, like all bad input."""
+
+    def main(self, *args, standalone_mode: bool = True, **kwargs):
+        if not standalone_mode:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        try:
+            return super().main(*args, standalone_mode=False, **kwargs)
+        except click.exceptions.NoArgsIsHelpError as exc:
+            exc.show()
+            sys.exit(exc.exit_code)
+        except click.UsageError as exc:
+            where = exc.ctx.command_path if exc.ctx else self.name
+            click.echo(f"error: {exc.format_message()} (see '{where} --help')", err=True)
+            sys.exit(EXIT_BAD_INPUT)
+        except click.ClickException as exc:
+            click.echo(f"error: {exc.format_message()}", err=True)
+            sys.exit(exc.exit_code)
+        except click.Abort:
+            click.echo("aborted", err=True)
+            sys.exit(1)
+
+
+@click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
 @click.version_option(package_name="eventstudy")
 def main():
     """Measure how markets react to dated announcements.
@@ -56,8 +79,9 @@ def main():
 @click.option("--offline", is_flag=True, help="Do not fetch: use the cache, then the bundled sample.")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Price cache folder (default $EVENTSTUDY_CACHE or ~/.cache/eventstudy).")
+@click.option("--force", is_flag=True, help="Rebuild every page, changed or not.")
 @_friendly
-def run(events_path, out_dir, config_path, offline, cache_dir):
+def run(events_path, out_dir, config_path, offline, cache_dir, force):
     """Run the study and write HTML reports and result CSVs to OUT."""
     from eventstudy.config import load_config
     from eventstudy.events import load_events
@@ -72,13 +96,17 @@ def run(events_path, out_dir, config_path, offline, cache_dir):
         click.echo(f"warning: {warning}", err=True)
     out = Path(out_dir)
     result.write_csvs(out / "results")
-    pages = build_report(result, out)
+    pages = build_report(result, out, force=force)
     for _, row in result.skipped.iterrows():
         click.echo(f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}", err=True)
+    waiting = result.car[result.car["note"] == "waiting for data"]
+    for (eid, sid), _ in waiting.groupby(["event_id", "series"], sort=True):
+        click.echo(f"waiting for data: {eid} / {sid} (its event window is past the last bar)")
     n_pairs = len(result.alignment)
+    rebuilt = ", ".join(p.relative_to(out).as_posix() for p in pages) or "nothing"
     click.echo(f"{len(events)} events x series = {n_pairs} pairs, {len(result.car)} CARs, "
-               f"{len(result.tests)} tests; wrote {len(pages)} pages to {out}/ "
-               f"in {time.perf_counter() - started:.1f} s")
+               f"{len(result.tests)} tests; rebuilt {len(pages)} pages ({rebuilt}), "
+               f"{len(pages.unchanged)} unchanged, in {time.perf_counter() - started:.1f} s")
     click.echo(f"open {out / 'index.html'}")
 
 

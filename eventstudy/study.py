@@ -18,7 +18,8 @@ from eventstudy.config import Config
 from eventstudy.data.prices import load_series_prices
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.result import StudyResult
-from eventstudy.returns import benchmark_returns, off_calendar_bars, session_returns
+from eventstudy.returns import (benchmark_returns, check_data_start, off_calendar_bars,
+                                session_returns)
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
 
@@ -67,6 +68,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     alignment = pd.concat([align(events, config.series[sid], closes[sid]) for sid in series_ids
                            if sid in set(pairs["series"])], ignore_index=True)
     alignment = alignment.merge(pairs, on=["event_id", "series"], how="inner")
+    check_data_start(events, alignment, frames, config.estimation_window)
 
     ar_rows, car_rows, panel_rows, skipped = [], [], [], []
     for sid, group in alignment.groupby("series", sort=True):
@@ -217,6 +219,9 @@ def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
                    else ", ".join(missing)))
 
     e0, e1 = config.estimation_window
+    if d0 + e1 < first_pos:
+        return (f"before the data: the estimation window ends before the first price "
+                f"({frame['date'].iloc[0]:%Y-%m-%d})")
     lo = min(config.plot_window[0], config.event_span[0])
     hi = max(config.plot_window[1], config.event_span[1])
     # rows are consecutive sessions, so positions slice the few rows this pair needs
@@ -355,7 +360,10 @@ def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
     if inference is not None and hasattr(inference, "group_tests") and len(panel):
         frames.append(_group_tests(inference, panel, car, events, config))
         frames.append(_pair_bootstrap(inference, panel, car))
-    out = pd.concat([f for f in frames if len(f)], ignore_index=True)
+    frames = [f for f in frames if len(f)]
+    if not frames:  # every pair skipped (e.g. all waiting for data)
+        return pd.DataFrame(columns=TEST_COLUMNS[:8] + ["se"] + TEST_COLUMNS[8:])
+    out = pd.concat(frames, ignore_index=True)
     # where the statistic is estimate / se, report that se too
     ratio = out["test"].isin(RATIO_TESTS)
     out["se"] = np.where(ratio, out["estimate"] / out["statistic"], np.nan)
@@ -385,14 +393,13 @@ def _group_tests(inference, panel, car, events, config) -> pd.DataFrame:
 
 
 def _pair_bootstrap(inference, panel, car) -> pd.DataFrame:
+    keys = ["event_id", "series", "model"]
+    cars_of = {key: rows for key, rows in car[car["car"].notna()].groupby(keys, sort=True)}
     out = []
-    for (eid, sid, model), sub in panel.groupby(["event_id", "series", "model"], sort=True):
-        cars = car[(car["event_id"] == eid) & (car["series"] == sid) & (car["model"] == model)
-                   & car["car"].notna()]
-        if cars.empty:
-            continue
-        res = inference.pair_bootstrap(sub, cars)
-        out.append(res.assign(group="", event_id=eid, series=sid, model=model))
+    for key, sub in panel.groupby(keys, sort=True):
+        if key in cars_of:
+            res = inference.pair_bootstrap(sub, cars_of[key])
+            out.append(res.assign(group="", event_id=key[0], series=key[1], model=key[2]))
     return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
 
 

@@ -544,8 +544,6 @@ def test_hypothesis_unknown_series(ws):
     check_bad(ws, args, "field --series: unknown series 'N226' (known: N225, GSPC)")
 
 
-@pytest.mark.xfail(strict=True, reason="needs study._tests to return an empty frame when every "
-                                       "pair is skipped (pd.concat of nothing raises)")
 def test_hypothesis_series_without_benchmark(ws):
     args = TEST + ["CAR(liberation-day, 0, 1) = 0"]
     args[args.index("N225")] = "GSPC"
@@ -553,8 +551,6 @@ def test_hypothesis_series_without_benchmark(ws):
                         "(no benchmark or factor configured)")
 
 
-@pytest.mark.xfail(strict=True, reason="needs cli.main to print click's usage errors as one "
-                                       "'error: ' line (a click.Group subclass, see the report)")
 def test_usage_error_is_one_line(ws):
     (ws.root / "folder.csv").mkdir()
     check_bad(ws, run_args("folder.csv"),
@@ -564,8 +560,6 @@ def test_usage_error_is_one_line(ws):
 
 # -- events before the data: an error (a typo'd year), needs study.py to call the check -------
 
-@pytest.mark.xfail(strict=True, reason="needs study.run_study to call "
-                                       "returns.check_data_start (and _study_pair's guard)")
 @pytest.mark.parametrize("when", ["1990-04-09T13:18:00-04:00", "2010-04-09T13:18:00-04:00"])
 def test_event_before_the_data_is_an_error(ws, when):
     ws.write("bad.csv", ev_row("2025-05-01T19:00:00-04:00", when))
@@ -631,8 +625,6 @@ def test_event_after_the_data_waits_for_data(ws):
         "liberation-day", "tariff-pause", "us-japan-talks-1"}
 
 
-@pytest.mark.xfail(strict=True, reason="needs study._tests to return an empty frame when every "
-                                       "pair is skipped (pd.concat of nothing raises)")
 def test_only_event_after_the_data_waits_for_data(ws):
     events = HEADER + "after-the-data,2026-09-01T12:00:00+00:00,hour,Later,negotiation,,x\n"
     res, results = _run_ok(ws, events, SMALL % '"N225"')

@@ -18,9 +18,9 @@ from pathlib import Path
 import jinja2
 
 from eventstudy import atomic
-from eventstudy.report import methods_doc, pages
+from eventstudy.report import manifest, methods_doc, pages
 
-__all__ = ["build_report", "GENERATED_MARK", "PAGE_FIGURES_META"]
+__all__ = ["build_report", "Pages", "GENERATED_MARK", "PAGE_FIGURES_META"]
 
 GENERATED_MARK = 'class="generated"'          # the one line that differs between builds
 PAGE_FIGURES_META = "eventstudy:figures"      # <meta name=... content=N>: figures on a page
@@ -28,12 +28,22 @@ GENERATOR = "eventstudy report"
 ASSETS = ("report.css", "report.js")
 
 
-def build_report(result, out_dir: str | Path, *, generated_at: str | None = None) -> list[Path]:
+class Pages(list):
+    """The pages written by a build; `.unchanged` lists those whose inputs had not changed."""
+
+    def __init__(self, written, unchanged=()):
+        super().__init__(written)
+        self.unchanged = list(unchanged)
+
+
+def build_report(result, out_dir: str | Path, *, generated_at: str | None = None,
+                 force: bool = False) -> list[Path]:
     """Write index.html, methods.html, one page per event and per group, and assets/.
 
-    Returns the HTML pages written (assets not included). Pages of events or groups that a
-    previous build wrote and this result no longer has are removed (only files this generator
-    wrote: they carry its <meta name="generator">).
+    Returns the HTML pages written (assets not included). A page whose inputs have the same
+    hash as in the folder's manifest (MANIFEST) and that still exists is not rebuilt, unless
+    `force`. Pages of events or groups that a previous build wrote and this result no longer
+    has are removed (only files this generator wrote: they carry its <meta name="generator">).
     """
     out_dir = Path(out_dir)
     if generated_at is None:
@@ -50,8 +60,19 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
               "figures_meta": PAGE_FIGURES_META, "returns_kind": result.config.returns}
 
     written: list[Path] = []
+    kept: list[Path] = []
+    old_manifest = {} if force else manifest.read(out_dir)
+    new_manifest: dict[str, str] = {}
+    common_key = manifest.digest(common["version"], repr(result.config), common["warnings"],
+                                 common["group_links"], manifest.code_digest())
 
-    def render(template: str, path: Path, root: str, title: str, ctx: dict) -> None:
+    def render(template: str, path: Path, root: str, title: str, context, key: str) -> None:
+        name = path.relative_to(out_dir).as_posix()
+        new_manifest[name] = key
+        if old_manifest.get(name) == key and path.is_file():
+            kept.append(path)
+            return
+        ctx = context()
         charts = [dataclasses.replace(c, id=f"fig-{i}")
                   for i, c in enumerate(ctx.pop("charts", []), start=1)]
         html = env.get_template(template).render(
@@ -59,20 +80,24 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
         atomic.write_text(path, html)
         written.append(path)
 
-    render("index.html", out_dir / "index.html", "", "Overview", pages.index_context(view))
+    keys = manifest.page_keys(result, view, common_key)
+    render("index.html", out_dir / "index.html", "", "Overview",
+           lambda: pages.index_context(view), keys["index"])
     docs = methods_doc.render_docs()
     render("methods.html", out_dir / "methods.html", "", "Methods",
-           pages.methods_context(view, docs[0] if docs else None,
-                                 ", ".join(docs[1]) if docs else ""))
+           lambda: pages.methods_context(view, docs[0] if docs else None,
+                                         ", ".join(docs[1]) if docs else ""),
+           manifest.digest(keys["methods"], docs))
     for eid in view.events["event_id"]:
-        ctx = pages.event_context(view, eid)
-        render("event.html", out_dir / "events" / f"{eid}.html", "../", eid, ctx)
+        render("event.html", out_dir / "events" / f"{eid}.html", "../", eid,
+               lambda eid=eid: pages.event_context(view, eid), keys[f"event:{eid}"])
     for gid in view.groups:
-        ctx = pages.group_context(view, gid)
         render("group.html", out_dir / "groups" / f"{view.group_files[gid]}.html", "../",
-               f"group {gid}", ctx)
-    _remove_stale(out_dir, written)
-    return written
+               f"group {gid}", lambda gid=gid: pages.group_context(view, gid),
+               keys[f"group:{gid}"])
+    _remove_stale(out_dir, written + kept)
+    manifest.write(out_dir, new_manifest)
+    return Pages(written, unchanged=kept)
 
 
 def _environment() -> jinja2.Environment:

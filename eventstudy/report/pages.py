@@ -420,11 +420,6 @@ def event_context(view: View, eid: str) -> dict:
     r, cfg = view.r, view.config
     e = view.by_id[eid]
     root = "../"
-    numbers = list(view.events["event_id"])
-    i = numbers.index(eid)
-    nav = {"prev": (numbers[i - 1], view.event_href(numbers[i - 1], root)) if i > 0 else None,
-           "next": (numbers[i + 1], view.event_href(numbers[i + 1], root))
-           if i + 1 < len(numbers) else None}
     align = view.sort_series(view.of_event("alignment", eid))
     series = list(align["series"])
 
@@ -517,7 +512,7 @@ def event_context(view: View, eid: str) -> dict:
         "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
               "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
               "precision": e.time_precision, "source": e.source, "raw": e.announced_at},
-        "nav": nav, "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
+        "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
         "tests_table": tests_table, "gaps": gaps_rows,
         "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],

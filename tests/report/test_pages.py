@@ -72,7 +72,29 @@ def test_rebuild_is_byte_identical_and_removes_stale_pages(offline_result, repor
     mine.unlink()
     assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
     n = len(offline_result.events) + len(offline_result.config.groups) + 2
-    assert len(pages) == n and sorted(pages) == html_pages(out)
+    # same inputs: nothing is rebuilt, every page is reported unchanged
+    assert pages == [] and sorted(pages.unchanged) == html_pages(out)
+    assert len(pages.unchanged) == n
+    forced = build_report(offline_result, out, generated_at="2025-01-01 00:00:00 UTC",
+                          force=True)
+    assert sorted(forced) == html_pages(out)
+    assert {p.relative_to(out): p.read_bytes() for p in out.rglob("*") if p.is_file()} == first
+
+
+def test_a_changed_event_rebuilds_its_page_the_index_and_its_groups_only(offline_result,
+                                                                         report_dir, tmp_path):
+    import dataclasses
+    out = tmp_path / "rep"
+    shutil.copytree(report_dir, out)
+    events = offline_result.events.copy()
+    events.loc[events["event_id"] == "liberation-day", "title"] = "Liberation Day (retitled)"
+    changed = dataclasses.replace(offline_result, events=events)
+    pages = build_report(changed, out, generated_at="2025-01-01 00:00:00 UTC")
+    groups = sorted(g for g, cfg in offline_result.config.groups.items()
+                    if "liberation-day" in cfg.events or "escalation" in cfg.categories)
+    expected = {"index.html", "events/liberation-day.html"} | {f"groups/{g}.html" for g in groups}
+    assert {p.relative_to(out).as_posix() for p in pages} == expected
+    assert "Liberation Day (retitled)" in (out / "events" / "liberation-day.html").read_text()
 
 
 # ----------------------------------------------------------------------------- offline
