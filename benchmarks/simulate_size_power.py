@@ -126,14 +126,17 @@ def main(argv=None) -> None:
     parser.add_argument("--seed", type=int, default=1985)
     parser.add_argument("--model", default="market_model")
     parser.add_argument("--n-boot", type=int, default=500)
+    parser.add_argument("--shocks", default=",".join(str(x) for x in SHOCKS),
+                        help="comma-separated abnormal returns added on day 0")
     parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "size_power.csv"))
     args = parser.parse_args(argv)
     started = time.perf_counter()
-    table = simulate(args.samples, args.pairs, args.seed, args.model, args.n_boot)
+    shocks = tuple(float(x) for x in args.shocks.split(","))
+    table = simulate(args.samples, args.pairs, args.seed, args.model, args.n_boot, shocks)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(args.out, index=False)
     print(markdown(table))
-    print(f"\n{args.samples} samples x {args.pairs} pseudo-events x {len(SHOCKS)} shocks, "
+    print(f"\n{args.samples} samples x {args.pairs} pseudo-events x {len(shocks)} shocks, "
           f"model {args.model}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
 
 
