@@ -104,8 +104,10 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force):
         click.echo(f"waiting for data: {eid} / {sid} (its event window is past the last bar)")
     n_pairs = len(result.alignment)
     rebuilt = ", ".join(p.relative_to(out).as_posix() for p in pages) or "nothing"
+    reuse = result.reuse
     click.echo(f"{len(events)} events x series = {n_pairs} pairs, {len(result.car)} CARs, "
-               f"{len(result.tests)} tests; rebuilt {len(pages)} pages ({rebuilt}), "
+               f"{len(result.tests)} tests ({reuse.get('computed', 0)} results computed, "
+               f"{reuse.get('reused', 0)} unchanged); rebuilt {len(pages)} pages ({rebuilt}), "
                f"{len(pages.unchanged)} unchanged, in {time.perf_counter() - started:.1f} s")
     click.echo(f"open {out / 'index.html'}")
 
@@ -235,7 +237,9 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
         raise InputError(f"unknown series {series!r} (known: {', '.join(config.series)})",
                          field="--series")
     config = replace(config, studied=(series,), models=(model,), groups={})
-    result = run_study(load_events(events_path), config, offline=offline, cache_dir=cache_dir)
+    # memoize=False: this narrowed study must not replace the memo of `eventstudy run`
+    result = run_study(load_events(events_path), config, offline=offline, cache_dir=cache_dir,
+                       memoize=False)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     table = test_hypotheses(result, list(hypotheses), series=series, model=model)

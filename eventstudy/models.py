@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-import statsmodels.api as sm
+from statsmodels.regression.linear_model import OLS
 
 
 class ModelError(Exception):
@@ -115,7 +115,7 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         if np.linalg.matrix_rank(X.to_numpy()) < k:
             raise ModelError("the regressors are collinear in the estimation window "
                              "(e.g. a constant benchmark)")
-        res = sm.OLS(y, X).fit()
+        res = OLS(y, X).fit()
         resid = res.resid
         sigma2, dof = float(res.scale), int(round(res.df_resid))
         xtx_inv = np.asarray(res.normalized_cov_params, dtype=float)

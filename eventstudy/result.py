@@ -33,6 +33,7 @@ class StudyResult:
     provenance: pd.DataFrame  # where each series' prices came from
     warnings: list[str] = field(default_factory=list)
     returns: dict[str, pd.DataFrame] = field(default_factory=dict)
+    reuse: dict[str, int] = field(default_factory=dict)   # memo: results computed / reused
     # per series, every calendar session: date, close_utc, pos, close, ret, span, gap, and the
     # regressors the models use (rm, rm_lag1, rm_lead1, f_<id>): the input of hypotheses.py
 

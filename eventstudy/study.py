@@ -12,11 +12,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
+from eventstudy import inference
 from eventstudy import models as mdl
 from eventstudy.calendars import align, session_closes
 from eventstudy.config import Config
 from eventstudy.data.prices import load_series_prices
 from eventstudy.errors import DataError, InputError, NetworkError
+from eventstudy.memo import MEMO_FILE, Memo
+from eventstudy.memo import key as memo_key
 from eventstudy.result import StudyResult
 from eventstudy.returns import (benchmark_returns, check_data_start, off_calendar_bars,
                                 session_returns)
@@ -30,8 +33,12 @@ def default_cache_dir() -> Path:
 
 def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
-              today: pd.Timestamp | None = None) -> StudyResult:
-    """Run every (event, series, model) of the config; `fetch` defaults to Yahoo."""
+              today: pd.Timestamp | None = None, memoize: bool = True) -> StudyResult:
+    """Run every (event, series, model) of the config; `fetch` defaults to Yahoo.
+
+    With `memoize`, results whose inputs are unchanged since the last run are read from the
+    memo in the cache folder (eventstudy.memo) instead of being computed again.
+    """
     from eventstudy.data.cache import PriceCache
     if fetch is None and not offline:
         from eventstudy.data.yahoo import fetch_yahoo as fetch
@@ -70,7 +77,8 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     alignment = alignment.merge(pairs, on=["event_id", "series"], how="inner")
     check_data_start(events, alignment, frames, config.estimation_window)
 
-    ar_rows, car_rows, panel_rows, skipped = [], [], [], []
+    memo = Memo(cache.root / MEMO_FILE if memoize else None)
+    ar_rows, car_rows, panel_rows, boot_rows, skipped = [], [], [], [], []
     for sid, group in alignment.groupby("series", sort=True):
         frame = frames[sid]
         excluded = (_event_positions(align(events, config.series[sid], closes[sid]),
@@ -78,20 +86,24 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                     if config.exclude_other_events else np.array([], dtype=int))
         for row in group.itertuples(index=False):
             for model in config.models:
-                out = _study_pair(frame, row, model, config, excluded)
+                out = memo.get(_pair_key(frame, row, model, config, excluded),
+                               lambda: _study_pair_with_bootstrap(frame, row, model, config,
+                                                                  excluded))
                 if isinstance(out, str):
                     skipped.append({"event_id": row.event_id, "series": sid, "model": model,
                                     "reason": out})
                     continue
-                ar, cars, panel = out
+                ar, cars, panel, boot = out
                 ar_rows.append(ar)
                 car_rows += cars
                 panel_rows.append(panel)
+                boot_rows.append(boot)
 
     ar = _concat(ar_rows, AR_COLUMNS)
     car = pd.DataFrame(car_rows, columns=CAR_COLUMNS)
     panel = _concat(panel_rows, PANEL_COLUMNS)
-    tests = _tests(panel, car, alignment, events, config)
+    tests = _tests(panel, car, boot_rows, events, config, memo)
+    memo.save()
     aar = group_aar(ar, events, config)
     prices = pd.concat([f.loc[~f["gap"], ["date", "close"]].assign(series=sid)
                         for sid, f in frames.items()], ignore_index=True)
@@ -102,7 +114,8 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         gaps=pd.concat(gaps, ignore_index=True)[["series", "date", "kind"]],
         prices=prices[["series", "date", "close"]],
         provenance=pd.DataFrame([p.__dict__ for p in provenance]),
-        warnings=warn, returns=frames)
+        warnings=warn, returns=frames,
+        reuse={"computed": memo.misses, "reused": memo.hits})
 
 
 def update_cache(events: pd.DataFrame, config: Config, *, cache_dir=None, fetch=None,
@@ -348,18 +361,13 @@ def _bhar(ret: np.ndarray, expected: np.ndarray, kind: str) -> float:
     return float(np.prod(1 + ret) - np.prod(1 + expected))
 
 
-def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
-    """Per-pair t-tests and, where the inference module provides them, group tests."""
+def _tests(panel, car, boot_rows, events, config, memo) -> pd.DataFrame:
+    """Per-pair t-tests and bootstrap p-values, and the groups' test battery."""
     rows = car.assign(group="", test="t", estimate=car["car"], statistic=car["t_stat"],
                       n=car["n_days"])[TEST_COLUMNS]
-    frames = [rows]
-    try:
-        from eventstudy import inference
-    except ImportError:  # pragma: no cover - inference arrives with issue #3
-        inference = None
-    if inference is not None and hasattr(inference, "group_tests") and len(panel):
-        frames.append(_group_tests(inference, panel, car, events, config))
-        frames.append(_pair_bootstrap(inference, panel, car))
+    frames = [rows, *boot_rows]
+    if len(panel):
+        frames.append(_group_tests(panel, car, events, config, memo))
     frames = [f for f in frames if len(f)]
     if not frames:  # every pair skipped (e.g. all waiting for data)
         return pd.DataFrame(columns=TEST_COLUMNS[:8] + ["se"] + TEST_COLUMNS[8:])
@@ -372,7 +380,7 @@ def _tests(panel, car, alignment, events, config) -> pd.DataFrame:
                             "test"], kind="stable").reset_index(drop=True)
 
 
-def _group_tests(inference, panel, car, events, config) -> pd.DataFrame:
+def _group_tests(panel, car, events, config, memo) -> pd.DataFrame:
     span = config.event_span
     windows = list(config.event_windows) + [(d, d) for d in range(span[0], span[1] + 1)]
     windows = list(dict.fromkeys(windows))
@@ -386,21 +394,43 @@ def _group_tests(inference, panel, car, events, config) -> pd.DataFrame:
             sub_car = sub_car[sub_car["car"].notna()]
             if sub_car.empty:
                 continue
-            res = inference.group_tests(sub_panel, sub_car, windows, n_boot=config.n_boot,
-                                        seed=config.seed)
+            res = memo.get(
+                memo_key(sub_panel, sub_car.drop(columns=["day0"]), windows, config.n_boot,
+                         config.seed),
+                lambda: inference.group_tests(sub_panel, sub_car, windows, n_boot=config.n_boot,
+                                              seed=config.seed))
             out.append(res.assign(group=gid, model=model, event_id="", series=""))
     return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
 
 
-def _pair_bootstrap(inference, panel, car) -> pd.DataFrame:
-    keys = ["event_id", "series", "model"]
-    cars_of = {key: rows for key, rows in car[car["car"].notna()].groupby(keys, sort=True)}
-    out = []
-    for key, sub in panel.groupby(keys, sort=True):
-        if key in cars_of:
-            res = inference.pair_bootstrap(sub, cars_of[key])
-            out.append(res.assign(group="", event_id=key[0], series=key[1], model=key[2]))
-    return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
+def _pair_key(frame, row, model, config: Config, excluded: np.ndarray) -> str:
+    """Everything `_study_pair` reads for this pair, hashed (see eventstudy.memo)."""
+    d0 = int(row.day0_pos)
+    first_pos = int(frame["pos"].iloc[0])
+    lo = min(config.estimation_window[0], config.plot_window[0], config.event_span[0])
+    hi = max(config.plot_window[1], config.event_span[1])
+    sub = frame.iloc[max(d0 + lo - first_pos, 0):max(d0 + hi - first_pos + 1, 0)]
+    columns = [c for c in sub.columns if c not in ("date", "close_utc", "close")]
+    inside = excluded[(excluded >= d0 + lo) & (excluded <= d0 + hi)]
+    study = (config.estimation_window, config.event_windows, config.plot_window, config.returns,
+             config.min_estimation, config.factors, config.dimson_lags)
+    return memo_key(row.event_id, row.series, model, d0, str(row.day0), first_pos,
+                    str(frame["date"].iloc[0]), str(frame["date"].iloc[-1]), study, columns,
+                    sub[columns].to_numpy(dtype=float), sub["date"].to_numpy(), inside)
+
+
+def _study_pair_with_bootstrap(frame, row, model, config: Config, excluded: np.ndarray):
+    """`_study_pair` plus the pair's bootstrap p-values (one memo entry for both)."""
+    out = _study_pair(frame, row, model, config, excluded)
+    if isinstance(out, str):
+        return out
+    ar, cars, panel = out
+    car = pd.DataFrame(cars, columns=CAR_COLUMNS)
+    car = car[car["car"].notna()]
+    boot = (inference.pair_bootstrap(panel, car).assign(
+        group="", event_id=row.event_id, series=row.series, model=model)[TEST_COLUMNS]
+        if len(car) else pd.DataFrame(columns=TEST_COLUMNS))
+    return ar, cars, panel, boot
 
 
 def _concat(frames, columns) -> pd.DataFrame:

@@ -143,3 +143,34 @@ calendar = "XNYS"
     # the market-adjusted AR is the return minus the benchmark's
     ar = res.ar[(res.ar.model == "market_adjusted") & res.ar.abnormal_return.notna()]
     assert (ar["abnormal_return"] - (ar["return"] - ar["benchmark_return"])).abs().max() < 1e-15
+
+
+def test_the_memo_gives_the_same_result_and_notices_changed_prices(tmp_path):
+    cfg = csv_config(tmp_path, 120)
+    events = load_events("events.csv")
+    first = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    again = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    assert first.reuse["reused"] == 0 and again.reuse["computed"] == 0
+    for name in ("ar", "car", "tests", "panel", "aar", "skipped"):
+        pd.testing.assert_frame_equal(getattr(first, name), getattr(again, name))
+    # move one price inside the pause's event window: that pair is recomputed, others reused
+    prices = pd.read_csv(tmp_path / "nikkei.csv")
+    prices.loc[prices["date"] == "2025-04-10", "close"] *= 1.01
+    prices.to_csv(tmp_path / "nikkei.csv", index=False)
+    changed = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    fresh = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c", memoize=False)
+    pd.testing.assert_frame_equal(changed.car, fresh.car)
+    assert 0 < changed.reuse["computed"] < len(events)
+    day0 = changed.car[(changed.car.event_id == "tariff-pause") & (changed.car.window_end == 0)]
+    before = first.car[(first.car.event_id == "tariff-pause") & (first.car.window_end == 0)]
+    assert day0["car"].iloc[0] == pytest.approx(before["car"].iloc[0] + np.log(1.01))
+
+
+def test_an_unreadable_memo_is_ignored(tmp_path):
+    cfg = csv_config(tmp_path, 120)
+    events = load_events("events.csv")
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "study-memo.pkl").write_bytes(b"not a pickle")
+    with pytest.warns(RuntimeWarning, match="ignoring unreadable study memo"):
+        res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    assert res.reuse["reused"] == 0 and len(res.car) > 0
