@@ -12,6 +12,7 @@ from functools import lru_cache
 from importlib import resources
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from eventstudy import atomic
@@ -57,28 +58,54 @@ def code_digest() -> str:
     return h.hexdigest()
 
 
+def row_hashes(frame: pd.DataFrame) -> np.ndarray:
+    """One uint64 hash per row of the frame (its values, not its index)."""
+    if frame.empty:
+        return np.zeros(0, dtype=np.uint64)
+    objects = {c: str for c in frame.columns if frame[c].dtype == object}
+    return pd.util.hash_pandas_object(frame.astype(objects) if objects else frame,
+                                      index=False).to_numpy()
+
+
 def page_keys(result, view, common_key: str) -> dict[str, str]:
-    """The input hash of every page: 'index', 'methods', 'event:<id>', 'group:<id>'."""
+    """The input hash of every page: 'index', 'methods', 'event:<id>', 'group:<id>'.
+
+    Every frame is hashed once, row by row; a page's key combines the hashes of its rows.
+    """
     keys = {
         "index": digest(common_key, result.events, result.alignment, result.car,
                         result.skipped, result.provenance, result.prices, result.gaps,
                         result.tests),
         "methods": digest(common_key, sorted(set(result.tests["test"].dropna()))),
     }
+    pair_tests = result.tests[result.tests["group"].fillna("") == ""]
+    per_event = [(name, frame, row_hashes(frame), frame.groupby("event_id").indices)
+                 for name, frame in (("alignment", result.alignment), ("car", result.car),
+                                     ("tests", pair_tests), ("skipped", result.skipped),
+                                     ("ar", result.ar))]
+    by_series = {}
+    for name, frame in (("prices", result.prices), ("gaps", result.gaps)):
+        for sid, rows in frame.sort_values(["series", "date"], kind="stable").groupby(
+                "series", sort=True):
+            by_series[(name, sid)] = (rows["date"].to_numpy(), row_hashes(rows))
     in_groups = {gid: set(view.members[gid]["event_id"]) for gid in view.groups}
+    ar_dates = result.ar.groupby(["event_id", "series"])["date"].agg(["min", "max"])
     for event in view.events.itertuples(index=False):
         eid = event.event_id
-        ar = view.ar.get(eid, result.ar[:0])
-        around = []
-        for sid, rows in ar.groupby("series", sort=True):
-            lo, hi = rows["date"].min(), rows["date"].max()
-            for frame in (result.prices, result.gaps):
-                sel = (frame["series"] == sid) & (frame["date"] >= lo) & (frame["date"] <= hi)
-                around.append(frame[sel])
-        keys[f"event:{eid}"] = digest(
-            common_key, tuple(event), [g for g in view.groups if eid in in_groups[g]],
-            *(view.of_event(name, eid) for name in ("alignment", "car", "tests", "skipped")),
-            ar, *around)
+        h = hashlib.sha256(common_key.encode())
+        h.update(repr((tuple(event), [g for g in view.groups if eid in in_groups[g]])).encode())
+        for name, frame, hashes, index in per_event:
+            h.update(name.encode())
+            h.update(hashes[index.get(eid, [])].tobytes())
+        if eid in ar_dates.index.get_level_values(0):
+            for sid, (lo, hi) in ar_dates.loc[eid].iterrows():
+                for name in ("prices", "gaps"):
+                    dates, hashes = by_series.get((name, sid), (np.array([]), np.zeros(0)))
+                    i = np.searchsorted(dates, np.datetime64(lo), side="left")
+                    j = np.searchsorted(dates, np.datetime64(hi), side="right")
+                    h.update(f"{name}:{sid}".encode())
+                    h.update(np.asarray(hashes[i:j]).tobytes())
+        keys[f"event:{eid}"] = h.hexdigest()
     for gid in view.groups:
         members = view.members[gid]
         pairs = members[["event_id", "series"]]

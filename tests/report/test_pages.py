@@ -302,3 +302,20 @@ def test_markdown_converter():
     links = methods_doc.rewrite_links('<a href="t.md">t</a> <a href="u.md">u</a>',
                                       {"t.md": "doc-t"})
     assert links == '<a href="#doc-t">t</a> <span class="unlinked" title="u.md">u</span>'
+
+
+def test_a_changed_price_rebuilds_the_pages_that_show_it(offline_result, report_dir, tmp_path):
+    import dataclasses
+    out = tmp_path / "rep"
+    shutil.copytree(report_dir, out)
+    prices = offline_result.prices.copy()
+    day = pd.Timestamp("2025-04-17")
+    prices.loc[(prices["series"] == "N225") & (prices["date"] == day), "close"] += 1.0
+    changed = dataclasses.replace(offline_result, prices=prices)
+    pages = build_report(changed, out, generated_at="2025-01-01 00:00:00 UTC")
+    ar = offline_result.ar[offline_result.ar["series"] == "N225"]
+    span = ar.groupby("event_id")["date"].agg(["min", "max"])
+    showing = span[(span["min"] <= day) & (span["max"] >= day)].index
+    expected = {"index.html"} | {f"events/{e}.html" for e in showing}
+    assert len(showing) >= 3
+    assert {p.relative_to(out).as_posix() for p in pages} == expected
