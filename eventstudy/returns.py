@@ -10,7 +10,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from eventstudy.errors import InputError
 
 
 def session_returns(prices: pd.DataFrame, closes: pd.Series, kind: str = "log") -> pd.DataFrame:
@@ -56,39 +55,3 @@ def benchmark_returns(series: pd.DataFrame, benchmark: pd.DataFrame, kind: str =
     ratio = asof / asof.shift(1)
     out = np.log(ratio) if kind == "log" else ratio - 1.0
     return out.reindex(series.index)
-
-
-def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, frames: dict,
-                     estimation_window: tuple[int, int]) -> None:
-    """Refuse an event whose whole estimation window precedes the data of every series
-    studied on it: far more often a typo in the year (1925, 2205) than a study design.
-
-    `alignment` holds the studied (event_id, series) pairs with `day0_pos` (-1 when the
-    announcement is outside the calendar); `frames` the series' `session_returns`. An event
-    that precedes only some series (one listed later) is not refused here: those pairs are
-    skipped with a reason. Raises InputError naming the events file (``events.attrs["file"]``),
-    the event's row and the field announced_at.
-    """
-    first = {sid: (int(f["pos"].iloc[0]), f["date"].iloc[0], f["close_utc"].iloc[0])
-             for sid, f in frames.items() if len(f)}
-    e1 = estimation_window[1]
-    verdict: dict[str, list] = {}
-    for row in alignment.itertuples(index=False):
-        if row.series not in first:
-            continue
-        pos0, date0, close0 = first[row.series]
-        if row.day0_pos >= 0:
-            before = row.day0_pos + e1 < pos0
-        else:   # outside the calendar: before its first session, or after its last
-            before = pd.Timestamp(row.announced_at_utc) < close0
-        verdict.setdefault(row.event_id, []).append((before, date0, row.series))
-    for event in events.itertuples(index=False):
-        marks = verdict.get(event.event_id)
-        if not marks or not all(before for before, _, _ in marks):
-            continue
-        date0, sid = min((d, s) for _, d, s in marks)
-        raise InputError(f"{event.announced_at!r} is before the data: the estimation window "
-                         f"of event {event.event_id!r} ends before the first price of every "
-                         f"series studied on it ({sid} starts {date0:%Y-%m-%d}); is the year "
-                         "right?", file=events.attrs.get("file"),
-                         row=getattr(event, "row", None), field="announced_at")

@@ -21,8 +21,7 @@ from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import MEMO_FILE, Memo
 from eventstudy.memo import key as memo_key
 from eventstudy.result import StudyResult
-from eventstudy.returns import (benchmark_returns, check_data_start, off_calendar_bars,
-                                session_returns)
+from eventstudy.returns import benchmark_returns, off_calendar_bars, session_returns
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
 
@@ -153,6 +152,42 @@ def update_cache(events: pd.DataFrame, config: Config, *, cache_dir=None, fetch=
         if on_series:
             on_series(sid)
     return pd.DataFrame(rows, columns=["series", "ticker", "status", "first", "last", "rows"])
+
+
+def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, frames: dict,
+                     estimation_window: tuple[int, int]) -> None:
+    """Refuse an event whose whole estimation window precedes the data of every series
+    studied on it: far more often a typo in the year (1925, 2205) than a study design.
+
+    `alignment` holds the studied (event_id, series) pairs with `day0_pos` (-1 when the
+    announcement is outside the calendar); `frames` the series' `session_returns`. An event
+    that precedes only some series (one listed later) is not refused here: those pairs are
+    skipped with a reason. Raises InputError naming the events file (``events.attrs["file"]``),
+    the event's row and the field announced_at.
+    """
+    first = {sid: (int(f["pos"].iloc[0]), f["date"].iloc[0], f["close_utc"].iloc[0])
+             for sid, f in frames.items() if len(f)}
+    e1 = estimation_window[1]
+    verdict: dict[str, list] = {}
+    for row in alignment.itertuples(index=False):
+        if row.series not in first:
+            continue
+        pos0, date0, close0 = first[row.series]
+        if row.day0_pos >= 0:
+            before = row.day0_pos + e1 < pos0
+        else:   # outside the calendar: before its first session, or after its last
+            before = pd.Timestamp(row.announced_at_utc) < close0
+        verdict.setdefault(row.event_id, []).append((before, date0, row.series))
+    for event in events.itertuples(index=False):
+        marks = verdict.get(event.event_id)
+        if not marks or not all(before for before, _, _ in marks):
+            continue
+        date0, sid = min((d, s) for _, d, s in marks)
+        raise InputError(f"{event.announced_at!r} is before the data: the estimation window "
+                         f"of event {event.event_id!r} ends before the first price of every "
+                         f"series studied on it ({sid} starts {date0:%Y-%m-%d}); is the year "
+                         "right?", file=events.attrs.get("file"),
+                         row=getattr(event, "row", None), field="announced_at")
 
 
 def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:

@@ -570,13 +570,14 @@ def test_event_before_the_data_is_an_error(ws, when):
 
 
 def test_data_start_check_names_file_row_and_field():
-    """What study.py will call: returns.check_data_start on the real sample."""
+    """study.check_data_start on the real sample."""
     from eventstudy.calendars import align, session_closes
     from eventstudy.config import load_config
     from eventstudy.data.prices import load_sample
     from eventstudy.errors import InputError
     from eventstudy.events import read_events_text
-    from eventstudy.returns import check_data_start, session_returns
+    from eventstudy.returns import session_returns
+    from eventstudy.study import check_data_start
     config = load_config(None)
     cfg_ = config.series["N225"]
     closes = session_closes(cfg_)
