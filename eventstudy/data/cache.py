@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import datetime as dt
 import os
-import re
 import warnings
 from pathlib import Path
 from typing import Callable
@@ -25,7 +24,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from eventstudy.atomic import atomic_path
-from eventstudy.data import PRICE_COLUMNS, ticker_filename
+from eventstudy.data import PRICE_COLUMNS, as_date, one_line, ticker_filename
 from eventstudy.errors import DataError
 
 _META_KEYS = ("fetched_at", "first", "last", "source")
@@ -73,7 +72,7 @@ class PriceCache:
                                     or meta["last"] != frame["date"].iloc[-1].date()):
                 problem = "metadata first/last do not match its rows"
         except Exception as exc:  # any failure to read back means: do not trust it
-            problem = f"unreadable ({_one_line(exc)})"
+            problem = f"unreadable ({one_line(exc)})"
         if problem is not None:
             self._quarantine(path, problem)
             return None
@@ -123,7 +122,7 @@ class PriceCache:
         the file is left untouched and the error propagates. `source` is recorded in the
         file (default: the one already recorded, else the fetch function's name).
         """
-        start, end = _as_date(start), _as_date(end)
+        start, end = as_date(start), as_date(end)
         if end < start:
             raise ValueError(f"end {end} is before start {start}")
         today = today or dt.datetime.now(dt.timezone.utc).date()
@@ -214,14 +213,5 @@ def _decode_meta(raw: dict | None) -> dict:
             "source": raw["source"]}
 
 
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise TypeError(f"expected a date, got the datetime {value!r}")
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
-def _one_line(exc: Exception, limit: int = 160) -> str:
-    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}").strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."

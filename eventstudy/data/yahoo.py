@@ -11,7 +11,6 @@ Written against yfinance 1.7; the internals it leans on are listed at `_download
 from __future__ import annotations
 
 import datetime as dt
-import re
 import socket
 import logging
 import threading
@@ -27,7 +26,7 @@ import yfinance as yf
 from yfinance.data import YfData
 from yfinance.exceptions import YFRateLimitError, YFTzMissingError
 
-from eventstudy.data import PRICE_COLUMNS
+from eventstudy.data import PRICE_COLUMNS, as_date, one_line
 from eventstudy.errors import DataError, NetworkError
 
 try:  # yfinance's preferred backend; absent on some platforms
@@ -65,7 +64,7 @@ def fetch_yahoo(ticker: str, start: dt.date, end: dt.date, *, session=None, retr
     yfinance (a requests or curl_cffi Session; yfinance keeps it for the rest of the
     process, its YfData being a singleton). Raises `DataError` with one line.
     """
-    start, end = _as_date(start), _as_date(end)
+    start, end = as_date(start), as_date(end)
     if end < start:
         raise ValueError(f"end {end} is before start {start}")
     if retries < 1:
@@ -85,12 +84,6 @@ def fetch_yahoo(ticker: str, start: dt.date, end: dt.date, *, session=None, retr
     raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _as_date(value) -> dt.date:
-    if isinstance(value, dt.datetime):
-        raise TypeError(f"expected a date, got the datetime {value!r}")
-    if isinstance(value, dt.date):
-        return value
-    return dt.date.fromisoformat(str(value))
 
 
 def _download(ticker, start, end, session, timeout, span):
@@ -183,7 +176,7 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
     if "CURRENTLY DOWN" in str(exc):
         return _Transient("Yahoo is down")
     if isinstance(exc, _NETWORK_ERRORS):
-        return _Transient(f"could not reach Yahoo ({_one_line(exc)})", network=True)
+        return _Transient(f"could not reach Yahoo ({one_line(exc)})", network=True)
     if 404 in log.statuses:
         return DataError(f"Yahoo does not know ticker {ticker} (HTTP 404: {_yahoo_reason(log.last)})")
     if isinstance(exc, KeyError) and exc.args and exc.args[0] in ("close", "Close"):
@@ -196,7 +189,7 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
     if log.statuses and log.statuses[-1] >= 400:
         return DataError(f"Yahoo refused the request for {ticker} (HTTP {log.statuses[-1]}: "
                          f"{_yahoo_reason(log.last)})")
-    return DataError(f"Yahoo sent malformed data for {ticker} {span} ({_one_line(exc)})")
+    return DataError(f"Yahoo sent malformed data for {ticker} {span} ({one_line(exc)})")
 
 
 def _lacks_valid_zone(response) -> bool:
@@ -219,9 +212,6 @@ def _yahoo_reason(response) -> str:
         return "no reason given"
 
 
-def _one_line(exc: Exception, limit: int = 160) -> str:
-    text = re.sub(r"\s+", " ", f"{type(exc).__name__}: {exc}").strip()
-    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def _price_frame(ticker, raw: pd.DataFrame, meta: dict, start, end, span) -> pd.DataFrame:
