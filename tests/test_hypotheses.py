@@ -7,8 +7,6 @@ of models.py (Karafiath 1988), and a small size simulation.
 from __future__ import annotations
 
 import dataclasses
-import sys
-import types
 from types import SimpleNamespace
 
 import numpy as np
@@ -16,24 +14,6 @@ import pandas as pd
 import pytest
 import statsmodels.api as sm
 from scipy import stats
-
-try:  # a colleague may still be writing the cache module that study.py imports
-    import eventstudy.data.cache  # noqa: F401
-except ImportError:  # pragma: no cover
-    _stub = types.ModuleType("eventstudy.data.cache")
-
-    class PriceCache:
-        def __init__(self, *args, **kwargs):
-            pass
-
-        def read(self, *args, **kwargs):
-            return None
-
-        def meta(self, *args, **kwargs):
-            return None
-
-    _stub.PriceCache = PriceCache
-    sys.modules["eventstudy.data.cache"] = _stub
 
 from eventstudy import models as mdl
 from eventstudy.errors import InputError
