@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 import time
+import warnings
 from functools import wraps
 from pathlib import Path
 
@@ -12,6 +13,13 @@ from eventstudy.errors import DataError, InputError
 
 EXIT_BAD_INPUT = 2
 EXIT_NO_DATA = 3
+
+
+def _our_warnings() -> tuple[type[Warning], ...]:
+    """Warnings meant for the user (shown as one line); library noise is not shown."""
+    from eventstudy.data.cache import CacheCorruptWarning
+    from eventstudy.memo import MemoWarning
+    return (CacheCorruptWarning, MemoWarning)
 
 
 def _friendly(func):
@@ -91,9 +99,12 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force):
     started = time.perf_counter()
     events = load_events(events_path)
     config = load_config(config_path)
-    result = run_study(events, config, offline=offline, cache_dir=cache_dir)
-    for warning in result.warnings:
-        click.echo(f"warning: {warning}", err=True)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        result = run_study(events, config, offline=offline, cache_dir=cache_dir)
+    ours = [str(w.message) for w in caught if issubclass(w.category, _our_warnings())]
+    for warning in ours + result.warnings:
+        click.echo(f"warning: {' '.join(warning.split())}", err=True)
     out = Path(out_dir)
     result.write_csvs(out / "results")
     pages = build_report(result, out, force=force)

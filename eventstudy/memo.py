@@ -22,6 +22,10 @@ import pandas as pd
 from eventstudy.atomic import atomic_path
 
 MEMO_FILE = "study-memo.pkl"
+
+
+class MemoWarning(RuntimeWarning):
+    """The memo file could not be read; everything is computed afresh."""
 _MODULES = ("study.py", "models.py", "inference.py", "returns.py", "calendars.py")
 
 
@@ -73,7 +77,7 @@ class Memo:
             if isinstance(data, dict) and data.get("code") == code_digest():
                 return data.get("entries", {})
         except Exception:  # an unreadable memo is no memo: everything is recomputed
-            warnings.warn(f"ignoring unreadable study memo {self.path}", RuntimeWarning,
+            warnings.warn(f"ignoring unreadable study memo {self.path}", MemoWarning,
                           stacklevel=2)
         return {}
 

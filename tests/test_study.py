@@ -5,6 +5,7 @@ import pytest
 
 from eventstudy import load_config, load_events, run_study
 from eventstudy.config import parse_config
+from eventstudy.memo import MemoWarning
 
 
 @pytest.fixture(scope="module")
@@ -171,6 +172,6 @@ def test_an_unreadable_memo_is_ignored(tmp_path):
     events = load_events("events.csv")
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "study-memo.pkl").write_bytes(b"not a pickle")
-    with pytest.warns(RuntimeWarning, match="ignoring unreadable study memo"):
+    with pytest.warns(MemoWarning, match="ignoring unreadable study memo"):
         res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
     assert res.reuse["reused"] == 0 and len(res.car) > 0

@@ -185,6 +185,15 @@ def _classify(ticker: str, exc: Exception, log: _ChartLog, span: str) -> Excepti
         return DataError(f"Yahoo gave no valid exchange time zone for {ticker}, "
                          "so its session dates cannot be trusted")
     if "no price data found" in str(exc):
+        # an empty answer may be a mislabelled zone that moved the bars out of the range
+        try:
+            meta = log.last.json()["chart"]["result"][0]["meta"]
+            _check_zone(ticker, meta, meta["exchangeTimezoneName"])
+        except DataError as zone_error:
+            return zone_error
+        except Exception:  # no usable meta: it is an empty answer after all
+            pass
+    if "no price data found" in str(exc):
         return DataError(f"Yahoo returned no prices for {ticker} {span}")
     if log.statuses and log.statuses[-1] >= 400:
         return DataError(f"Yahoo refused the request for {ticker} (HTTP {log.statuses[-1]}: "
