@@ -11,6 +11,7 @@ every page. Writes nothing outside a temporary folder.
 from __future__ import annotations
 
 import argparse
+import os
 import shutil
 import statistics
 import subprocess
@@ -24,12 +25,21 @@ NEW_EVENT = ("bench-new-event,2025-10-01T16:00:00-04:00,hour,A benchmark copy of
              "escalation,japan,https://example.org/benchmark\n")
 
 
-def run(events: Path, out: Path, cache: Path) -> tuple[float, str]:
+def run(events: Path, out: Path, cache: Path) -> tuple[float, float, str]:
+    """Wall seconds, peak resident memory (MiB) and the summary line of one CLI run."""
     started = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-m", "eventstudy.cli", "run", "--offline",
-                           "--events", str(events), "--out", str(out), "--cache", str(cache)],
-                          capture_output=True, text=True, check=True)
-    return time.perf_counter() - started, proc.stdout.strip().splitlines()[-2]
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "eventstudy.cli", "run", "--offline",
+                                 "--events", str(events), "--out", str(out), "--cache",
+                                 str(cache)], stdout=log, stderr=subprocess.DEVNULL, text=True)
+        _, status, usage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        seconds = time.perf_counter() - started
+        if proc.returncode:
+            raise SystemExit(f"eventstudy run failed with exit code {proc.returncode}")
+        log.seek(0)
+        line = log.read().strip().splitlines()[-2]
+    return seconds, usage.ru_maxrss / 1024, line
 
 
 def main(argv=None) -> None:
@@ -37,6 +47,7 @@ def main(argv=None) -> None:
     parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args(argv)
     rows = {"full": [], "no change": [], "one new event": []}
+    memory = {name: [] for name in rows}
     lines = {}
     for _ in range(args.repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -48,16 +59,18 @@ def main(argv=None) -> None:
                 if name == "one new event":
                     with open(events, "a", encoding="utf-8") as fh:
                         fh.write(NEW_EVENT)
-                seconds, line = run(events, out, cache)
+                seconds, mib, line = run(events, out, cache)
                 rows[name].append(seconds)
+                memory[name].append(mib)
                 lines[name] = line
             sizes = sorted((p.relative_to(out).as_posix(), p.stat().st_size)
                            for p in out.rglob("*") if p.is_file())
-    print("| run | median wall time (s) | runs | what it did |")
-    print("|---|---|---|---|")
+    print("| run | median wall time (s) | runs (s) | peak memory (MiB) | what it did |")
+    print("|---|---|---|---|---|")
     for name, times in rows.items():
         print(f"| {name} | {statistics.median(times):.2f} | "
-              f"{', '.join(f'{t:.2f}' for t in times)} | {lines[name][:160]} |")
+              f"{', '.join(f'{t:.2f}' for t in times)} | {max(memory[name]):.0f} | "
+              f"{lines[name][:160]} |")
     print("\n| file | bytes |\n|---|---|")
     for name, size in sizes:
         print(f"| {name} | {size:,} |")
