@@ -218,7 +218,7 @@ def day0_sentence(row, zone: str, bar: bool = False) -> str:
     prev_close = fmt.instant(row.prev_close_utc, zone, "%m-%d %H:%M")
     prev_local_date = fmt.as_utc(row.prev_close_utc).tz_convert(zone).strftime("%Y-%m-%d")
     if bar:
-        text += (f", after the daily bar of {fmt.date(row.prev_session)[5:]} ended "
+        text += (f", after the closing quote of the {fmt.date(row.prev_session)[5:]} daily bar "
                  f"({prev_close})")
     elif prev_local_date == fmt.date(row.prev_session):
         text += f", after the {where} close of {prev_close}"

@@ -159,7 +159,8 @@ def test_talks_day0_is_the_next_tokyo_session(report_dir):
     text = text_of(report_dir / "events" / "us-japan-talks-1.html")
     assert ("announced 2025-04-16 17:30 EDT = 2025-04-17 06:30 JST, after the Tokyo close of "
             "04-16 15:30 JST; day 0 = 2025-04-17") in text
-    assert "daily bar of 04-16 ended (04-16 00:00 BST); day 0 = 2025-04-17" in text
+    assert ("closing quote of the 04-16 daily bar (04-16 00:00 BST); day 0 = 2025-04-17"
+            in text)
 
 
 def test_event_page_shows_the_car_table_from_the_frame(offline_result, report_dir):
