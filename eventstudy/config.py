@@ -12,7 +12,8 @@ from pathlib import Path
 
 from eventstudy.errors import InputError, suggest
 
-MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson", "garch")
+MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson",
+          "scholes_williams", "garch")
 SOURCES = ("yahoo", "csv")
 
 _STUDY_KEYS = {"series", "estimation_window", "event_windows", "plot_window", "returns", "models",

@@ -85,7 +85,7 @@ def regressor_names(model: str, factors: tuple[str, ...] = (), dimson_lags: int 
         return ["span", "rm"]
     if model == "factor_model":
         return ["span"] + [f"f_{f}" for f in factors]
-    if model == "garch":  # mean equation of the GARCH-scaled model: the market model
+    if model in ("garch", "scholes_williams"):  # the market model's regressors
         return ["span", "rm"]
     if model == "dimson":
         lags = [f"rm_lag{k}" for k in range(dimson_lags, 0, -1)]
@@ -129,6 +129,42 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         raise ModelError("constant returns in the estimation window (residual variance 0)")
     return ModelFit(model=model, params=params, sigma2=sigma2, dof=dof, n_est=n,
                     xtx_inv=xtx_inv, residuals=resid)
+
+
+def fit_scholes_williams(est: pd.DataFrame) -> ModelFit:
+    """Scholes & Williams (1977) beta for non-synchronous trading, as a market model.
+
+    beta_SW = (b_-1 + b_0 + b_+1) / (1 + 2 rho), each b_k the OLS slope (statsmodels) of R_t on
+    Rm_{t+k} and rho the first-order autocorrelation of Rm; alpha_SW = mean(R) - beta_SW
+    mean(Rm). Residuals R - alpha - beta Rm, sigma^2 = SSR / (T - 2). The prediction-error
+    variance uses the market model's (X'X)^-1 with X = [1, Rm]: an approximation, since the
+    sampling variance of beta_SW is not that of an OLS slope (docs/methods.md).
+    """
+    rows = est.dropna(subset=["rm_lag1", "rm_lead1"])
+    n = len(rows)
+    if n <= 4:
+        raise ModelError(f"{n} estimation observations with a lead and a lag of the benchmark")
+    y = rows["ret"].to_numpy(dtype=float)
+    rm = rows["rm"].to_numpy(dtype=float)
+    slopes = []
+    for column in ("rm_lag1", "rm", "rm_lead1"):
+        x = rows[column].to_numpy(dtype=float)
+        if not np.std(x) > 0:
+            raise ModelError("the benchmark is constant in the estimation window")
+        slopes.append(float(OLS(y, np.column_stack([np.ones(n), x])).fit().params[1]))
+    rho = float(np.corrcoef(rows["rm_lag1"].to_numpy(dtype=float), rm)[0, 1])
+    if not 1 + 2 * rho > 0:
+        raise ModelError(f"benchmark autocorrelation {rho:.2f} makes 1 + 2 rho <= 0")
+    beta = sum(slopes) / (1 + 2 * rho)
+    alpha = float(y.mean() - beta * rm.mean())
+    resid = pd.Series(y - alpha - beta * rm, index=rows.index)
+    X = np.column_stack([rows["span"].to_numpy(dtype=float), rm])
+    sigma2 = float(resid.pow(2).sum() / (n - 2))
+    if not sigma2 > 1e-16:
+        raise ModelError("constant returns in the estimation window (residual variance 0)")
+    return ModelFit(model="scholes_williams", params=pd.Series([alpha, beta], index=["span", "rm"]),
+                    sigma2=sigma2, dof=n - 2, n_est=n, xtx_inv=np.linalg.inv(X.T @ X),
+                    residuals=resid)
 
 
 @dataclass(frozen=True)

@@ -294,7 +294,12 @@ def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
         return (f"{short}{len(est)} usable estimation days, fewer than min_estimation "
                 f"{config.min_estimation}")
     try:
-        fitted = mdl.fit_garch(est, names) if model == "garch" else mdl.fit(model, est, names)
+        if model == "garch":
+            fitted = mdl.fit_garch(est, names)
+        elif model == "scholes_williams":
+            fitted = mdl.fit_scholes_williams(est)
+        else:
+            fitted = mdl.fit(model, est, names)
     except mdl.ModelError as exc:
         return str(exc)
 
@@ -350,6 +355,7 @@ def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
                      "car_simple": float(np.expm1(car)) if config.returns == "log" else car,
                      "bhar": bhar, "car_var": se ** 2, "day0": row.day0, "note": note})
 
+    est = est.loc[fitted.residuals.index]      # the rows the model was fitted on
     n_est, n_ev = len(est), len(rel_e)
     est_var = getattr(fitted, "estimation_variance", np.full(n_est, fitted.sigma2))
     panel = pd.DataFrame({

@@ -152,3 +152,25 @@ def test_garch_raises_the_variance_after_a_shock():
     h_calm, h_shock = fit.conditional_variance(calm), fit.conditional_variance(shocked)
     assert h_calm[0] == pytest.approx(h_shock[0])        # day 0 knows nothing of itself
     assert h_shock[1] > 5 * h_calm[1]                    # the day after does
+
+
+def test_scholes_williams_beta_by_hand_and_under_non_synchronous_trading():
+    rng = np.random.default_rng(11)
+    n = 3000
+    rm = rng.normal(0, 0.01, n + 1)
+    # a thinly traded asset: half of each market move shows today, half tomorrow; beta 1.2
+    ret = 1.2 * (0.5 * rm[1:] + 0.5 * rm[:-1]) + rng.normal(0, 0.004, n)
+    est = pd.DataFrame({"ret": ret, "span": 1.0, "rm": rm[1:]})
+    est["rm_lag1"] = est["rm"].shift(1)
+    est["rm_lead1"] = est["rm"].shift(-1)
+    fit = mdl.fit_scholes_williams(est)
+    rows = est.dropna()
+    slope = [np.polyfit(rows[c], rows["ret"], 1)[0] for c in ("rm_lag1", "rm", "rm_lead1")]
+    rho = np.corrcoef(rows["rm_lag1"], rows["rm"])[0, 1]
+    beta = sum(slope) / (1 + 2 * rho)
+    assert fit.params["rm"] == pytest.approx(beta, rel=1e-10)
+    assert fit.params["span"] == pytest.approx(rows["ret"].mean() - beta * rows["rm"].mean())
+    assert fit.params["rm"] == pytest.approx(1.2, abs=0.05)      # SW recovers the true beta
+    ols = mdl.fit("market_model", rows, ["span", "rm"])
+    assert ols.params["rm"] == pytest.approx(0.6, abs=0.05)      # OLS sees half of it
+    assert fit.dof == len(rows) - 2 and fit.n_est == len(rows)

@@ -115,7 +115,8 @@ def test_every_model_runs_on_the_nikkei(tmp_path):
     cfg = parse_config("""
 [study]
 series = ["N225"]
-models = ["constant_mean", "market_adjusted", "market_model", "factor_model", "dimson", "garch"]
+models = ["constant_mean", "market_adjusted", "market_model", "factor_model", "dimson",
+          "scholes_williams", "garch"]
 factors = ["GSPC", "ACWI"]
 [series.N225]
 source = "yahoo"
@@ -140,7 +141,8 @@ calendar = "XNYS"
     n = car.xs((0, 0), level=[1, 2])["n_est"]
     # k: constant 1, market-adjusted 1 (sample variance), market 2, factor 3, Dimson 4
     assert (n - dof).to_dict() == {"constant_mean": 1, "market_adjusted": 1, "market_model": 2,
-                                   "factor_model": 3, "dimson": 4, "garch": 2}
+                                   "factor_model": 3, "dimson": 4, "scholes_williams": 2,
+                                   "garch": 2}
     # the market-adjusted AR is the return minus the benchmark's
     ar = res.ar[(res.ar.model == "market_adjusted") & res.ar.abnormal_return.notna()]
     assert (ar["abnormal_return"] - (ar["return"] - ar["benchmark_return"])).abs().max() < 1e-15

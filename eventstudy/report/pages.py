@@ -24,6 +24,9 @@ MODEL_TEXT = {
     "factor_model": "Factor model: OLS on the returns of the configured factor series.",
     "dimson": "Dimson: market model with lags and leads of the benchmark "
               "(non-synchronous trading).",
+    "scholes_williams": "Scholes-Williams: market model whose beta combines the slopes on "
+                        "the previous, same and next benchmark returns (non-synchronous "
+                        "trading).",
     "garch": "GARCH-scaled: market model residuals scaled by a GARCH(1,1) volatility.",
 }
 
