@@ -745,7 +745,7 @@ def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) ->
     pairs = set(_pair_strings(panel_one_pair)) | set(_pair_strings(cars_one_pair))
     if len(pairs) > 1:
         raise ValueError(f"pair_bootstrap takes one (event_id, series) pair, got {len(pairs)}")
-    est = panel_one_pair[panel_one_pair["phase"].astype(str) == "estimation"]
+    est = panel_one_pair[panel_one_pair["phase"].to_numpy() == "estimation"]
     rel = est["rel_day"].to_numpy().astype(np.int64)
     x = np.full(int(rel.max() - rel.min() + 1) if len(rel) else 0, np.nan)
     if len(rel):

@@ -115,11 +115,11 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         if np.linalg.matrix_rank(X.to_numpy()) < k:
             raise ModelError("the regressors are collinear in the estimation window "
                              "(e.g. a constant benchmark)")
-        res = OLS(y, X).fit()
-        resid = res.resid
+        res = OLS(y.to_numpy(dtype=float), X.to_numpy(dtype=float)).fit()  # arrays: no wrapping
+        resid = pd.Series(res.resid, index=est.index)
         sigma2, dof = float(res.scale), int(round(res.df_resid))
         xtx_inv = np.asarray(res.normalized_cov_params, dtype=float)
-        params = res.params
+        params = pd.Series(res.params, index=names)
     else:
         resid = y  # market-adjusted: the abnormal return itself is the residual
         sigma2, dof = float(y.var(ddof=1)), n - 1
