@@ -199,13 +199,12 @@ def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:
             if eid not in ids:
                 raise InputError(f"unknown event {eid!r} (not in the events file)",
                                  file=config.path, field=f"groups.{gid}.events")
-        chosen = events[events["event_id"].isin(group.events)
-                        | events["category"].isin(group.categories)]["event_id"]
-        pairs += [(e, s) for s in group.series for e in chosen]
+        pairs += list(group_members(group, events).itertuples(index=False, name=None))
     return pd.DataFrame(pairs, columns=["event_id", "series"]).drop_duplicates(ignore_index=True)
 
 
 def group_members(group, events: pd.DataFrame) -> pd.DataFrame:
+    """The (event_id, series) pairs of a group: its series x its events and categories."""
     chosen = events[events["event_id"].isin(group.events)
                     | events["category"].isin(group.categories)]["event_id"]
     return pd.DataFrame([(e, s) for s in group.series for e in chosen],
