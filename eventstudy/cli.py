@@ -91,6 +91,8 @@ def main():
 @_friendly
 def run(events_path, out_dir, config_path, offline, cache_dir, force):
     """Run the study and write HTML reports and result CSVs to OUT."""
+    import pandas as pd
+
     from eventstudy.config import load_config
     from eventstudy.events import load_events
     from eventstudy.report import build_report
@@ -108,11 +110,18 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force):
     out = Path(out_dir)
     result.write_csvs(out / "results")
     pages = build_report(result, out, force=force)
-    for _, row in result.skipped.iterrows():
+    skipped = result.skipped
+    waits = skipped["reason"].str.startswith("waiting for data")
+    for row in skipped[~waits].itertuples(index=False):
         click.echo(f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}", err=True)
-    waiting = result.car[result.car["note"] == "waiting for data"]
-    for (eid, sid), _ in waiting.groupby(["event_id", "series"], sort=True):
-        click.echo(f"waiting for data: {eid} / {sid} (its event window is past the last bar)")
+    # one line per (event, series) that has no data yet, whatever the number of models
+    waiting = pd.concat([
+        skipped[waits].assign(what=skipped.loc[waits, "reason"].str.removeprefix(
+            "waiting for data: ")),
+        result.car[result.car["note"] == "waiting for data"].assign(
+            what="part of its event window is past the last bar")])
+    for (eid, sid), rows in waiting.groupby(["event_id", "series"], sort=True):
+        click.echo(f"waiting for data: {eid} / {sid} ({rows['what'].iloc[0]})", err=True)
     n_pairs = len(result.alignment)
     rebuilt = ", ".join(p.relative_to(out).as_posix() for p in pages) or "nothing"
     reuse = result.reuse
