@@ -199,13 +199,13 @@ def events_add(events_path, event_id, announced_at, title, category, source, tim
               help="Price cache folder (default $EVENTSTUDY_CACHE or ~/.cache/eventstudy).")
 @_friendly
 def fetch(events_path, config_path, cache_dir):
-    """Update the price cache from Yahoo (only the missing dates of each ticker)."""
+    """Update the price cache from Yahoo and FRED (only the missing dates of each series)."""
     from eventstudy.config import load_config
     from eventstudy.events import load_events
     from eventstudy.study import update_cache
     config = load_config(config_path)
     frame = load_events(events_path)
-    names = [s for s in config.needed_series if config.series[s].source == "yahoo"]
+    names = [s for s in config.needed_series if config.series[s].source != "csv"]
     with click.progressbar(length=len(names), label="fetching", file=sys.stderr) as bar:
         table = update_cache(frame, config, cache_dir=cache_dir, on_series=lambda _: bar.update(1))
     failed = 0

@@ -14,7 +14,7 @@ from eventstudy.errors import InputError, suggest
 
 MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson",
           "scholes_williams", "garch")
-SOURCES = ("yahoo", "csv")
+SOURCES = ("yahoo", "fred", "csv")
 
 _STUDY_KEYS = {"series", "estimation_window", "event_windows", "plot_window", "returns", "models",
                "min_estimation", "exclude_other_events", "factors", "dimson_lags", "n_boot", "seed"}
@@ -31,13 +31,18 @@ class SeriesConfig:
     name: str
     source: str
     calendar: str
-    ticker: str | None = None
+    ticker: str | None = None          # the vendor's id: Yahoo ticker or FRED series id
     close_time: str | None = None      # "HH:MM" (up to "24:00") in close_tz; overrides the calendar
     close_tz: str | None = None
     benchmark: str | None = None       # id of another series
     path: str | None = None            # source = "csv"
     column: str = "close"
     date_column: str = "date"
+
+    @property
+    def vendor_key(self) -> str:
+        """The name of this series' prices in the cache and the bundled sample."""
+        return f"fred-{self.ticker}" if self.source == "fred" else str(self.ticker)
 
 
 @dataclass(frozen=True)
@@ -229,6 +234,9 @@ def _parse_series(sid: str, body, name: str) -> SeriesConfig:
     _check_calendar(calendar, name, f"{where}.calendar")
     if source == "yahoo" and not body.get("ticker"):
         raise InputError("missing (the Yahoo ticker, e.g. ^N225)", file=name,
+                         field=f"{where}.ticker")
+    if source == "fred" and not body.get("ticker"):
+        raise InputError("missing (the FRED series id, e.g. DEXJPUS)", file=name,
                          field=f"{where}.ticker")
     if source == "csv" and not body.get("path"):
         raise InputError("missing (the CSV file of prices)", file=name, field=f"{where}.path")

@@ -39,8 +39,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     memo in the cache folder (eventstudy.memo) instead of being computed again.
     """
     from eventstudy.data.cache import PriceCache
-    if fetch is None and not offline:
-        from eventstudy.data.yahoo import fetch_yahoo as fetch
+    fetchers = _fetchers(fetch) if not offline else {}
     cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
     pairs = study_pairs(events, config)
@@ -53,7 +52,8 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         cfg = config.series[sid]
         try:
             prices, prov, warning = load_series_prices(cfg, offline=offline, cache=cache,
-                                                       fetch=fetch, start=start[sid], end=today)
+                                                       fetch=fetchers.get(cfg.source),
+                                                       start=start[sid], end=today)
         except NetworkError as exc:
             warn.append(f"{exc}; working offline: cached or bundled data for every series")
             offline = True
@@ -125,25 +125,26 @@ def update_cache(events: pd.DataFrame, config: Config, *, cache_dir=None, fetch=
     first, last, rows. A failure leaves that ticker's cache as it was and goes on.
     """
     from eventstudy.data.cache import PriceCache
-    if fetch is None:
-        from eventstudy.data.yahoo import fetch_yahoo as fetch
+    fetchers = _fetchers(fetch)
     cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
-    ids = [sid for sid in config.needed_series if config.series[sid].source == "yahoo"]
+    ids = [sid for sid in config.needed_series if config.series[sid].source in fetchers]
     closes = {sid: session_closes(config.series[sid]) for sid in ids}
     start = _fetch_start(events, config, closes)
     rows = []
     for sid in ids:
-        ticker = config.series[sid].ticker
+        cfg = config.series[sid]
+        ticker, fetch_one = cfg.ticker, fetchers[cfg.source]
         try:
-            frame = cache.update(ticker, fetch, start[sid].date(), today.date())
+            frame = cache.update(cfg.vendor_key, lambda _, a, b: fetch_one(ticker, a, b),
+                                 start[sid].date(), today.date())
             rows.append({"series": sid, "ticker": ticker, "status": "ok",
                          "first": frame["date"].min(), "last": frame["date"].max(),
                          "rows": len(frame)})
         except NetworkError as exc:
             rows.append({"series": sid, "ticker": ticker, "status": str(exc)})
             rows += [{"series": s, "ticker": config.series[s].ticker,
-                      "status": "not tried: Yahoo unreachable"} for s in ids[ids.index(sid) + 1:]]
+                      "status": "not tried: the network is unreachable"} for s in ids[ids.index(sid) + 1:]]
             if on_series:
                 on_series(sid)
             break
@@ -209,6 +210,15 @@ def group_members(group, events: pd.DataFrame) -> pd.DataFrame:
                     | events["category"].isin(group.categories)]["event_id"]
     return pd.DataFrame([(e, s) for s in group.series for e in chosen],
                         columns=["event_id", "series"])
+
+
+def _fetchers(fetch=None) -> dict:
+    """The download function of each vendor; a `fetch` callable replaces Yahoo's (tests)."""
+    from eventstudy.data.fred import fetch_fred
+    from eventstudy.data.yahoo import fetch_yahoo
+    if isinstance(fetch, dict):
+        return {"yahoo": fetch_yahoo, "fred": fetch_fred, **fetch}
+    return {"yahoo": fetch or fetch_yahoo, "fred": fetch_fred}
 
 
 def _fetch_start(events, config, closes) -> dict[str, pd.Timestamp]:

@@ -33,13 +33,17 @@ PLAN = {
     "7261.T": (["yahoo_7261.T.csv"], "Close", ["2026-07-13"]),
     "7267.T": (["yahoo_7267.T.csv"], "Close", ["2026-07-13"]),
     "7270.T": (["yahoo_7270.T.csv"], "Close", ["2026-07-13"]),
+    # FRED series, keyed as the cache keys them (SeriesConfig.vendor_key)
+    "fred-DEXJPUS": (["fred_DEXJPUS_1971-2025.csv", "fred_DEXJPUS_2021-2026.csv"], "value", []),
+    "fred-DTWEXBGS": (["fred_DTWEXBGS.csv"], "value", []),
 }
 
 
 def clean(market: Path, files: list[str], column: str, drop: list[str]) -> pd.DataFrame:
     parts = []
     for name in files:  # later files win where they overlap (they agree there, SOURCES.md)
-        raw = pd.read_csv(market / name, na_values=["null", ""])
+        raw = pd.read_csv(market / name, na_values=["null", "", "."])
+        raw = raw.rename(columns={"observation_date": "Date", "date": "Date", "DEXJPUS": "value"})
         parts.append(pd.DataFrame({"date": pd.to_datetime(raw["Date"]),
                                    "close": pd.to_numeric(raw[column], errors="coerce")}))
     frame = pd.concat(parts).drop_duplicates("date", keep="last")

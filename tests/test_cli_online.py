@@ -147,13 +147,14 @@ def today_utc() -> dt.date:
     return dt.datetime.now(dt.timezone.utc).date()
 
 
-def test_the_patch_reaches_the_product():
-    """run_study and update_cache import fetch_yahoo at call time, from eventstudy.data.yahoo."""
-    import inspect
-
+def test_the_patch_reaches_the_product(monkeypatch):
+    """The study looks fetch_yahoo up in eventstudy.data.yahoo when it runs, not at import."""
     from eventstudy import study
-    for func in (study.run_study, study.update_cache):
-        assert "from eventstudy.data.yahoo import fetch_yahoo as fetch" in inspect.getsource(func)
+
+    def sentinel(*args, **kwargs):
+        raise AssertionError("not called here")
+    monkeypatch.setattr(yahoo, "fetch_yahoo", sentinel)
+    assert study._fetchers()["yahoo"] is sentinel
     assert not hasattr(study, "fetch_yahoo")
 
 

@@ -177,3 +177,22 @@ def test_an_unreadable_memo_is_ignored(tmp_path):
     with pytest.warns(MemoWarning, match="ignoring unreadable study memo"):
         res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
     assert res.reuse["reused"] == 0 and len(res.car) > 0
+
+
+def test_two_fx_vendors_give_different_day0_for_the_same_announcement(tmp_path):
+    res = run_study(load_events("events.csv"), load_config("examples/fx-vendors.toml"),
+                    offline=True, cache_dir=tmp_path)
+    day0 = res.alignment.set_index(["event_id", "series"])["day0"]
+    # 00:01 New York on 2025-03-12: after Yahoo's 00:00 London quote of the 12th (20:00 New
+    # York on the 11th) but before FRED's noon rate of the 12th
+    assert day0[("steel-aluminum-tariffs-effective", "USDJPY")] == pd.Timestamp("2025-03-13")
+    assert day0[("steel-aluminum-tariffs-effective", "USDJPY_FRED")] == pd.Timestamp("2025-03-12")
+    # the pause (13:18 New York) comes after FRED's noon rate: both vendors' day 0 is the 10th
+    assert day0[("tariff-pause", "USDJPY")] == day0[("tariff-pause", "USDJPY_FRED")] \
+        == pd.Timestamp("2025-04-10")
+    # FRED has the rates Yahoo lacks after the talks; its noon rate of 04-09 is SOURCES.md's
+    fred = res.prices[res.prices.series == "USDJPY_FRED"].set_index("date")["close"]
+    assert fred[pd.Timestamp("2025-04-09")] == pytest.approx(145.09)
+    gaps = res.gaps[res.gaps.series == "USDJPY_FRED"]
+    assert not gaps["date"].isin([pd.Timestamp("2025-04-18"), pd.Timestamp("2025-04-21")]).any()
+    assert (res.provenance.set_index("series").loc["USDJPY_FRED", "origin"]) == "sample"

@@ -133,47 +133,53 @@ def read_price_csv(path: str | Path, *, date_column: str = "date", column: str =
     return frame.sort_values("date").reset_index(drop=True)
 
 
+VENDORS = {"yahoo": "Yahoo", "fred": "FRED"}
+
+
 def load_series_prices(series: SeriesConfig, *, offline: bool, cache=None, fetch=None,
                        start: pd.Timestamp | None = None, end: pd.Timestamp | None = None,
                        ) -> tuple[pd.DataFrame, Provenance, str | None]:
     """Prices of one series and where they came from; the third item is a warning or None.
 
-    Yahoo series: online, the cache is brought up to date (only the missing range is asked
-    for); if that fails, the cache as it is, then the bundled sample, with one warning.
-    Offline: the cache, else the sample. A CSV series is read from its file.
+    Vendor series (Yahoo, FRED): online, the cache is brought up to date (only the missing
+    range is asked for) with `fetch(vendor_id, start, end)`; if that fails, the cache as it
+    is, then the bundled sample, with one warning. Offline: the cache, else the sample.
+    A CSV series is read from its file.
     """
     if series.source == "csv":
         frame = read_price_csv(series.path, date_column=series.date_column,
                                column=series.column)
         return frame, _provenance(series, frame, "csv", series.path, "file"), None
 
-    ticker = series.ticker
+    key, vendor = series.vendor_key, VENDORS[series.source]
     warning = None
     if not offline and cache is not None and fetch is not None:
         try:
-            frame = cache.update(ticker, fetch, start.date(), end.date())
-            meta = cache.meta(ticker) or {}
+            frame = cache.update(key, lambda _, a, b: fetch(series.ticker, a, b), start.date(),
+                                 end.date())
+            meta = cache.meta(key) or {}
             if len(frame):
-                return frame, _provenance(series, frame, "yahoo", f"Yahoo {ticker}",
+                return frame, _provenance(series, frame, series.source,
+                                          f"{vendor} {series.ticker}",
                                           meta.get("fetched_at", "")), None
         except NetworkError:
             raise
         except DataError as exc:
             warning = f"{exc}; using cached or bundled data for {series.id}"
     if cache is not None:
-        frame = cache.read(ticker)
+        frame = cache.read(key)
         if frame is not None and len(frame):
-            meta = cache.meta(ticker) or {}
-            return frame, _provenance(series, frame, "cache", str(cache.path(ticker))
+            meta = cache.meta(key) or {}
+            return frame, _provenance(series, frame, "cache", str(cache.path(key))
                                       if hasattr(cache, "path") else "cache",
                                       meta.get("fetched_at", "")), warning
-    frame = load_sample(ticker)
+    frame = load_sample(key)
     if frame is None:
-        raise DataError(f"no prices for {series.id} ({ticker}): not in the cache, "
-                        f"{'offline' if offline else 'Yahoo failed'}, and not in the bundled "
-                        "sample")
+        raise DataError(f"no prices for {series.id} ({series.ticker}): not in the cache, "
+                        f"{'offline' if offline else vendor + ' failed'}, and not in the "
+                        "bundled sample")
     return frame, _provenance(series, frame, "sample", f"eventstudy/data/sample/"
-                              f"{ticker_filename(ticker)}.csv", "bundled sample"), warning
+                              f"{ticker_filename(key)}.csv", "bundled sample"), warning
 
 
 def _provenance(series: SeriesConfig, frame: pd.DataFrame, origin: str, location: str,
