@@ -45,7 +45,7 @@ def session_closes(series: SeriesConfig) -> pd.Series:
 def close_rule(series: SeriesConfig) -> str:
     """How this series' session close is defined, in words for the report."""
     if series.close_time is not None:
-        return (f"daily bar ends at {series.close_time} {series.close_tz} "
+        return (f"vendor's daily value taken at {series.close_time} {series.close_tz} "
                 f"(calendar {series.calendar} for the session dates)")
     return f"exchange close from calendar {series.calendar} (exchange_calendars)"
 
