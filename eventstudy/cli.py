@@ -87,7 +87,8 @@ def main():
 @click.option("--offline", is_flag=True, help="Do not fetch: use the cache, then the bundled sample.")
 @click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False),
               help="Price cache folder (default $EVENTSTUDY_CACHE or ~/.cache/eventstudy).")
-@click.option("--force", is_flag=True, help="Rebuild every page, changed or not.")
+@click.option("--force", is_flag=True,
+              help="Recompute every result and rebuild every page, changed or not.")
 @_friendly
 def run(events_path, out_dir, config_path, offline, cache_dir, force):
     """Run the study and write HTML reports and result CSVs to OUT."""
@@ -103,7 +104,8 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force):
     config = load_config(config_path)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        result = run_study(events, config, offline=offline, cache_dir=cache_dir)
+        result = run_study(events, config, offline=offline, cache_dir=cache_dir,
+                           recompute=force)
     ours = [str(w.message) for w in caught if issubclass(w.category, _our_warnings())]
     for warning in ours + result.warnings:
         click.echo(f"warning: {' '.join(warning.split())}", err=True)

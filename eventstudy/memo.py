@@ -61,9 +61,10 @@ def key(*parts) -> str:
 class Memo:
     """A dict of results on disk; `save` keeps only what this run used or computed."""
 
-    def __init__(self, path: str | Path | None):
+    def __init__(self, path: str | Path | None, *, fresh: bool = False):
+        """`fresh`: compute everything (the old entries are not read) and save the new ones."""
         self.path = Path(path) if path is not None else None
-        self._old = self._load()
+        self._old = {} if fresh else self._load()
         self._new: dict = {}
         self.hits = 0
         self.misses = 0

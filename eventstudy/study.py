@@ -32,11 +32,13 @@ def default_cache_dir() -> Path:
 
 def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
-              today: pd.Timestamp | None = None, memoize: bool = True) -> StudyResult:
+              today: pd.Timestamp | None = None, memoize: bool = True,
+              recompute: bool = False) -> StudyResult:
     """Run every (event, series, model) of the config; `fetch` defaults to Yahoo.
 
     With `memoize`, results whose inputs are unchanged since the last run are read from the
-    memo in the cache folder (eventstudy.memo) instead of being computed again.
+    memo in the cache folder (eventstudy.memo) instead of being computed again; `recompute`
+    computes everything and refreshes the memo.
     """
     from eventstudy.data.cache import PriceCache
     fetchers = _fetchers(fetch) if not offline else {}
@@ -76,7 +78,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     alignment = alignment.merge(pairs, on=["event_id", "series"], how="inner")
     check_data_start(events, alignment, frames, config.estimation_window)
 
-    memo = Memo(cache.root / MEMO_FILE if memoize else None)
+    memo = Memo(cache.root / MEMO_FILE if memoize else None, fresh=recompute)
     ar_rows, car_rows, panel_rows, boot_rows, skipped = [], [], [], [], []
     for sid, group in alignment.groupby("series", sort=True):
         frame = frames[sid]

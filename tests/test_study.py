@@ -196,3 +196,13 @@ def test_two_fx_vendors_give_different_day0_for_the_same_announcement(tmp_path):
     gaps = res.gaps[res.gaps.series == "USDJPY_FRED"]
     assert not gaps["date"].isin([pd.Timestamp("2025-04-18"), pd.Timestamp("2025-04-21")]).any()
     assert (res.provenance.set_index("series").loc["USDJPY_FRED", "origin"]) == "sample"
+
+
+def test_recompute_ignores_the_memo_and_refreshes_it(tmp_path):
+    cfg = csv_config(tmp_path, 120)
+    events = load_events("events.csv")
+    run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    forced = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c", recompute=True)
+    assert forced.reuse["reused"] == 0 and forced.reuse["computed"] == len(events)
+    after = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    assert after.reuse["computed"] == 0
