@@ -367,15 +367,16 @@ def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
                      "bhar": bhar, "car_var": se ** 2, "day0": row.day0, "note": note})
 
     est = est.loc[fitted.residuals.index]      # the rows the model was fitted on
-    n_est, n_ev = len(est), len(rel_e)
+    after = rel_e > e1                          # a plot window may reach into the estimation one
+    n_est, n_ev = len(est), int(after.sum())
     est_var = getattr(fitted, "estimation_variance", np.full(n_est, fitted.sigma2))
     panel = pd.DataFrame({
         "event_id": row.event_id, "series": row.series, "model": model,
         "phase": np.repeat(["estimation", "event"], [n_est, n_ev]),
-        "rel_day": np.concatenate([est["pos"].to_numpy() - d0, rel_e]),
-        "date": np.concatenate([est["date"].to_numpy(), ev["date"].to_numpy()]),
-        "abnormal_return": np.concatenate([fitted.residuals.to_numpy(), abnormal]),
-        "ar_var": np.concatenate([est_var, ar_var]),
+        "rel_day": np.concatenate([est["pos"].to_numpy() - d0, rel_e[after]]),
+        "date": np.concatenate([est["date"].to_numpy(), ev["date"].to_numpy()[after]]),
+        "abnormal_return": np.concatenate([fitted.residuals.to_numpy(), abnormal[after]]),
+        "ar_var": np.concatenate([est_var, ar_var[after]]),
         "sigma2": fitted.sigma2, "dof": fitted.dof, "n_est": fitted.n_est})
     return ar, cars, panel
 
