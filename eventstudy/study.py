@@ -73,8 +73,10 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     for sid in series_ids:
         frames[sid] = _add_regressors(frames[sid], sid, config, frames)
 
-    alignment = pd.concat([align(events, config.series[sid], closes[sid]) for sid in series_ids
-                           if sid in set(pairs["series"])], ignore_index=True)
+    # every event on every studied series: the studied pairs, and the days kept out of estimation
+    aligned = {sid: align(events, config.series[sid], closes[sid])
+               for sid in series_ids if sid in set(pairs["series"])}
+    alignment = pd.concat(aligned.values(), ignore_index=True)
     alignment = alignment.merge(pairs, on=["event_id", "series"], how="inner")
     check_data_start(events, alignment, frames, config.estimation_window)
 
@@ -82,8 +84,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     ar_rows, car_rows, panel_rows, boot_rows, skipped = [], [], [], [], []
     for sid, group in alignment.groupby("series", sort=True):
         frame = frames[sid]
-        excluded = (_event_positions(align(events, config.series[sid], closes[sid]),
-                                     config.event_span)
+        excluded = (_event_positions(aligned[sid], config.event_span)
                     if config.exclude_other_events else np.array([], dtype=int))
         for row in group.itertuples(index=False):
             for model in config.models:
@@ -283,8 +284,7 @@ def _study_pair(frame, row, model, config: Config, excluded: np.ndarray):
                 f"({frame['date'].iloc[0]:%Y-%m-%d})")
     lo = min(config.plot_window[0], config.event_span[0])
     hi = max(config.plot_window[1], config.event_span[1])
-    # rows are consecutive sessions, so positions slice the few rows this pair needs
-    sub = frame.iloc[max(d0 + min(e0, lo) - first_pos, 0):max(d0 + hi - first_pos + 1, 0)]
+    sub = _pair_rows(frame, d0, config)
     rel = sub["pos"].to_numpy() - d0
     ret = sub["ret"].to_numpy(dtype=float)
     span = sub["span"].to_numpy(dtype=float)
@@ -456,13 +456,25 @@ def _group_tests(panel, car, events, config, memo) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[TEST_COLUMNS] if out else pd.DataFrame()
 
 
+def _pair_span(config: Config) -> tuple[int, int]:
+    """First and last day, relative to day 0, that any part of a pair's study reads."""
+    return (min(config.estimation_window[0], config.plot_window[0], config.event_span[0]),
+            max(config.plot_window[1], config.event_span[1]))
+
+
+def _pair_rows(frame: pd.DataFrame, d0: int, config: Config) -> pd.DataFrame:
+    """The rows of a pair: sessions are consecutive, so positions slice them directly."""
+    lo, hi = _pair_span(config)
+    first_pos = int(frame["pos"].iloc[0])
+    return frame.iloc[max(d0 + lo - first_pos, 0):max(d0 + hi - first_pos + 1, 0)]
+
+
 def _pair_key(frame, row, model, config: Config, excluded: np.ndarray) -> str:
     """Everything `_study_pair` reads for this pair, hashed (see eventstudy.memo)."""
     d0 = int(row.day0_pos)
     first_pos = int(frame["pos"].iloc[0])
-    lo = min(config.estimation_window[0], config.plot_window[0], config.event_span[0])
-    hi = max(config.plot_window[1], config.event_span[1])
-    sub = frame.iloc[max(d0 + lo - first_pos, 0):max(d0 + hi - first_pos + 1, 0)]
+    lo, hi = _pair_span(config)
+    sub = _pair_rows(frame, d0, config)
     columns = [c for c in sub.columns if c not in ("date", "close_utc", "close")]
     inside = excluded[(excluded >= d0 + lo) & (excluded <= d0 + hi)]
     study = (config.estimation_window, config.event_windows, config.plot_window, config.returns,
