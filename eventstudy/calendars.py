@@ -27,6 +27,11 @@ def _calendar(code: str):
         return xc.get_calendar(code, start=CALENDAR_START)
 
 
+def exchange_zone(code: str) -> str:
+    """The time zone an exchange's calendar keeps its times in (e.g. Asia/Tokyo for XTKS)."""
+    return str(_calendar(code).tz)
+
+
 def session_closes(series: SeriesConfig) -> pd.Series:
     """Close instant (UTC) of every session of the series, indexed by naive session date."""
     cal = _calendar(series.calendar)

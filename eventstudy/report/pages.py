@@ -188,9 +188,8 @@ def series_zone(series) -> str:
     if series.close_tz:
         return str(series.close_tz)
     try:
-        from eventstudy.calendars import _calendar
-        tz = _calendar(series.calendar).tz
-        return getattr(tz, "key", str(tz))
+        from eventstudy.calendars import exchange_zone
+        return exchange_zone(series.calendar)
     except Exception:  # pragma: no cover - an unknown calendar was refused by the config
         return "UTC"
 
