@@ -1,0 +1,207 @@
+"""The golden master (issue #8): today's engine must reproduce the frames frozen at 786dab7.
+
+Each scenario runs once per module; every result frame is compared with its Parquet copy in
+tests/golden/data by tests/golden/compare.py. A number changed on purpose is declared in
+DELIBERATE with its reason; anything else that differs fails, naming frame, column and row.
+"""
+import numpy as np
+import pandas as pd
+import pytest
+
+from tests.golden.compare import Added, Exempt, GoldenMismatch, assert_frames_match
+from tests.golden.make_golden import read_frame, run_scenario
+from tests.golden.scenarios import FRAMES, SCENARIOS
+
+# Deliberate changes (filled by the engine's author): Exempt(frame, rows(old) -> mask or None,
+# columns, reason) and Added(frame, column, reason). Empty: the frozen numbers hold exactly.
+DELIBERATE: list = []
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Each scenario's StudyResult, computed on first use and shared by the module."""
+    cache = {}
+
+    def get(name):
+        if name not in cache:
+            cache[name] = run_scenario(name, tmp_path_factory.mktemp(name))
+        return cache[name]
+    return get
+
+
+@pytest.mark.parametrize("frame", FRAMES)
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_frame_matches_the_golden_master(results, scenario, frame):
+    new = getattr(results(scenario), frame)
+    assert_frames_match(frame, new, read_frame(scenario, frame), deliberate=DELIBERATE)
+
+
+# --- the golden frames hold what they are meant to cover --------------------------------------
+
+def test_bundled_frames_are_sane():
+    align = read_frame("bundled", "alignment").set_index(["event_id", "series"])
+    assert align.loc[("liberation-day", "N225"), "day0"] == pd.Timestamp("2025-04-03")
+    assert align.loc[("tariff-pause", "N225"), "day0"] == pd.Timestamp("2025-04-10")
+    car = read_frame("bundled", "car")
+    assert set(car["model"]) == {"constant_mean", "market_adjusted", "market_model",
+                                 "factor_model", "dimson", "scholes_williams", "garch"}
+    tests = read_frame("bundled", "tests")
+    assert {"automakers", "escalations"} <= set(tests["group"])
+    assert (tests["test"] == "bootstrap").any()
+
+
+@pytest.mark.parametrize("scenario", list(SCENARIOS))
+def test_golden_car_is_the_sum_of_its_ars(scenario):
+    ar, car = read_frame(scenario, "ar"), read_frame(scenario, "car")
+    days = car[car["car"].notna()].merge(ar, on=["event_id", "series", "model"])
+    days = days[days["rel_day"].between(days["window_start"], days["window_end"])]
+    sums = days.groupby(["event_id", "series", "model", "window_start", "window_end"],
+                        sort=False).agg(car=("car", "first"), total=("abnormal_return", "sum"))
+    assert len(sums) == car["car"].notna().sum()
+    assert np.allclose(sums["car"], sums["total"], rtol=0, atol=1e-12)
+
+
+def test_synthetic_covers_every_feature():
+    skipped = read_frame("synthetic", "skipped")
+    reasons = skipped["reason"]
+    assert reasons.str.startswith("waiting for data").any()                # delisting, late event
+    assert (skipped.loc[skipped["series"] == "T8", "reason"]
+            .str.contains("last bar is 2025-01-31").any())                  # T8 delisted
+    late = skipped[skipped["series"] == "T7"]["reason"]
+    assert late.str.contains("data start 2024-08-13 cuts the estimation window").any()
+    assert late.str.contains("fewer than min_estimation 100").any()
+    assert late.str.startswith("before the data").any()
+    assert reasons.eq("announcement outside the calendar's range").any()
+    car = read_frame("synthetic", "car")
+    cut = car[(car["series"] == "T7") & (car["event_id"] == "equinox-fx")]
+    assert len(cut) and (cut["n_est"] < 140).all()                          # cut, yet studied
+    notes = car["note"]
+    assert notes.eq("waiting for data").any()
+    assert notes.eq("no returns in window").any()                          # T4's missing day 0
+    assert notes.str.contains("missing bar").any()
+    assert (car.loc[(car["series"] == "T2") & (car["event_id"] == "equinox-fx")
+                    & (car["window_end"] == 5), "note"] == "2 missing bar(s) in window").all()
+    assert (car["n_excluded"] > 0).any()
+    assert set(car["model"]) == set(read_frame("bundled", "car")["model"])
+    gaps = read_frame("synthetic", "gaps")
+    off = gaps[gaps["kind"] == "bar on a non-session day (ignored)"]
+    assert set(zip(off["series"], off["date"])) == {("T3", pd.Timestamp("2025-01-01")),
+                                                    ("SPX", pd.Timestamp("2024-07-04"))}
+    align = read_frame("synthetic", "alignment").set_index(["event_id", "series"])["day0"]
+    assert align[("tokyo-1510-old-close", "T1")] == pd.Timestamp("2024-10-11")  # 15:00 close
+    assert align[("tokyo-before-close", "T1")] == pd.Timestamp("2025-02-05")    # 15:30 close
+    assert align[("tokyo-after-close", "T1")] == pd.Timestamp("2025-02-06")
+    assert align[("equinox-fx", "T1")] == pd.Timestamp("2025-03-21")            # holiday
+    assert pd.isna(align[("far-future", "T1")])
+    ar = read_frame("synthetic", "ar")
+    assert ar.loc[ar["model"] == "dimson", "expected_return"].notna().any()
+    tests = read_frame("synthetic", "tests")
+    assert {"tokyo", "escalations"} <= set(tests["group"])
+
+
+def test_overlap_excludes_the_other_event():
+    car = read_frame("overlap", "car")
+    align = read_frame("overlap", "alignment").set_index(["event_id", "series"])["day0"]
+    assert align[("first", "A")] == pd.Timestamp("2025-01-14")
+    assert align[("second", "A")] == pd.Timestamp("2025-01-17")            # 3 sessions later
+    assert (car.loc[car["event_id"] == "second", "n_excluded"] > 0).all()
+    assert (car.loc[car["event_id"] == "first", "n_excluded"] == 0).all()
+
+
+# --- the comparison itself --------------------------------------------------------------------
+
+@pytest.fixture
+def tiny():
+    return pd.DataFrame({
+        "event_id": ["e1", "e1", "e2"], "series": ["S", "S", "S"], "model": ["m"] * 3,
+        "test": ["t", "bootstrap", "t"],
+        "estimate": [0.5, 2.0, 1234.5], "p_value": [0.01, 0.123456789, np.nan],
+        "n": [10, 10, 12], "note": ["", "x", ""],
+        "day0": pd.to_datetime(["2025-04-03", "2025-04-03", "2025-04-10"]),
+        "at": pd.to_datetime(["2025-04-02 20:00", "2025-04-02 20:00", "2025-04-09 17:18"],
+                             utc=True)})
+
+
+def test_identical_frames_match(tiny):
+    assert_frames_match("tests", tiny.copy(), tiny)
+
+
+def test_a_tiny_change_passes_and_a_1e9_relative_change_fails(tiny):
+    new = tiny.copy()
+    new.loc[0, "estimate"] += 1e-12
+    new.loc[2, "estimate"] *= 1 + 1e-12
+    assert_frames_match("tests", new, tiny)
+    new.loc[2, "estimate"] = tiny.loc[2, "estimate"] * (1 + 1e-9)
+    with pytest.raises(GoldenMismatch, match=r"tests\.estimate: 1 row\(s\) differ; first row 2 "
+                       r"\(event_id='e2', series='S', model='m', test='t'\)"):
+        assert_frames_match("tests", new, tiny)
+
+
+def test_a_1e9_absolute_change_below_one_fails(tiny):
+    new = tiny.copy()
+    new.loc[0, "estimate"] += 1e-9
+    with pytest.raises(GoldenMismatch, match=r"new=0\.500000001.* old=0\.5"):
+        assert_frames_match("tests", new, tiny)
+
+
+def test_a_nan_pattern_change_fails(tiny):
+    new = tiny.copy()
+    new.loc[2, "p_value"] = 0.5
+    with pytest.raises(GoldenMismatch, match=r"tests\.p_value.*row 2"):
+        assert_frames_match("tests", new, tiny)
+
+
+def test_a_bootstrap_p_value_must_be_bitwise_equal(tiny):
+    new = tiny.copy()
+    new.loc[1, "p_value"] = np.nextafter(tiny.loc[1, "p_value"], 1.0)   # 1 ulp
+    with pytest.raises(GoldenMismatch, match=r"tests\.p_value.*test='bootstrap'"):
+        assert_frames_match("tests", new, tiny)
+    new = tiny.copy()
+    new.loc[0, "p_value"] = np.nextafter(tiny.loc[0, "p_value"], 1.0)   # not bootstrap: fine
+    assert_frames_match("tests", new, tiny)
+
+
+def test_a_declared_change_passes_and_an_undeclared_one_fails(tiny):
+    new = tiny.copy()
+    new.loc[2, "estimate"] = 99.0
+    new.loc[2, "note"] = "fixed"
+    with pytest.raises(GoldenMismatch, match=r"tests\.estimate"):
+        assert_frames_match("tests", new, tiny)
+    fix = [Exempt("tests", lambda old: old["event_id"] == "e2", ("estimate", "note"), "a fix")]
+    assert_frames_match("tests", new, tiny, deliberate=fix)
+    # the exemption covers only its rows, columns and frame
+    new.loc[0, "estimate"] = 99.0
+    with pytest.raises(GoldenMismatch, match=r"row 0"):
+        assert_frames_match("tests", new, tiny, deliberate=fix)
+    new.loc[0, "estimate"] = tiny.loc[0, "estimate"]
+    with pytest.raises(GoldenMismatch, match=r"car\.estimate"):
+        assert_frames_match("car", new, tiny, deliberate=fix)
+
+
+def test_columns_rows_and_their_order_must_match(tiny):
+    with pytest.raises(GoldenMismatch, match="undeclared new columns: \\['extra'\\]"):
+        assert_frames_match("tests", tiny.assign(extra=1), tiny)
+    assert_frames_match("tests", tiny.assign(extra=1), tiny,
+                        deliberate=[Added("tests", "extra", "a new statistic")])
+    with pytest.raises(GoldenMismatch, match="different order"):
+        assert_frames_match("tests", tiny[list(tiny.columns[::-1])], tiny)
+    with pytest.raises(GoldenMismatch, match="2 rows, the golden frame has 3"):
+        assert_frames_match("tests", tiny.iloc[:2], tiny)
+    with pytest.raises(GoldenMismatch, match=r"tests\.event_id: 2 row\(s\) differ; first row 1"):
+        assert_frames_match("tests", tiny.iloc[[0, 2, 1]], tiny)
+
+
+def test_strings_ints_dtypes_and_datetimes(tiny):
+    for col, value in (("note", "y"), ("n", 11), ("day0", pd.Timestamp("2025-04-04"))):
+        new = tiny.copy()
+        new.loc[1, col] = value
+        with pytest.raises(GoldenMismatch, match=rf"tests\.{col}: 1 row\(s\) differ"):
+            assert_frames_match("tests", new, tiny)
+    with pytest.raises(GoldenMismatch, match=r"tests\.n: dtype float64"):
+        assert_frames_match("tests", tiny.assign(n=tiny["n"].astype(float)), tiny)
+    # the same instants, held in another zone or as naive UTC, are the same datetimes
+    assert_frames_match("tests", tiny.assign(at=tiny["at"].dt.tz_convert("Asia/Tokyo")), tiny)
+    assert_frames_match("tests", tiny.assign(at=tiny["at"].dt.tz_localize(None)), tiny)
+    new = tiny.assign(at=tiny["at"] + pd.Timedelta("1ns"))
+    with pytest.raises(GoldenMismatch, match=r"tests\.at"):
+        assert_frames_match("tests", new, tiny)
