@@ -32,10 +32,16 @@ from scipy import special, stats
 
 __all__ = [
     "ALL_GROUP_TESTS",
+    "GROUP_COLUMNS",
     "OUTPUT_COLUMNS",
+    "KP_EXACT_MAX",
     "KP_MIN_OVERLAP",
+    "GroupMatrix",
+    "WindowCars",
     "group_tests",
+    "group_tests_matrix",
     "pair_bootstrap",
+    "pair_bootstrap_matrix",
     "residual_correlation",
 ]
 
@@ -59,9 +65,13 @@ ALL_GROUP_TESTS: tuple[str, ...] = (
 OUTPUT_COLUMNS: list[str] = [
     "window_start", "window_end", "test", "estimate", "statistic", "dof", "p_value", "n",
 ]
+#: the columns of a group-test frame: OUTPUT_COLUMNS + a note (empty unless a row needs one)
+GROUP_COLUMNS: list[str] = OUTPUT_COLUMNS + ["note"]
 
 #: minimum number of common calendar dates for a pairwise residual correlation (Kolari-Pynnonen)
 KP_MIN_OVERLAP = 30
+#: largest number of pairs whose Kolari-Pynnonen r-bar is computed pairwise (P x P matrices)
+KP_EXACT_MAX = 2000
 
 _PANEL_COLUMNS = ("event_id", "series", "phase", "rel_day", "date", "abnormal_return", "ar_var")
 _CARS_COLUMNS = ("event_id", "series", "window_start", "window_end", "car", "car_var", "dof",
@@ -120,10 +130,16 @@ def _as_dates(values: pd.Series) -> np.ndarray:
 
 
 @dataclass
-class _Group:
-    """The panel pivoted to (rel_day x pair) matrices; pairs sorted by (event_id, series)."""
+class GroupMatrix:
+    """One group's pairs as (rel_day x pair) matrices; pairs sorted by (event_id, series).
 
-    keys: pd.MultiIndex
+    The engine builds it with :meth:`from_arrays`; :func:`group_tests` pivots a long panel into
+    it. ``date`` holds int64 day numbers (days since 1970-01-01; ``_NO_DATE`` = int64 min, the
+    bit pattern of NaT, where a pair has no row). Only the bootstrap depends on the pair order,
+    which is why it is fixed: sorted by (event_id, series) compared as strings.
+    """
+
+    keys: pd.MultiIndex     # (P,) (event_id, series)
     days: np.ndarray        # (D,) sorted rel_days (union over pairs and phases)
     ar: np.ndarray          # (D, P) abnormal returns, NaN where missing or absent
     var: np.ndarray         # (D, P) ar_var
@@ -132,10 +148,64 @@ class _Group:
     date: np.ndarray        # (D, P) int64 day numbers, sentinel where absent
     est_ar: np.ndarray      # (D, P) ar on estimation rows only
     evt_ar: np.ndarray      # (D, P) ar on event rows only
-    dof: np.ndarray         # (P,) estimation residual dof (NaN if the panel has no dof column)
+    dof: np.ndarray         # (P,) estimation residual dof (NaN if unknown)
+
+    @classmethod
+    def from_arrays(cls, keys, days, ar, var, is_est, is_evt, date, dof) -> "GroupMatrix":
+        """Check shapes and pair order, derive ``est_ar``/``evt_ar``. ``date`` may be int64 day
+        numbers or datetime64 (NaT = no row)."""
+        if not isinstance(keys, pd.MultiIndex):
+            keys = pd.MultiIndex.from_tuples(list(keys), names=["event_id", "series"])
+        days = np.asarray(days).astype(np.int64)
+        ar = np.asarray(ar, dtype=float)
+        D, P = len(days), len(keys)
+        if ar.shape != (D, P):
+            raise ValueError(f"ar has shape {ar.shape}, expected (len(days), len(keys)) = "
+                             f"{(D, P)}")
+        var = np.asarray(var, dtype=float)
+        is_est = np.asarray(is_est, dtype=bool)
+        is_evt = np.asarray(is_evt, dtype=bool)
+        date = np.asarray(date)
+        if np.issubdtype(date.dtype, np.datetime64):
+            date = date.astype("datetime64[D]").astype(np.int64)   # NaT -> int64 min
+        date = date.astype(np.int64, copy=False)
+        dof = np.asarray(dof, dtype=float)
+        for name, a in (("var", var), ("is_est", is_est), ("is_evt", is_evt), ("date", date)):
+            if a.shape != (D, P):
+                raise ValueError(f"{name} has shape {a.shape}, expected {(D, P)}")
+        if dof.shape != (P,):
+            raise ValueError(f"dof has shape {dof.shape}, expected {(P,)}")
+        if D > 1 and not (np.diff(days) > 0).all():
+            raise ValueError("days must be strictly increasing")
+        if (is_est & is_evt).any():
+            raise ValueError("a (day, pair) cell is both estimation and event")
+        _check_pair_order(keys)
+        return cls(keys, days, ar, var, is_est, is_evt, date,
+                   np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
+
+    def take(self, cols) -> "GroupMatrix":
+        """The sub-group of columns ``cols`` (integer positions or a boolean mask), order kept."""
+        cols = np.asarray(cols)
+        cols = np.flatnonzero(cols) if cols.dtype == bool else np.sort(cols.astype(np.int64))
+        return GroupMatrix(self.keys[cols], self.days, self.ar[:, cols], self.var[:, cols],
+                           self.is_est[:, cols], self.is_evt[:, cols], self.date[:, cols],
+                           self.est_ar[:, cols], self.evt_ar[:, cols], self.dof[cols])
 
 
-def _prepare_panel(panel: pd.DataFrame) -> _Group:
+def _check_pair_order(keys: pd.MultiIndex) -> None:
+    """Pairs must be unique and sorted by (event_id, series) as strings (the bootstrap's order)."""
+    if len(keys) < 2:
+        return
+    ev = np.asarray(keys.get_level_values(0).astype(str), dtype=object)
+    se = np.asarray(keys.get_level_values(1).astype(str), dtype=object)
+    up = (ev[1:] > ev[:-1]) | ((ev[1:] == ev[:-1]) & (se[1:] > se[:-1]))
+    if not up.all():
+        i = int(np.argmin(up))
+        raise ValueError("keys must be unique and sorted by (event_id, series) as strings; "
+                         f"{(ev[i + 1], se[i + 1])} comes after {(ev[i], se[i])}")
+
+
+def _prepare_panel(panel: pd.DataFrame) -> GroupMatrix:
     _check_columns(panel, _PANEL_COLUMNS, "panel")
     col, keys = _pair_codes(panel)
     rel = panel["rel_day"].to_numpy().astype(np.int64)
@@ -161,30 +231,56 @@ def _prepare_panel(panel: pd.DataFrame) -> _Group:
     is_est[row, col] = est_row
     is_evt[row, col] = evt_row
     date[row, col] = _as_dates(panel["date"])
-    est_ar = np.where(is_est, ar, np.nan)
-    evt_ar = np.where(is_evt, ar, np.nan)
     dof = np.full(len(keys), np.nan)
     if "dof" in panel.columns:
         dof[col] = panel["dof"].to_numpy(dtype=float)
-    return _Group(keys, days, ar, var, is_est, is_evt, date, est_ar, evt_ar, dof)
+    return GroupMatrix(keys, days, ar, var, is_est, is_evt, date,
+                       np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
 
 
 @dataclass
-class _Window:
+class WindowCars:
+    """One event window's per-pair CARs, aligned with a :class:`GroupMatrix`'s columns.
+
+    ``car`` is NaN for a pair without a CAR for this window (it is left out of the tests);
+    ``car_var`` is the full prediction-error variance, ``dof`` the pair's residual dof,
+    ``n_days`` the number of ARs summed.
+    """
+
     start: int
     end: int
-    car: np.ndarray         # (P,) NaN where the pair has no CAR for this window
-    car_var: np.ndarray
-    dof: np.ndarray
-    n_days: np.ndarray
+    car: np.ndarray         # (P,)
+    car_var: np.ndarray     # (P,)
+    dof: np.ndarray         # (P,)
+    n_days: np.ndarray      # (P,)
 
     @property
     def length(self) -> int:
         return self.end - self.start + 1
 
+    @classmethod
+    def from_day(cls, group: GroupMatrix, day: int) -> "WindowCars":
+        """The daily window (day, day) read off the group: CAR = AR, variance = ``var``."""
+        P = len(group.keys)
+        w = cls(int(day), int(day), *(np.full(P, np.nan) for _ in range(4)))
+        r = np.searchsorted(group.days, day)
+        if r < len(group.days) and group.days[r] == day:
+            w.car[:] = group.evt_ar[r]
+            w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
+            w.n_days[:] = np.isfinite(w.car).astype(float)
+            w.dof[:] = group.dof
+        return w
 
-def _prepare_windows(cars: pd.DataFrame, group: _Group,
-                     windows: Sequence[tuple[int, int]]) -> list[_Window]:
+    def take(self, cols) -> "WindowCars":
+        """The same columns as :meth:`GroupMatrix.take`."""
+        cols = np.asarray(cols)
+        cols = np.flatnonzero(cols) if cols.dtype == bool else np.sort(cols.astype(np.int64))
+        return WindowCars(self.start, self.end, self.car[cols], self.car_var[cols],
+                          self.dof[cols], self.n_days[cols])
+
+
+def _prepare_windows(cars: pd.DataFrame, group: GroupMatrix,
+                     windows: Sequence[tuple[int, int]]) -> list[WindowCars]:
     _check_columns(cars, _CARS_COLUMNS, "cars")
     key_str = pd.Index(np.asarray(group.keys.get_level_values(0), dtype=object)
                        + "\x1f" + np.asarray(group.keys.get_level_values(1), dtype=object))
@@ -202,8 +298,8 @@ def _prepare_windows(cars: pd.DataFrame, group: _Group,
         if end < start:
             raise ValueError(f"window ({start}, {end}) ends before it starts")
         hit = (ws == start) & (we == end)
-        w = _Window(start, end, *(np.full(P, np.nan) for _ in range(4)))
         if hit.any():
+            w = WindowCars(start, end, *(np.full(P, np.nan) for _ in range(4)))
             c = col[hit]
             if len(np.unique(c)) != len(c):
                 raise ValueError(f"cars has duplicate rows for a pair in window ({start}, {end})")
@@ -212,14 +308,12 @@ def _prepare_windows(cars: pd.DataFrame, group: _Group,
             w.car_var[c] = sub["car_var"].to_numpy(dtype=float)
             w.dof[c] = sub["dof"].to_numpy(dtype=float)
             w.n_days[c] = sub["n_days"].to_numpy(dtype=float)
-        elif start == end and (group.days == start).any():
+        elif start == end:
             # a daily window can be read off the panel: CAR = AR, var = prediction-error var
-            r = int(np.searchsorted(group.days, start))
-            w.car[:] = group.evt_ar[r]
-            w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
-            w.n_days[:] = np.isfinite(w.car).astype(float)
-            w.dof[:] = group.dof
-        # otherwise no pair has a CAR for this window: every test gives a NaN row with n = 0
+            w = WindowCars.from_day(group, start)
+        else:
+            # no pair has a CAR for this window: every test gives a NaN row with n = 0
+            w = WindowCars(start, end, *(np.full(P, np.nan) for _ in range(4)))
         out.append(w)
     return out
 
@@ -313,11 +407,12 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
 
 @dataclass
 class _Context:
-    group: _Group
+    group: GroupMatrix
     n_boot: int
     seed: int
     kp_mode: str
     kp_min_overlap: int
+    kp_exact_max: int = KP_EXACT_MAX
     _corr: np.ndarray | None = None
     _cache: dict | None = None
 
@@ -337,7 +432,7 @@ class _Context:
         return self._corr
 
 
-def _calendar_corr(g: _Group, min_overlap: int) -> np.ndarray:
+def _calendar_corr(g: GroupMatrix, min_overlap: int) -> np.ndarray:
     """Estimation-window ARs pivoted to (calendar date x pair), then pairwise correlations."""
     ok = g.is_est & np.isfinite(g.ar) & (g.date != _NO_DATE)
     uniq = np.unique(g.date[ok])
@@ -347,12 +442,12 @@ def _calendar_corr(g: _Group, min_overlap: int) -> np.ndarray:
     return _pairwise_corr(x, min_overlap)[0]
 
 
-def _cars(w: _Window) -> tuple[np.ndarray, np.ndarray]:
+def _cars(w: WindowCars) -> tuple[np.ndarray, np.ndarray]:
     sel = np.isfinite(w.car)
     return w.car[sel], sel
 
 
-def _scar(w: _Window) -> tuple[np.ndarray, np.ndarray]:
+def _scar(w: WindowCars) -> tuple[np.ndarray, np.ndarray]:
     sel = np.isfinite(w.car) & np.isfinite(w.car_var) & (w.car_var > 0)
     with np.errstate(invalid="ignore", divide="ignore"):
         scar = w.car / np.sqrt(w.car_var)
@@ -371,11 +466,11 @@ def _cross_sectional_t(x: np.ndarray) -> tuple[float, float, float, float, int]:
     return est, t, float(n - 1), _t_p(t, n - 1), n
 
 
-def _test_cross_sectional_t(ctx: _Context, w: _Window):
+def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
     return _cross_sectional_t(_cars(w)[0])
 
 
-def _test_bw_cda(ctx: _Context, w: _Window):
+def _test_bw_cda(ctx: _Context, w: WindowCars):
     x, sel = _cars(w)
     n = len(x)
     est = float(x.mean()) if n else _NAN
@@ -391,13 +486,13 @@ def _test_bw_cda(ctx: _Context, w: _Window):
     return est, stat, float(T - 1), _t_p(stat, T - 1), n
 
 
-def _patell_parts(w: _Window) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _patell_parts(w: WindowCars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     scar, sel = _scar(w)
     sel = sel & np.isfinite(w.dof) & (w.dof > 2)
     return scar[sel], w.dof[sel], sel
 
 
-def _test_patell(ctx: _Context, w: _Window):
+def _test_patell(ctx: _Context, w: WindowCars):
     s, dof, _ = _patell_parts(w)
     n = len(s)
     if n < 1:
@@ -406,12 +501,12 @@ def _test_patell(ctx: _Context, w: _Window):
     return float(s.mean()), z, _NAN, _z_p(z), n
 
 
-def _test_bmp(ctx: _Context, w: _Window):
+def _test_bmp(ctx: _Context, w: WindowCars):
     scar, sel = _scar(w)
     return _cross_sectional_t(scar[sel])
 
 
-def _mean_correlation(ctx: _Context, w: _Window, sel: np.ndarray) -> float:
+def _mean_correlation(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     """r-bar over the selected pairs (off-diagonal mean), see docs for the two modes."""
     idx = np.flatnonzero(sel)
     n = len(idx)
@@ -436,7 +531,7 @@ def _mean_correlation(ctx: _Context, w: _Window, sel: np.ndarray) -> float:
     return float(r[off].mean())
 
 
-def _test_kp_patell(ctx: _Context, w: _Window):
+def _test_kp_patell(ctx: _Context, w: WindowCars):
     est, z, _, _, n = _test_patell(ctx, w)
     if n < 1 or np.isnan(z):
         return est, _NAN, _NAN, _NAN, n
@@ -450,7 +545,7 @@ def _test_kp_patell(ctx: _Context, w: _Window):
     return est, zk, _NAN, _z_p(zk), n
 
 
-def _test_kp_bmp(ctx: _Context, w: _Window):
+def _test_kp_bmp(ctx: _Context, w: WindowCars):
     est, t, dof, _, n = _test_bmp(ctx, w)
     if n < 2 or np.isnan(t):
         return est, _NAN, dof, _NAN, n
@@ -462,12 +557,12 @@ def _test_kp_bmp(ctx: _Context, w: _Window):
     return est, tk, dof, _t_p(tk, dof), n
 
 
-def _window_rows(ctx: _Context, w: _Window) -> np.ndarray:
+def _window_rows(ctx: _Context, w: WindowCars) -> np.ndarray:
     d = ctx.group.days
     return (d >= w.start) & (d <= w.end)
 
 
-def _test_corrado_rank(ctx: _Context, w: _Window):
+def _test_corrado_rank(ctx: _Context, w: WindowCars):
     _, sel = _cars(w)
     n = int(sel.sum())
     if n < 1:
@@ -477,7 +572,7 @@ def _test_corrado_rank(ctx: _Context, w: _Window):
     return est, stat, _NAN, _z_p(stat), n
 
 
-def _cz_ranks(g: _Group, sel: np.ndarray) -> np.ndarray:
+def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
     """Scaled ranks of standardized ARs, event days re-standardized by their cross-sectional sd."""
     with np.errstate(invalid="ignore", divide="ignore"):
         sar = g.ar[:, sel] / np.sqrt(g.var[:, sel])
@@ -492,7 +587,7 @@ def _cz_ranks(g: _Group, sel: np.ndarray) -> np.ndarray:
     return _scaled_ranks(sar)
 
 
-def _test_cz_rank(ctx: _Context, w: _Window):
+def _test_cz_rank(ctx: _Context, w: WindowCars):
     _, sel = _cars(w)
     n = int(sel.sum())
     if n < 2:
@@ -502,7 +597,7 @@ def _test_cz_rank(ctx: _Context, w: _Window):
     return est, stat, _NAN, _z_p(stat), n
 
 
-def _grank_base(g: _Group, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _grank_base(g: GroupMatrix, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Estimation-window SARs (days with any pair), their average ranks and counts per pair."""
     with np.errstate(invalid="ignore", divide="ignore"):
         sar = g.est_ar[:, sel] / np.sqrt(g.var[:, sel])
@@ -512,7 +607,7 @@ def _grank_base(g: _Group, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.
     return sar, ranks, np.isfinite(sar).sum(axis=0)
 
 
-def _test_grank(ctx: _Context, w: _Window):
+def _test_grank(ctx: _Context, w: WindowCars):
     scar, sel = _scar(w)
     n = int(sel.sum())
     if n < 2:
@@ -543,7 +638,7 @@ def _test_grank(ctx: _Context, w: _Window):
     return u0, t, float(T - 2), _t_p(t, T - 2), n
 
 
-def _test_sign(ctx: _Context, w: _Window):
+def _test_sign(ctx: _Context, w: WindowCars):
     x, _ = _cars(w)
     x = x[x != 0]
     n = len(x)
@@ -557,7 +652,7 @@ def _test_sign(ctx: _Context, w: _Window):
     return p_hat, z, _NAN, p, n
 
 
-def _test_generalized_sign(ctx: _Context, w: _Window):
+def _test_generalized_sign(ctx: _Context, w: WindowCars):
     x, sel = _cars(w)
     n = len(x)
     if n < 1:
@@ -577,7 +672,7 @@ def _test_generalized_sign(ctx: _Context, w: _Window):
     return est, z, _NAN, _z_p(z), n
 
 
-def _test_wilcoxon(ctx: _Context, w: _Window):
+def _test_wilcoxon(ctx: _Context, w: WindowCars):
     x, _ = _cars(w)
     est = float(np.median(x)) if len(x) else _NAN
     nz = x[x != 0]
@@ -614,7 +709,7 @@ def _wilcoxon_cdf(n: int) -> np.ndarray:
     return np.cumsum(counts) / 2.0 ** n
 
 
-def _test_skew_t(ctx: _Context, w: _Window):
+def _test_skew_t(ctx: _Context, w: WindowCars):
     x, _ = _cars(w)
     n = len(x)
     est = float(x.mean()) if n else _NAN
@@ -629,7 +724,7 @@ def _test_skew_t(ctx: _Context, w: _Window):
     return est, t, _NAN, _z_p(t), n
 
 
-def _test_bootstrap(ctx: _Context, w: _Window):
+def _test_bootstrap(ctx: _Context, w: WindowCars):
     x, _ = _cars(w)
     est, t, _, _, n = _cross_sectional_t(x)
     if n < 2 or np.isnan(t):
@@ -670,11 +765,51 @@ assert tuple(_TESTS) == ALL_GROUP_TESTS
 # public entry points
 # --------------------------------------------------------------------------------------------
 
+def _check_options(tests, kp_correlation, n_boot) -> tuple[str, ...]:
+    tests = tuple(tests)
+    unknown = [t for t in tests if t not in _TESTS]
+    if unknown:
+        raise ValueError(f"unknown test(s): {', '.join(unknown)}; choose from {ALL_GROUP_TESTS}")
+    if kp_correlation not in _KP_MODES:
+        raise ValueError(f"kp_correlation must be one of {_KP_MODES}, got {kp_correlation!r}")
+    if n_boot < 1:
+        raise ValueError("n_boot must be at least 1")
+    return tests
+
+
+def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
+                       tests: Sequence[str] = ALL_GROUP_TESTS, n_boot: int = 2000,
+                       seed: int = 0, kp_correlation: str = "overlap",
+                       kp_min_overlap: int = KP_MIN_OVERLAP,
+                       kp_exact_max: int = KP_EXACT_MAX) -> pd.DataFrame:
+    """Every test in ``tests`` for every window of one group, from arrays.
+
+    ``windows`` are :class:`WindowCars` aligned with ``group``'s columns (a pair with a NaN CAR
+    is left out of that window). Options as in :func:`group_tests`; ``kp_exact_max`` is the
+    largest group (pairs in the window) whose Kolari-Pynnonen r-bar is computed pairwise.
+    Returns :data:`GROUP_COLUMNS` (:data:`OUTPUT_COLUMNS` + ``note``), one row per window and
+    test, windows in the given order, tests in the order of ``tests``.
+    """
+    tests = _check_options(tests, kp_correlation, n_boot)
+    P = len(group.keys)
+    for w in windows:
+        if any(np.shape(a) != (P,) for a in (w.car, w.car_var, w.dof, w.n_days)):
+            raise ValueError(f"window ({w.start}, {w.end}) arrays must have shape ({P},)")
+    ctx = _Context(group, int(n_boot), int(seed), kp_correlation, int(kp_min_overlap),
+                   int(kp_exact_max))
+    rows = []
+    for w in windows:
+        for name in tests:
+            res = _TESTS[name](ctx, w)
+            rows.append((w.start, w.end, name, *res[:5], res[5] if len(res) > 5 else ""))
+    return _frame(rows, GROUP_COLUMNS)
+
+
 def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple[int, int]], *,
                 tests: Sequence[str] = ALL_GROUP_TESTS, n_boot: int = 2000, seed: int = 0,
-                kp_correlation: str = "overlap",
-                kp_min_overlap: int = KP_MIN_OVERLAP) -> pd.DataFrame:
-    """Run every test in ``tests`` for every window of one group of pairs.
+                kp_correlation: str = "overlap", kp_min_overlap: int = KP_MIN_OVERLAP,
+                kp_exact_max: int = KP_EXACT_MAX) -> pd.DataFrame:
+    """Run every test in ``tests`` for every window of one group of pairs (long frames in).
 
     Parameters
     ----------
@@ -698,35 +833,77 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
         overlap in calendar time; ``"estimation"`` uses r_ij as is (the paper's estimator).
     kp_min_overlap
         common estimation dates needed for r_ij; pairs with fewer contribute r_ij = 0.
+    kp_exact_max
+        above this many pairs r-bar comes from per-date sums (memory linear in pairs x days;
+        see docs/methods-tests.md), and the row's ``note`` says so.
 
     Returns
     -------
-    DataFrame with columns :data:`OUTPUT_COLUMNS`, ``len(windows) * len(tests)`` rows.
+    DataFrame with columns :data:`GROUP_COLUMNS`, ``len(windows) * len(tests)`` rows. The
+    ``note`` is empty unless a row needs explaining (NaN below a test's minimum N, which KP
+    estimator was used).
     """
-    tests = tuple(tests)
-    unknown = [t for t in tests if t not in _TESTS]
-    if unknown:
-        raise ValueError(f"unknown test(s): {', '.join(unknown)}; choose from {ALL_GROUP_TESTS}")
-    if kp_correlation not in _KP_MODES:
-        raise ValueError(f"kp_correlation must be one of {_KP_MODES}, got {kp_correlation!r}")
-    if n_boot < 1:
-        raise ValueError("n_boot must be at least 1")
+    _check_options(tests, kp_correlation, n_boot)
     group = _prepare_panel(panel)
     wins = _prepare_windows(cars, group, windows)
-    ctx = _Context(group, int(n_boot), int(seed), kp_correlation, int(kp_min_overlap))
-    rows = []
-    for w in wins:
-        for name in tests:
-            est, stat, dof, p, n = _TESTS[name](ctx, w)
-            rows.append((w.start, w.end, name, est, stat, dof, p, n))
-    return _frame(rows)
+    return group_tests_matrix(group, wins, tests=tests, n_boot=n_boot, seed=seed,
+                              kp_correlation=kp_correlation, kp_min_overlap=kp_min_overlap,
+                              kp_exact_max=kp_exact_max)
 
 
-def _frame(rows: list[tuple]) -> pd.DataFrame:
-    cols = list(zip(*rows)) if rows else [()] * len(OUTPUT_COLUMNS)
-    dtypes = ("int64", "int64", object, "float64", "float64", "float64", "float64", "int64")
+def _frame(rows: list[tuple], columns: list[str] = OUTPUT_COLUMNS) -> pd.DataFrame:
+    cols = list(zip(*rows)) if rows else [()] * len(columns)
+    dtypes = ("int64", "int64", object, "float64", "float64", "float64", "float64", "int64",
+              object)
     return pd.DataFrame({name: np.array(c, dtype=dt)
-                         for name, c, dt in zip(OUTPUT_COLUMNS, cols, dtypes)})
+                         for name, c, dt in zip(columns, cols, dtypes)})
+
+
+def pair_bootstrap_matrix(est_ar: np.ndarray, car: np.ndarray,
+                          n_days: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Empirical two-sided p-values of many pairs' CARs against their own estimation windows.
+
+    ``est_ar`` (P, T): each pair's estimation ARs on consecutive rel_days (NaN = missing; any
+    NaN padding before or after changes nothing). ``car``, ``n_days`` (P, W). The reference set
+    of a CAR summing ``n`` days is every sum of ``n`` consecutive ARs of its pair with none
+    missing (M of them); ``p = (#{|S| >= |CAR|} + 1) / (M + 1)``. Returns ``(p, m)``, both
+    (P, W); ``p`` is NaN and ``m`` 0 where the CAR is NaN, ``n_days < 1`` or M = 0.
+    """
+    est_ar = np.asarray(est_ar, dtype=float)
+    car = np.asarray(car, dtype=float)
+    n_days = np.asarray(n_days, dtype=float)
+    if est_ar.ndim != 2 or car.ndim != 2 or car.shape != n_days.shape \
+            or car.shape[0] != est_ar.shape[0]:
+        raise ValueError(f"pair_bootstrap_matrix takes est_ar (P, T) and car, n_days (P, W); "
+                         f"got {est_ar.shape}, {car.shape}, {n_days.shape}")
+    P, T = est_ar.shape
+    finite = np.isfinite(est_ar)
+    c = np.zeros((P, T + 1))
+    np.cumsum(np.where(finite, est_ar, 0.0), axis=1, out=c[:, 1:])
+    bad = np.zeros((P, T + 1), dtype=np.int64)
+    np.cumsum(~finite, axis=1, out=bad[:, 1:])
+    with np.errstate(invalid="ignore"):
+        length = np.where(np.isfinite(n_days) & (n_days >= 1), n_days, 0).astype(np.int64)
+    todo = np.isfinite(car) & (length >= 1) & (length <= T)
+    p = np.full(car.shape, np.nan)
+    m = np.zeros(car.shape, dtype=np.int64)
+    thr = np.abs(car) * (1 - _REL_TOL)
+    for L in np.unique(length[todo]):
+        valid = (bad[:, L:] - bad[:, :-L]) == 0
+        # |sum| where no AR is missing, -1 (never >= a threshold, thresholds are >= 0) elsewhere
+        a = np.where(valid, np.abs(c[:, L:] - c[:, :-L]), -1.0)
+        pr, wc = np.nonzero(todo & (length == L))
+        cnt = np.empty(len(pr), dtype=np.int64)
+        step = max(1, (1 << 22) // a.shape[1])            # bounded memory: ~4M comparisons
+        for i in range(0, len(pr), step):
+            rows = pr[i:i + step]
+            cnt[i:i + step] = np.count_nonzero(a[rows] >= thr[rows, wc[i:i + step]][:, None],
+                                               axis=1)
+        mm = valid.sum(axis=1)[pr]
+        m[pr, wc] = mm
+        with np.errstate(invalid="ignore", divide="ignore"):
+            p[pr, wc] = np.where(mm > 0, (cnt + 1) / (mm + 1), np.nan)
+    return p, m
 
 
 def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) -> pd.DataFrame:
@@ -737,6 +914,7 @@ def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) ->
     where ``n`` is the CAR's ``n_days`` (= the window length when no AR is missing).
     ``p = (#{|S_m| >= |CAR|} + 1) / (M + 1)``. Columns as :data:`OUTPUT_COLUMNS` with
     ``test = "bootstrap"``, ``estimate = statistic = car``, ``dof`` NaN and ``n = M``.
+    Many pairs at once: :func:`pair_bootstrap_matrix`.
     """
     _check_columns(panel_one_pair, ("event_id", "series", "phase", "rel_day", "abnormal_return"),
                    "panel_one_pair")
@@ -752,33 +930,12 @@ def pair_bootstrap(panel_one_pair: pd.DataFrame, cars_one_pair: pd.DataFrame) ->
         if len(np.unique(rel)) != len(rel):
             raise ValueError("panel_one_pair has duplicate estimation rel_days")
         x[rel - rel.min()] = est["abnormal_return"].to_numpy(dtype=float)
-    c = np.concatenate([[0.0], np.cumsum(np.where(np.isfinite(x), x, 0.0))])
-    bad = np.concatenate([[0], np.cumsum(~np.isfinite(x))])
-
-    sums_by_len: dict[int, np.ndarray] = {}
-
-    def sums(length: int) -> np.ndarray:
-        if length not in sums_by_len:
-            if length > len(x):
-                sums_by_len[length] = np.empty(0)
-            else:
-                ok = (bad[length:] - bad[:-length]) == 0
-                sums_by_len[length] = (c[length:] - c[:-length])[ok]
-        return sums_by_len[length]
-
-    rows = []
-    for start, end, car, n_days in cars_one_pair[["window_start", "window_end", "car",
-                                                  "n_days"]].itertuples(index=False):
-        car = float(car)
-        length = int(n_days) if np.isfinite(n_days) and n_days >= 1 else 0
-        if not np.isfinite(car) or length == 0:
-            rows.append((start, end, "bootstrap", car, car, _NAN, _NAN, 0))
-            continue
-        s = sums(length)
-        m = len(s)
-        p = ((np.count_nonzero(np.abs(s) >= abs(car) * (1 - _REL_TOL)) + 1) / (m + 1)
-             if m else _NAN)
-        rows.append((start, end, "bootstrap", car, car, _NAN, float(p), m))
+    car = cars_one_pair["car"].to_numpy(dtype=float)
+    p, m = pair_bootstrap_matrix(x[None, :], car[None, :],
+                                 cars_one_pair["n_days"].to_numpy(dtype=float)[None, :])
+    rows = [(s, e, "bootstrap", c, c, _NAN, float(pv), int(mv))
+            for s, e, c, pv, mv in zip(cars_one_pair["window_start"], cars_one_pair["window_end"],
+                                       car.tolist(), p[0], m[0])]
     return _frame(rows)
 
 

@@ -15,6 +15,7 @@ from scipy.linalg import hadamard
 
 from eventstudy.inference import (
     ALL_GROUP_TESTS,
+    GROUP_COLUMNS,
     OUTPUT_COLUMNS,
     group_tests,
     pair_bootstrap,
@@ -129,7 +130,7 @@ def _hand_basics():
 
 def test_output_shape_and_columns(small):
     out = small[2]
-    assert list(out.columns) == OUTPUT_COLUMNS
+    assert list(out.columns) == GROUP_COLUMNS == OUTPUT_COLUMNS + ["note"]
     assert len(out) == 2 * len(ALL_GROUP_TESTS)
     assert list(out.test[:len(ALL_GROUP_TESTS)]) == list(ALL_GROUP_TESTS)
     assert (out.n == 3).all()
