@@ -1,0 +1,582 @@
+"""The study's arithmetic over the pairs table: fit, ARs, CARs, tests, as arrays, then frames.
+
+`compute` takes aligned pairs and the panels, and returns the result frames. The work for one
+model and one block of pairs (`_block`) is a pure function of plain arrays (a panel's arrays
+gathered for the block's pairs): nothing in it reads files, the memo or a random generator.
+Group tests take the (rel_day x pair) matrices straight from the blocks
+(`inference.GroupMatrix`), not a long frame.
+"""
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+from eventstudy import fit as bfit
+from eventstudy import inference
+from eventstudy.models import regressor_names
+
+BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
+#: rank tests rank the estimation days and the event windows' days only, never the wider
+#: plot window (a display setting): issue #11, item 4
+RANK_EVENT_SPAN_ONLY = True
+
+AR_COLUMNS = ["event_id", "series", "model", "date", "rel_day", "return", "simple_return",
+              "benchmark_return", "expected_return", "abnormal_return", "ar_se", "ar_t", "car_path",
+              "car_path_se", "span", "gap"]
+CAR_COLUMNS = ["event_id", "series", "model", "window_start", "window_end", "car", "se", "t_stat",
+               "dof", "p_value", "n_est", "n_days", "n_excluded", "sigma", "car_simple",
+               "bhar", "car_var", "day0", "note"]
+AAR_COLUMNS = ["group", "model", "rel_day", "n", "aar", "aar_se", "caar", "caar_se"]
+PANEL_COLUMNS = ["event_id", "series", "model", "phase", "rel_day", "date", "abnormal_return",
+                 "ar_var", "sigma2", "dof", "n_est"]
+RATIO_TESTS = ("t", "cross_sectional_t", "bw_cda", "bmp", "kp_bmp")
+TEST_COLUMNS = ["group", "model", "event_id", "series", "window_start", "window_end", "test",
+                "estimate", "se", "statistic", "dof", "p_value", "n", "note"]
+
+
+@dataclass
+class Output:
+    ar: pd.DataFrame
+    car: pd.DataFrame
+    tests: pd.DataFrame
+    aar: pd.DataFrame
+    skipped: pd.DataFrame
+    panel_parts: list = field(default_factory=list)
+    reuse: dict = field(default_factory=dict)
+    warnings: list = field(default_factory=list)
+
+    @property
+    def panel(self) -> pd.DataFrame:
+        """The long inference input (estimation residuals and event ARs), built on demand."""
+        if not self.panel_parts:
+            return pd.DataFrame(columns=PANEL_COLUMNS)
+        return pd.concat(self.panel_parts, ignore_index=True)[PANEL_COLUMNS]
+
+
+def pair_span(config) -> tuple[int, int]:
+    """First and last day, relative to day 0, that any part of a pair's study reads."""
+    return (min(config.estimation_window[0], config.plot_window[0], config.event_span[0]),
+            max(config.plot_window[1], config.event_span[1]))
+
+
+def window_span(config) -> tuple[int, int]:
+    """The days of the AR table: the plot window and every event window."""
+    return (min(config.plot_window[0], config.event_span[0]),
+            max(config.plot_window[1], config.event_span[1]))
+
+
+def test_windows(config) -> list[tuple[int, int]]:
+    span = config.event_span
+    windows = list(config.event_windows) + [(d, d) for d in range(span[0], span[1] + 1)]
+    return list(dict.fromkeys(windows))
+
+
+# ---------------------------------------------------------------------------------------------
+# one model, one block of pairs: pure arrays
+# ---------------------------------------------------------------------------------------------
+
+@dataclass
+class Block:
+    """The gathered inputs of P pairs over the L days `rel` (lo .. hi of `pair_span`)."""
+    rel: np.ndarray
+    exists: np.ndarray       # (P, L)
+    valid: np.ndarray
+    ret: np.ndarray
+    span: np.ndarray
+    excluded: np.ndarray
+    date: np.ndarray         # (P, L) datetime64[ns], NaT off the data
+    regs: dict               # name -> (P, L)
+    has: dict                # name -> (P,) bool
+    d0: np.ndarray           # (P,) calendar position of day 0 (-1: outside the calendar)
+    first: np.ndarray        # (P,) calendar position of the first / last bar
+    last: np.ndarray
+
+
+def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
+           excluded_rows: np.ndarray) -> Block:
+    """The rows `rel` around each pair's day 0 from its security's column of the panel."""
+    S = panel.close.shape[0]
+    r = (d0 - panel.offset)[:, None] + rel[None, :]
+    inb = (r >= 0) & (r < S) & (d0 >= 0)[:, None]
+    rc = np.clip(r, 0, max(S - 1, 0))
+    c = cols[:, None]
+    exists = inb & panel.exists[rc, c] if S else np.zeros(r.shape, bool)
+    nan = np.nan
+    dates = panel.dates.to_numpy()
+    return Block(
+        rel=rel, exists=exists, valid=exists & panel.valid[rc, c],
+        ret=np.where(exists, panel.ret[rc, c], nan),
+        span=np.where(exists, panel.span[rc, c], nan),
+        excluded=inb & excluded_rows[rc, c],
+        date=np.where(exists, dates[rc], np.datetime64("NaT")),
+        regs={k: np.where(exists, v[rc, c], nan) for k, v in panel.regressors.items()},
+        has={k: v[cols] for k, v in panel.has.items()},
+        d0=d0, first=panel.offset + panel.first_row[cols],
+        last=panel.offset + panel.last_row[cols])
+
+
+@dataclass
+class BlockResult:
+    """One model on one block: per pair, why it was skipped, or its arrays."""
+    reason: np.ndarray            # (P,) "" = studied
+    n_excluded: np.ndarray        # (P,)
+    fits: bfit.Fits | None        # over the studied pairs only (F of them)
+    ab: bfit.Abnormal | None
+    cars: list                    # per event window: bfit.WindowCars over the F pairs
+    boot_p: np.ndarray | None     # (F, n_windows)
+    boot_m: np.ndarray | None
+    studied: np.ndarray           # (F,) positions in the block
+
+
+def study_block(model: str, b: Block, config) -> BlockResult:
+    """Skip reasons, fit, ARs, CARs and the pair bootstrap of one model for a block."""
+    P = len(b.d0)
+    e0, e1 = config.estimation_window
+    names = regressor_names(model, config.factors, config.dimson_lags)
+    X = np.stack([b.span if n == "span" else b.regs[n] for n in names], axis=2) if names \
+        else np.zeros(b.ret.shape + (0,))
+    needs = names + (["rm"] if model == "market_adjusted" else [])
+    offset = b.regs["rm"] if model == "market_adjusted" else np.zeros(b.ret.shape)
+    complete = np.isfinite(b.ret) & np.isfinite(X).all(axis=2) & np.isfinite(offset)
+    in_est = (b.rel >= e0) & (b.rel <= e1)
+    usable = in_est[None, :] & b.valid & (b.span == 1) & complete
+    n_excluded = (usable & b.excluded).sum(axis=1)
+    est = usable & ~b.excluded
+    n = est.sum(axis=1)
+
+    reason = np.full(P, "", dtype=object)
+    todo = np.ones(P, bool)
+
+    def skip(mask, text):
+        nonlocal todo
+        mask = mask & todo
+        if mask.any():
+            reason[mask] = text(np.flatnonzero(mask)) if callable(text) else text
+        todo &= ~mask
+
+    skip(b.d0 < 0, "announcement outside the calendar's range")
+    skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, k, b.d0[k])}, "
+                                   f"the last bar is {_day(b, k, b.last[k])}" for k in i])
+    missing = {n_: ~b.has.get(n_, np.zeros(P, bool)) for n_ in needs if n_ != "span"}
+    if missing:
+        any_missing = np.any(list(missing.values()), axis=0)
+        skip(any_missing, lambda i: [_needs(model, [n_ for n_ in needs if n_ in missing
+                                                    and missing[n_][k]], b, k) for k in i])
+    skip(b.d0 + e1 < b.first, lambda i: [
+        f"before the data: the estimation window ends before the first price "
+        f"({_day(b, k, b.first[k])})" for k in i])
+    skip(n < config.min_estimation, lambda i: [
+        (f"data start {_day(b, k, b.first[k])} cuts the estimation window: "
+         if b.d0[k] + e0 < b.first[k] else "")
+        + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
+        for k in i])
+    studied = np.flatnonzero(todo)
+    if not len(studied):
+        return BlockResult(reason, n_excluded, None, None, [], None, None, studied)
+
+    s = studied
+    y = b.ret[s] - offset[s]
+    if model == "garch":
+        fits = bfit.fit_garch(b.ret[s], X[s], b.span[s], est[s], names)
+    elif model == "scholes_williams":
+        fits = bfit.fit_scholes_williams(b.ret[s], b.regs["rm"][s], b.regs["rm_lag1"][s],
+                                         b.regs["rm_lead1"][s], b.span[s], est[s])
+    else:
+        fits = bfit.fit_ols(y, X[s], est[s])
+    reason[s] = fits.reason
+    w0, w1 = window_span(config)
+    j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
+    ab = bfit.abnormal_returns(fits, b.rel[j], b.ret[s, j], b.span[s, j], X[s, j],
+                               offset[s, j], b.exists[s, j])
+    last_rel = b.last[s] - b.d0[s]
+    gap = b.exists[s, j] & ~b.valid[s, j]
+    cars = [bfit.window_car(fits, ab, w, b.ret[s, j], X[s, j], b.span[s, j], gap,
+                            b.exists[s, j], last_rel, config.returns)
+            for w in config.event_windows]
+    je = slice(e0 - b.rel[0], e1 - b.rel[0] + 1)
+    car = np.stack([c.car for c in cars], axis=1)
+    n_days = np.stack([c.n_days for c in cars], axis=1).astype(float)
+    boot_p, boot_m = inference.pair_bootstrap_matrix(fits.resid[:, je], car, n_days)
+    return BlockResult(reason, n_excluded, fits, ab, cars, boot_p, boot_m, studied)
+
+
+def _day(b: Block, k: int, pos) -> str:
+    """The session date at calendar position `pos` for pair k of the block."""
+    return f"{b.calendar_dates[int(pos)]:%Y-%m-%d}"
+
+
+def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
+    text = f"the {model.replace('_', ' ')} needs "
+    if "rm" in missing:
+        return text + f"a benchmark ({b.benchmark_field[k]})"
+    return text + ", ".join(missing)
+
+
+# ---------------------------------------------------------------------------------------------
+# the whole study
+# ---------------------------------------------------------------------------------------------
+
+def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list,
+            config, groups: list, excluded: dict, *, memo=None) -> Output:
+    """Every (pair, model) of `alignment`, then the groups' tests and AAR paths.
+
+    `groups`: (group id, members frame of (event_id, series)) in report order.
+    `excluded`: panel key -> (S, N) bool, the rows kept out of estimation windows.
+    """
+    # pairs in output order: securities sorted as strings, then the alignment's order
+    order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
+    pairs = alignment.iloc[order].reset_index(drop=True)
+    P = len(pairs)
+    ev = pairs["event_id"].to_numpy(dtype=object)
+    se = pairs["series"].to_numpy(dtype=object)
+    d0 = pairs["day0_pos"].to_numpy(dtype=np.int64)
+    lo, hi = pair_span(config)
+    rel = np.arange(lo, hi + 1)
+    bench_field = {s.id: (f"universe.{s.universe}.benchmark" if s.universe
+                          else f"series.{s.id}.benchmark") for s in securities}
+    panel_no = {key: i for i, key in enumerate(panels)}
+    key_of = np.array([panel_no[where[s][0]] for s in se], dtype=np.int64)
+    col_of = np.array([where[s][1] for s in se], dtype=np.int64)
+    models = list(config.models)
+    results = {m: [] for m in models}     # per model: (pair positions, BlockResult, Block)
+    for key, panel in panels.items():
+        idx = np.flatnonzero(key_of == panel_no[key])
+        for start in range(0, len(idx), BLOCK_PAIRS):
+            part = idx[start:start + BLOCK_PAIRS]
+            block = gather(panel, col_of[part], d0[part], rel, excluded[key])
+            block.calendar_dates = panel.calendar_closes.index
+            block.benchmark_field = [bench_field[s] for s in se[part]]
+            for m in models:
+                results[m].append((part, study_block(m, block, config), block))
+
+    frames = _frames(pairs, results, models, config)
+    matrices = {m: _group_matrix(pairs, results[m], config) for m in models}
+    car_arrays = {m: _car_arrays(P, results[m], config) for m in models}
+    tests = [frames.pop("pair_tests")]
+    group_rows = []
+    for gid, members in groups:
+        member = _member_mask(pairs, members)
+        for m in models:
+            gm, colpos, pair_of_col = matrices[m]
+            cols = colpos[member & (colpos >= 0)]
+            car, car_var, dof, n_days = car_arrays[m]
+            if not np.isfinite(car[member]).any():
+                continue
+            cols = np.sort(cols)
+            sub = gm.take(cols)
+            wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
+            res = inference.group_tests_matrix(sub, wins, n_boot=config.n_boot,
+                                               seed=config.seed)
+            group_rows.append(res.assign(group=gid, model=m, event_id="", series=""))
+    if group_rows:
+        tests.append(pd.concat(group_rows, ignore_index=True))
+    tests = [t for t in tests if len(t)]
+    if tests:
+        tests = pd.concat(tests, ignore_index=True)
+        tests["note"] = tests["note"].fillna("") if "note" in tests else ""
+        ratio = tests["test"].isin(RATIO_TESTS)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tests["se"] = np.where(ratio, tests["estimate"] / tests["statistic"], np.nan)
+        tests = tests[TEST_COLUMNS].sort_values(
+            ["group", "model", "event_id", "series", "window_start", "window_end", "test"],
+            kind="stable").reset_index(drop=True)
+    else:
+        tests = pd.DataFrame(columns=TEST_COLUMNS)
+    aar = group_aar(frames["ar"], groups)
+    computed = sum(len(r.reason) for m in models for _, r, _ in results[m])
+    return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
+                  skipped=frames["skipped"], panel_parts=frames["panel"],
+                  reuse={"computed": computed, "reused": 0})
+
+
+def _member_mask(pairs: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
+    keys = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
+    return keys.isin(pd.MultiIndex.from_frame(members[["event_id", "series"]]))
+
+
+def _frames(pairs, results, models, config) -> dict:
+    """The tidy frames, rows in (pair, model, day/window) order."""
+    ev = pairs["event_id"].to_numpy(dtype=object)
+    se = pairs["series"].to_numpy(dtype=object)
+    day0 = pairs["day0"].to_numpy()
+    ar_parts, car_parts, skip_parts, panel_parts, test_parts = [], [], [], [], []
+    e1 = config.estimation_window[1]
+    span0, span1 = config.event_span
+    wins = list(config.event_windows)
+    log = config.returns == "log"
+    for mi, m in enumerate(models):
+        for part, r, b in results[m]:
+            bad = r.reason != ""
+            if bad.any():
+                k = part[bad]
+                skip_parts.append(pd.DataFrame({"_p": k, "_m": mi, "event_id": ev[k],
+                                                "series": se[k], "model": m,
+                                                "reason": r.reason[bad]}))
+            if r.fits is None:
+                continue
+            good = r.fits.reason == ""
+            s = r.studied[good]
+            if not len(s):
+                continue
+            pk = part[s]
+            ab = r.ab
+            w0, _ = window_span(config)
+            j = slice(w0 - b.rel[0], w0 - b.rel[0] + len(ab.rel))
+            exists = b.exists[s, j]
+            pi, wj = np.nonzero(exists)
+            gi = np.flatnonzero(good)[pi]              # rows of the fitted arrays
+            ret = b.ret[s, j][pi, wj]
+            ar_var = ab.ar_var[gi, wj]
+            path_se = _ffill(np.sqrt(ab.path_var))[gi, wj]
+            ar_parts.append(pd.DataFrame({
+                "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
+                "model": m, "date": b.date[s, j][pi, wj], "rel_day": ab.rel[wj],
+                "return": ret, "simple_return": np.expm1(ret) if log else ret,
+                "benchmark_return": b.regs["rm"][s, j][pi, wj],
+                "expected_return": ab.expected[gi, wj],
+                "abnormal_return": ab.abnormal[gi, wj],
+                "ar_se": np.sqrt(ar_var), "ar_t": ab.abnormal[gi, wj] / np.sqrt(ar_var),
+                "car_path": ab.path[gi, wj], "car_path_se": path_se,
+                "span": b.span[s, j][pi, wj], "gap": (exists & ~b.valid[s, j])[pi, wj]}))
+            fits = r.fits
+            nw = len(wins)
+            rep = np.repeat(np.flatnonzero(good), nw)
+            c = {name: np.stack([getattr(w, name)[good] for w in r.cars], axis=1).ravel()
+                 for name in ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps",
+                              "waiting")}
+            waiting = c["waiting"].astype(bool)
+            note = np.where(waiting, "waiting for data",
+                            np.where(c["n_days"] == 0, "no returns in window",
+                                     np.where(c["n_gaps"] > 0,
+                                              [f"{g} missing bar(s) in window"
+                                               for g in c["n_gaps"]], "")))
+            pr = np.repeat(pk, nw)
+            car = c["car"]
+            car_parts.append(pd.DataFrame({
+                "_p": pr, "_m": mi, "event_id": ev[pr], "series": se[pr], "model": m,
+                "window_start": np.tile([w[0] for w in wins], len(pk)),
+                "window_end": np.tile([w[1] for w in wins], len(pk)),
+                "car": car, "se": c["se"], "t_stat": c["t"], "dof": fits.dof[rep],
+                "p_value": c["p"], "n_est": fits.n_est[rep], "n_days": c["n_days"],
+                "n_excluded": r.n_excluded[r.studied[rep]], "sigma": np.sqrt(fits.sigma2[rep]),
+                "car_simple": np.expm1(car) if log else car, "bhar": c["bhar"],
+                "car_var": c["var"], "day0": day0[pr], "note": note}))
+            bp = r.boot_p[good].ravel()
+            bm = r.boot_m[good].ravel()
+            keep = np.isfinite(car)
+            test_parts.append(pd.DataFrame({
+                "_p": pr[keep], "_m": mi, "group": "", "model": m, "event_id": ev[pr[keep]],
+                "series": se[pr[keep]],
+                "window_start": np.tile([w[0] for w in wins], len(pk))[keep],
+                "window_end": np.tile([w[1] for w in wins], len(pk))[keep],
+                "test": "bootstrap", "estimate": car[keep], "statistic": car[keep],
+                "dof": np.nan, "p_value": bp[keep], "n": bm[keep], "note": ""}))
+            # the long inference panel (result.panel): estimation rows, then event rows
+            panel_parts.append((pk, mi, m, r, b, good, s))
+    ar = _ordered(ar_parts, AR_COLUMNS)
+    car = _ordered(car_parts, CAR_COLUMNS)
+    skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
+    boot = _ordered(test_parts, None)
+    t_rows = car.assign(group="", test="t", estimate=car["car"], statistic=car["t_stat"],
+                        n=car["n_days"], note="")[["group", "model", "event_id", "series",
+                                                   "window_start", "window_end", "test",
+                                                   "estimate", "statistic", "dof", "p_value",
+                                                   "n", "note"]]
+    pair_tests = pd.concat([t for t in (t_rows, boot) if len(t)], ignore_index=True) \
+        if len(car) else pd.DataFrame()
+    return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
+            "panel": _LazyPanel(panel_parts, ev, se, config)}
+
+
+class _LazyPanel(list):
+    """Parts of the long panel frame, turned into frames only when result.panel is read."""
+
+    def __init__(self, parts, ev, se, config):
+        super().__init__()
+        self._parts, self._ev, self._se, self._config = parts, ev, se, config
+        self._done = False
+
+    def _build(self):
+        if self._done:
+            return
+        self._done = True
+        e1 = self._config.estimation_window[1]
+        frames = []
+        for pk, mi, m, r, b, good, s in self._parts:
+            f = r.fits
+            g = np.flatnonzero(good)
+            fitted = f.fitted[g]
+            w0, _ = window_span(self._config)
+            j0 = w0 - b.rel[0]
+            after = np.zeros_like(b.exists[s])
+            after[:, j0:j0 + len(r.ab.rel)] = b.exists[s, j0:j0 + len(r.ab.rel)]
+            after &= (b.rel > e1)[None, :]
+            pad = lambda a: np.concatenate(  # noqa: E731
+                [np.full((len(g), j0), np.nan), a[g],
+                 np.full((len(g), b.rel.size - j0 - len(r.ab.rel)), np.nan)], axis=1)
+            ar_ev, var_ev = pad(r.ab.abnormal), pad(r.ab.ar_var)
+            for phase, mask, ar, var in (("estimation", fitted, f.resid[g], f.est_var[g]),
+                                         ("event", after, ar_ev, var_ev)):
+                pi, wj = np.nonzero(mask)
+                frames.append(pd.DataFrame({
+                    "_p": pk[pi], "_m": mi, "_ph": 0 if phase == "estimation" else 1,
+                    "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
+                    "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
+                    "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
+                    "sigma2": f.sigma2[g][pi], "dof": f.dof[g][pi], "n_est": f.n_est[g][pi]}))
+        if frames:
+            out = pd.concat(frames, ignore_index=True)
+            order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(),
+                                out["_p"].to_numpy()))
+            self.append(out.iloc[order].drop(columns=["_p", "_m", "_ph"]))
+
+    def __len__(self):
+        self._build()
+        return super().__len__()
+
+    def __iter__(self):
+        self._build()
+        return super().__iter__()
+
+    def __bool__(self):
+        return len(self) > 0
+
+
+def _ordered(parts, columns) -> pd.DataFrame:
+    """Concatenate per-model parts and order rows by pair, then model (stable within)."""
+    if not parts:
+        return pd.DataFrame(columns=columns or [])
+    out = pd.concat(parts, ignore_index=True)
+    order = np.lexsort((out["_m"].to_numpy(), out["_p"].to_numpy()))
+    out = out.iloc[order].reset_index(drop=True)
+    return out[columns] if columns else out.drop(columns=["_p", "_m"])
+
+
+def _ffill(values: np.ndarray) -> np.ndarray:
+    """Forward-fill NaN along each row (leading NaN stays NaN)."""
+    idx = np.where(np.isfinite(values), np.arange(values.shape[1])[None, :], -1)
+    np.maximum.accumulate(idx, axis=1, out=idx)
+    out = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
+    return np.where(idx >= 0, out, np.nan)
+
+
+def _car_arrays(P: int, results, config):
+    """(P, n_windows) car, car_var, dof, n_days of one model, NaN where not studied."""
+    nw = len(config.event_windows)
+    car, var, dof, nd = (np.full((P, nw), np.nan) for _ in range(4))
+    for part, r, _ in results:
+        if r.fits is None:
+            continue
+        good = r.fits.reason == ""
+        pk = part[r.studied[good]]
+        car[pk] = np.stack([w.car[good] for w in r.cars], axis=1)
+        var[pk] = np.stack([w.var[good] for w in r.cars], axis=1)
+        nd[pk] = np.stack([w.n_days[good] for w in r.cars], axis=1)
+        dof[pk] = r.fits.dof[good][:, None]
+    return car, var, dof, nd
+
+
+def _group_matrix(pairs, results, config):
+    """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
+    (event_id, series); and each pair's column (-1: not studied)."""
+    P = len(pairs)
+    e0, e1 = config.estimation_window
+    lo, hi = pair_span(config)
+    rel = np.arange(lo, hi + 1)
+    w0, _ = window_span(config)
+    span0, span1 = config.event_span
+    studied = np.zeros(P, bool)
+    parts = []
+    for part, r, b in results:
+        if r.fits is None:
+            continue
+        good = r.fits.reason == ""
+        s = r.studied[good]
+        g = np.flatnonzero(good)
+        pk = part[s]
+        studied[pk] = True
+        L = len(rel)
+        j0 = w0 - lo
+        nwin = len(r.ab.rel)
+        evt = np.zeros((len(g), L), bool)
+        evt[:, j0:j0 + nwin] = b.exists[s, j0:j0 + nwin]
+        evt &= (rel > e1)[None, :]
+        if RANK_EVENT_SPAN_ONLY:
+            evt &= ((rel >= span0) & (rel <= span1))[None, :]
+        ar = np.where(r.fits.fitted[g], r.fits.resid[g], np.nan)
+        var = np.where(r.fits.fitted[g], r.fits.est_var[g], np.nan)
+        ar[:, j0:j0 + nwin] = np.where(evt[:, j0:j0 + nwin], r.ab.abnormal[g],
+                                       ar[:, j0:j0 + nwin])
+        var[:, j0:j0 + nwin] = np.where(evt[:, j0:j0 + nwin], r.ab.ar_var[g],
+                                        var[:, j0:j0 + nwin])
+        ar = np.where(evt | r.fits.fitted[g], ar, np.nan)
+        parts.append((pk, ar, var, r.fits.fitted[g], evt, b.date[s], r.fits.dof[g]))
+    idx = np.flatnonzero(studied)
+    ev = pairs["event_id"].to_numpy().astype(str)[idx]
+    se = pairs["series"].to_numpy().astype(str)[idx]
+    order = np.lexsort((se, ev))
+    sorted_pairs = idx[order]
+    colpos = np.full(P, -1)
+    colpos[sorted_pairs] = np.arange(len(sorted_pairs))
+    n = len(sorted_pairs)
+    L = len(rel)
+    AR = np.full((L, n), np.nan)
+    VAR = np.full((L, n), np.nan)
+    EST = np.zeros((L, n), bool)
+    EVT = np.zeros((L, n), bool)
+    DATE = np.full((L, n), np.datetime64("NaT"), dtype="datetime64[ns]")
+    DOF = np.full(n, np.nan)
+    for pk, ar, var, est, evt, date, dof in parts:
+        c = colpos[pk]
+        AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, est.T, evt.T
+        DATE[:, c] = date.T
+        DOF[c] = dof
+    DATE = np.where(EST | EVT, DATE, np.datetime64("NaT"))
+    keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
+    gm = inference.GroupMatrix.from_arrays(keys, rel, AR, VAR, EST, EVT, DATE, DOF)
+    return gm, colpos, sorted_pairs
+
+
+def _windows(sub, car, car_var, dof, n_days, inv, config):
+    """The group's test windows: the event windows' CARs (`inv`: the pairs of the group's
+    columns), and each day of their span read off the matrices."""
+    out = []
+    for w in test_windows(config):
+        if w in config.event_windows:
+            i = list(config.event_windows).index(w)
+            out.append(inference.WindowCars(w[0], w[1], car[inv, i], car_var[inv, i],
+                                            dof[inv, i], n_days[inv, i]))
+        else:
+            out.append(inference.WindowCars.from_day(sub, w[0]))
+    return out
+
+
+def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
+    """AAR and CAAR paths of every group, by model and event day (for charts and tables).
+
+    The bands assume independent pairs; the group tests in tests.csv do not.
+    """
+    if ar.empty or not groups:
+        return pd.DataFrame(columns=AAR_COLUMNS)
+    member = pd.concat([m[["event_id", "series"]].assign(group=gid) for gid, m in groups],
+                       ignore_index=True).drop_duplicates()
+    sub = ar[["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
+              "car_path_se"]].merge(member, on=["event_id", "series"])
+    if sub.empty:
+        return pd.DataFrame(columns=AAR_COLUMNS)
+    sub = sub.assign(ar_var=sub["ar_se"] ** 2, path_var=sub["car_path_se"] ** 2)
+    g = sub.groupby(["group", "model", "rel_day"], sort=False)
+    frame = pd.DataFrame({
+        "n": g["abnormal_return"].count(),
+        "aar": g["abnormal_return"].mean(),
+        "aar_se": np.sqrt(g["ar_var"].sum()) / g["abnormal_return"].count(),
+        "caar": g["car_path"].mean(),
+        "caar_se": np.sqrt(g["path_var"].sum()) / g["car_path"].count(),
+    }).reset_index()
+    rank = {gid: i for i, (gid, _) in enumerate(groups)}
+    frame = frame.assign(_g=frame["group"].map(rank)).sort_values(
+        ["_g", "model", "rel_day"], kind="stable")
+    return frame[AAR_COLUMNS].reset_index(drop=True)

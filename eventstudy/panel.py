@@ -1,0 +1,198 @@
+"""One calendar's sessions x securities as arrays: returns, gaps, spans and regressors.
+
+Why: securities that share a calendar and a close rule share their session dates, their close
+instants, the day 0 of every global event and the benchmark's as-of index. All of that is
+computed here once per calendar, for every security at once, instead of once per series.
+
+Conventions (docs/methods.md), the same as `returns.session_returns`/`benchmark_returns`, which
+stay as the readable one-series reference: a return belongs to the later of its two bars; a
+session of the calendar with no bar between a security's first and last bar is a gap (its
+return is missing, never zero) and the next bar's return spans both sessions (`span` = 2);
+the benchmark's price is taken as of each of the security's closes (its last close at or
+before that instant), so a Tokyo session is matched with the previous US session.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import pandas as pd
+
+
+@dataclass
+class Panel:
+    """Rows are the calendar's sessions `offset .. offset + S - 1`, columns the securities."""
+    key: tuple                      # (calendar, close_time, close_tz): the close rule shared
+    calendar_closes: pd.Series      # every session of the calendar: naive date -> UTC close
+    offset: int                     # calendar position of row 0
+    securities: list[str]
+    close: np.ndarray               # (S, N) bar close, NaN where no bar
+    exists: np.ndarray              # (S, N) between the security's first and last bar
+    valid: np.ndarray               # (S, N) has a bar
+    prev: np.ndarray                # (S, N) row of the previous bar, -1 if none
+    ret: np.ndarray                 # (S, N) return since the previous bar, NaN at gaps
+    span: np.ndarray                # (S, N) sessions the return covers, NaN at gaps
+    first_row: np.ndarray           # (N,) row of the first bar (may be < 0: see below)
+    last_row: np.ndarray            # (N,)
+    regressors: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (S, N)
+    has: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (N,) who has it
+
+    @property
+    def gap(self) -> np.ndarray:
+        return self.exists & ~self.valid
+
+    @property
+    def dates(self) -> pd.DatetimeIndex:
+        return self.calendar_closes.index[self.offset:self.offset + self.close.shape[0]]
+
+    @property
+    def close_ns(self) -> np.ndarray:
+        """UTC close instants of the rows as int64 nanoseconds (plain arrays for workers)."""
+        values = self.calendar_closes.array[self.offset:self.offset + self.close.shape[0]]
+        return pd.DatetimeIndex(values).as_unit("ns").asi8
+
+    def column(self, security: str) -> int:
+        return self.securities.index(security)
+
+    def bars(self, i: int) -> tuple[np.ndarray, np.ndarray]:
+        """Close instants (int64 ns) and closes of security `i`'s bars, in time order."""
+        rows = np.flatnonzero(self.valid[:, i])
+        return self.close_ns[rows], self.close[rows, i]
+
+    def series_frame(self, security: str) -> pd.DataFrame:
+        """Today's one-series frame (`returns.session_returns` plus regressors) of a security."""
+        i = self.column(security)
+        rows = np.flatnonzero(self.exists[:, i])
+        gap = self.gap[rows, i]
+        frame = pd.DataFrame({
+            "date": self.dates[rows],
+            "close_utc": self.calendar_closes.array[self.offset + rows],
+            "pos": self.offset + rows,
+            "close": self.close[rows, i],
+            "gap": gap,
+            "ret": self.ret[rows, i],
+            "span": self.span[rows, i]})
+        for name, values in self.regressors.items():
+            if self.has[name][i]:
+                frame[name] = values[rows, i]
+        return frame
+
+
+def build_panel(key: tuple, calendar_closes: pd.Series, bars: dict[str, pd.DataFrame],
+                kind: str = "log") -> tuple[Panel, pd.DataFrame]:
+    """A panel from each security's bars (`date`, `close` frames, any order of securities).
+
+    Returns the panel and the bars dated on days that are not sessions of the calendar
+    (security, date, close): reported, not used.
+    """
+    session_dates = calendar_closes.index
+    securities = list(bars)
+    long = pd.concat([b[["date", "close"]].assign(security=s) for s, b in bars.items()],
+                     ignore_index=True) if bars else pd.DataFrame(columns=["date", "close",
+                                                                           "security"])
+    return _panel_from_long(key, calendar_closes, securities, long, kind)
+
+
+def build_panel_wide(key: tuple, calendar_closes: pd.Series, closes: pd.DataFrame,
+                     kind: str = "log") -> tuple[Panel, pd.DataFrame]:
+    """A panel from a wide frame of closes (date index x securities, NaN = no bar)."""
+    session_dates = calendar_closes.index
+    securities = [str(c) for c in closes.columns]
+    values = closes.to_numpy(dtype=float)
+    dates = pd.DatetimeIndex(closes.index).as_unit("ns")
+    has = np.isfinite(values)
+    # first and last bar of each security (all bars, sessions or not: as session_returns)
+    any_bar = has.any(axis=0)
+    first_date = dates[np.where(any_bar, has.argmax(axis=0), 0)]
+    last_date = dates[np.where(any_bar, len(dates) - 1 - has[::-1].argmax(axis=0), 0)]
+    on_session = session_dates.get_indexer(dates)
+    off = (on_session < 0)[:, None] & has
+    rr, cc = np.nonzero(off)
+    off_calendar = pd.DataFrame({"security": np.asarray(securities, dtype=object)[cc],
+                                 "date": dates[rr], "close": values[rr, cc]})
+    first_row = session_dates.searchsorted(first_date, side="left")
+    last_row = session_dates.searchsorted(last_date, side="right") - 1
+    first_row = np.where(any_bar, first_row, 0)
+    last_row = np.where(any_bar, last_row, -1)
+    return _assemble(key, calendar_closes, securities, values[on_session >= 0],
+                     on_session[on_session >= 0], first_row, last_row, kind), off_calendar
+
+
+def _panel_from_long(key, calendar_closes, securities, long, kind):
+    if not len(securities):
+        return _assemble(key, calendar_closes, [], np.empty((0, 0)), np.empty(0, int),
+                         np.empty(0, int), np.empty(0, int), kind), \
+            pd.DataFrame(columns=["security", "date", "close"])
+    wide = long.pivot(index="date", columns="security", values="close")
+    wide = wide.reindex(columns=securities).sort_index()
+    return build_panel_wide(key, calendar_closes, wide, kind)
+
+
+def _assemble(key, calendar_closes, securities, values, rows, first_row, last_row, kind):
+    """Place the session bars (`values` at calendar rows `rows`) and derive returns."""
+    n = len(securities)
+    if n == 0 or (last_row < first_row).all():
+        offset, S = 0, 0
+    else:
+        ok = last_row >= first_row
+        offset = int(first_row[ok].min())
+        S = int(last_row[ok].max()) - offset + 1
+    close = np.full((S, n), np.nan)
+    inside = (rows >= offset) & (rows < offset + S)
+    close[rows[inside] - offset] = values[inside]
+    r = np.arange(S)[:, None]
+    exists = (r >= (first_row - offset)[None, :]) & (r <= (last_row - offset)[None, :])
+    valid = exists & np.isfinite(close)
+    close = np.where(valid, close, np.nan)
+    idx = np.where(valid, r, -1)
+    last_at_or_before = np.maximum.accumulate(idx, axis=0) if S else idx
+    prev = np.vstack([np.full((1, n), -1), last_at_or_before[:-1]]) if S else idx
+    has_prev = valid & (prev >= 0)
+    safe_prev = np.where(has_prev, prev, 0)
+    cols = np.arange(n)[None, :]
+    ret = np.full((S, n), np.nan)
+    span = np.full((S, n), np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = close / close[safe_prev, cols]
+    ret[has_prev] = (np.log(ratio) if kind == "log" else ratio - 1.0)[has_prev]
+    span[has_prev] = (r - prev)[has_prev]
+    return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
+                 securities=list(securities), close=close, exists=exists, valid=valid,
+                 prev=prev, ret=ret, span=span, first_row=first_row - offset,
+                 last_row=last_row - offset)
+
+
+def asof_prices(panel: Panel, bench_ns: np.ndarray, bench_close: np.ndarray) -> np.ndarray:
+    """The benchmark's last close at or before each row's close instant (NaN before its first)."""
+    at = np.searchsorted(bench_ns, panel.close_ns, side="right") - 1
+    return np.where(at >= 0, bench_close[np.maximum(at, 0)], np.nan)
+
+
+def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
+                     kind: str = "log") -> np.ndarray:
+    """(S, len(columns)) returns of an as-of price over each security's own bar intervals."""
+    valid = panel.valid[:, columns]
+    prev = panel.prev[:, columns]
+    has_prev = valid & (prev >= 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = asof[:, None] / asof[np.where(has_prev, prev, 0)]
+    out = np.full(valid.shape, np.nan)
+    out[has_prev] = (np.log(ratio) if kind == "log" else ratio - 1.0)[has_prev]
+    out[valid & ~has_prev] = np.nan
+    return out
+
+
+def shift_bars(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
+    """At each bar, `values` at the bar k bars earlier (k > 0) or later (k < 0) of the same
+    security; NaN where there is none or off the bars (Dimson lags and leads)."""
+    col, row = np.nonzero(valid.T)             # bars ordered by security, then time
+    vals = values[row, col]
+    n = len(vals)
+    src = np.arange(n) - k
+    ok = (src >= 0) & (src < n)
+    ok[ok] = col[src[ok]] == col[ok]
+    shifted = np.full(n, np.nan)
+    shifted[ok] = vals[src[ok]]
+    out = np.full(values.shape, np.nan)
+    out[row, col] = shifted
+    return out
