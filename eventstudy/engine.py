@@ -93,6 +93,18 @@ class Block:
     d0: np.ndarray           # (P,) calendar position of day 0 (-1: outside the calendar)
     first: np.ndarray        # (P,) calendar position of the first / last bar
     last: np.ndarray
+    calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
+    benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
+
+    def take(self, rows) -> "Block":
+        """The block of pairs `rows` (same days)."""
+        return Block(rel=self.rel, exists=self.exists[rows], valid=self.valid[rows],
+                     ret=self.ret[rows], span=self.span[rows], excluded=self.excluded[rows],
+                     date=self.date[rows], regs={k: v[rows] for k, v in self.regs.items()},
+                     has={k: v[rows] for k, v in self.has.items()}, d0=self.d0[rows],
+                     first=self.first[rows], last=self.last[rows],
+                     calendar_dates=self.calendar_dates,
+                     benchmark_field=self.benchmark_field[rows])
 
 
 def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
@@ -115,26 +127,66 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         regs={k: np.where(exists, v[rc, c], nan) for k, v in panel.regressors.items()},
         has={k: v[cols] for k, v in panel.has.items()},
         d0=d0, first=panel.offset + panel.first_row[cols],
-        last=panel.offset + panel.last_row[cols])
+        last=panel.offset + panel.last_row[cols], calendar_dates=panel.calendar_closes.index)
 
 
 @dataclass
-class BlockResult:
-    """One model on one block: per pair, why it was skipped, or its arrays."""
-    reason: np.ndarray            # (P,) "" = studied
-    n_excluded: np.ndarray        # (P,)
-    fits: bfit.Fits | None        # over the studied pairs only (F of them)
-    ab: bfit.Abnormal | None
-    cars: list                    # per event window: bfit.WindowCars over the F pairs
-    boot_p: np.ndarray | None     # (F, n_windows)
-    boot_m: np.ndarray | None
-    studied: np.ndarray           # (F,) positions in the block
+class PairArrays:
+    """One model on P pairs: why a pair was skipped ("" = studied), or its numbers.
+
+    This flat record is what frames, group matrices and the memo are drawn from; what can
+    be derived from it and the pair's inputs is not stored (fitted = finite resid, ok =
+    finite expected, AR = return - expected, running CAR = cumsum of the ARs)."""
+    reason: np.ndarray       # (P,) object
+    n_excluded: np.ndarray   # (P,) int
+    sigma2: np.ndarray       # (P,)
+    dof: np.ndarray          # (P,) float (NaN: skipped)
+    n_est: np.ndarray        # (P,)
+    resid: np.ndarray        # (P, L) estimation residuals on the fitted rows
+    est_var: np.ndarray      # (P, L) their variances (sigma2, or GARCH h_t)
+    expected: np.ndarray     # (P, W) window rows: expected return where the AR is defined
+    ar_var: np.ndarray       # (P, W)
+    path_var: np.ndarray     # (P, W)
+    car: np.ndarray          # (P, n_windows) ... per event window
+    var: np.ndarray
+    se: np.ndarray
+    t: np.ndarray
+    p: np.ndarray
+    bhar: np.ndarray
+    n_days: np.ndarray
+    n_gaps: np.ndarray
+    waiting: np.ndarray
+    boot_p: np.ndarray
+    boot_m: np.ndarray
+
+    SCALARS = ("n_excluded", "sigma2", "dof", "n_est")
+    ARRAYS = ("resid", "est_var", "expected", "ar_var", "path_var", "car", "var", "se", "t",
+              "p", "bhar", "n_days", "n_gaps", "waiting", "boot_p", "boot_m")
+
+    @classmethod
+    def empty(cls, P: int, L: int, W: int, nw: int) -> "PairArrays":
+        f = lambda *shape: np.full(shape, np.nan)  # noqa: E731
+        return cls(np.full(P, "", dtype=object), np.zeros(P, np.int64), f(P), f(P), f(P),
+                   f(P, L), f(P, L), f(P, W), f(P, W), f(P, W),
+                   *(f(P, nw) for _ in range(11)))
+
+    def take(self, rows) -> "PairArrays":
+        return PairArrays(self.reason[rows], *(getattr(self, n)[rows]
+                                               for n in self.SCALARS + self.ARRAYS))
+
+    def put(self, rows, other: "PairArrays") -> None:
+        self.reason[rows] = other.reason
+        for n in self.SCALARS + self.ARRAYS:
+            getattr(self, n)[rows] = getattr(other, n)
 
 
-def study_block(model: str, b: Block, config) -> BlockResult:
+def study_block(model: str, b: Block, config) -> PairArrays:
     """Skip reasons, fit, ARs, CARs and the pair bootstrap of one model for a block."""
     P = len(b.d0)
     e0, e1 = config.estimation_window
+    w0, w1 = window_span(config)
+    nw = len(config.event_windows)
+    out = PairArrays.empty(P, len(b.rel), w1 - w0 + 1, nw)
     names = regressor_names(model, config.factors, config.dimson_lags)
     X = np.stack([b.span if n == "span" else b.regs[n] for n in names], axis=2) if names \
         else np.zeros(b.ret.shape + (0,))
@@ -143,11 +195,11 @@ def study_block(model: str, b: Block, config) -> BlockResult:
     complete = np.isfinite(b.ret) & np.isfinite(X).all(axis=2) & np.isfinite(offset)
     in_est = (b.rel >= e0) & (b.rel <= e1)
     usable = in_est[None, :] & b.valid & (b.span == 1) & complete
-    n_excluded = (usable & b.excluded).sum(axis=1)
+    out.n_excluded[:] = (usable & b.excluded).sum(axis=1)
     est = usable & ~b.excluded
     n = est.sum(axis=1)
 
-    reason = np.full(P, "", dtype=object)
+    reason = out.reason
     todo = np.ones(P, bool)
 
     def skip(mask, text):
@@ -158,8 +210,8 @@ def study_block(model: str, b: Block, config) -> BlockResult:
         todo &= ~mask
 
     skip(b.d0 < 0, "announcement outside the calendar's range")
-    skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, k, b.d0[k])}, "
-                                   f"the last bar is {_day(b, k, b.last[k])}" for k in i])
+    skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, b.d0[k])}, "
+                                   f"the last bar is {_day(b, b.last[k])}" for k in i])
     missing = {n_: ~b.has.get(n_, np.zeros(P, bool)) for n_ in needs if n_ != "span"}
     if missing:
         any_missing = np.any(list(missing.values()), axis=0)
@@ -167,27 +219,23 @@ def study_block(model: str, b: Block, config) -> BlockResult:
                                                     and missing[n_][k]], b, k) for k in i])
     skip(b.d0 + e1 < b.first, lambda i: [
         f"before the data: the estimation window ends before the first price "
-        f"({_day(b, k, b.first[k])})" for k in i])
+        f"({_day(b, b.first[k])})" for k in i])
     skip(n < config.min_estimation, lambda i: [
-        (f"data start {_day(b, k, b.first[k])} cuts the estimation window: "
+        (f"data start {_day(b, b.first[k])} cuts the estimation window: "
          if b.d0[k] + e0 < b.first[k] else "")
         + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
         for k in i])
-    studied = np.flatnonzero(todo)
-    if not len(studied):
-        return BlockResult(reason, n_excluded, None, None, [], None, None, studied)
-
-    s = studied
-    y = b.ret[s] - offset[s]
+    s = np.flatnonzero(todo)
+    if not len(s):
+        return out
     if model == "garch":
         fits = bfit.fit_garch(b.ret[s], X[s], b.span[s], est[s], names)
     elif model == "scholes_williams":
         fits = bfit.fit_scholes_williams(b.ret[s], b.regs["rm"][s], b.regs["rm_lag1"][s],
                                          b.regs["rm_lead1"][s], b.span[s], est[s])
     else:
-        fits = bfit.fit_ols(y, X[s], est[s])
+        fits = bfit.fit_ols(b.ret[s] - offset[s], X[s], est[s])
     reason[s] = fits.reason
-    w0, w1 = window_span(config)
     j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
     ab = bfit.abnormal_returns(fits, b.rel[j], b.ret[s, j], b.span[s, j], X[s, j],
                                offset[s, j], b.exists[s, j])
@@ -197,14 +245,25 @@ def study_block(model: str, b: Block, config) -> BlockResult:
                             b.exists[s, j], last_rel, config.returns)
             for w in config.event_windows]
     je = slice(e0 - b.rel[0], e1 - b.rel[0] + 1)
-    car = np.stack([c.car for c in cars], axis=1)
-    n_days = np.stack([c.n_days for c in cars], axis=1).astype(float)
-    boot_p, boot_m = inference.pair_bootstrap_matrix(fits.resid[:, je], car, n_days)
-    return BlockResult(reason, n_excluded, fits, ab, cars, boot_p, boot_m, studied)
+    stack = lambda name: np.stack([getattr(c, name) for c in cars], axis=1)  # noqa: E731
+    car = stack("car")
+    boot_p, boot_m = inference.pair_bootstrap_matrix(fits.resid[:, je], car,
+                                                      stack("n_days").astype(float))
+    good = fits.reason == ""
+    g = s[good]
+    out.sigma2[g], out.dof[g], out.n_est[g] = fits.sigma2[good], fits.dof[good], \
+        fits.n_est[good]
+    out.resid[g], out.est_var[g] = fits.resid[good], fits.est_var[good]
+    out.expected[g], out.ar_var[g], out.path_var[g] = (ab.expected[good], ab.ar_var[good],
+                                                       ab.path_var[good])
+    for name in ("car", "var", "se", "t", "p", "bhar", "n_days", "n_gaps", "waiting"):
+        getattr(out, name)[g] = stack(name)[good]
+    out.boot_p[g], out.boot_m[g] = boot_p[good], boot_m[good]
+    return out
 
 
-def _day(b: Block, k: int, pos) -> str:
-    """The session date at calendar position `pos` for pair k of the block."""
+def _day(b: Block, pos) -> str:
+    """The session date at calendar position `pos`."""
     return f"{b.calendar_dates[int(pos)]:%Y-%m-%d}"
 
 
@@ -225,12 +284,13 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
 
     `groups`: (group id, members frame of (event_id, series)) in report order.
     `excluded`: panel key -> (S, N) bool, the rows kept out of estimation windows.
+    `memo`: an `eventstudy.memo.Memo` (or None): results whose inputs are unchanged are read
+    from it, the rest computed; the driver reads and writes it, never a block.
     """
     # pairs in output order: securities sorted as strings, then the alignment's order
     order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
     P = len(pairs)
-    ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     d0 = pairs["day0_pos"].to_numpy(dtype=np.int64)
     lo, hi = pair_span(config)
@@ -241,42 +301,64 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     key_of = np.array([panel_no[where[s][0]] for s in se], dtype=np.int64)
     col_of = np.array([where[s][1] for s in se], dtype=np.int64)
     models = list(config.models)
-    results = {m: [] for m in models}     # per model: (pair positions, BlockResult, Block)
+    results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
+    computed = reused = 0
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         for start in range(0, len(idx), BLOCK_PAIRS):
             part = idx[start:start + BLOCK_PAIRS]
             block = gather(panel, col_of[part], d0[part], rel, excluded[key])
-            block.calendar_dates = panel.calendar_closes.index
-            block.benchmark_field = [bench_field[s] for s in se[part]]
+            block.benchmark_field = np.array([bench_field[s] for s in se[part]], dtype=object)
             for m in models:
-                results[m].append((part, study_block(m, block, config), block))
+                keys = pair_keys(block, m, config) if memo is not None else None
+                arrays, hit = _from_memo(memo, m, keys, block, config)
+                todo = np.flatnonzero(~hit)
+                if len(todo):
+                    arrays.put(todo, study_block(m, block.take(todo), config))
+                if memo is not None:
+                    memo.keep(m, keys, _to_columns(arrays))
+                computed += len(todo)
+                reused += int(hit.sum())
+                results[m].append((part, arrays, block, keys))
 
     frames = _frames(pairs, results, models, config)
-    matrices = {m: _group_matrix(pairs, results[m], config) for m in models}
-    car_arrays = {m: _car_arrays(P, results[m], config) for m in models}
     tests = [frames.pop("pair_tests")]
     group_rows = []
-    for gid, members in groups:
-        member = _member_mask(pairs, members)
-        for m in models:
-            gm, colpos, pair_of_col = matrices[m]
-            cols = colpos[member & (colpos >= 0)]
-            car, car_var, dof, n_days = car_arrays[m]
+    for m in models:
+        gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
+        car, car_var, dof, n_days = _car_arrays(P, results[m], config)
+        for gid, members in groups:
+            member = _member_mask(pairs, members)
             if not np.isfinite(car[member]).any():
                 continue
-            cols = np.sort(cols)
+            cols = np.sort(colpos[member & (colpos >= 0)])
+            gkey = None
+            if memo is not None:
+                gkey = memo.group_key(m, pair_key[:, cols], test_windows(config),
+                                      config.n_boot, config.seed, RANK_EVENT_SPAN_ONLY)
+                res = memo.group(gkey)
+                if res is not None:
+                    reused += 1
+                    memo.keep_group(gkey, res)
+                    group_rows.append((gid, m, res))
+                    continue
             sub = gm.take(cols)
             wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
             res = inference.group_tests_matrix(sub, wins, n_boot=config.n_boot,
                                                seed=config.seed)
-            group_rows.append(res.assign(group=gid, model=m, event_id="", series=""))
+            computed += 1
+            if memo is not None:
+                memo.keep_group(gkey, res)
+            group_rows.append((gid, m, res))
+    rank = {gid: i for i, (gid, _) in enumerate(groups)}
+    group_rows.sort(key=lambda r: (rank[r[0]], models.index(r[1])))
     if group_rows:
-        tests.append(pd.concat(group_rows, ignore_index=True))
+        tests.append(pd.concat([res.assign(group=gid, model=m, event_id="", series="")
+                                for gid, m, res in group_rows], ignore_index=True))
     tests = [t for t in tests if len(t)]
     if tests:
         tests = pd.concat(tests, ignore_index=True)
-        tests["note"] = tests["note"].fillna("") if "note" in tests else ""
+        tests["note"] = tests["note"].fillna("")
         ratio = tests["test"].isin(RATIO_TESTS)
         with np.errstate(invalid="ignore", divide="ignore"):
             tests["se"] = np.where(ratio, tests["estimate"] / tests["statistic"], np.nan)
@@ -286,10 +368,42 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     aar = group_aar(frames["ar"], groups)
-    computed = sum(len(r.reason) for m in models for _, r, _ in results[m])
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], panel_parts=frames["panel"],
-                  reuse={"computed": computed, "reused": 0})
+                  reuse={"computed": computed, "reused": reused})
+
+
+def pair_keys(b: Block, model: str, config) -> np.ndarray:
+    """(P, 2) uint64: a 128-bit hash of everything one model reads for each pair."""
+    from eventstudy.memo import row_keys
+    arrays = [b.ret, b.span, b.valid, b.exists, b.excluded, b.date.view(np.int64)]
+    arrays += [b.regs[k] for k in sorted(b.regs)]
+    scalars = [b.d0, b.first, b.last] + [b.has[k] for k in sorted(b.has)]
+    salt = repr((model, config.estimation_window, config.event_windows, config.plot_window,
+                 config.returns, config.min_estimation, config.factors, config.dimson_lags,
+                 sorted(b.regs)))
+    return row_keys(arrays, scalars, salt)
+
+
+def _from_memo(memo, model, keys, block, config):
+    w0, w1 = window_span(config)
+    arrays = PairArrays.empty(len(block.d0), len(block.rel), w1 - w0 + 1,
+                              len(config.event_windows))
+    hit = np.zeros(len(block.d0), bool)
+    if memo is None:
+        return arrays, hit
+    hit, stored = memo.lookup(model, keys, _to_columns(arrays))
+    if hit.any():
+        rows = np.flatnonzero(hit)
+        arrays.reason[rows] = stored["reason"]
+        for n in PairArrays.SCALARS + PairArrays.ARRAYS:
+            getattr(arrays, n)[rows] = stored[n]
+    return arrays, hit
+
+
+def _to_columns(a: PairArrays) -> dict:
+    return {"reason": a.reason, **{n: getattr(a, n) for n in PairArrays.SCALARS
+                                   + PairArrays.ARRAYS}}
 
 
 def _member_mask(pairs: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
@@ -297,75 +411,78 @@ def _member_mask(pairs: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
     return keys.isin(pd.MultiIndex.from_frame(members[["event_id", "series"]]))
 
 
+def _window_slice(config, rel) -> slice:
+    w0, w1 = window_span(config)
+    return slice(w0 - rel[0], w1 - rel[0] + 1)
+
+
 def _frames(pairs, results, models, config) -> dict:
     """The tidy frames, rows in (pair, model, day/window) order."""
     ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     day0 = pairs["day0"].to_numpy()
-    ar_parts, car_parts, skip_parts, panel_parts, test_parts = [], [], [], [], []
-    e1 = config.estimation_window[1]
-    span0, span1 = config.event_span
+    ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
+    panel = _LazyPanel(ev, se, config)
     wins = list(config.event_windows)
+    nw = len(wins)
     log = config.returns == "log"
     for mi, m in enumerate(models):
-        for part, r, b in results[m]:
+        for part, r, b, _ in results[m]:
             bad = r.reason != ""
             if bad.any():
                 k = part[bad]
                 skip_parts.append(pd.DataFrame({"_p": k, "_m": mi, "event_id": ev[k],
                                                 "series": se[k], "model": m,
                                                 "reason": r.reason[bad]}))
-            if r.fits is None:
-                continue
-            good = r.fits.reason == ""
-            s = r.studied[good]
+            s = np.flatnonzero(~bad)
             if not len(s):
                 continue
             pk = part[s]
-            ab = r.ab
-            w0, _ = window_span(config)
-            j = slice(w0 - b.rel[0], w0 - b.rel[0] + len(ab.rel))
+            j = _window_slice(config, b.rel)
+            wrel = b.rel[j]
             exists = b.exists[s, j]
+            ret_w = b.ret[s, j]
+            expected = r.expected[s]
+            ok = np.isfinite(expected)
+            abnormal = ret_w - expected
+            path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
+            path_se = _ffill(np.sqrt(r.path_var[s]))
+            ar_var = r.ar_var[s]
             pi, wj = np.nonzero(exists)
-            gi = np.flatnonzero(good)[pi]              # rows of the fitted arrays
-            ret = b.ret[s, j][pi, wj]
-            ar_var = ab.ar_var[gi, wj]
-            path_se = _ffill(np.sqrt(ab.path_var))[gi, wj]
+            ret = ret_w[pi, wj]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                ar_se = np.sqrt(ar_var[pi, wj])
+                ar_t = abnormal[pi, wj] / ar_se
             ar_parts.append(pd.DataFrame({
                 "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
-                "model": m, "date": b.date[s, j][pi, wj], "rel_day": ab.rel[wj],
+                "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
                 "return": ret, "simple_return": np.expm1(ret) if log else ret,
                 "benchmark_return": b.regs["rm"][s, j][pi, wj],
-                "expected_return": ab.expected[gi, wj],
-                "abnormal_return": ab.abnormal[gi, wj],
-                "ar_se": np.sqrt(ar_var), "ar_t": ab.abnormal[gi, wj] / np.sqrt(ar_var),
-                "car_path": ab.path[gi, wj], "car_path_se": path_se,
-                "span": b.span[s, j][pi, wj], "gap": (exists & ~b.valid[s, j])[pi, wj]}))
-            fits = r.fits
-            nw = len(wins)
-            rep = np.repeat(np.flatnonzero(good), nw)
-            c = {name: np.stack([getattr(w, name)[good] for w in r.cars], axis=1).ravel()
-                 for name in ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps",
-                              "waiting")}
-            waiting = c["waiting"].astype(bool)
-            note = np.where(waiting, "waiting for data",
-                            np.where(c["n_days"] == 0, "no returns in window",
-                                     np.where(c["n_gaps"] > 0,
-                                              [f"{g} missing bar(s) in window"
-                                               for g in c["n_gaps"]], "")))
+                "expected_return": expected[pi, wj], "abnormal_return": abnormal[pi, wj],
+                "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
+                "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
+                "gap": (exists & ~b.valid[s, j])[pi, wj]}))
+            c = {name: getattr(r, name)[s].ravel() for name in
+                 ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
+            n_gaps = c["n_gaps"].astype(np.int64)
+            gaps_note = np.array([f"{g} missing bar(s) in window" if g else "" for g in n_gaps],
+                                 dtype=object) if len(n_gaps) else np.empty(0, object)
+            note = np.where(c["waiting"] > 0, "waiting for data",
+                            np.where(c["n_days"] == 0, "no returns in window", gaps_note))
             pr = np.repeat(pk, nw)
+            rs = np.repeat(s, nw)
             car = c["car"]
             car_parts.append(pd.DataFrame({
                 "_p": pr, "_m": mi, "event_id": ev[pr], "series": se[pr], "model": m,
                 "window_start": np.tile([w[0] for w in wins], len(pk)),
                 "window_end": np.tile([w[1] for w in wins], len(pk)),
-                "car": car, "se": c["se"], "t_stat": c["t"], "dof": fits.dof[rep],
-                "p_value": c["p"], "n_est": fits.n_est[rep], "n_days": c["n_days"],
-                "n_excluded": r.n_excluded[r.studied[rep]], "sigma": np.sqrt(fits.sigma2[rep]),
+                "car": car, "se": c["se"], "t_stat": c["t"],
+                "dof": r.dof[rs].astype(np.int64), "p_value": c["p"],
+                "n_est": r.n_est[rs].astype(np.int64), "n_days": c["n_days"].astype(np.int64),
+                "n_excluded": r.n_excluded[rs].astype(np.int64),
+                "sigma": np.sqrt(r.sigma2[rs]),
                 "car_simple": np.expm1(car) if log else car, "bhar": c["bhar"],
                 "car_var": c["var"], "day0": day0[pr], "note": note}))
-            bp = r.boot_p[good].ravel()
-            bm = r.boot_m[good].ravel()
             keep = np.isfinite(car)
             test_parts.append(pd.DataFrame({
                 "_p": pr[keep], "_m": mi, "group": "", "model": m, "event_id": ev[pr[keep]],
@@ -373,9 +490,9 @@ def _frames(pairs, results, models, config) -> dict:
                 "window_start": np.tile([w[0] for w in wins], len(pk))[keep],
                 "window_end": np.tile([w[1] for w in wins], len(pk))[keep],
                 "test": "bootstrap", "estimate": car[keep], "statistic": car[keep],
-                "dof": np.nan, "p_value": bp[keep], "n": bm[keep], "note": ""}))
-            # the long inference panel (result.panel): estimation rows, then event rows
-            panel_parts.append((pk, mi, m, r, b, good, s))
+                "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
+                "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
+            panel.parts.append((pk, mi, m, r, b, s, abnormal))
     ar = _ordered(ar_parts, AR_COLUMNS)
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
@@ -388,15 +505,16 @@ def _frames(pairs, results, models, config) -> dict:
     pair_tests = pd.concat([t for t in (t_rows, boot) if len(t)], ignore_index=True) \
         if len(car) else pd.DataFrame()
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
-            "panel": _LazyPanel(panel_parts, ev, se, config)}
+            "panel": panel}
 
 
 class _LazyPanel(list):
-    """Parts of the long panel frame, turned into frames only when result.panel is read."""
+    """The long inference panel (estimation residuals, then event ARs, per pair and model):
+    turned into a frame only when `result.panel` is read."""
 
-    def __init__(self, parts, ev, se, config):
+    def __init__(self, ev, se, config):
         super().__init__()
-        self._parts, self._ev, self._se, self._config = parts, ev, se, config
+        self.parts, self._ev, self._se, self._config = [], ev, se, config
         self._done = False
 
     def _build(self):
@@ -405,28 +523,24 @@ class _LazyPanel(list):
         self._done = True
         e1 = self._config.estimation_window[1]
         frames = []
-        for pk, mi, m, r, b, good, s in self._parts:
-            f = r.fits
-            g = np.flatnonzero(good)
-            fitted = f.fitted[g]
-            w0, _ = window_span(self._config)
-            j0 = w0 - b.rel[0]
-            after = np.zeros_like(b.exists[s])
-            after[:, j0:j0 + len(r.ab.rel)] = b.exists[s, j0:j0 + len(r.ab.rel)]
-            after &= (b.rel > e1)[None, :]
-            pad = lambda a: np.concatenate(  # noqa: E731
-                [np.full((len(g), j0), np.nan), a[g],
-                 np.full((len(g), b.rel.size - j0 - len(r.ab.rel)), np.nan)], axis=1)
-            ar_ev, var_ev = pad(r.ab.abnormal), pad(r.ab.ar_var)
-            for phase, mask, ar, var in (("estimation", fitted, f.resid[g], f.est_var[g]),
-                                         ("event", after, ar_ev, var_ev)):
+        for pk, mi, m, r, b, s, abnormal in self.parts:
+            j = _window_slice(self._config, b.rel)
+            fitted = np.isfinite(r.resid[s])
+            after = np.zeros(fitted.shape, bool)
+            after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
+            ar_ev = np.full(fitted.shape, np.nan)
+            var_ev = np.full(fitted.shape, np.nan)
+            ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
+            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
+                                             (1, "event", after, ar_ev, var_ev)):
                 pi, wj = np.nonzero(mask)
                 frames.append(pd.DataFrame({
-                    "_p": pk[pi], "_m": mi, "_ph": 0 if phase == "estimation" else 1,
+                    "_p": pk[pi], "_m": mi, "_ph": ph,
                     "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
                     "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
                     "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
-                    "sigma2": f.sigma2[g][pi], "dof": f.dof[g][pi], "n_est": f.n_est[g][pi]}))
+                    "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
+                    "n_est": r.n_est[s][pi].astype(np.int64)}))
         if frames:
             out = pd.concat(frames, ignore_index=True)
             order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(),
@@ -467,77 +581,65 @@ def _car_arrays(P: int, results, config):
     """(P, n_windows) car, car_var, dof, n_days of one model, NaN where not studied."""
     nw = len(config.event_windows)
     car, var, dof, nd = (np.full((P, nw), np.nan) for _ in range(4))
-    for part, r, _ in results:
-        if r.fits is None:
-            continue
-        good = r.fits.reason == ""
-        pk = part[r.studied[good]]
-        car[pk] = np.stack([w.car[good] for w in r.cars], axis=1)
-        var[pk] = np.stack([w.var[good] for w in r.cars], axis=1)
-        nd[pk] = np.stack([w.n_days[good] for w in r.cars], axis=1)
-        dof[pk] = r.fits.dof[good][:, None]
+    for part, r, _, _ in results:
+        s = np.flatnonzero(r.reason == "")
+        pk = part[s]
+        car[pk], var[pk], nd[pk] = r.car[s], r.var[s], r.n_days[s]
+        dof[pk] = r.dof[s][:, None]
     return car, var, dof, nd
 
 
 def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
-    (event_id, series); and each pair's column (-1: not studied)."""
+    (event_id, series); each pair's column (-1: not studied), each column's pair, and each
+    column's memo key."""
     P = len(pairs)
-    e0, e1 = config.estimation_window
+    e1 = config.estimation_window[1]
     lo, hi = pair_span(config)
     rel = np.arange(lo, hi + 1)
-    w0, _ = window_span(config)
     span0, span1 = config.event_span
     studied = np.zeros(P, bool)
     parts = []
-    for part, r, b in results:
-        if r.fits is None:
-            continue
-        good = r.fits.reason == ""
-        s = r.studied[good]
-        g = np.flatnonzero(good)
+    for part, r, b, keys in results:
+        s = np.flatnonzero(r.reason == "")
         pk = part[s]
         studied[pk] = True
-        L = len(rel)
-        j0 = w0 - lo
-        nwin = len(r.ab.rel)
-        evt = np.zeros((len(g), L), bool)
-        evt[:, j0:j0 + nwin] = b.exists[s, j0:j0 + nwin]
+        j = _window_slice(config, rel)
+        fitted = np.isfinite(r.resid[s])
+        evt = np.zeros(fitted.shape, bool)
+        evt[:, j] = b.exists[s, j]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
-        ar = np.where(r.fits.fitted[g], r.fits.resid[g], np.nan)
-        var = np.where(r.fits.fitted[g], r.fits.est_var[g], np.nan)
-        ar[:, j0:j0 + nwin] = np.where(evt[:, j0:j0 + nwin], r.ab.abnormal[g],
-                                       ar[:, j0:j0 + nwin])
-        var[:, j0:j0 + nwin] = np.where(evt[:, j0:j0 + nwin], r.ab.ar_var[g],
-                                        var[:, j0:j0 + nwin])
-        ar = np.where(evt | r.fits.fitted[g], ar, np.nan)
-        parts.append((pk, ar, var, r.fits.fitted[g], evt, b.date[s], r.fits.dof[g]))
+        ar = np.where(fitted, r.resid[s], np.nan)
+        var = np.where(fitted, r.est_var[s], np.nan)
+        ar[:, j] = np.where(evt[:, j], b.ret[s, j] - r.expected[s], ar[:, j])
+        var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
+        k = keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)
+        parts.append((pk, ar, var, fitted, evt, b.date[s], r.dof[s], k))
     idx = np.flatnonzero(studied)
     ev = pairs["event_id"].to_numpy().astype(str)[idx]
     se = pairs["series"].to_numpy().astype(str)[idx]
     order = np.lexsort((se, ev))
-    sorted_pairs = idx[order]
+    pair_of_col = idx[order]
     colpos = np.full(P, -1)
-    colpos[sorted_pairs] = np.arange(len(sorted_pairs))
-    n = len(sorted_pairs)
-    L = len(rel)
-    AR = np.full((L, n), np.nan)
-    VAR = np.full((L, n), np.nan)
-    EST = np.zeros((L, n), bool)
-    EVT = np.zeros((L, n), bool)
+    colpos[pair_of_col] = np.arange(len(pair_of_col))
+    n, L = len(pair_of_col), len(rel)
+    AR, VAR = np.full((L, n), np.nan), np.full((L, n), np.nan)
+    EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
     DATE = np.full((L, n), np.datetime64("NaT"), dtype="datetime64[ns]")
     DOF = np.full(n, np.nan)
-    for pk, ar, var, est, evt, date, dof in parts:
+    KEY = np.zeros((2, n), np.uint64)
+    for pk, ar, var, est, evt, date, dof, k in parts:
         c = colpos[pk]
         AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, est.T, evt.T
         DATE[:, c] = date.T
         DOF[c] = dof
+        KEY[:, c] = k.T
     DATE = np.where(EST | EVT, DATE, np.datetime64("NaT"))
     keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
     gm = inference.GroupMatrix.from_arrays(keys, rel, AR, VAR, EST, EVT, DATE, DOF)
-    return gm, colpos, sorted_pairs
+    return gm, colpos, pair_of_col, KEY
 
 
 def _windows(sub, car, car_var, dof, n_days, inv, config):

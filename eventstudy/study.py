@@ -19,6 +19,7 @@ from eventstudy import fit as bfit
 from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
+from eventstudy.memo import Memo
 from eventstudy.panel import Panel, build_panel, interval_returns, asof_prices, shift_bars
 from eventstudy.result import StudyResult
 
@@ -86,12 +87,16 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     _add_regressors(panels, where, securities, config)
 
     alignment = _alignment(events, pairs, securities, panels, where)
-    check_data_start(events, alignment, panels, where, config.estimation_window)
+    check_data_start(events, alignment, _firsts(panels, where, alignment["series"].unique()),
+                     config.estimation_window)
 
     from eventstudy.engine import compute
     groups = [(gid, group_members(group, events)) for gid, group in config.groups.items()]
     excluded = _excluded_rows(events, panels, config)
-    out = compute(alignment, panels, where, securities, config, groups, excluded)
+    memo = Memo(cache.root, fresh=recompute) if memoize else None
+    out = compute(alignment, panels, where, securities, config, groups, excluded, memo=memo)
+    if memo is not None:
+        memo.save()
     warn += out.warnings
     prices = pd.concat([pd.DataFrame({"series": s.id, "date": panels[where[s.id][0]].dates[
         panels[where[s.id][0]].valid[:, where[s.id][1]]],
@@ -294,45 +299,54 @@ def _alignment(events, pairs, securities, panels, where) -> pd.DataFrame:
     return alignment.merge(pairs, on=["event_id", "series"], how="inner")
 
 
-def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, panels: dict, where: dict,
+def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
                      estimation_window: tuple[int, int]) -> None:
     """Refuse an event whose whole estimation window precedes the data of every security
     studied on it: far more often a typo in the year (1925, 2205) than a study design.
 
-    An event that precedes only some securities (one listed later) is not refused here:
-    those pairs are skipped with a reason. Raises InputError naming the events file
+    `alignment` holds the studied (event_id, series) pairs with `day0_pos` (-1 when the
+    announcement is outside the calendar); `firsts` each series' first session (a frame
+    indexed by series with pos, date, close_utc; or a mapping of series frames). An event
+    that precedes only some securities (one listed later) is not refused here: those pairs are
+    skipped with a reason. Raises InputError naming the events file
     (``events.attrs["file"]``), the event's row and the field announced_at.
     """
-    if alignment.empty:
+    if not isinstance(firsts, pd.DataFrame):
+        firsts = pd.DataFrame([f.iloc[0][["pos", "date", "close_utc"]] for f in firsts.values()
+                               if len(f)],
+                              index=[s for s, f in firsts.items() if len(f)])
+    a = alignment[alignment["series"].isin(firsts.index)]
+    if a.empty:
         return
-    first_pos, first_date, first_close = {}, {}, {}
-    for sid in alignment["series"].unique():
-        key, i = where[sid]
-        p = panels[key]
-        if p.last_row[i] < p.first_row[i]:
-            continue
-        r = p.first_row[i]
-        first_pos[sid] = p.offset + r
-        first_date[sid] = p.dates[r]
-        first_close[sid] = p.calendar_closes.iloc[p.offset + r]
-    a = alignment[alignment["series"].isin(list(first_pos))]
-    fp = a["series"].map(first_pos).to_numpy()
+    first = firsts.loc[a["series"]]
     inside = a["day0_pos"].to_numpy() >= 0
-    before_pos = a["day0_pos"].to_numpy() + estimation_window[1] < fp
+    before_pos = a["day0_pos"].to_numpy() + estimation_window[1] < first["pos"].to_numpy()
     before_cal = (pd.DatetimeIndex(a["announced_at_utc"]).as_unit("ns").asi8
-                  < pd.DatetimeIndex(a["series"].map(first_close)).as_unit("ns").asi8)
-    before = np.where(inside, before_pos, before_cal)
-    all_before = pd.Series(before).groupby(a["event_id"].to_numpy()).all()
+                  < pd.DatetimeIndex(first["close_utc"]).as_unit("ns").asi8)
+    before = pd.Series(np.where(inside, before_pos, before_cal))
+    all_before = before.groupby(a["event_id"].to_numpy()).all()
     for event in events.itertuples(index=False):
         if not all_before.get(event.event_id, False):
             continue
-        sub = a[a["event_id"] == event.event_id]
-        date0, sid = min((first_date[s], s) for s in sub["series"])
+        sub = first[(a["event_id"] == event.event_id).to_numpy()]
+        date0, sid = min(zip(sub["date"], sub.index))
         raise InputError(f"{event.announced_at!r} is before the data: the estimation window "
                          f"of event {event.event_id!r} ends before the first price of every "
                          f"series studied on it ({sid} starts {date0:%Y-%m-%d}); is the year "
                          "right?", file=events.attrs.get("file"),
                          row=getattr(event, "row", None), field="announced_at")
+
+
+def _firsts(panels: dict, where: dict, ids) -> pd.DataFrame:
+    """Each security's first session: calendar position, date and close instant."""
+    rows = []
+    for sid in ids:
+        key, i = where[sid]
+        p = panels[key]
+        if p.last_row[i] >= p.first_row[i]:
+            r = int(p.first_row[i])
+            rows.append((sid, p.offset + r, p.dates[r], p.calendar_closes.iloc[p.offset + r]))
+    return pd.DataFrame(rows, columns=["series", "pos", "date", "close_utc"]).set_index("series")
 
 
 # ---------------------------------------------------------------------------------------------

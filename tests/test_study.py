@@ -1,4 +1,6 @@
 """The whole study on the bundled real sample, offline."""
+import warnings
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -172,11 +174,82 @@ def test_the_memo_gives_the_same_result_and_notices_changed_prices(tmp_path):
 def test_an_unreadable_memo_is_ignored(tmp_path):
     cfg = csv_config(tmp_path, 120)
     events = load_events("events.csv")
-    (tmp_path / "c").mkdir()
-    (tmp_path / "c" / "study-memo.pkl").write_bytes(b"not a pickle")
+    (tmp_path / "c" / "memo").mkdir(parents=True)
+    (tmp_path / "c" / "memo" / "pairs-constant_mean.parquet").write_bytes(b"not parquet")
     with pytest.warns(MemoWarning, match="ignoring unreadable study memo"):
         res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
     assert res.reuse["reused"] == 0 and len(res.car) > 0
+    again = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")   # rewritten
+    assert again.reuse["computed"] == 0
+
+
+def test_a_memo_of_the_wrong_shape_is_ignored(tmp_path):
+    """A memo written with other windows (other array widths) is not misread."""
+    cfg = csv_config(tmp_path, 120)
+    events = load_events("events.csv")
+    run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    path = tmp_path / "c" / "memo" / "pairs-constant_mean.parquet"
+    table = pq.read_table(path)
+    i = table.schema.get_field_index("expected")
+    col = table.column(i).combine_chunks()
+    width = col.type.list_size
+    cut = pa.FixedSizeListArray.from_arrays(
+        pa.array(col.flatten().to_numpy(zero_copy_only=False).reshape(-1, width)[:, :-1]
+                 .ravel()), width - 1)
+    pq.write_table(table.set_column(i, "expected", cut), path)
+    with pytest.warns(MemoWarning, match="ignoring unreadable study memo"):
+        res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "c")
+    fresh = run_study(events, cfg, offline=True, cache_dir=tmp_path / "d", memoize=False)
+    assert res.reuse["reused"] == 0
+    pd.testing.assert_frame_equal(res.car, fresh.car)
+
+
+def test_a_crafted_pickle_in_the_cache_folder_is_never_executed(tmp_path):
+    """Issue #12 item 8: the old memo was a pickle; a crafted one ran code on `run`."""
+    import pickle
+
+    class Boom:
+        def __reduce__(self):
+            return (open, (str(tmp_path / "pwned"), "w"))
+    cache = tmp_path / "c"
+    (cache / "memo").mkdir(parents=True)
+    payload = pickle.dumps({"code": "x", "entries": Boom()})
+    for name in ("study-memo.pkl", "memo/pairs-constant_mean.parquet", "memo/groups.parquet"):
+        (cache / name).write_bytes(payload)
+    assert not (tmp_path / "pwned").exists()
+    pickle.loads(payload)                      # the payload does run when unpickled ...
+    assert (tmp_path / "pwned").exists()
+    (tmp_path / "pwned").unlink()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", MemoWarning)
+        run_study(load_events("events.csv"), csv_config(tmp_path, 120), offline=True,
+                  cache_dir=cache)
+    assert not (tmp_path / "pwned").exists()   # ... and the study never unpickles it
+
+
+def test_no_pickle_or_eval_in_the_package():
+    """Nothing the tool reads may execute code: no pickle, eval or exec anywhere."""
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent / "eventstudy"
+    bad = re.compile(r"\b(import pickle|pickle\.|cPickle|marshal\.loads|eval\(|exec\(|"
+                     r"allow_pickle=True|read_pickle)")
+    hits = [f"{p.relative_to(root)}:{i}" for p in root.rglob("*.py")
+            for i, line in enumerate(p.read_text("utf-8").splitlines(), 1)
+            if bad.search(line) and not line.lstrip().startswith("#")]
+    assert hits == []
+
+
+def test_a_memo_that_cannot_be_written_is_a_warning(tmp_path):
+    cfg = csv_config(tmp_path, 120)
+    cache = tmp_path / "c"
+    cache.mkdir()
+    (cache / "memo").write_text("a file where the memo folder goes")
+    with pytest.warns(MemoWarning, match="could not save the study memo"):
+        res = run_study(load_events("events.csv"), cfg, offline=True, cache_dir=cache)
+    assert len(res.car) > 0
 
 
 def test_two_fx_vendors_give_different_day0_for_the_same_announcement(tmp_path):
