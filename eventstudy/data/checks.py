@@ -240,9 +240,14 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
         near |= np.abs(size - lk) <= SPLIT_TOLERANCE
     near &= ~skip[None, :]
     for r, c in zip(*np.nonzero(near)):
-        if not valid[r, c]:        # dropped as the reversal of an earlier bad print
+        if not valid[r, c]:        # dropped as part of an earlier bad print
             continue
-        before = values[prev[r, c], c]
+        earlier = np.flatnonzero(valid[:r, c])
+        if earlier[-1] != prev[r, c]:   # its previous bar was a dropped bad print: recheck
+            size[r, c] = abs(np.log(values[r, c] / values[earlier[-1], c]))
+            if np.abs(size[r, c] - logk).min() > SPLIT_TOLERANCE:
+                continue
+        before = values[earlier[-1], c]
         k = SPLIT_RATIOS[int(np.argmin(np.abs(size[r, c] - logk)))]
         after = np.flatnonzero(valid[r + 1:, c])[:REVERSAL_SESSIONS] + r + 1
         back = after[np.abs(np.log(values[after, c] / before)) <= SPLIT_TOLERANCE * 3]

@@ -197,8 +197,8 @@ def read_prices(path: str | Path, layout: str | None, wanted: list[str] | None,
     if path.is_dir():
         raise InputError(f"layout is {layout!r} but this is a folder", file=str(path))
     frame, origin = _read_table(path)
-    if layout == "long":
-        long = _long_from_long(frame, path)
+    if layout == "long":     # rows of a long file may come in any order: no note
+        long = _long_from_long(frame, path).sort_values(["security", "date"], kind="stable")
     else:
         long = _long_from_wide(frame, path)
     problems = _problems([], [], [], [], [])
