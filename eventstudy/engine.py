@@ -93,6 +93,8 @@ class Block:
     d0: np.ndarray           # (P,) calendar position of day 0 (-1: outside the calendar)
     first: np.ndarray        # (P,) calendar position of the first / last bar
     last: np.ndarray
+    flagged: np.ndarray = None                # (P, L) days the data checks flagged
+    flag_text: np.ndarray = None              # (P,) why ("" where no day is flagged)
     calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
     benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
 
@@ -103,12 +105,14 @@ class Block:
                      date=self.date[rows], regs={k: v[rows] for k, v in self.regs.items()},
                      has={k: v[rows] for k, v in self.has.items()}, d0=self.d0[rows],
                      first=self.first[rows], last=self.last[rows],
+                     flagged=self.flagged[rows], flag_text=self.flag_text[rows],
                      calendar_dates=self.calendar_dates,
                      benchmark_field=self.benchmark_field[rows])
 
 
 def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
-           excluded_rows: np.ndarray) -> Block:
+           excluded_rows: np.ndarray, flagged_rows: np.ndarray | None = None,
+           flag_reasons: dict | None = None) -> Block:
     """The rows `rel` around each pair's day 0 from its security's column of the panel."""
     S = panel.close.shape[0]
     r = (d0 - panel.offset)[:, None] + rel[None, :]
@@ -118,6 +122,12 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
     exists = inb & panel.exists[rc, c] if S else np.zeros(r.shape, bool)
     nan = np.nan
     dates = panel.dates.to_numpy()
+    flagged = inb & flagged_rows[rc, c] if flagged_rows is not None else np.zeros(r.shape, bool)
+    flag_text = np.full(len(d0), "", dtype=object)
+    for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
+        j = int(np.argmax(flagged[k]))
+        why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
+        flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
     return Block(
         rel=rel, exists=exists, valid=exists & panel.valid[rc, c],
         ret=np.where(exists, panel.ret[rc, c], nan),
@@ -127,7 +137,8 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         regs={k: np.where(exists, v[rc, c], nan) for k, v in panel.regressors.items()},
         has={k: v[cols] for k, v in panel.has.items()},
         d0=d0, first=panel.offset + panel.first_row[cols],
-        last=panel.offset + panel.last_row[cols], calendar_dates=panel.calendar_closes.index)
+        last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
+        calendar_dates=panel.calendar_closes.index)
 
 
 @dataclass
@@ -217,6 +228,7 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         any_missing = np.any(list(missing.values()), axis=0)
         skip(any_missing, lambda i: [_needs(model, [n_ for n_ in needs if n_ in missing
                                                     and missing[n_][k]], b, k) for k in i])
+    skip(b.flag_text != "", lambda i: list(b.flag_text[i]))
     skip(b.d0 + e1 < b.first, lambda i: [
         f"before the data: the estimation window ends before the first price "
         f"({_day(b, b.first[k])})" for k in i])
@@ -279,11 +291,14 @@ def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
 # ---------------------------------------------------------------------------------------------
 
 def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list,
-            config, groups: list, excluded: dict, *, memo=None) -> Output:
+            config, groups: list, excluded: dict, flagged: dict | None = None, *,
+            memo=None) -> Output:
     """Every (pair, model) of `alignment`, then the groups' tests and AAR paths.
 
     `groups`: (group id, members frame of (event_id, series)) in report order.
     `excluded`: panel key -> (S, N) bool, the rows kept out of estimation windows.
+    `flagged`: {"mask": panel key -> (S, N) bool, "reasons": (key, row, col) -> text}: days
+    the data checks flagged; a pair whose rows hold one is skipped.
     `memo`: an `eventstudy.memo.Memo` (or None): results whose inputs are unchanged are read
     from it, the rest computed; the driver reads and writes it, never a block.
     """
@@ -307,7 +322,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         idx = np.flatnonzero(key_of == panel_no[key])
         for start in range(0, len(idx), BLOCK_PAIRS):
             part = idx[start:start + BLOCK_PAIRS]
-            block = gather(panel, col_of[part], d0[part], rel, excluded[key])
+            block = gather(panel, col_of[part], d0[part], rel, excluded[key],
+                           flagged["mask"][key] if flagged else None,
+                           flagged["reasons"] if flagged else None)
             block.benchmark_field = np.array([bench_field[s] for s in se[part]], dtype=object)
             for m in models:
                 keys = pair_keys(block, m, config) if memo is not None else None
@@ -376,7 +393,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
 def pair_keys(b: Block, model: str, config) -> np.ndarray:
     """(P, 2) uint64: a 128-bit hash of everything one model reads for each pair."""
     from eventstudy.memo import row_keys
-    arrays = [b.ret, b.span, b.valid, b.exists, b.excluded, b.date.view(np.int64)]
+    arrays = [b.ret, b.span, b.valid, b.exists, b.excluded, b.flagged, b.date.view(np.int64)]
     arrays += [b.regs[k] for k in sorted(b.regs)]
     scalars = [b.d0, b.first, b.last] + [b.has[k] for k in sorted(b.has)]
     salt = repr((model, config.estimation_window, config.event_windows, config.plot_window,

@@ -25,7 +25,7 @@ class StudyResult:
     ar: pd.DataFrame          # one row per (event, series, model, day) of the plot window
     car: pd.DataFrame         # one row per (event, series, model, window), with its t-test
     tests: pd.DataFrame       # every test statistic, per pair and per group
-    panel: pd.DataFrame       # estimation residuals and event ARs: the inference input
+    panel_source: object      # builds `panel` (estimation residuals and event ARs) on use
     aar: pd.DataFrame         # per group, model and event day: AAR and CAAR with bands
     skipped: pd.DataFrame     # (event, series, model) not studied, with the reason
     gaps: pd.DataFrame        # missing bars and off-calendar bars, per series
@@ -34,8 +34,19 @@ class StudyResult:
     warnings: list[str] = field(default_factory=list)
     returns: dict[str, pd.DataFrame] = field(default_factory=dict)
     reuse: dict[str, int] = field(default_factory=dict)   # memo: results computed / reused
+    securities: pd.DataFrame | None = None   # one row per security: series, universe, name,
+    #                                          and the universe's metadata (sector, ...)
+    firm_events: pd.DataFrame | None = None  # firm-specific events (event_id, series, ...)
     # per series, every calendar session: date, close_utc, pos, close, ret, span, gap, and the
     # regressors the models use (rm, rm_lag1, rm_lead1, f_<id>): the input of hypotheses.py
+
+    @property
+    def panel(self) -> pd.DataFrame:
+        """The long inference input: one row per (pair, model, day) of the estimation window
+        and the event days; built when first read (it is large for a whole market)."""
+        if not isinstance(self.panel_source, pd.DataFrame):
+            self.panel_source = self.panel_source()
+        return self.panel_source
 
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in RESULT_FILES}

@@ -20,7 +20,8 @@ from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
-from eventstudy.panel import Panel, build_panel, interval_returns, asof_prices, shift_bars
+from eventstudy.panel import (asof_prices, build_panel, build_panel_wide, interval_returns,
+                              shift_bars)
 from eventstudy.result import StudyResult
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
@@ -45,6 +46,11 @@ class Security:
     def close_key(self) -> tuple:
         return (self.cfg.calendar, self.cfg.close_time, self.cfg.close_tz)
 
+    @property
+    def panel_key(self) -> tuple:
+        """Series sharing a close rule share a panel; a universe is a panel of its own."""
+        return ("universe", self.universe) if self.universe else ("series",) + self.close_key
+
 
 def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
@@ -57,59 +63,166 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     computes everything and refreshes the memo.
     """
     from eventstudy.data.cache import PriceCache
-    from eventstudy.data.prices import load_series_prices
     fetchers = _fetchers(fetch) if not offline else {}
     cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
-    pairs = study_pairs(events, config)
+    firm = _firm_events(config)
 
     series_ids = config.needed_series
     closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
     start = _fetch_start(events, config, closes)
-    bars, provenance, warn = {}, [], []
-    for sid in series_ids:
-        cfg = config.series[sid]
-        try:
-            prices, prov, warning = load_series_prices(cfg, offline=offline, cache=cache,
-                                                       fetch=fetchers.get(cfg.source),
-                                                       start=start[sid], end=today)
-        except NetworkError as exc:
-            warn.append(f"{exc}; working offline: cached or bundled data for every series")
-            offline = True
-            prices, prov, warning = load_series_prices(cfg, offline=True, cache=cache)
-        if warning:
-            warn.append(warning)
-        provenance.append(prov)
-        bars[sid] = prices
-
+    loaded = _load_series(series_ids, config, cache, fetchers, offline, start, today)
     securities = [Security(sid, config.series[sid]) for sid in series_ids]
-    panels, where, gaps = _build_panels(securities, bars, closes, config)
+    inputs = {("series",) + s.close_key: {} for s in securities}
+    for s in securities:
+        inputs[("series",) + s.close_key][s.id] = loaded.bars[s.id]
+    meta = [pd.DataFrame({"series": [s.id for s in securities], "universe": "",
+                          "name": [s.cfg.name for s in securities]})]
+    for uid in config.needed_universes:
+        members, data = _load_universe(config.universes[uid], cache, fetchers, loaded.offline,
+                                       today)
+        securities += members
+        inputs[("universe", uid)] = data.closes
+        meta.append(data.securities.rename(columns={"security": "series"}).assign(universe=uid))
+        loaded.problems.append(data.problems)
+        loaded.provenance.append(data.provenance.rename(columns={"security": "series"}))
+    _check_unique(securities, config)
+    security_meta = pd.concat(meta, ignore_index=True)
+    if "name" not in security_meta:
+        security_meta["name"] = security_meta["series"]
+    security_meta["name"] = security_meta["name"].fillna(security_meta["series"])
+    problems = pd.concat([p for p in loaded.problems if len(p)], ignore_index=True) \
+        if any(len(p) for p in loaded.problems) else None
+
+    panels, where, gaps = _build_panels(securities, inputs, config, problems)
     _add_regressors(panels, where, securities, config)
 
-    alignment = _alignment(events, pairs, securities, panels, where)
+    pairs = study_pairs(events, config, security_meta)
+    groups = resolve_groups(events, config, security_meta, firm)
+    pairs = pd.concat([pairs] + [m[["event_id", "series"]] for _, m in groups]
+                      + ([firm[["event_id", "series"]]] if firm is not None else []),
+                      ignore_index=True).drop_duplicates(ignore_index=True)
+    pairs = pairs[pairs["series"].isin(where)]
+    alignment = _alignment(events, pairs, securities, panels, where, firm)
     check_data_start(events, alignment, _firsts(panels, where, alignment["series"].unique()),
                      config.estimation_window)
 
     from eventstudy.engine import compute
-    groups = [(gid, group_members(group, events)) for gid, group in config.groups.items()]
-    excluded = _excluded_rows(events, panels, config)
+    excluded = _excluded_rows(events, panels, where, config, firm)
+    flagged = _flagged_rows(panels, where, problems)
     memo = Memo(cache.root, fresh=recompute) if memoize else None
-    out = compute(alignment, panels, where, securities, config, groups, excluded, memo=memo)
+    out = compute(alignment, panels, where, securities, config, groups, excluded, flagged,
+                  memo=memo)
     if memo is not None:
         memo.save()
-    warn += out.warnings
-    prices = pd.concat([pd.DataFrame({"series": s.id, "date": panels[where[s.id][0]].dates[
-        panels[where[s.id][0]].valid[:, where[s.id][1]]],
-        "close": panels[where[s.id][0]].close[panels[where[s.id][0]].valid[:, where[s.id][1]],
-                                              where[s.id][1]]})
-        for s in securities], ignore_index=True)
+    skipped = out.skipped
+    if problems is not None:
+        whole = problems[problems["action"] == "skip security"]
+        if len(whole):
+            skipped = pd.concat([skipped, pd.DataFrame({
+                "event_id": "", "series": whole["security"].to_numpy(), "model": "",
+                "reason": ("prices not usable, security skipped: " + whole["kind"]
+                           + ": " + whole["reason"]).to_numpy()})], ignore_index=True)
     return StudyResult(
         config=config, events=events, alignment=alignment.drop(columns=["day0_pos"]),
-        ar=out.ar, car=out.car, tests=out.tests, panel=out.panel, aar=out.aar,
-        skipped=out.skipped, gaps=gaps, prices=prices[["series", "date", "close"]],
-        provenance=pd.DataFrame([p.__dict__ for p in provenance]),
-        warnings=warn, returns=SeriesFrames(panels, where),
-        reuse=out.reuse)
+        ar=out.ar, car=out.car, tests=out.tests, panel_source=lambda: out.panel, aar=out.aar,
+        skipped=skipped, gaps=gaps, prices=_prices(panels, where, securities),
+        provenance=pd.concat([pd.DataFrame([p.__dict__ for p in loaded.provenance
+                                            if not isinstance(p, pd.DataFrame)])]
+                             + [p for p in loaded.provenance if isinstance(p, pd.DataFrame)],
+                             ignore_index=True),
+        warnings=loaded.warnings, returns=SeriesFrames(panels, where),
+        reuse=out.reuse, securities=security_meta, firm_events=firm)
+
+
+@dataclass
+class _Loaded:
+    bars: dict
+    provenance: list
+    problems: list
+    warnings: list
+    offline: bool
+
+
+def _load_series(series_ids, config, cache, fetchers, offline, start, today) -> _Loaded:
+    """Each [series.X]'s bars from its vendor, cache, file or the bundled sample, checked."""
+    from eventstudy.data.checks import check_series
+    from eventstudy.data.prices import load_series_prices
+    out = _Loaded({}, [], [], [], offline)
+    for sid in series_ids:
+        cfg = config.series[sid]
+        try:
+            prices, prov, warning = load_series_prices(cfg, offline=out.offline, cache=cache,
+                                                       fetch=fetchers.get(cfg.source),
+                                                       start=start[sid], end=today)
+        except NetworkError as exc:
+            out.warnings.append(f"{exc}; working offline: cached or bundled data for every "
+                                "series")
+            out.offline = True
+            prices, prov, warning = load_series_prices(cfg, offline=True, cache=cache)
+        if warning:
+            out.warnings.append(warning)
+        out.provenance.append(prov)
+        clean, problems = check_series(prices, sid)
+        out.bars[sid] = clean
+        out.problems.append(problems)
+    return out
+
+
+def _load_universe(u, cache, fetchers, offline, today):
+    """A universe's securities (one `Security` each) and its checked closes."""
+    from eventstudy.data.universe import load_universe
+    data = load_universe(u, offline=offline or "yahoo" not in fetchers, cache=cache,
+                         fetch=fetchers.get("yahoo"), end=today)
+    names = data.securities["name"] if "name" in data.securities else data.securities["security"]
+    members = [Security(str(sec), SeriesConfig(id=str(sec), name=str(name), source=u.source,
+                                               calendar=u.calendar, close_time=u.close_time,
+                                               close_tz=u.close_tz, benchmark=u.benchmark),
+                        universe=u.id)
+               for sec, name in zip(data.securities["security"], names)]
+    return members, data
+
+
+def _check_unique(securities, config) -> None:
+    seen = {}
+    for s in securities:
+        if s.id in seen:
+            other = seen[s.id]
+            raise InputError(
+                f"security {s.id!r} is in {_origin(s)} and in {_origin(other)}: one id, one "
+                "security (rename one, or drop it with the universe's `where`)",
+                file=config.path, field=f"universe.{s.universe or other.universe}")
+        seen[s.id] = s
+
+
+def _origin(s) -> str:
+    return f"universe {s.universe!r}" if s.universe else f"[series.{s.id}]"
+
+
+def _prices(panels, where, securities) -> pd.DataFrame:
+    """(series, date, close) of every bar used, securities in the config's order."""
+    parts = []
+    for key, p in panels.items():
+        rr, cc = np.nonzero(p.valid.T)
+        parts.append(pd.DataFrame({"_c": rr, "_k": len(parts),
+                                   "series": np.asarray(p.securities, dtype=object)[rr],
+                                   "date": p.dates[cc], "close": p.close[cc, rr]}))
+    if not parts:
+        return pd.DataFrame(columns=["series", "date", "close"])
+    out = pd.concat(parts, ignore_index=True)
+    rank = {s.id: i for i, s in enumerate(securities)}
+    out = out.iloc[np.argsort(out["series"].map(rank).to_numpy(), kind="stable")]
+    return out[["series", "date", "close"]].reset_index(drop=True)
+
+
+def _firm_events(config):
+    """Every declared firm-specific events file, as one frame (None when there is none)."""
+    if not getattr(config, "firm_events", None):
+        return None
+    from eventstudy.events import load_firm_events
+    frames = [load_firm_events(f.path).assign(events_set=fid)
+              for fid, f in config.firm_events.items()]
+    return pd.concat(frames, ignore_index=True).rename(columns={"security": "series"})
 
 
 class SeriesFrames(dict):
@@ -147,31 +260,46 @@ class SeriesFrames(dict):
         return [self[k] for k in self]
 
 
-def _build_panels(securities, bars, closes, config):
-    """One panel per close rule; `where[sid] = (panel key, column)`; the gaps frame."""
-    by_key: dict[tuple, list[Security]] = {}
+def _build_panels(securities, inputs, config, problems=None):
+    """One panel per close rule for the [series.X] and one per universe;
+    `where[sid] = (panel key, column)`; the gaps frame (missing bars, off-calendar bars and
+    what the data checks did to a bar)."""
+    panels, where, off = {}, {}, {}
+    first = {}
     for s in securities:
-        by_key.setdefault(s.close_key, []).append(s)
-    panels, where = {}, {}
-    off = {}
-    for key, members in by_key.items():
-        panel, off_calendar = build_panel(key, closes[members[0].id],
-                                          {s.id: bars[s.id] for s in members}, config.returns)
+        first.setdefault(s.panel_key, s)
+    for key, data in inputs.items():
+        cfg = first[key].cfg if key in first else None
+        if cfg is None:
+            continue
+        closes = session_closes(cfg)
+        if isinstance(data, dict):
+            panel, off_calendar = build_panel(key, closes, data, config.returns)
+        else:
+            panel, off_calendar = build_panel_wide(key, closes, data, config.returns)
         panels[key] = panel
-        for i, s in enumerate(members):
-            where[s.id] = (key, i)
+        for i, sid in enumerate(panel.securities):
+            where[sid] = (key, i)
         off[key] = off_calendar
     gaps = []
-    for s in securities:
-        key, i = where[s.id]
-        p = panels[key]
-        gaps.append(pd.DataFrame({"series": s.id, "date": p.dates[p.gap[:, i]],
-                                  "kind": "missing bar"}))
+    for key, p in panels.items():
+        rr, cc = np.nonzero(p.gap.T)
+        gaps.append(pd.DataFrame({"_s": rr, "series": np.asarray(p.securities, object)[rr],
+                                  "date": p.dates[cc], "kind": "missing bar", "_o": 0}))
         o = off[key]
-        o = o[o["security"] == s.id]
-        gaps.append(pd.DataFrame({"series": s.id, "date": o["date"].to_numpy(),
-                                  "kind": "bar on a non-session day (ignored)"}))
-    gaps = pd.concat(gaps, ignore_index=True)[["series", "date", "kind"]]
+        gaps.append(pd.DataFrame({"_s": pd.Index(p.securities).get_indexer(o["security"]),
+                                  "series": o["security"].to_numpy(), "date": o["date"],
+                                  "kind": "bar on a non-session day (ignored)", "_o": 1}))
+    if problems is not None and len(problems):
+        shown = problems[problems["action"] != "skip security"]
+        gaps.append(pd.DataFrame({
+            "_s": 0, "series": shown["security"].to_numpy(), "date": shown["date"].to_numpy(),
+            "kind": (shown["kind"] + " (" + shown["action"] + "): " + shown["reason"])
+            .to_numpy(), "_o": 2}))
+    gaps = pd.concat(gaps, ignore_index=True)
+    rank = {s.id: i for i, s in enumerate(securities)}
+    order = np.lexsort((gaps["_o"].to_numpy(), gaps["series"].map(rank).fillna(-1).to_numpy()))
+    gaps = gaps.iloc[order][["series", "date", "kind"]].reset_index(drop=True)
     gaps["date"] = gaps["date"].astype("datetime64[ns]")
     return panels, where, gaps
 
@@ -213,16 +341,15 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
                 panel.regressors[f"f_{f}"][:, cols] = interval_returns(
                     panel, asof_prices(panel, *bench_bars(f)), cols, config.returns)
                 panel.has[f"f_{f}"][cols] = True
-        if not config.factors and not panel.has["rm"].any():
-            pass
 
 
-def _excluded_rows(events, panels, config) -> dict:
-    """Per panel, the (S, N) rows inside any event's widest window: kept out of every
-    estimation window (`exclude_other_events`)."""
+def _excluded_rows(events, panels, where, config, firm) -> dict:
+    """Per panel, the (S, N) rows inside an event's widest window, kept out of every
+    estimation window (`exclude_other_events`): every global event's, on every security of
+    the calendar; and a firm-specific event's on its own security only."""
     out = {}
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
-    lo, hi = config.event_span
+    offsets = np.arange(config.event_span[0], config.event_span[1] + 1)
     for key, p in panels.items():
         S, N = p.close.shape
         mask = np.zeros((S, N), bool)
@@ -230,73 +357,211 @@ def _excluded_rows(events, panels, config) -> dict:
             closes = pd.DatetimeIndex(p.calendar_closes.array).as_unit("ns")
             pos = closes.searchsorted(instants, side="right")
             pos = pos[(pos > 0) & (pos < len(closes))]
-            rows = (pos[:, None] + np.arange(lo, hi + 1)[None, :]).ravel() - p.offset
+            rows = (pos[:, None] + offsets[None, :]).ravel() - p.offset
             mask[rows[(rows >= 0) & (rows < S)], :] = True
+            if firm is not None:
+                mine = firm[[where.get(x, (None,))[0] == key for x in firm["series"]]]
+                if len(mine):
+                    cols = np.asarray([where[x][1] for x in mine["series"]])
+                    at = closes.searchsorted(pd.DatetimeIndex(mine["announced_at_utc"])
+                                             .tz_convert("UTC").as_unit("ns"), side="right")
+                    ok = (at > 0) & (at < len(closes))
+                    rows = ((at[ok][:, None] + offsets[None, :]) - p.offset).ravel()
+                    c = np.repeat(cols[ok], len(offsets))
+                    inside = (rows >= 0) & (rows < S)
+                    mask[rows[inside], c[inside]] = True
         out[key] = mask
     return out
 
 
+def _flagged_rows(panels, where, problems) -> dict:
+    """Per panel, the (S, N) days the data checks flagged (e.g. a possible unadjusted split),
+    and why: a pair whose rows contain one is skipped with that reason."""
+    out = {key: np.zeros(p.close.shape, bool) for key, p in panels.items()}
+    reasons = {}
+    if problems is not None and len(problems):
+        flags = problems[(problems["action"] == "flag day")
+                         & problems["security"].isin(list(where))]
+        for sec, date, kind, reason in flags[["security", "date", "kind", "reason"]] \
+                .itertuples(index=False):       # a handful of flagged days, not a hot path
+            key, i = where[sec]
+            r = panels[key].dates.get_indexer([pd.Timestamp(date)])[0]
+            if r >= 0:
+                out[key][r, i] = True
+                reasons[(key, r, i)] = f"{kind} on {pd.Timestamp(date):%Y-%m-%d} ({reason})"
+    return {"mask": out, "reasons": reasons}
+
+
 # ---------------------------------------------------------------------------------------------
-# pairs and alignment
+# pairs, groups and alignment
 # ---------------------------------------------------------------------------------------------
 
-def study_pairs(events: pd.DataFrame, config: Config) -> pd.DataFrame:
-    """Every (event_id, series) studied: studied series x all events, plus the groups' pairs."""
-    ids = events["event_id"].tolist()
-    pairs = [(e, s) for s in config.studied for e in ids]
+def study_pairs(events: pd.DataFrame, config: Config,
+                securities: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Every (event_id, series) studied around the global events: studied series and studied
+    universes' securities x all events, plus the pairs of groups listing series."""
+    ids = events["event_id"].to_numpy(dtype=object)
+    studied = list(config.studied)
+    if securities is not None:
+        for uid in getattr(config, "studied_universes", ()):
+            studied += securities.loc[securities["universe"] == uid, "series"].tolist()
+    known = set(ids)
     for gid, group in config.groups.items():
         for eid in group.events:
-            if eid not in ids:
+            if eid not in known:
                 raise InputError(f"unknown event {eid!r} (not in the events file)",
                                  file=config.path, field=f"groups.{gid}.events")
-        pairs += list(group_members(group, events).itertuples(index=False, name=None))
-    return pd.DataFrame(pairs, columns=["event_id", "series"]).drop_duplicates(ignore_index=True)
+    studied = np.asarray(list(dict.fromkeys(studied)), dtype=object)
+    pairs = pd.DataFrame({"event_id": np.tile(ids, len(studied)),
+                          "series": np.repeat(studied, len(ids))})
+    extra = [group_members(g, events) for g in config.groups.values() if g.series]
+    return pd.concat([pairs] + extra, ignore_index=True).drop_duplicates(ignore_index=True)
 
 
 def group_members(group, events: pd.DataFrame) -> pd.DataFrame:
-    """The (event_id, series) pairs of a group: its series x its events and categories."""
-    chosen = events[events["event_id"].isin(group.events)
-                    | events["category"].isin(group.categories)]["event_id"].to_numpy()
+    """The (event_id, series) pairs of a group's listed series x its events and categories."""
+    chosen = _chosen_events(group, events)
     series = np.asarray(group.series, dtype=object)
     return pd.DataFrame({"event_id": np.tile(chosen, len(series)),
                          "series": np.repeat(series, len(chosen))})
 
 
-def _alignment(events, pairs, securities, panels, where) -> pd.DataFrame:
-    """Day 0 of every studied (event, security): the first session whose close comes after
-    the announcement, on the security's own calendar and close; one searchsorted per panel.
+def _chosen_events(group, events) -> np.ndarray:
+    """A group's global events: those listed or of its categories; a selector group
+    (universe or `by`) that names neither takes every event."""
+    if not group.events and not group.categories and (getattr(group, "universe", None)
+                                                      or getattr(group, "by", ())):
+        return events["event_id"].to_numpy(dtype=object)
+    return events[events["event_id"].isin(group.events)
+                  | events["category"].isin(group.categories)]["event_id"].to_numpy(dtype=object)
 
-    Rows: securities in the config's order, events in the events file's order."""
+
+def resolve_groups(events: pd.DataFrame, config: Config, securities: pd.DataFrame,
+                   firm: pd.DataFrame | None) -> list[tuple[str, pd.DataFrame]]:
+    """Each group's (event_id, series) members, groups in the config's order; a group with
+    `by` gives one group per value, named `NAME:value` (values sorted)."""
+    out = []
+    for gid, g in config.groups.items():
+        chosen = _chosen_events(g, events)
+        names = list(g.series)
+        if getattr(g, "universe", None):
+            names += securities.loc[securities["universe"] == g.universe, "series"].tolist()
+        names = np.asarray(list(dict.fromkeys(names)), dtype=object)
+        parts = [pd.DataFrame({"event_id": np.tile(chosen, len(names)),
+                               "series": np.repeat(names, len(chosen))})]
+        if getattr(g, "firm_events", None) and firm is not None:
+            f = firm[firm["events_set"] == g.firm_events]
+            if g.events or g.categories:
+                f = f[f["event_id"].isin(g.events) | f["category"].isin(g.categories)]
+            parts.append(f[["event_id", "series"]])
+        members = pd.concat(parts, ignore_index=True).drop_duplicates(ignore_index=True)
+        by = list(getattr(g, "by", ()) or ())
+        if getattr(g, "where", None) or by:
+            members = _with_metadata(members, securities, events, firm)
+            if g.where:
+                from eventstudy.config import apply_query
+                members = apply_query(members, g.where, file=config.path,
+                                      field=f"groups.{gid}.where")
+        if by:
+            missing = [c for c in by if c not in members]
+            if missing:
+                raise InputError(f"unknown column {missing[0]!r} (columns: "
+                                 f"{', '.join(map(str, members.columns))})", file=config.path,
+                                 field=f"groups.{gid}.by")
+            for value, sub in members.groupby(by, sort=True, dropna=True):
+                value = value if isinstance(value, tuple) else (value,)
+                name = f"{gid}:" + "/".join(str(v) for v in value)
+                out.append((name, sub[["event_id", "series"]].reset_index(drop=True)))
+        else:
+            out.append((gid, members[["event_id", "series"]].reset_index(drop=True)))
+    return out
+
+
+def _with_metadata(members, securities, events, firm):
+    """Members with their security's metadata and their event's columns (a firm-specific
+    event's own metadata where the pair is firm-specific)."""
+    out = members.merge(securities, on="series", how="left")
+    ev = events.drop(columns=[c for c in ("row",) if c in events])
+    if firm is not None:
+        ev = pd.concat([ev, firm.drop(columns=["series"]).drop_duplicates("event_id")],
+                       ignore_index=True).drop_duplicates("event_id")
+    return out.merge(ev, on="event_id", how="left", suffixes=("", "_event"))
+
+
+ALIGNMENT_COLUMNS = ["event_id", "series", "calendar", "announced_at", "announced_at_utc",
+                     "time_precision", "day0", "day0_close_utc", "prev_session",
+                     "prev_close_utc", "day0_pos", "close_rule"]
+
+
+def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFrame:
+    """Day 0 of every studied (event, security): the first session whose close comes after
+    the announcement, on the security's own calendar and close; one searchsorted per panel
+    for the global events, one per pair for firm-specific ones.
+
+    Rows: securities in the config's order, events in the events file's order; then the
+    firm-specific pairs in their files' order."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
     studied = set(pairs["series"])
-    frames = []
+    by_panel: dict = {}
     for s in securities:
-        if s.id not in studied:
-            continue
-        key, _ = where[s.id]
-        closes = panels[key].calendar_closes
-        close_values = pd.DatetimeIndex(closes.array).as_unit("ns")
-        pos = close_values.searchsorted(instants, side="right")
-        inside = (pos > 0) & (pos < len(closes))
-        safe = np.clip(pos, 1, len(closes) - 1)
-        nat = np.datetime64("NaT")
-        frames.append(pd.DataFrame({
-            "event_id": events["event_id"].to_numpy(),
-            "series": s.id,
-            "calendar": s.cfg.calendar,
-            "announced_at": events["announced_at"].to_numpy(),
-            "announced_at_utc": instants,
-            "time_precision": events["time_precision"].to_numpy(),
-            "day0": np.where(inside, closes.index[safe], nat),
-            "day0_close_utc": close_values[safe].where(inside),
-            "prev_session": np.where(inside, closes.index[safe - 1], nat),
-            "prev_close_utc": close_values[safe - 1].where(inside),
-            "day0_pos": np.where(inside, safe, -1),
-            "close_rule": close_rule(s.cfg)}))
-    alignment = pd.concat(frames, ignore_index=True)
-    for col in ("day0", "prev_session"):
-        alignment[col] = alignment[col].astype("datetime64[ns]")
-    return alignment.merge(pairs, on=["event_id", "series"], how="inner")
+        if s.id in studied and s.id in where:
+            by_panel.setdefault(s.panel_key, []).append(s)
+    frames = [_align_block(events, instants, members, panels[key])
+              for key, members in by_panel.items()]
+    parts = []
+    if frames:
+        alignment = pd.concat(frames, ignore_index=True)
+        rank = {s.id: i for i, s in enumerate(securities)}
+        alignment = alignment.iloc[np.argsort(alignment["series"].map(rank).to_numpy(),
+                                              kind="stable")]
+        parts.append(alignment.merge(pairs, on=["event_id", "series"], how="inner"))
+    if firm is not None:
+        f = firm[firm["series"].isin(list(where))]
+        firm_parts = []
+        for key in dict.fromkeys(where[x][0] for x in f["series"]):
+            sub = f[[where[x][0] == key for x in f["series"]]]
+            cfg = next(s.cfg for s in securities if s.panel_key == key)
+            firm_parts.append(_align_rows(
+                sub["event_id"].to_numpy(dtype=object), sub["series"].to_numpy(dtype=object),
+                cfg, sub["announced_at"].to_numpy(), pd.DatetimeIndex(sub["announced_at_utc"]),
+                sub["time_precision"].to_numpy() if "time_precision" in sub else "minute",
+                panels[key].calendar_closes).assign(_i=sub.index.to_numpy()))
+        if firm_parts:
+            parts.append(pd.concat(firm_parts).sort_values("_i", kind="stable")
+                         .drop(columns="_i"))
+    if not parts:
+        return pd.DataFrame(columns=ALIGNMENT_COLUMNS)
+    return pd.concat(parts, ignore_index=True)
+
+
+def _align_block(events, instants, members, panel) -> pd.DataFrame:
+    ids = np.asarray([s.id for s in members], dtype=object)
+    E = len(events)
+    return _align_rows(np.tile(events["event_id"].to_numpy(dtype=object), len(ids)),
+                       np.repeat(ids, E), members[0].cfg,
+                       np.tile(events["announced_at"].to_numpy(), len(ids)),
+                       instants[np.tile(np.arange(E), len(ids))],
+                       np.tile(events["time_precision"].to_numpy(), len(ids)),
+                       panel.calendar_closes)
+
+
+def _align_rows(event_id, series, cfg, announced_at, instants, precision, closes):
+    close_values = pd.DatetimeIndex(closes.array).as_unit("ns")
+    instants = pd.DatetimeIndex(instants).tz_convert("UTC").as_unit("ns")
+    pos = close_values.searchsorted(instants, side="right")
+    inside = (pos > 0) & (pos < len(closes))
+    safe = np.clip(pos, 1, len(closes) - 1)
+    nat = np.datetime64("NaT", "ns")
+    return pd.DataFrame({
+        "event_id": event_id, "series": series, "calendar": cfg.calendar,
+        "announced_at": announced_at, "announced_at_utc": instants,
+        "time_precision": precision,
+        "day0": np.where(inside, closes.index[safe].to_numpy(), nat),
+        "day0_close_utc": close_values[safe].where(inside),
+        "prev_session": np.where(inside, closes.index[safe - 1].to_numpy(), nat),
+        "prev_close_utc": close_values[safe - 1].where(inside),
+        "day0_pos": np.where(inside, safe, -1),
+        "close_rule": close_rule(cfg)})
 
 
 def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
