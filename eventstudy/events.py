@@ -237,3 +237,101 @@ def add_event(path: str | Path, *, event_id: str, announced_at: str, title: str,
     events = read_events_text(new_text, str(path))
     atomic.write_text(path, new_text)
     return events
+
+
+FIRM_REQUIRED = ["event_id", "security", "announced_at"]
+FIRM_RESERVED = ["announced_at_utc", "row"]
+
+
+def load_firm_events(path: str | Path) -> pd.DataFrame:
+    """Read and validate a file of firm-specific events: one (event, security) pair a row.
+
+    Columns: event_id, security, announced_at (aware, as in events.csv), optional
+    time_precision and category, and any metadata (e.g. surprise): numbers become numbers.
+    An event id may cover several securities (a sector's news) but (event_id, security)
+    is unique. Sorted by announcement time like `load_events`; `row` is the file's row.
+    """
+    path = Path(path)
+    name = str(path)
+    text = _read_text(path)
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\x00" in text:
+        raise InputError("NUL characters: not a text CSV (UTF-16? save it as CSV UTF-8)",
+                         file=name, row=text[:text.index("\x00")].count("\n") + 1)
+    rows = _csv_rows(text, name)
+    try:
+        _, header = next(rows)
+    except StopIteration:
+        raise InputError("empty file: expected a header row "
+                         f"({','.join(FIRM_REQUIRED)})", file=name) from None
+    header = [h.strip() for h in header]
+    if "" in header:
+        raise InputError(f"column {header.index('') + 1} of the header has no name "
+                         "(a stray comma?)", file=name, row=1)
+    missing = [c for c in FIRM_REQUIRED if c not in header]
+    if missing:
+        hint = next((suggest(m, header) for m in missing if suggest(m, header)), "")
+        raise InputError(f"missing column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)}{hint} (found: {', '.join(header)})", file=name,
+                         row=1)
+    dupes = sorted({c for c in header if header.count(c) > 1})
+    if dupes:
+        raise InputError(f"column {dupes[0]!r} appears twice", file=name, row=1)
+    reserved = [c for c in header if c in FIRM_RESERVED]
+    if reserved:
+        raise InputError(f"column {reserved[0]!r} is computed by the tool: rename it",
+                         file=name, row=1, field=reserved[0])
+
+    records, seen = [], {}
+    for i, cells in rows:
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) != len(header):
+            raise InputError(f"{len(cells)} fields where the header has {len(header)} "
+                             "(quote values that contain commas)", file=name, row=i)
+        rec = {k: v.strip() for k, v in zip(header, cells)}
+        eid, security = rec["event_id"], rec["security"]
+        if not eid:
+            raise InputError("empty event_id", file=name, row=i, field="event_id")
+        if not _ID.fullmatch(eid):
+            raise InputError(f"event_id {eid!r} may hold only letters, digits, '.', '_' and '-'",
+                             file=name, row=i, field="event_id")
+        if not security:
+            raise InputError("empty security", file=name, row=i, field="security")
+        if security[0] in "=+-@" or any(ord(ch) < 32 or 127 <= ord(ch) < 160
+                                        for ch in security):
+            raise InputError(f"security {security!r} starts with a formula character or holds "
+                             "a control character", file=name, row=i, field="security")
+        if (eid, security) in seen:
+            raise InputError(f"duplicate pair ({eid}, {security}) (first on row "
+                             f"{seen[(eid, security)]})", file=name, row=i, field="event_id")
+        seen[(eid, security)] = i
+        try:
+            instant = parse_instant(rec["announced_at"])
+        except ValueError as exc:
+            raise InputError(str(exc), file=name, row=i, field="announced_at") from None
+        precision = rec.get("time_precision") or "minute"
+        if precision not in PRECISIONS:
+            raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}"
+                             f"{suggest(precision, PRECISIONS)}", file=name, row=i,
+                             field="time_precision")
+        rec.update(announced_at_utc=instant.tz_convert("UTC"), time_precision=precision,
+                   category=rec.get("category", ""), row=i)
+        records.append(rec)
+    if not records:
+        raise InputError("no events (only a header)", file=name)
+    frame = pd.DataFrame.from_records(records)
+    front = ["event_id", "security", "announced_at", "announced_at_utc", "time_precision",
+             "category"]
+    extra = [c for c in header if c not in front]
+    frame = frame[front + extra + ["row"]]
+    for col in extra:   # metadata that is all numbers becomes numeric (where = "surprise > 0")
+        values = frame[col].replace("", None)
+        numbers = pd.to_numeric(values, errors="coerce")
+        if numbers.notna().any() and numbers.notna().sum() == values.notna().sum():
+            frame[col] = numbers.astype("float64")
+    frame = frame.sort_values(["announced_at_utc", "event_id", "security"], kind="stable")
+    frame = frame.reset_index(drop=True)
+    frame.attrs["file"] = name
+    return frame
