@@ -99,6 +99,31 @@ def test_synthetic_covers_every_feature():
     assert {"tokyo", "escalations"} <= set(tests["group"])
 
 
+@pytest.mark.parametrize("sid, bench", [("T1", "SPX"), ("T7", "SPX"), ("FXJPY", "DXYS")])
+def test_golden_benchmark_returns_are_the_previous_us_session(tmp_path, sid, bench):
+    """Recomputed from the scenario's CSVs by hand: a Tokyo (or London-midnight) bar of date d
+    is matched with the last US close dated d - 1 or earlier (US closes come after both)."""
+    SCENARIOS["synthetic"](tmp_path)
+    own = pd.read_csv(tmp_path / f"{sid}.csv", parse_dates=["date"])
+    us = pd.read_csv(tmp_path / f"{bench}.csv", parse_dates=["date"])
+    us = us[us["date"] != pd.Timestamp("2024-07-04")]          # the ignored off-session bar
+    asof = us.set_index("date")["close"]
+
+    def level(days):
+        every_day = pd.date_range(min(asof.index[0], days.min()), days.max())
+        return asof.reindex(every_day).ffill().reindex(days).to_numpy()
+    d, p = own["date"].iloc[1:], own["date"].shift(1).iloc[1:]
+    day = pd.Timedelta(days=1)
+    expected = pd.Series(np.log(level(d - day) / level(p - day)), index=d.to_numpy())
+    ar = read_frame("synthetic", "ar")
+    ar = ar[(ar["series"] == sid) & (ar["model"] == "market_model") & ~ar["gap"]]
+    ar = ar.drop_duplicates("date").set_index("date")["benchmark_return"]
+    assert len(ar) > 15
+    want = expected[ar.index].to_numpy()
+    assert (np.isnan(ar.to_numpy()) == np.isnan(want)).all()
+    assert np.allclose(ar.to_numpy(), want, rtol=0, atol=1e-12, equal_nan=True)
+
+
 def test_overlap_excludes_the_other_event():
     car = read_frame("overlap", "car")
     align = read_frame("overlap", "alignment").set_index(["event_id", "series"])["day0"]
