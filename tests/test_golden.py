@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.golden.compare import Added, Exempt, GoldenMismatch, assert_frames_match
-from tests.golden.make_golden import read_frame, run_scenario
+from tests.golden.make_golden import compute, read_frame
 from tests.golden.scenarios import FRAMES, SCENARIOS
 
 # Deliberate changes (filled by the engine's author): Exempt(frame, rows(old) -> mask or None,
@@ -18,21 +18,20 @@ DELIBERATE: list = []
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """Each scenario's StudyResult, computed on first use and shared by the module."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = run_scenario(name, tmp_path_factory.mktemp(name))
-        return cache[name]
-    return get
+def computed(tmp_path_factory):
+    """Every scenario run once with today's code, in a child process with one BLAS thread
+    (see make_golden: GARCH fits depend on the thread count); its frames as Parquet."""
+    out = tmp_path_factory.mktemp("golden-new")
+    done = compute(list(SCENARIOS), out)
+    if done.returncode:
+        pytest.fail(f"the scenarios failed to run:\n{done.stderr[-4000:]}", pytrace=False)
+    return out
 
 
 @pytest.mark.parametrize("frame", FRAMES)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_frame_matches_the_golden_master(results, scenario, frame):
-    new = getattr(results(scenario), frame)
+def test_frame_matches_the_golden_master(computed, scenario, frame):
+    new = read_frame(scenario, frame, computed)
     assert_frames_match(frame, new, read_frame(scenario, frame), deliberate=DELIBERATE)
 
 
