@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 
 from tests.golden.compare import Added, Exempt, GoldenMismatch, assert_frames_match
-from tests.golden.make_golden import read_frame, run_scenario
+from tests.golden.make_golden import compute, read_frame
 from tests.golden.scenarios import FRAMES, SCENARIOS
 
 # Deliberate changes (filled by the engine's author): Exempt(frame, rows(old) -> mask or None,
@@ -25,21 +25,20 @@ DELIBERATE: list = [
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory):
-    """Each scenario's StudyResult, computed on first use and shared by the module."""
-    cache = {}
-
-    def get(name):
-        if name not in cache:
-            cache[name] = run_scenario(name, tmp_path_factory.mktemp(name))
-        return cache[name]
-    return get
+def computed(tmp_path_factory):
+    """Every scenario run once with today's code, in a child process with one BLAS thread
+    (see make_golden: GARCH fits depend on the thread count); its frames as Parquet."""
+    out = tmp_path_factory.mktemp("golden-new")
+    done = compute(list(SCENARIOS), out)
+    if done.returncode:
+        pytest.fail(f"the scenarios failed to run:\n{done.stderr[-4000:]}", pytrace=False)
+    return out
 
 
 @pytest.mark.parametrize("frame", FRAMES)
 @pytest.mark.parametrize("scenario", list(SCENARIOS))
-def test_frame_matches_the_golden_master(results, scenario, frame):
-    new = getattr(results(scenario), frame)
+def test_frame_matches_the_golden_master(computed, scenario, frame):
+    new = read_frame(scenario, frame, computed)
     assert_frames_match(frame, new, read_frame(scenario, frame), deliberate=DELIBERATE)
 
 
@@ -104,6 +103,31 @@ def test_synthetic_covers_every_feature():
     assert ar.loc[ar["model"] == "dimson", "expected_return"].notna().any()
     tests = read_frame("synthetic", "tests")
     assert {"tokyo", "escalations"} <= set(tests["group"])
+
+
+@pytest.mark.parametrize("sid, bench", [("T1", "SPX"), ("T7", "SPX"), ("FXJPY", "DXYS")])
+def test_golden_benchmark_returns_are_the_previous_us_session(tmp_path, sid, bench):
+    """Recomputed from the scenario's CSVs by hand: a Tokyo (or London-midnight) bar of date d
+    is matched with the last US close dated d - 1 or earlier (US closes come after both)."""
+    SCENARIOS["synthetic"](tmp_path)
+    own = pd.read_csv(tmp_path / f"{sid}.csv", parse_dates=["date"])
+    us = pd.read_csv(tmp_path / f"{bench}.csv", parse_dates=["date"])
+    us = us[us["date"] != pd.Timestamp("2024-07-04")]          # the ignored off-session bar
+    asof = us.set_index("date")["close"]
+
+    def level(days):
+        every_day = pd.date_range(min(asof.index[0], days.min()), days.max())
+        return asof.reindex(every_day).ffill().reindex(days).to_numpy()
+    d, p = own["date"].iloc[1:], own["date"].shift(1).iloc[1:]
+    day = pd.Timedelta(days=1)
+    expected = pd.Series(np.log(level(d - day) / level(p - day)), index=d.to_numpy())
+    ar = read_frame("synthetic", "ar")
+    ar = ar[(ar["series"] == sid) & (ar["model"] == "market_model") & ~ar["gap"]]
+    ar = ar.drop_duplicates("date").set_index("date")["benchmark_return"]
+    assert len(ar) > 15
+    want = expected[ar.index].to_numpy()
+    assert (np.isnan(ar.to_numpy()) == np.isnan(want)).all()
+    assert np.allclose(ar.to_numpy(), want, rtol=0, atol=1e-12, equal_nan=True)
 
 
 def test_overlap_excludes_the_other_event():

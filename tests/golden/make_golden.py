@@ -1,21 +1,30 @@
 """Freeze the golden master: run every scenario and write its result frames as Parquet.
 
-    PYTHONPATH=$PWD python -m tests.golden.make_golden [scenario ...]
+    PYTHONPATH=$PWD python -m tests.golden.make_golden [scenario ...]     # into tests/golden/data
+    PYTHONPATH=$PWD python -m tests.golden.make_golden --out DIR [...]    # elsewhere (the test)
 
-Run it only to freeze a deliberate new baseline; tests/test_golden.py compares against it.
+Run it into tests/golden/data only to freeze a deliberate new baseline.
+
+The scenarios always run in a process with one BLAS thread: OpenBLAS splits its sums by thread
+count, and the GARCH optimiser turns such last-bit differences into 1e-7 changes (even a fit
+that converges on one thread count and not on another), so results depend on the core count
+unless it is pinned. The environment variables only work before numpy loads: hence the
+child process.
 """
 from __future__ import annotations
 
+import os
+import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pandas as pd
 
-from eventstudy import run_study
-from tests.golden.scenarios import FRAMES, SCENARIOS
+from tests.golden.scenarios import FRAMES, REPO, SCENARIOS
 
 DATA = Path(__file__).parent / "data"
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
@@ -25,26 +34,50 @@ def write_frame(frame: pd.DataFrame, path: Path) -> None:
                                             index=False)
 
 
-def read_frame(scenario: str, frame: str) -> pd.DataFrame:
-    return pd.read_parquet(DATA / scenario / f"{frame}.parquet", engine="pyarrow")
+def read_frame(scenario: str, frame: str, root: Path = DATA) -> pd.DataFrame:
+    return pd.read_parquet(Path(root) / scenario / f"{frame}.parquet", engine="pyarrow")
 
 
 def run_scenario(name: str, folder: Path):
+    """One scenario's StudyResult, in this process (whatever its BLAS threads)."""
+    from eventstudy import run_study
     events, config, kwargs = SCENARIOS[name](folder)
     return run_study(events, config, **kwargs)
 
 
-def main(names: list[str]) -> None:
-    for name in names or list(SCENARIOS):
+def compute(names: list[str], out: Path) -> subprocess.CompletedProcess:
+    """Run the scenarios in a child process with one BLAS thread; frames go to `out`."""
+    env = {**os.environ, **ONE_THREAD,
+           "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    return subprocess.run([sys.executable, "-m", "tests.golden.make_golden", "--out", str(out),
+                           *names], cwd=REPO, env=env, capture_output=True, text=True)
+
+
+def _pinned() -> bool:
+    return all(os.environ.get(k) == v for k, v in ONE_THREAD.items())
+
+
+def main(argv: list[str]) -> int:
+    out = DATA
+    if argv[:1] == ["--out"]:
+        out, argv = Path(argv[1]), argv[2:]
+    names = argv or list(SCENARIOS)
+    if not _pinned():
+        done = compute(names, out)
+        sys.stdout.write(done.stdout)
+        sys.stderr.write(done.stderr)
+        return done.returncode
+    for name in names:
         with tempfile.TemporaryDirectory() as tmp:
             result = run_scenario(name, Path(tmp))
         for frame in FRAMES:
-            write_frame(getattr(result, frame), DATA / name / f"{frame}.parquet")
-            back = read_frame(name, frame)
+            write_frame(getattr(result, frame), out / name / f"{frame}.parquet")
+            back = read_frame(name, frame, out)
             pd.testing.assert_frame_equal(back, getattr(result, frame).reset_index(drop=True),
-                                          check_exact=True, check_dtype=False)
+                                          check_exact=True)
         print(f"{name}: " + ", ".join(f"{f} {len(getattr(result, f))}" for f in FRAMES))
+    return 0
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    sys.exit(main(sys.argv[1:]))
