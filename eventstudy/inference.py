@@ -28,7 +28,7 @@ from typing import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import special, stats
+from scipy import sparse, special, stats
 
 __all__ = [
     "ALL_GROUP_TESTS",
@@ -356,7 +356,26 @@ def _scaled_ranks(x: np.ndarray) -> np.ndarray:
     return ranks / (m + 1.0) - 0.5
 
 
-def _rank_statistic(u: np.ndarray, window_rows: np.ndarray) -> tuple[float, float, int]:
+@dataclass
+class _RankBase:
+    """Window-independent part of a rank test: daily mean centred ranks and their variance."""
+
+    kbar: np.ndarray        # (D,) mean centred rank over the pairs ranked on each day
+    n_t: np.ndarray         # (D,) pairs ranked on each day
+    used: np.ndarray        # (D,) n_t > 0
+    T: int                  # days with n_t > 0
+    s2: float               # (1/T) sum_t N_t Kbar_t^2
+
+
+def _rank_base(u: np.ndarray) -> _RankBase:
+    kbar, n_t = _row_means(u)
+    used = n_t > 0
+    T = int(used.sum())
+    s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
+    return _RankBase(kbar, n_t, used, T, s2)
+
+
+def _rank_statistic(base: _RankBase, window_rows: np.ndarray) -> tuple[float, float, int]:
     """Corrado / Cowan rank statistic from centred scaled ranks ``u`` (days x pairs).
 
     ``Kbar_t`` = mean centred rank over the N_t pairs ranked on day t; ``S^2 = (1/T) sum_t N_t
@@ -364,13 +383,10 @@ def _rank_statistic(u: np.ndarray, window_rows: np.ndarray) -> tuple[float, floa
     absorbs cross-sectional dependence); statistic ``sum_{t in W} Kbar_t / (S sqrt(sum_{t in W}
     1/N_t))``. Returns (estimate = mean Kbar_t over the window days, statistic, T).
     """
-    kbar, n_t = _row_means(u)
-    used = n_t > 0
-    T = int(used.sum())
+    kbar, n_t, used, T, s2 = base.kbar, base.n_t, base.used, base.T, base.s2
     w = window_rows & used
     if T < 2 or not w.any():
         return _NAN, _NAN, T
-    s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T)
     est = float(kbar[w].mean())
     if not s2 > 0:
         return est, _NAN, T
@@ -413,6 +429,7 @@ class _Context:
     kp_mode: str
     kp_min_overlap: int
     kp_exact_max: int = KP_EXACT_MAX
+    windows: Sequence[WindowCars] = ()
     _corr: np.ndarray | None = None
     _cache: dict | None = None
 
@@ -425,11 +442,17 @@ class _Context:
             self._cache[key] = make()
         return self._cache[key]
 
-    def corr(self) -> np.ndarray:
-        """Calendar-aligned estimation-residual correlations, NaN -> 0 (too little overlap)."""
-        if self._corr is None:
+    def corr(self, sel: np.ndarray) -> np.ndarray:
+        """Calendar-aligned estimation-residual correlations of the selected pairs, NaN -> 0
+        (too little overlap). Computed once for the whole group when it is small enough."""
+        if len(self.group.keys) <= self.kp_exact_max and self._corr is None:
             self._corr = np.nan_to_num(_calendar_corr(self.group, self.kp_min_overlap), nan=0.0)
-        return self._corr
+        if self._corr is not None:
+            if sel.all():
+                return self._corr
+            return self.cached("corr", sel, lambda: self._corr[np.ix_(sel, sel)])
+        return self.cached("corr", sel, lambda: np.nan_to_num(
+            _calendar_corr(self.group.take(sel), self.kp_min_overlap), nan=0.0))
 
 
 def _calendar_corr(g: GroupMatrix, min_overlap: int) -> np.ndarray:
@@ -470,16 +493,20 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
     return _cross_sectional_t(_cars(w)[0])
 
 
+def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
+    """Days with an estimation AAR and the standard deviation of that AAR series."""
+    aar, cnt = _row_means(g.est_ar[:, sel])
+    aar = aar[cnt > 0]
+    return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
+
+
 def _test_bw_cda(ctx: _Context, w: WindowCars):
     x, sel = _cars(w)
     n = len(x)
     est = float(x.mean()) if n else _NAN
-    aar, cnt = _row_means(ctx.group.est_ar[:, sel])
-    aar = aar[cnt > 0]
-    T = len(aar)
+    T, sd = ctx.cached("bw_cda", sel, lambda: _aar_sd(ctx.group, sel))
     if n < 1 or T < 2:
         return est, _NAN, _NAN, _NAN, n
-    sd = float(aar.std(ddof=1))
     if not sd > 0:
         return est, _NAN, float(T - 1), _NAN, n
     stat = est / (math.sqrt(w.length) * sd)
@@ -506,29 +533,107 @@ def _test_bmp(ctx: _Context, w: WindowCars):
     return _cross_sectional_t(scar[sel])
 
 
-def _mean_correlation(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
-    """r-bar over the selected pairs (off-diagonal mean), see docs for the two modes."""
-    idx = np.flatnonzero(sel)
-    n = len(idx)
+def _event_dates(g: GroupMatrix, w: WindowCars, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Calendar dates of the selected pairs' event ARs inside the window: (dates, present)."""
+    rows = (g.days >= w.start) & (g.days <= w.end)
+    d = g.date[rows][:, idx]
+    ok = g.is_evt[rows][:, idx] & np.isfinite(g.ar[rows][:, idx]) & (d != _NO_DATE)
+    return d, ok
+
+
+def _mean_correlation(ctx: _Context, w: WindowCars, sel: np.ndarray) -> tuple[float, str]:
+    """r-bar over the selected pairs (off-diagonal mean), see docs for the two modes; pairwise
+    up to ``kp_exact_max`` pairs, from per-date sums above. Returns (r-bar, note)."""
+    n = int(sel.sum())
     if n < 2:
-        return _NAN
-    r = ctx.corr()[np.ix_(idx, idx)]
-    if ctx.kp_mode == "overlap":
-        g = ctx.group
-        rows = (g.days >= w.start) & (g.days <= w.end)
-        d = g.date[rows][:, idx]
-        ok = g.is_evt[rows][:, idx] & np.isfinite(g.ar[rows][:, idx]) & (d != _NO_DATE)
-        uniq = np.unique(d[ok])
-        ind = np.zeros((len(uniq), n))
-        rr, cc = np.nonzero(ok)
-        ind[np.searchsorted(uniq, d[rr, cc]), cc] = 1.0
-        common = ind.T @ ind
-        own = np.diag(common)
-        with np.errstate(invalid="ignore", divide="ignore"):
-            weight = common / np.sqrt(np.outer(own, own))
-        r = r * np.nan_to_num(weight, nan=0.0)
-    off = ~np.eye(n, dtype=bool)
-    return float(r[off].mean())
+        return _NAN, ""
+    if n > ctx.kp_exact_max:
+        note = f"KP r-bar from date sums (n > {ctx.kp_exact_max})"
+        return _date_sums_rbar(ctx, w, sel), note
+    r = ctx.corr(sel)
+    if ctx.kp_mode == "estimation":
+        total = ctx.cached("kp_total", sel, lambda: float(r.sum()))
+        return float((total - np.trace(r)) / (n * (n - 1.0))), ""
+    # overlap: sum_ij r_ij c_ij / sqrt(n_i n_j) = sum_d v_d' R v_d, v_di = [pair i has date d]
+    # / sqrt(n_i) over the window's event dates d; minus the diagonal (r_ii w_ii)
+    d, ok = _event_dates(ctx.group, w, np.flatnonzero(sel))
+    uniq = np.unique(d[ok])
+    own = ok.sum(axis=0)
+    v = np.zeros((len(uniq), n))
+    rr, cc = np.nonzero(ok)
+    v[np.searchsorted(uniq, d[rr, cc]), cc] = 1.0 / np.sqrt(own[cc])
+    total = float(np.sum((v @ r) * v))
+    return float((total - np.diag(r)[own > 0].sum()) / (n * (n - 1.0))), ""
+
+
+@dataclass
+class _DateSums:
+    """Window-independent inputs of the date-sums r-bar for one selection of pairs."""
+
+    z: sparse.csr_matrix    # (n, T_cal) scaled standardised estimation residuals
+    q: np.ndarray           # (n,) sum of squares of each row of z (its own "r_ii")
+    total_est: float        # sum_t (sum_i z_it)^2: the "estimation" mode's double sum
+
+
+def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateSums:
+    """Each pair's estimation residuals as a sparse (pair x calendar date) matrix z, scaled so
+    that sum_t z_it z_jt is the Pearson correlation r_ij when both pairs have every date.
+
+    z_it = (e_it - mean_i) / sd_i / (sqrt(S_i) c_i): sd_i with divisor T_i (its residuals), S_i
+    its dated estimation rows, c_i = T_i / S_i its coverage. Without gaps z_i has unit norm.
+    With independent gaps two pairs sharing an estimation span have about S c_i c_j common
+    dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
+    varying) get z = 0, as their r_ij are 0 on the exact path.
+    """
+    cols = np.flatnonzero(sel)
+    ar = g.ar[:, cols]
+    dated = g.is_est[:, cols] & (g.date[:, cols] != _NO_DATE)
+    ok = dated & np.isfinite(ar)
+    T = ok.sum(axis=0)
+    S = dated.sum(axis=0)
+    x = np.where(ok, ar, 0.0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        dev = np.where(ok, x - x.sum(axis=0) / np.maximum(T, 1), 0.0)
+        ss = (dev * dev).sum(axis=0)
+        scale = np.sqrt(S) / np.sqrt(ss * T)
+    scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
+    rr, cc = np.nonzero(ok)
+    uniq, didx = np.unique(g.date[:, cols][rr, cc], return_inverse=True)
+    vals = dev[rr, cc] * scale[cc]
+    z = sparse.csr_matrix((vals, (cc, didx.ravel())), shape=(len(cols), len(uniq)))
+    q = np.asarray(z.multiply(z).sum(axis=1)).ravel()
+    col_sums = np.asarray(z.sum(axis=0)).ravel()
+    return _DateSums(z, q, float(col_sums @ col_sums))
+
+
+def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
+    """Kolari-Pynnonen r-bar with memory linear in pairs x days.
+
+    sum_{i != j} r_ij w_ij with r_ij = sum_t z_it z_jt is a sum of squares of per-date sums:
+    "estimation" mode (w = 1): sum_t (sum_i z_it)^2 - sum_i q_i. "overlap" mode (w_ij =
+    sum_d v_di v_dj, v_di = 1/sqrt(n_i) when pair i has an event AR dated d in the window):
+    sum_{d,t} (sum_i v_di z_it)^2 - sum_{i: n_i > 0} q_i. Pairs are first summed by their set
+    of event dates (one set per event for a cross-section), so the work is one pass over z.
+    """
+    base = ctx.cached("kp_sums", sel, lambda: _date_sums_base(ctx.group, sel,
+                                                               ctx.kp_min_overlap))
+    n = int(sel.sum())
+    if ctx.kp_mode == "estimation":
+        return float((base.total_est - base.q.sum()) / (n * (n - 1.0)))
+    d, ok = _event_dates(ctx.group, w, np.flatnonzero(sel))
+    n_i = ok.sum(axis=0)
+    patterns, pat = np.unique(np.where(ok, d, _NO_DATE).T, axis=0, return_inverse=True)
+    pat = pat.ravel()
+    v = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(n_i, 1)), 0.0)
+    member = sparse.csr_matrix((v, (pat, np.arange(n))), shape=(len(patterns), n))
+    G = (member @ base.z).toarray()                         # (patterns, T_cal)
+    dates = np.unique(patterns[patterns != _NO_DATE])
+    inc = np.zeros((len(patterns), len(dates)))
+    pr, pc = np.nonzero(patterns != _NO_DATE)
+    inc[pr, np.searchsorted(dates, patterns[pr, pc])] = 1.0
+    S = inc.T @ G                                            # (event dates, T_cal)
+    total = float(np.sum(S * S))
+    return float((total - base.q[n_i > 0].sum()) / (n * (n - 1.0)))
 
 
 def _test_kp_patell(ctx: _Context, w: WindowCars):
@@ -537,24 +642,24 @@ def _test_kp_patell(ctx: _Context, w: WindowCars):
         return est, _NAN, _NAN, _NAN, n
     if n == 1:
         return est, z, _NAN, _z_p(z), n          # 1 + (N-1) r = 1
-    rbar = _mean_correlation(ctx, w, _patell_parts(w)[2])
+    rbar, note = _mean_correlation(ctx, w, _patell_parts(w)[2])
     denom = 1.0 + (n - 1) * rbar
     if not denom > 0:
-        return est, _NAN, _NAN, _NAN, n
+        return est, _NAN, _NAN, _NAN, n, note
     zk = z / math.sqrt(denom)
-    return est, zk, _NAN, _z_p(zk), n
+    return est, zk, _NAN, _z_p(zk), n, note
 
 
 def _test_kp_bmp(ctx: _Context, w: WindowCars):
     est, t, dof, _, n = _test_bmp(ctx, w)
     if n < 2 or np.isnan(t):
         return est, _NAN, dof, _NAN, n
-    rbar = _mean_correlation(ctx, w, _scar(w)[1])
+    rbar, note = _mean_correlation(ctx, w, _scar(w)[1])
     denom = 1.0 + (n - 1) * rbar
     if not (denom > 0 and rbar < 1):
-        return est, _NAN, dof, _NAN, n
+        return est, _NAN, dof, _NAN, n, note
     tk = t * math.sqrt((1.0 - rbar) / denom)
-    return est, tk, dof, _t_p(tk, dof), n
+    return est, tk, dof, _t_p(tk, dof), n, note
 
 
 def _window_rows(ctx: _Context, w: WindowCars) -> np.ndarray:
@@ -567,7 +672,7 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    u = ctx.cached("corrado", sel, lambda: _scaled_ranks(ctx.group.ar[:, sel]))
+    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(ctx.group.ar[:, sel])))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -592,7 +697,7 @@ def _test_cz_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
-    u = ctx.cached("cz", sel, lambda: _cz_ranks(ctx.group, sel))
+    u = ctx.cached("cz", sel, lambda: _rank_base(_cz_ranks(ctx.group, sel)))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -652,20 +757,25 @@ def _test_sign(ctx: _Context, w: WindowCars):
     return p_hat, z, _NAN, p, n
 
 
+def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
+    """Mean over pairs of each pair's share of positive estimation ARs (NaN if none)."""
+    a = g.est_ar[:, sel]
+    ok = np.isfinite(a)
+    m = ok.sum(axis=0)
+    frac = (np.where(ok, a, 0.0) > 0).sum(axis=0)[m > 0] / m[m > 0]
+    return float(frac.mean()) if len(frac) else _NAN
+
+
 def _test_generalized_sign(ctx: _Context, w: WindowCars):
     x, sel = _cars(w)
     n = len(x)
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    a = ctx.group.est_ar[:, sel]
-    ok = np.isfinite(a)
-    m = ok.sum(axis=0)
-    frac = (np.where(ok, a, 0.0) > 0).sum(axis=0)[m > 0] / m[m > 0]
+    p = ctx.cached("gsign", sel, lambda: _positive_share(ctx.group, sel))
     wpos = int((x > 0).sum())
     est = wpos / n
-    if len(frac) == 0:
+    if np.isnan(p):
         return est, _NAN, _NAN, _NAN, n
-    p = float(frac.mean())
     if not 0 < p < 1:
         return est, _NAN, _NAN, _NAN, n
     z = (wpos - n * p) / math.sqrt(n * p * (1 - p))
@@ -725,21 +835,63 @@ def _test_skew_t(ctx: _Context, w: WindowCars):
 
 
 def _test_bootstrap(ctx: _Context, w: WindowCars):
-    x, _ = _cars(w)
+    x, sel = _cars(w)
     est, t, _, _, n = _cross_sectional_t(x)
     if n < 2 or np.isnan(t):
         return est, _NAN, _NAN, _NAN, n
-    y = x - x.mean()                                   # impose the null: mean zero
+    p = ctx.cached("bootstrap", sel, lambda: _bootstrap_p(ctx, sel))[id(w)]
+    return est, t, _NAN, p, n
+
+
+def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
+    """Group bootstrap p-values of every window whose pairs are ``sel``, from one draw.
+
+    Hall & Wilson (1991): resample the CARs centred at their mean (the null) with replacement,
+    ``n_boot`` times, and count resampled |t| at least |t|. The draw is
+    ``default_rng(seed).integers(0, n, (n_boot, n))`` (taken in row blocks, the same stream),
+    applied to every window through count matrices: a resample's sum is counts @ y. A resample
+    of one repeated value has no spread: its t is undefined and it is left out.
+    """
+    wins = [w for w in ctx.windows if np.array_equal(np.isfinite(w.car), sel)]
+    n = int(sel.sum())
+    x = np.column_stack([w.car[sel] for w in wins])                     # (n, W)
+    mean = x.mean(axis=0)
+    sd = x.std(axis=0, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        t = mean / (sd / math.sqrt(n))
+    y = x - mean                                                        # impose the null
+    y2 = y * y
+    # tie classes of y (a resample of tied values is degenerate too)
+    classes = []
+    for k in range(y.shape[1]):
+        _, inv = np.unique(y[:, k], return_inverse=True)
+        classes.append(None if inv.max() == n - 1 else sparse.csr_matrix(
+            (np.ones(n), (np.arange(n), inv.ravel())), shape=(n, int(inv.max()) + 1)))
+    hits = np.zeros(y.shape[1], dtype=np.int64)
+    kept = np.zeros(y.shape[1], dtype=np.int64)
     rng = np.random.default_rng(ctx.seed)
-    yb = y[rng.integers(0, n, size=(ctx.n_boot, n))]
-    sb = yb.std(axis=1, ddof=1)
-    # a resample of one repeated value has no spread: its t is undefined, not fp noise / 0
-    keep = sb > _REL_TOL * float(x.std(ddof=1))
-    tb = yb.mean(axis=1)[keep] / (sb[keep] / math.sqrt(n))
-    if len(tb) == 0:
-        return est, t, _NAN, _NAN, n
-    p = (np.count_nonzero(np.abs(tb) >= abs(t) * (1 - _REL_TOL)) + 1) / (len(tb) + 1)
-    return est, t, _NAN, float(p), n
+    step = max(1, (1 << 22) // n)
+    for b0 in range(0, ctx.n_boot, step):
+        c = min(step, ctx.n_boot - b0)
+        idx = rng.integers(0, n, size=(c, n))
+        counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
+                             minlength=c * n).reshape(c, n).astype(float)
+        s1 = counts @ y
+        mb = s1 / n
+        vb = (counts @ y2 - s1 * mb) / (n - 1)
+        sb = np.sqrt(np.maximum(vb, 0.0))
+        single = counts.max(axis=1) == n
+        keep = (sb > _REL_TOL * sd) & ~single[:, None]
+        for k, cls in enumerate(classes):
+            if cls is not None:
+                keep[:, k] &= (counts @ cls).max(axis=1) < n
+        with np.errstate(invalid="ignore", divide="ignore"):
+            tb = mb / (sb / math.sqrt(n))
+        hits += np.count_nonzero(keep & (np.abs(tb) >= np.abs(t) * (1 - _REL_TOL)), axis=0)
+        kept += keep.sum(axis=0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        p = np.where(kept > 0, (hits + 1) / (kept + 1), np.nan)
+    return {id(w): float(pk) for w, pk in zip(wins, p)}
 
 
 _TESTS = {
@@ -796,7 +948,7 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
         if any(np.shape(a) != (P,) for a in (w.car, w.car_var, w.dof, w.n_days)):
             raise ValueError(f"window ({w.start}, {w.end}) arrays must have shape ({P},)")
     ctx = _Context(group, int(n_boot), int(seed), kp_correlation, int(kp_min_overlap),
-                   int(kp_exact_max))
+                   int(kp_exact_max), list(windows))
     rows = []
     for w in windows:
         for name in tests:

@@ -118,3 +118,40 @@ def test_pair_bootstrap_matrix_is_bitwise_pair_bootstrap():
         np.testing.assert_array_equal(p[i, order], one.p_value.to_numpy())
         np.testing.assert_array_equal(m[i, order], one.n.to_numpy())
     assert np.isnan(p).sum() >= 1 and (m > 0).sum() > 0.9 * m.size
+
+
+def _gather_bootstrap_p(x, n_boot, seed):
+    """The resample-and-gather form of the group bootstrap (one window), as first written."""
+    n = len(x)
+    t = x.mean() / (x.std(ddof=1) / np.sqrt(n))
+    y = x - x.mean()
+    yb = y[np.random.default_rng(seed).integers(0, n, size=(n_boot, n))]
+    sb = yb.std(axis=1, ddof=1)
+    keep = sb > 1e-10 * x.std(ddof=1)
+    tb = yb.mean(axis=1)[keep] / (sb[keep] / np.sqrt(n))
+    return (np.count_nonzero(np.abs(tb) >= abs(t) * (1 - 1e-10)) + 1) / (len(tb) + 1)
+
+
+@pytest.mark.parametrize("n", [5, 6, 9, 13, 40, 200])
+def test_count_matrix_bootstrap_equals_the_gather_form_with_and_without_ties(n):
+    rng = np.random.default_rng(n)
+    for rep in range(8):
+        x = rng.standard_normal((n, 3)) + 0.3
+        x[:, 1] = np.round(x[:, 1], 0)                      # heavy ties
+        x[: n // 2, 2] = x[0, 2]                             # half the values equal
+        P = n + 2
+        car = np.full((P, 3), np.nan)
+        car[1:n + 1] = x
+        keys = pd.MultiIndex.from_tuples([("E", f"S{i:03d}") for i in range(P)])
+        days = np.array([-3, -2, 0])
+        ev = np.zeros((3, P), bool)
+        ev[2] = True
+        g = GroupMatrix.from_arrays(keys, days, np.zeros((3, P)), np.ones((3, P)), ~ev, ev,
+                                    np.tile(np.arange(3)[:, None], (1, P)), np.full(P, 9.0))
+        wins = [WindowCars(k, k + 1, car[:, k], np.ones(P), np.full(P, 9.0), np.ones(P))
+                for k in range(3)]
+        out = group_tests_matrix(g, wins, tests=["bootstrap"], n_boot=499, seed=rep)
+        for k in range(3):
+            if np.isnan(out.statistic[k]):
+                continue
+            assert out.p_value[k] == _gather_bootstrap_p(x[:, k], 499, rep), (rep, k)
