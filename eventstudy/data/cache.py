@@ -77,7 +77,7 @@ class PriceCache:
 
     def meta(self, ticker: str) -> dict | None:
         """{fetched_at: aware UTC datetime, first: date, last: date, source: str,
-        ticker: str | None, vendor: str | None} (None for a file from before #11), or None.
+        ticker: str | None, vendor: str | None} (None: written by an older version), or None.
 
         `fetched_at` is when the bar at `last` was fetched, so a bar fetched on its own
         session day (possibly not yet final) can be recognised and fetched again.
@@ -121,11 +121,11 @@ class PriceCache:
 
     # -- writing -------------------------------------------------------------------------
     def write(self, ticker: str, frame: pd.DataFrame, *, source: str | None = None,
-              fetched_at: dt.datetime | None = None, vendor: str | None = None) -> None:
+              fetched_at: dt.datetime | None = None) -> None:
         """Replace the ticker's file atomically with `frame` (a valid, non-empty price frame).
 
-        The file records `ticker` and `vendor` (default: the one the key names, `vendor_of`),
-        so a file copied under another ticker's name is refused on reading.
+        The file records `ticker` and the vendor it names (`vendor_of`), so a file copied
+        under another ticker's name is refused on reading.
         """
         frame, problem = _validate(frame)
         if problem is not None:
@@ -133,7 +133,7 @@ class PriceCache:
         fetched_at = fetched_at or dt.datetime.now(dt.timezone.utc)
         if fetched_at.tzinfo is None:
             raise ValueError("fetched_at must be time zone-aware")
-        vendor = vendor or vendor_of(ticker)
+        vendor = vendor_of(ticker)
         table = pa.Table.from_pandas(frame, preserve_index=False)
         ours = {
             "fetched_at": fetched_at.astimezone(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -152,7 +152,7 @@ class PriceCache:
     # -- incremental update --------------------------------------------------------------
     def update(self, ticker: str, fetch: Fetch, start: dt.date, end: dt.date, *,
                today: dt.date | None = None, source: str | None = None,
-               sessions=None, vendor: str | None = None) -> pd.DataFrame:
+               sessions=None) -> pd.DataFrame:
         """Prices of `ticker` for [start, end], fetching only what the cache lacks.
 
         `fetch(ticker, start, end)` (normally `fetch_yahoo`) is asked for the head before
@@ -190,7 +190,7 @@ class PriceCache:
 
         if loaded is None:
             merged = self._fetch(fetch, ticker, since, max(since, upto))
-            self.write(ticker, merged, source=source, vendor=vendor)
+            self.write(ticker, merged, source=source)
             return _between(merged, start, end)
 
         cached, meta = loaded
@@ -232,7 +232,7 @@ class PriceCache:
                       .sort_values("date", ignore_index=True))
             if merged.equals(cached) and fetched_at == meta["fetched_at"]:
                 return _between(cached, start, end)         # nothing new: leave the file
-        self.write(ticker, merged, source=source, fetched_at=fetched_at, vendor=vendor)
+        self.write(ticker, merged, source=source, fetched_at=fetched_at)
         return _between(merged, start, end)
 
     def _holes(self, ticker: str, cached: pd.DataFrame, sessions, start: dt.date,
