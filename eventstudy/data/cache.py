@@ -55,7 +55,7 @@ class CacheRebasedWarning(CacheCorruptWarning):
 
 
 class CacheUnverifiedWarning(CacheCorruptWarning):
-    """A file from before tickers were recorded was used as it is (offline, or the vendor failed)."""
+    """A file from before tickers were recorded, used as it is (offline, or the vendor failed)."""
 
 
 class PriceCache:

@@ -64,8 +64,8 @@ def test_round_trip_keeps_frame_and_records_metadata(cache):
     assert files(cache) == ["_N225.parquet"]
     pd.testing.assert_frame_equal(cache.read("^N225"), f)
     assert cache.meta("^N225") == {"fetched_at": dt.datetime(2025, 5, 1, 9, tzinfo=UTC),
-                                   "first": D(2025, 4, 1), "last": D(2025, 4, 30), "source": "yahoo",
-                                   "ticker": "^N225", "vendor": "yahoo"}
+                                   "first": D(2025, 4, 1), "last": D(2025, 4, 30),
+                                   "source": "yahoo", "ticker": "^N225", "vendor": "yahoo"}
     raw = pq.read_schema(cache.path("^N225")).metadata
     assert raw[b"fetched_at"] == b"2025-05-01T09:00:00+00:00"
     assert (raw[b"ticker"], raw[b"vendor"]) == (b"^N225", b"yahoo")
