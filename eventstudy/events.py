@@ -13,14 +13,21 @@ from eventstudy import atomic
 from eventstudy.errors import InputError, suggest
 
 REQUIRED = ["event_id", "announced_at", "title", "category", "source"]
-OPTIONAL = ["time_precision", "tags"]
-COLUMNS = ["event_id", "announced_at", "time_precision", "title", "category", "tags", "source"]
+OPTIONAL = ["time_precision", "tags", "scope"]
+COLUMNS = ["event_id", "announced_at", "time_precision", "title", "category", "tags", "source",
+           "scope"]
 PRECISIONS = ("minute", "hour", "day")
+# market_wide: the news moved the benchmark market itself (the S&P 500 on its own day 0), so a
+# market model would call part of the event's effect "normal"; local (or empty): it did not.
+SCOPES = ("market_wide", "local")
 ALLOWED = f" (allowed: {', '.join(COLUMNS)})"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 _DATE_FIRST = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _ABBREVIATION = re.compile(r"[A-Za-z]{1,5}")
+# 'UTC+9', 'GMT-4', 'UTC+05:30' at the end: a person means +09:00, POSIX (and dateutil) -09:00.
+_NAMED_OFFSET = re.compile(r"\s*(?<![/A-Za-z_])(?P<name>[A-Za-z]+)\s*(?P<sign>[+-])(?P<hh>\d{1,2})"
+                           r"(?::?(?P<mm>\d{2}))?$")
 
 
 def parse_instant(text: str) -> pd.Timestamp:
@@ -28,6 +35,9 @@ def parse_instant(text: str) -> pd.Timestamp:
 
     '2025-04-02T16:00:00-04:00', '2025-04-02T20:00Z', '2025-04-02 16:00 America/New_York'.
     A naive time is refused: guessing the zone is how day 0 goes wrong.
+    'UTC+9' / 'GMT-4' are read as a person means them (UTC+9 is +09:00), not with the
+    inverted POSIX sign dateutil gives them; any other name with an offset ('EST+5') is
+    refused. tzdb's 'Etc/GMT-9' keeps tzdb's own (inverted) sign: it is +09:00.
     Raises ValueError with the reason.
     """
     text = text.strip()
@@ -36,6 +46,9 @@ def parse_instant(text: str) -> pd.Timestamp:
     if not _DATE_FIRST.match(text):
         raise ValueError(f"cannot parse timestamp {text!r}: it must start with a date "
                          "(YYYY-MM-DD)")
+    named = _NAMED_OFFSET.search(text)
+    if named:
+        return _named_offset(text, named)
     parts = text.rsplit(" ", 1)
     if len(parts) == 2 and ("/" in parts[1] or parts[1] == "UTC"):
         local, zone = parts
@@ -58,6 +71,28 @@ def parse_instant(text: str) -> pd.Timestamp:
         raise ValueError(f"naive timestamp {text!r} (add a UTC offset such as -04:00 or a zone "
                          "name such as America/New_York)")
     return stamp
+
+
+def _named_offset(text: str, match: re.Match) -> pd.Timestamp:
+    """'<local time> UTC+9' as local time at +09:00; another name with an offset is refused."""
+    local = text[:match.start()].strip()
+    sign, hh, mm = match["sign"], int(match["hh"]), int(match["mm"] or 0)
+    iso = f"{sign}{hh:02d}:{mm:02d}"
+    example = f"{local.replace(' ', 'T')}{iso}"
+    if match["name"].upper() not in ("UTC", "GMT"):
+        flipped = f"{'-' if sign == '+' else '+'}{hh:02d}:{mm:02d}"
+        raise ValueError(f"{text[match.start():].strip()!r} in {text!r} is ambiguous: POSIX "
+                         f"reads it as UTC{flipped}, a person may mean UTC{iso} (write an ISO "
+                         f"offset: {example} or {local.replace(' ', 'T')}{flipped})")
+    if hh > 14 or mm > 59 or (hh == 14 and mm):
+        raise ValueError(f"{text!r}: no time zone is {match['name']}{iso} (offsets run from "
+                         "-12:00 to +14:00)")
+    stamp = _parse_stamp(local)
+    if stamp.tzinfo is not None:
+        raise ValueError(f"{text!r} has two UTC offsets")
+    if ":" not in local:
+        raise ValueError(f"{text!r} has no time of day")
+    return _parse_stamp(f"{stamp.isoformat()}{iso}")
 
 
 def _localize(stamp: pd.Timestamp, tz: ZoneInfo, text: str) -> pd.Timestamp:
@@ -182,6 +217,10 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
     for key in ("title", "category", "source"):
         if not rec[key]:
             raise InputError(f"empty {key}", file=name, row=row, field=key)
+    scope = rec.get("scope") or "local"
+    if scope not in SCOPES:
+        raise InputError(f"scope {scope!r} is not one of {', '.join(SCOPES)} (or empty for local)"
+                         f"{suggest(scope, SCOPES)}", file=name, row=row, field="scope")
     return {
         "event_id": eid,
         "announced_at": rec["announced_at"],
@@ -191,12 +230,17 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
         "category": rec["category"],
         "tags": rec.get("tags", ""),
         "source": rec["source"],
+        "scope": scope,
         "row": row,
     }
 
 
 def load_events(path: str | Path) -> pd.DataFrame:
-    """Read and validate events.csv; a tidy frame sorted by announcement time."""
+    """Read and validate events.csv; a tidy frame sorted by announcement time.
+
+    Columns: those of the file (absent optional ones filled: time_precision 'minute', tags '',
+    scope 'local'), announced_at_utc (the instant, aware UTC) and row (as a spreadsheet counts).
+    """
     path = Path(path)
     return read_events_text(_read_text(path), str(path))
 

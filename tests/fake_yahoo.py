@@ -8,6 +8,8 @@ or ``range``), ``fc.yahoo.com`` (cookie), ``/v1/test/getcrumb`` and ``guce.yahoo
 the exchange's session open in its own time zone, as Yahoo does, so a UTC-date bug
 shows up as a shifted date. Failure modes are switched per ticker with `fail()`, and
 every request is recorded so tests can assert which date ranges were asked for.
+`rebase()` scales a ticker's history (a vendor re-basing its adjusted closes), `hide()` leaves
+bars out (a hole in the vendor's data, or the history as it stood on an earlier day).
 
 `session()` returns a `requests.Session` that rewrites every ``*.yahoo.com`` URL to this
 server and refuses any other host, so a test can never reach the network by accident.
@@ -74,6 +76,7 @@ class FakeYahoo:
         self.requests: list[dict] = []          # {"host", "path", "query"} per request
         self._failures: dict[str, list] = {}    # ticker -> [mode, remaining or None, options]
         self._frames: dict[str, pd.DataFrame | None] = {}
+        self._hidden: dict[str, tuple[set, pd.Timestamp | None]] = {}
         self._lock = threading.Lock()
         self._server: ThreadingHTTPServer | None = None
         self._thread: threading.Thread | None = None
@@ -129,6 +132,28 @@ class FakeYahoo:
                 self._failures.clear()
             else:
                 self._failures.pop(ticker, None)
+
+    def rebase(self, ticker: str, factor: float) -> None:
+        """Scale every price of `ticker` by `factor`: its adjusted history re-based (0.5 is
+        what a 2:1 split after the last bar does to Yahoo's adjusted closes)."""
+        bars = self.prices(ticker).copy()
+        cols = [c for c in ("Open", "High", "Low", "Close", "Adj Close") if c in bars]
+        bars[cols] = bars[cols] * factor
+        with self._lock:
+            self._frames[ticker] = bars
+
+    def hide(self, ticker: str, dates=(), *, after: str | None = None) -> None:
+        """Leave bars of `ticker` out of every answer: those on `dates` (a hole in the vendor's
+        data) and those after `after` (the history as it stood on that day)."""
+        with self._lock:
+            self._hidden[ticker] = (set(pd.to_datetime(list(dates))), after and pd.Timestamp(after))
+
+    def unhide(self, ticker: str | None = None) -> None:
+        with self._lock:
+            if ticker is None:
+                self._hidden.clear()
+            else:
+                self._hidden.pop(ticker, None)
 
     def clear_requests(self) -> None:
         with self._lock:
@@ -198,6 +223,11 @@ class FakeYahoo:
         if mode == "404" or bars is None:
             return 404, "application/json", json.dumps(NOT_FOUND).encode()
 
+        with self._lock:
+            hidden, after = self._hidden.get(ticker, (set(), None))
+        if hidden or after is not None:
+            day = pd.to_datetime(bars["Date"])
+            bars = bars[~day.isin(hidden) & ((day <= after) if after is not None else True)]
         if "period1" in query:
             p1, p2 = int(query["period1"]), int(query.get("period2", 2**40))
             bars = bars[(bars["ts"] >= p1) & (bars["ts"] < p2)]

@@ -220,7 +220,7 @@ def ev_row(old: str, new: str) -> str:
 
 BAD = run_args("bad.csv")
 CONF = run_args(config="bad.toml")
-ALLOWED = ("event_id, announced_at, time_precision, title, category, tags, source")
+ALLOWED = ("event_id, announced_at, time_precision, title, category, tags, source, scope")
 
 EVENT_CASES = [
     Case("unbalanced-quote", "a title's opening quote is never closed",

@@ -329,3 +329,123 @@ def test_offline_run_never_touches_the_server(study):
     assert study.fake.requests == [] and study.sleeps == []
     assert warning_lines(res) == []
     assert study.origins() == {"GSPC": "cache", "N225": "cache"}
+
+
+# -- issue #11: vendor data that silently shifts results -------------------------------------------
+
+def pause_day0(study) -> pd.Series:
+    """The tariff pause's day-0 row of N225 (April 10 in Tokyo) per model, from ar.csv."""
+    ar = study.results("ar")
+    rows = ar[(ar["series"] == "N225") & (ar["event_id"] == "tariff-pause") & (ar["rel_day"] == 0)]
+    return rows.set_index("model").iloc[0]
+
+
+def served(ticker: str, factor: float = 1.0) -> pd.DataFrame:
+    raw = pd.read_csv(MARKET / f"yahoo_{ticker.lstrip('^')}.csv")
+    col = "Adj Close" if "Adj Close" in raw else "Close"
+    return pd.DataFrame({"date": pd.to_datetime(raw["Date"]).astype("datetime64[ns]"),
+                         "close": raw[col].astype("float64") * factor})
+
+
+def test_a_rebased_vendor_history_is_refetched_whole_with_one_warning(study):
+    # Cached on April 10 (the pause's day 0 in Tokyo); then the vendor re-bases the whole
+    # adjusted history 2:1. Before the fix the tail from April 10 replaced only that bar:
+    # day 0's return became log(0.5 * P10 / P9), about -69 % + 8.7 %.
+    study.fake.hide("^N225", after="2025-04-10")
+    first = study.invoke("run")
+    assert warning_lines(first) == []
+    want = math.log(34609.0 / 31714.029297)      # the Nikkei's real day 0: +8.7 %
+    assert abs(pause_day0(study)["return"] - want) < 1e-6
+
+    study.fake.unhide()
+    study.fake.rebase("^N225", 0.5)
+    study.fake.clear_requests()
+    res = study.invoke("run")
+    (line,) = warning_lines(res)
+    assert re.fullmatch(r"warning: price cache \S+/_N225\.parquet: the vendor's close of \^N225 on "
+                        r"2025-04-10 is now 17304\.5, cached 34609 \(x0\.5\): its history was "
+                        r"re-based since it was cached \(a split, a dividend or a correction\); "
+                        r"fetched the whole history \d{4}-\d\d-\d\d\.\.\d{4}-\d\d-\d\d again",
+                        line), line
+    tail, whole = study.fake.requested_ranges("^N225")
+    assert tail[0] == D(2025, 4, 10) and whole[0] < D(2025, 1, 1)
+    cached = PriceCache(study.cache).read("^N225")
+    expect = served("^N225", 0.5)
+    pd.testing.assert_frame_equal(cached, expect[expect["date"] >= cached["date"].iloc[0]]
+                                  .reset_index(drop=True))            # one basis throughout
+    assert abs(pause_day0(study)["return"] - want) < 1e-6             # returns do not change
+    assert study.origins() == {"GSPC": "yahoo", "N225": "yahoo"}
+
+    study.fake.clear_requests()
+    again = study.invoke("run")                                       # said once, not every run
+    assert warning_lines(again) == []
+    assert [r[0] for r in study.fake.requested_ranges("^N225")] == [LAST_BAR]
+
+
+def test_a_cache_file_of_another_ticker_is_set_aside_and_refetched(study):
+    # The reproduction: _GSPC.parquet copied over _N225.parquet; the Nikkei then showed the
+    # S&P's returns with no warning.
+    study.invoke("fetch")
+    study.parquet("^N225").write_bytes(study.parquet("^GSPC").read_bytes())
+    study.fake.clear_requests()
+    res = study.invoke("run")
+    (line,) = warning_lines(res)
+    assert re.fullmatch(r"warning: price cache \S+/_N225\.parquet: holds the prices of \^GSPC, not "
+                        r"of \^N225; moved aside to _N225\.parquet\.corrupt-\d{8}T\d+Z", line), line
+    (asked,) = study.fake.requested_ranges("^N225")                   # refetched whole
+    assert asked[0] < D(2025, 1, 1)
+    want = math.log(34609.0 / 31714.029297)
+    assert abs(pause_day0(study)["return"] - want) < 1e-6
+    assert PriceCache(study.cache).meta("^N225")["ticker"] == "^N225"
+    assert len(list(study.cache.glob("_N225.parquet.corrupt-*"))) == 1
+
+
+def test_an_old_cache_file_without_a_ticker_is_refetched_online_and_warned_offline(study):
+    import pyarrow.parquet as pq
+    study.invoke("fetch")
+    for ticker in TICKERS:                       # as written before tickers were recorded
+        path = study.parquet(ticker)
+        meta = {k: v for k, v in pq.read_schema(path).metadata.items()
+                if k not in (b"ticker", b"vendor")}
+        pq.write_table(pq.read_table(path).replace_schema_metadata(meta), path)
+    offline = study.invoke("run", "--offline")
+    lines = warning_lines(offline)
+    assert len(lines) == 2, offline.stderr
+    for line, ticker in zip(lines, TICKERS):
+        assert f"{study.parquet(ticker).name}: written by an older version without its ticker, " \
+               f"so it cannot be checked to hold {ticker}; used as it is" in line
+    assert study.origins() == {"GSPC": "cache", "N225": "cache"}
+
+    study.fake.clear_requests()
+    online = study.invoke("run")
+    assert warning_lines(online) == []
+    for ticker in TICKERS:
+        (asked,) = study.fake.requested_ranges(ticker)               # whole, not the tail
+        assert asked[0] < D(2025, 1, 1)
+        assert PriceCache(study.cache).meta(ticker)["ticker"] == ticker
+
+
+def test_a_hole_in_the_vendors_answer_is_asked_for_again_next_run(study):
+    study.fake.hide("^N225", ["2025-04-10"])     # Yahoo leaves out the pause's day 0
+    study.invoke("run")
+    assert not (PriceCache(study.cache).read("^N225")["date"] == "2025-04-10").any()
+    gaps = study.results("gaps")
+    assert ((gaps["series"] == "N225") & (gaps["date"] == "2025-04-10")).any()
+
+    study.fake.unhide()                          # the vendor heals
+    study.fake.clear_requests()
+    res = study.invoke("run")
+    assert warning_lines(res) == []
+    ranges = study.fake.requested_ranges("^N225")
+    assert ranges == [(LAST_BAR, ranges[0][1]), (D(2025, 4, 10), D(2025, 4, 11))]
+    pd.testing.assert_frame_equal(PriceCache(study.cache).read("^N225"),
+                                  served("^N225").pipe(
+                                      lambda f: f[f["date"] >= PriceCache(study.cache)
+                                                  .read("^N225")["date"].iloc[0]])
+                                  .reset_index(drop=True))
+    want = math.log(34609.0 / 31714.029297)
+    assert abs(pause_day0(study)["return"] - want) < 1e-6
+
+    study.fake.clear_requests()
+    study.invoke("run")                          # nothing missing now: only the tail
+    assert [r[0] for r in study.fake.requested_ranges("^N225")] == [LAST_BAR]

@@ -17,6 +17,11 @@ def ticker_filename(ticker: str) -> str:
     return ticker.replace("^", "_").replace("/", "_")
 
 
+def vendor_of(key: str) -> str:
+    """The vendor a cache key names (config's `vendor_key`): 'fred-DEXJPUS' is FRED, else Yahoo."""
+    return "fred" if key.startswith("fred-") else "yahoo"
+
+
 def as_date(value) -> dt.date:
     """A date from a date or an ISO string; a datetime is refused (its time would be lost)."""
     if isinstance(value, dt.datetime):

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from eventstudy.calendars import session_closes
 from eventstudy.config import SeriesConfig
 from eventstudy.data import ticker_filename
 from eventstudy.errors import DataError, InputError, NetworkError
@@ -156,7 +157,7 @@ def load_series_prices(series: SeriesConfig, *, offline: bool, cache=None, fetch
     if not offline and cache is not None and fetch is not None:
         try:
             frame = cache.update(key, lambda _, a, b: fetch(series.ticker, a, b), start.date(),
-                                 end.date())
+                                 end.date(), sessions=session_closes(series).index)
             meta = cache.meta(key) or {}
             if len(frame):
                 return frame, _provenance(series, frame, series.source,

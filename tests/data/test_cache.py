@@ -12,9 +12,10 @@ import pyarrow.parquet as pq
 import pytest
 
 from eventstudy.data import cache as cache_mod
-from eventstudy.data.cache import CacheCorruptWarning, PriceCache
+from eventstudy.data.cache import (REBASE_TOLERANCE, CacheCorruptWarning, CacheRebasedWarning,
+                                   CacheUnverifiedWarning, PriceCache)
 from eventstudy.data.yahoo import fetch_yahoo
-from eventstudy.errors import DataError
+from eventstudy.errors import DataError, NetworkError
 
 D = dt.date
 UTC = dt.timezone.utc
@@ -63,9 +64,11 @@ def test_round_trip_keeps_frame_and_records_metadata(cache):
     assert files(cache) == ["_N225.parquet"]
     pd.testing.assert_frame_equal(cache.read("^N225"), f)
     assert cache.meta("^N225") == {"fetched_at": dt.datetime(2025, 5, 1, 9, tzinfo=UTC),
-                                   "first": D(2025, 4, 1), "last": D(2025, 4, 30), "source": "yahoo"}
+                                   "first": D(2025, 4, 1), "last": D(2025, 4, 30),
+                                   "source": "yahoo", "ticker": "^N225", "vendor": "yahoo"}
     raw = pq.read_schema(cache.path("^N225")).metadata
     assert raw[b"fetched_at"] == b"2025-05-01T09:00:00+00:00"
+    assert (raw[b"ticker"], raw[b"vendor"]) == (b"^N225", b"yahoo")
 
 
 def test_absent_ticker_reads_none(cache):
@@ -174,13 +177,14 @@ def test_head_and_tail_are_the_only_requests_and_overlap_one_cached_day(cache):
 
 
 def test_provisional_last_bar_is_refetched_and_corrected(cache):
-    # Fetched during the session of the 30th: that bar may be intraday, so ask for it again.
+    # Fetched during the session of the 30th: that bar may be intraday, so ask for it again,
+    # from the final bar before it (the 29th), which must be re-served unchanged.
     cached = weekdays("2025-04-01", "2025-04-30")
     cached.loc[cached.index[-1], "close"] = 1.0
     cache.write("X", cached, fetched_at=dt.datetime(2025, 4, 30, 3, tzinfo=UTC))
     fetch = FakeFetch()
     got = cache.update("X", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 5, 2))
-    assert fetch.calls == [(D(2025, 4, 30), D(2025, 4, 30))]
+    assert fetch.calls == [(D(2025, 4, 29), D(2025, 4, 30))]
     assert got["close"].iloc[-1] == 120.0                     # day of year of April 30
     assert cache.meta("X")["fetched_at"] > dt.datetime(2025, 4, 30, 3, tzinfo=UTC)
 
@@ -189,12 +193,12 @@ def test_new_rows_win_but_old_rows_are_never_deleted(cache):
     cached = weekdays("2025-04-01", "2025-04-10")
     cache.write("X", cached, fetched_at=LATER)
 
-    def sparse(ticker, start, end):         # re-serves the 10th at another price, lacks the 14th
-        return frame(["2025-04-10", "2025-04-11", "2025-04-15"], [1.0, 2.0, 3.0])
+    def sparse(ticker, start, end):         # re-serves the 10th (same close), lacks the 14th
+        return frame(["2025-04-10", "2025-04-11", "2025-04-15"], [100.0, 2.0, 3.0])
 
     got = cache.update("X", sparse, D(2025, 4, 1), D(2025, 4, 15), today=D(2025, 6, 1))
     assert got["date"].iloc[:8].equals(cached["date"].iloc[:8])
-    assert got.set_index("date")["close"]["2025-04-09":].tolist() == [99.0, 1.0, 2.0, 3.0]
+    assert got.set_index("date")["close"]["2025-04-09":].tolist() == [99.0, 100.0, 2.0, 3.0]
 
 
 @pytest.mark.parametrize("bad", ["raises", "invalid-frame"])
@@ -210,6 +214,204 @@ def test_failing_fetch_leaves_the_file_byte_identical(cache, bad):
         cache.update("X", fetch, D(2025, 3, 1), D(2025, 4, 30), today=D(2025, 6, 1))
     assert cache.path("X").read_bytes() == before
     assert files(cache) == ["X.parquet"]
+
+
+# -- issue #11 item 7: a vendor that re-bases its history between runs --------------------------
+def test_rebased_tail_overlap_refetches_the_whole_history_once(cache):
+    # Cached on the old basis; then a 2:1 split: the vendor now serves every close halved.
+    cache.write("X", weekdays("2025-03-03", "2025-04-10"), fetched_at=LATER)
+    fetch = FakeFetch(scale=0.5)
+    with pytest.warns(CacheRebasedWarning) as caught:
+        got = cache.update("X", fetch, D(2025, 3, 3), D(2025, 4, 30), today=D(2025, 6, 1))
+    assert len(caught) == 1
+    assert str(caught[0].message).endswith(
+        "the vendor's close of X on 2025-04-10 is now 50, cached 100 (x0.5): its history was "
+        "re-based since it was cached (a split, a dividend or a correction); fetched the whole "
+        "history 2025-03-03..2025-04-30 again")
+    # the tail, then the whole span; no bar of the old basis is left beside the new ones
+    assert fetch.calls == [(D(2025, 4, 10), D(2025, 4, 30)), (D(2025, 3, 3), D(2025, 4, 30))]
+    pd.testing.assert_frame_equal(got, weekdays("2025-03-03", "2025-04-30", 0.5))
+    pd.testing.assert_frame_equal(cache.read("X"), got)
+    ret = np.log(got["close"]).diff().dropna()
+    assert ret.min() > -0.5                                     # no -69 % seam in the returns
+
+
+def test_rebased_head_overlap_is_found_too(cache):
+    cache.write("X", weekdays("2025-04-07", "2025-04-30"), fetched_at=LATER)
+    fetch = FakeFetch(scale=2.0)
+    with pytest.warns(CacheRebasedWarning, match="on 2025-04-07 is now 194, cached 97 "):
+        got = cache.update("X", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1))
+    assert fetch.calls == [(D(2025, 4, 1), D(2025, 4, 7)), (D(2025, 4, 1), D(2025, 4, 30))]
+    pd.testing.assert_frame_equal(got, weekdays("2025-04-01", "2025-04-30", 2.0))
+
+
+def test_changes_within_the_tolerance_are_not_a_rebase(cache, recwarn):
+    cache.write("X", weekdays("2025-04-01", "2025-04-10"), fetched_at=LATER)
+    fetch = FakeFetch(scale=1 + REBASE_TOLERANCE / 2)      # float noise: kept incremental
+    cache.update("X", fetch, D(2025, 4, 1), D(2025, 4, 15), today=D(2025, 6, 1))
+    assert fetch.calls == [(D(2025, 4, 10), D(2025, 4, 15))]
+    assert not [w for w in recwarn if issubclass(w.category, CacheCorruptWarning)]
+    fetch = FakeFetch(scale=1 + 3 * REBASE_TOLERANCE)     # a 0.0003 % dividend adjustment is not
+    with pytest.warns(CacheRebasedWarning):
+        cache.update("X", fetch, D(2025, 4, 1), D(2025, 4, 18), today=D(2025, 6, 1))
+    assert len(fetch.calls) == 2
+
+
+def test_a_provisional_last_bar_may_change_without_a_rebase(cache, recwarn):
+    cached = weekdays("2025-04-01", "2025-04-30")
+    cached.loc[cached.index[-1], "close"] = 1.0               # an intraday value
+    cache.write("X", cached, fetched_at=dt.datetime(2025, 4, 30, 3, tzinfo=UTC))
+    fetch = FakeFetch()
+    cache.update("X", fetch, D(2025, 4, 1), D(2025, 5, 2), today=D(2025, 5, 2))
+    assert fetch.calls == [(D(2025, 4, 29), D(2025, 5, 2))]
+    assert not [w for w in recwarn if issubclass(w.category, CacheCorruptWarning)]
+
+
+def test_a_failed_whole_refetch_leaves_the_old_file(cache):
+    cache.write("X", weekdays("2025-03-03", "2025-04-10"), fetched_at=LATER)
+    before = cache.path("X").read_bytes()
+    calls = []
+
+    def rebased_then_down(ticker, start, end):
+        calls.append((start, end))
+        if len(calls) > 1:
+            raise DataError("Yahoo server error (HTTP 500) ...")
+        return weekdays(start, end, 0.5)
+
+    with pytest.raises(DataError, match="HTTP 500"):
+        cache.update("X", rebased_then_down, D(2025, 3, 3), D(2025, 4, 30), today=D(2025, 6, 1))
+    assert len(calls) == 2
+    assert cache.path("X").read_bytes() == before and files(cache) == ["X.parquet"]
+
+
+# -- issue #11 item 9: a cache file of another ticker -------------------------------------------
+def test_a_file_of_another_ticker_is_set_aside_and_refetched(cache):
+    cache.write("^GSPC", weekdays("2025-04-01", "2025-04-30", 0.1), fetched_at=LATER)
+    cache.path("^N225").write_bytes(cache.path("^GSPC").read_bytes())   # copied over
+    with pytest.warns(CacheCorruptWarning, match=r"_N225\.parquet: holds the prices of \^GSPC, "
+                                                 r"not of \^N225; moved aside to _N225\.parquet"
+                                                 r"\.corrupt-") as caught:
+        assert cache.read("^N225") is None
+    assert len(caught) == 1
+    assert cache.read("^GSPC") is not None                             # the original is fine
+    fetch = FakeFetch()
+    got = cache.update("^N225", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1))
+    assert fetch.calls == [(D(2025, 4, 1), D(2025, 4, 30))]
+    pd.testing.assert_frame_equal(got, weekdays("2025-04-01", "2025-04-30"))
+    assert cache.meta("^N225")["ticker"] == "^N225"
+
+
+def test_a_file_of_another_vendor_is_refused(cache):
+    cache.write("fred-DEXJPUS", weekdays("2025-04-01", "2025-04-30"), fetched_at=LATER)
+    meta = pq.read_schema(cache.path("fred-DEXJPUS")).metadata
+    table = pq.read_table(cache.path("fred-DEXJPUS")).replace_schema_metadata(
+        {**meta, b"vendor": b"yahoo"})
+    pq.write_table(table, cache.path("fred-DEXJPUS"))
+    with pytest.warns(CacheCorruptWarning, match="holds yahoo prices, not fred ones"):
+        assert cache.read("fred-DEXJPUS") is None
+
+
+def _legacy(cache, ticker, df):
+    """A file as written before #11: no ticker or vendor in its metadata."""
+    cache.write(ticker, df, fetched_at=LATER)
+    meta = {k: v for k, v in pq.read_schema(cache.path(ticker)).metadata.items()
+            if k not in (b"ticker", b"vendor")}
+    pq.write_table(pq.read_table(cache.path(ticker)).replace_schema_metadata(meta),
+                   cache.path(ticker))
+
+
+def test_an_unverified_file_is_refetched_whole_when_online(cache, recwarn):
+    _legacy(cache, "^N225", weekdays("2025-03-03", "2025-04-10", 0.1))   # really another index
+    fetch = FakeFetch()
+    got = cache.update("^N225", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1))
+    assert fetch.calls == [(D(2025, 3, 3), D(2025, 4, 30))]               # its whole span
+    pd.testing.assert_frame_equal(got, weekdays("2025-04-01", "2025-04-30"))
+    assert cache.meta("^N225")["ticker"] == "^N225"
+    assert cache.read("^N225")["date"].iloc[0] == pd.Timestamp("2025-03-03")
+    assert not [w for w in recwarn if issubclass(w.category, CacheCorruptWarning)]
+
+
+def test_an_unverified_file_is_used_offline_with_one_warning(cache):
+    _legacy(cache, "^N225", weekdays("2025-03-03", "2025-04-10"))
+    with pytest.warns(CacheUnverifiedWarning) as caught:
+        got = cache.read("^N225")
+        meta = cache.meta("^N225")
+    assert len(caught) == 1                    # once per PriceCache (one run), however often read
+    assert "_N225.parquet: written by an older version without its ticker" in str(caught[0].message)
+    assert meta["ticker"] is None
+    pd.testing.assert_frame_equal(got, weekdays("2025-03-03", "2025-04-10"))
+
+
+def test_an_unverified_file_whose_refetch_fails_is_left_as_it_was(cache):
+    _legacy(cache, "^N225", weekdays("2025-03-03", "2025-04-10"))
+    before = cache.path("^N225").read_bytes()
+    with pytest.raises(DataError):
+        cache.update("^N225", FakeFetch(error=DataError("down")), D(2025, 4, 1), D(2025, 4, 30),
+                     today=D(2025, 6, 1))
+    assert cache.path("^N225").read_bytes() == before
+
+
+# -- issue #11 item 10: holes in the vendor's answer are asked for again -------------------------
+def test_holes_inside_the_needed_range_are_asked_for_once_per_run(tmp_path):
+    full = weekdays("2025-04-01", "2025-04-30")
+    holed = full[~full["date"].isin(pd.to_datetime(["2025-04-08", "2025-04-09", "2025-04-22"]))]
+    PriceCache(tmp_path).write("X", holed.reset_index(drop=True), fetched_at=LATER)
+    sessions = pd.bdate_range("2025-01-01", "2025-12-31")
+    run = PriceCache(tmp_path)
+    fetch = FakeFetch()                                     # the vendor has healed
+    got = run.update("X", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1),
+                     sessions=sessions)
+    assert fetch.calls == [(D(2025, 4, 8), D(2025, 4, 22))]  # one request, first to last hole
+    pd.testing.assert_frame_equal(got, full)
+    pd.testing.assert_frame_equal(PriceCache(tmp_path).read("X"), full)
+    run.update("X", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1), sessions=sessions)
+    assert len(fetch.calls) == 1                            # nothing missing any more
+
+
+def test_holes_the_vendor_still_lacks_stay_gaps_and_are_not_asked_again_this_run(tmp_path):
+    full = weekdays("2025-04-01", "2025-04-30")
+    holed = full[full["date"] != "2025-04-15"].reset_index(drop=True)
+    PriceCache(tmp_path).write("X", holed, fetched_at=LATER)
+    before = PriceCache(tmp_path).path("X").read_bytes()
+    sessions = pd.bdate_range("2025-01-01", "2025-12-31")
+    calls = []
+
+    def still_holed(ticker, start, end):
+        calls.append((start, end))
+        if start == end:
+            raise DataError(f"Yahoo returned no prices for {ticker} between {start} and {end}")
+        return holed[(holed["date"] >= pd.Timestamp(start)) & (holed["date"] <= pd.Timestamp(end))]
+
+    run = PriceCache(tmp_path)
+    for _ in range(2):
+        got = run.update("X", still_holed, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1),
+                         sessions=sessions)
+        pd.testing.assert_frame_equal(got, holed)
+    assert calls == [(D(2025, 4, 15), D(2025, 4, 15))]       # once per run, not an error
+    assert PriceCache(tmp_path).path("X").read_bytes() == before
+    PriceCache(tmp_path).update("X", still_holed, D(2025, 4, 1), D(2025, 4, 30),
+                                today=D(2025, 6, 1), sessions=sessions)
+    assert len(calls) == 2                                   # the next run asks again
+
+
+def test_holes_outside_the_needed_range_are_left_alone(cache):
+    full = weekdays("2025-03-03", "2025-04-30")
+    cache.write("X", full[full["date"] != "2025-03-12"].reset_index(drop=True), fetched_at=LATER)
+    fetch = FakeFetch()
+    cache.update("X", fetch, D(2025, 4, 1), D(2025, 4, 30), today=D(2025, 6, 1),
+                 sessions=pd.bdate_range("2025-01-01", "2025-12-31"))
+    assert fetch.calls == []
+
+
+def test_a_hole_refetch_that_cannot_reach_the_vendor_raises(cache):
+    full = weekdays("2025-04-01", "2025-04-30")
+    cache.write("X", full[full["date"] != "2025-04-15"].reset_index(drop=True), fetched_at=LATER)
+    before = cache.path("X").read_bytes()
+    with pytest.raises(NetworkError):
+        cache.update("X", FakeFetch(error=NetworkError("could not reach Yahoo")), D(2025, 4, 1),
+                     D(2025, 4, 30), today=D(2025, 6, 1),
+                     sessions=pd.bdate_range("2025-01-01", "2025-12-31"))
+    assert cache.path("X").read_bytes() == before
 
 
 # -- with the real Yahoo source over the fake server ----------------------------------------
