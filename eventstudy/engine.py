@@ -25,7 +25,7 @@ RANK_EVENT_SPAN_ONLY = True
 
 AR_COLUMNS = ["event_id", "series", "model", "date", "rel_day", "return", "simple_return",
               "benchmark_return", "expected_return", "abnormal_return", "ar_se", "ar_t", "car_path",
-              "car_path_se", "span", "gap"]
+              "car_path_se", "span", "gap", "benchmark_contaminated"]
 CAR_COLUMNS = ["event_id", "series", "model", "window_start", "window_end", "car", "se", "t_stat",
                "dof", "p_value", "n_est", "n_days", "n_excluded", "sigma", "car_simple",
                "bhar", "car_var", "day0", "note"]
@@ -93,6 +93,8 @@ class Block:
     d0: np.ndarray           # (P,) calendar position of day 0 (-1: outside the calendar)
     first: np.ndarray        # (P,) calendar position of the first / last bar
     last: np.ndarray
+    bench_start: np.ndarray = None            # (P, L) int64 ns: the benchmark interval of
+    bench_end: np.ndarray = None              #   each row's return (int64 min: none)
     flagged: np.ndarray = None                # (P, L) days the data checks flagged
     flag_text: np.ndarray = None              # (P,) why ("" where no day is flagged)
     calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
@@ -106,6 +108,7 @@ class Block:
                      has={k: v[rows] for k, v in self.has.items()}, d0=self.d0[rows],
                      first=self.first[rows], last=self.last[rows],
                      flagged=self.flagged[rows], flag_text=self.flag_text[rows],
+                     bench_start=self.bench_start[rows], bench_end=self.bench_end[rows],
                      calendar_dates=self.calendar_dates,
                      benchmark_field=self.benchmark_field[rows])
 
@@ -138,7 +141,15 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         has={k: v[cols] for k, v in panel.has.items()},
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
+        bench_start=_bench(panel, 0, rc, c, exists), bench_end=_bench(panel, 1, rc, c, exists),
         calendar_dates=panel.calendar_closes.index)
+
+
+def _bench(panel, side: int, rc, c, exists) -> np.ndarray:
+    none = np.iinfo(np.int64).min
+    if panel.bench_interval is None or not panel.close.shape[0]:
+        return np.full(rc.shape, none, dtype=np.int64)
+    return np.where(exists, panel.bench_interval[side][rc, c], none)
 
 
 @dataclass
@@ -393,7 +404,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
 def pair_keys(b: Block, model: str, config) -> np.ndarray:
     """(P, 2) uint64: a 128-bit hash of everything one model reads for each pair."""
     from eventstudy.memo import row_keys
-    arrays = [b.ret, b.span, b.valid, b.exists, b.excluded, b.flagged, b.date.view(np.int64)]
+    arrays = [b.ret, b.span, b.valid, b.exists, b.excluded, b.flagged, b.date.view(np.int64),
+              b.bench_start, b.bench_end]
     arrays += [b.regs[k] for k in sorted(b.regs)]
     scalars = [b.d0, b.first, b.last] + [b.has[k] for k in sorted(b.has)]
     salt = repr((model, config.estimation_window, config.event_windows, config.plot_window,
@@ -438,6 +450,7 @@ def _frames(pairs, results, models, config) -> dict:
     ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     day0 = pairs["day0"].to_numpy()
+    announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
     ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
     panel = _LazyPanel(ev, se, config)
     wins = list(config.event_windows)
@@ -478,7 +491,8 @@ def _frames(pairs, results, models, config) -> dict:
                 "expected_return": expected[pi, wj], "abnormal_return": abnormal[pi, wj],
                 "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
                 "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
-                "gap": (exists & ~b.valid[s, j])[pi, wj]}))
+                "gap": (exists & ~b.valid[s, j])[pi, wj],
+                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]}))
             c = {name: getattr(r, name)[s].ravel() for name in
                  ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
             n_gaps = c["n_gaps"].astype(np.int64)
@@ -574,6 +588,15 @@ class _LazyPanel(list):
 
     def __bool__(self):
         return len(self) > 0
+
+
+def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:
+    """(F, W): the row's benchmark return (from its close at `start` to its close at `end`)
+    reflects the announcement of the pair's own event, start <= announced < end (the first
+    close strictly after an announcement is the first to reflect it, as for day 0): the
+    benchmark reacted to the same news, and the market model calls part of it normal."""
+    a = announced[:, None]
+    return (b.bench_start[s, j] <= a) & (a < b.bench_end[s, j])
 
 
 def _ordered(parts, columns) -> pd.DataFrame:

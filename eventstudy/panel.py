@@ -36,6 +36,8 @@ class Panel:
     last_row: np.ndarray            # (N,)
     regressors: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (S, N)
     has: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (N,) who has it
+    bench_interval: np.ndarray | None = None   # (2, S, N) int64 ns: benchmark bar closes
+    #                                            that start and end each return's interval
 
     @property
     def gap(self) -> np.ndarray:
@@ -180,6 +182,21 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
     out[has_prev] = (np.log(ratio) if kind == "log" else ratio - 1.0)[has_prev]
     out[valid & ~has_prev] = np.nan
     return out
+
+
+def bench_intervals(panel: Panel, bench_ns: np.ndarray, columns: np.ndarray) -> np.ndarray:
+    """(2, S, len(columns)) int64: the close instants of the benchmark bars that start and end
+    each security return's benchmark interval (int64 min where there is none): an
+    announcement inside (start, end] means the benchmark reacted to it too."""
+    at = np.searchsorted(bench_ns, panel.close_ns, side="right") - 1
+    none = np.iinfo(np.int64).min
+    end_all = np.where(at >= 0, bench_ns[np.maximum(at, 0)], none)
+    valid = panel.valid[:, columns]
+    prev = panel.prev[:, columns]
+    has_prev = valid & (prev >= 0)
+    end = np.where(has_prev, end_all[:, None], none)
+    start = np.where(has_prev, end_all[np.where(has_prev, prev, 0)], none)
+    return np.stack([start, end])
 
 
 def shift_bars(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:

@@ -20,8 +20,8 @@ from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
-from eventstudy.panel import (asof_prices, build_panel, build_panel_wide, interval_returns,
-                              shift_bars)
+from eventstudy.panel import (asof_prices, bench_intervals, build_panel, build_panel_wide,
+                              interval_returns, shift_bars)
 from eventstudy.result import StudyResult
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
@@ -201,18 +201,20 @@ def _origin(s) -> str:
 
 def _prices(panels, where, securities) -> pd.DataFrame:
     """(series, date, close) of every bar used, securities in the config's order."""
+    rank = {s.id: i for i, s in enumerate(securities)}
     parts = []
     for key, p in panels.items():
-        rr, cc = np.nonzero(p.valid.T)
-        parts.append(pd.DataFrame({"_c": rr, "_k": len(parts),
-                                   "series": np.asarray(p.securities, dtype=object)[rr],
-                                   "date": p.dates[cc], "close": p.close[cc, rr]}))
+        cc, rr = np.nonzero(p.valid.T)            # bars by security, then date
+        order = np.array([rank[s] for s in p.securities], dtype=np.int64)[cc]
+        parts.append((order, np.asarray(p.securities, dtype=object)[cc], p.dates[rr],
+                      p.close[rr, cc]))
     if not parts:
         return pd.DataFrame(columns=["series", "date", "close"])
-    out = pd.concat(parts, ignore_index=True)
-    rank = {s.id: i for i, s in enumerate(securities)}
-    out = out.iloc[np.argsort(out["series"].map(rank).to_numpy(), kind="stable")]
-    return out[["series", "date", "close"]].reset_index(drop=True)
+    order = np.concatenate([o for o, *_ in parts])
+    keep = np.argsort(order, kind="stable")
+    return pd.DataFrame({"series": np.concatenate([s for _, s, _, _ in parts])[keep],
+                         "date": np.concatenate([d for _, _, d, _ in parts])[keep],
+                         "close": np.concatenate([c for *_, c in parts])[keep]})
 
 
 def _firm_events(config):
@@ -324,12 +326,15 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         for s in members:
             if s.cfg.benchmark is not None:
                 by_bench.setdefault(s.cfg.benchmark, []).append(where[s.id][1])
+        panel.bench_interval = np.full((2, S, n), np.iinfo(np.int64).min, dtype=np.int64)
         for bid, cols in by_bench.items():
             cols = np.asarray(cols)
-            rm = interval_returns(panel, asof_prices(panel, *bench_bars(bid)), cols,
+            bench_ns, bench_close = bench_bars(bid)
+            rm = interval_returns(panel, asof_prices(panel, bench_ns, bench_close), cols,
                                   config.returns)
             panel.regressors["rm"][:, cols] = rm
             panel.has["rm"][cols] = True
+            panel.bench_interval[:, :, cols] = bench_intervals(panel, bench_ns, cols)
         rm = panel.regressors["rm"]
         for k in range(1, config.dimson_lags + 1):
             panel.regressors[f"rm_lag{k}"] = shift_bars(rm, panel.valid, k)

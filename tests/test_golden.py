@@ -17,6 +17,8 @@ from tests.golden.scenarios import FRAMES, SCENARIOS
 DELIBERATE: list = [
     Added("tests", "note", "issue #8: a test row says which Kolari-Pynnonen estimator it used "
           "(and, from issue #11, why a statistic is NaN); empty where nothing is to be said"),
+    Added("ar", "benchmark_contaminated", "issue #11: true on a day whose benchmark return "
+          "interval contains the announcement of the event studied"),
     Exempt("tests", lambda old: old["test"].isin(["corrado_rank", "cz_rank"]),
            ("estimate", "statistic", "p_value"),
            "issue #11 item 4: the rank tests ranked every day of the plot window (a display "

@@ -44,6 +44,21 @@ def test_nikkei_is_modelled_on_the_previous_us_session(result):
     assert row["benchmark_return"] == pytest.approx(np.log(5396.52001953125 / 5670.97021484375))
 
 
+def test_a_benchmark_that_reacted_to_the_same_news_is_flagged(result):
+    """Issue #11: the pause (13:18 New York, April 9) is inside the S&P 500's April 9 session,
+    the benchmark of the Nikkei's day 0 (April 10); Liberation Day (16:00 New York, April 2,
+    at the close) is inside the S&P's April 3 session, the benchmark of the Nikkei's day +1."""
+    ar = result.ar[(result.ar.series == "N225") & (result.ar.model == "market_model")]
+    flag = ar.set_index(["event_id", "rel_day"])["benchmark_contaminated"]
+    assert flag[("tariff-pause", 0)] and not flag[("tariff-pause", -1)]
+    assert not flag[("tariff-pause", 1)]
+    assert flag[("liberation-day", 1)] and not flag[("liberation-day", 0)]
+    assert flag.dtype == bool
+    # one flagged day per event at most, and only where the benchmark return exists
+    assert (ar.groupby("event_id")["benchmark_contaminated"].sum() <= 1).all()
+    assert ar.loc[ar["benchmark_contaminated"], "benchmark_return"].notna().all()
+
+
 def test_yahoo_fx_gap_after_the_talks_is_reported_not_filled(result):
     gaps = result.gaps[result.gaps.series == "USDJPY"]
     assert {pd.Timestamp("2025-04-18"), pd.Timestamp("2025-04-21")} <= set(gaps["date"])

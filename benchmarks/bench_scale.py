@@ -1,0 +1,194 @@
+"""Scale benchmark of the study engine (issue #8): synthetic panels and the real universe.
+
+    python benchmarks/bench_scale.py                 # every case, 3 runs each, medians
+    python benchmarks/bench_scale.py --cases 500x1 --repeat 5
+    python benchmarks/bench_scale.py --old /path/to/checkout-at-786dab7 --cases 500x1
+
+Each case runs in a fresh process: `study` is `run_study` alone (wall and CPU seconds),
+`process` the whole `eventstudy run --offline` (imports, study, CSVs and HTML reports) in a
+child process, and `peak` the child's peak resident memory. Synthetic prices (a market factor
+plus noise, random missing bars) are written to a temporary folder as one wide Parquet file;
+the study is the market model with the full group test battery, one group per event plus
+the pooled group. `--old DIR` runs the same synthetic case through the engine of an older
+checkout (one [series.X] per security: that engine has no universes) for a side-by-side row.
+Quote medians: the machine is shared.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+SHARED = REPO.parent / "shared"
+CASES = {"500x1": (500, 1), "5000x1": (5000, 1), "500x50": (500, 50), "universe": None}
+
+
+def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, seed: int = 7):
+    """Write prices, events.csv and study.toml for a synthetic case; return their paths."""
+    import numpy as np
+    import pandas as pd
+    from eventstudy.calendars import session_closes
+    from eventstudy.config import SeriesConfig
+    rng = np.random.default_rng(seed)
+    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
+    dates = closes.loc["2021-01-04":"2025-12-31"].index
+    S = len(dates)
+    market = rng.normal(0.0003, 0.01, S)
+    beta = rng.uniform(0.5, 1.5, n_sec)
+    noise = rng.standard_t(5, (S, n_sec)) * rng.uniform(0.01, 0.03, n_sec)
+    prices = 50 * np.exp(np.cumsum(market[:, None] * beta + noise, axis=0))
+    prices[rng.random((S, n_sec)) < 0.01] = np.nan               # 1 % missing bars
+    bench = 3000 * np.exp(np.cumsum(market))
+    names = [f"S{i:05d}" for i in range(n_sec)]
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": bench}).to_csv(
+        folder / "bench.csv", index=False)
+    # events at 10:00 New York on random sessions of 2024-2025 (day 0 the same session)
+    pool = dates[(dates >= "2024-01-01") & (dates <= "2025-11-28")]
+    days = np.sort(rng.choice(len(pool), n_events, replace=False))
+    pd.DataFrame({
+        "event_id": [f"ev{i:03d}" for i in range(n_events)],
+        "announced_at": [f"{pool[d]:%Y-%m-%d} 10:00 America/New_York" for d in days],
+        "time_precision": "minute", "title": "synthetic", "category": "test", "tags": "",
+        "source": "https://example.org"}).to_csv(folder / "events.csv", index=False)
+    study = ('[study]\nmodels = ["market_model"]\nestimation_window = [-250, -11]\n'
+             'event_windows = [[0, 0], [-1, 1], [0, 5]]\nplot_window = [-10, 10]\n'
+             'n_boot = 2000\n\n[series.BENCH]\nsource = "csv"\npath = "bench.csv"\n'
+             'calendar = "XNYS"\n')
+    if old:
+        wide = pd.DataFrame(prices, columns=names)
+        wide.insert(0, "date", dates.strftime("%Y-%m-%d"))
+        for i, n in enumerate(names):      # the old engine refuses blank cells: one file each
+            wide[["date", n]].dropna().rename(columns={n: "close"}).to_csv(
+                folder / f"{n}.csv", index=False)
+        study = study.replace("[study]\n", f"[study]\nseries = {json.dumps(names)}\n")
+        study += "".join(f'\n[series.{n}]\nsource = "csv"\npath = "{n}.csv"\n'
+                         f'calendar = "XNYS"\nbenchmark = "BENCH"\n' for n in names)
+        study += f'\n[groups.all]\nseries = {json.dumps(names)}\ncategories = ["test"]\n'
+    else:
+        wide = pd.DataFrame(prices, columns=names, index=pd.DatetimeIndex(dates, name="date"))
+        wide.reset_index().to_parquet(folder / "prices.parquet", index=False)
+        study = study.replace("[study]\n", '[study]\nuniverses = ["synthetic"]\n')
+        study += ('\n[universe.synthetic]\nprices = "prices.parquet"\nlayout = "wide"\n'
+                  'calendar = "XNYS"\nbenchmark = "BENCH"\n'
+                  '\n[groups.pooled]\nuniverse = "synthetic"\n'
+                  '\n[groups.by_event]\nuniverse = "synthetic"\nby = ["event_id"]\n')
+    (folder / "study.toml").write_text(study)
+    return folder / "events.csv", folder / "study.toml"
+
+
+def universe_case(folder: Path):
+    """The real universe example shipped in examples/universe (built from ../shared)."""
+    example = REPO / "examples" / "universe"
+    return REPO / "events.csv", example / "study.toml"
+
+
+def _study_time(events: Path, config: Path, root: Path) -> dict:
+    """Run the study in a fresh interpreter; return its wall and CPU seconds."""
+    code = (
+        "import time, json, sys\n"
+        "from eventstudy import load_events, load_config, run_study\n"
+        f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
+        "import eventstudy.study, eventstudy.inference\n"
+        "w, c = time.perf_counter(), time.process_time()\n"
+        f"r = run_study(ev, cfg, offline=True, cache_dir={str(root / 'cache')!r}, "
+        "memoize=False)\n"
+        "import resource\n"
+        "print(json.dumps({'study': time.perf_counter() - w, 'cpu': time.process_time() - c,"
+        " 'pairs': len(r.alignment), 'cars': len(r.car), 'tests': len(r.tests),"
+        " 'study_peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=config.parent, env=_env(),
+                         capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _process_time(events: Path, config: Path, root: Path) -> dict:
+    """`eventstudy run --offline` from scratch in a child: wall seconds and peak RSS."""
+    out_dir = root / "reports"
+    args = ["run", "--offline", "--force", "--events", str(events), "--config", str(config),
+            "--out", str(out_dir), "--cache", str(root / "cache-run")]
+    peak_file = root / "peak.txt"
+    code = ("import resource, runpy, sys\n"
+            f"sys.argv = ['eventstudy'] + {args!r}\n"
+            "try:\n    runpy.run_module('eventstudy.cli', run_name='__main__')\n"
+            "finally:\n"
+            f"    open({str(peak_file)!r}, 'w').write(str(resource.getrusage("
+            "resource.RUSAGE_SELF).ru_maxrss))\n")
+    t = time.perf_counter()
+    done = subprocess.run([sys.executable, "-c", code], cwd=config.parent, env=_env(),
+                          capture_output=True, text=True)
+    wall = time.perf_counter() - t
+    if done.returncode != 0:
+        raise RuntimeError(done.stderr[-2000:])
+    size = sum(p.stat().st_size for p in out_dir.rglob("*.html"))
+    return {"process": wall, "peak_mb": int(peak_file.read_text()) / 1024,
+            "html_mb": size / 2 ** 20}
+
+
+def _env(pythonpath: Path | None = None) -> dict:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = str(pythonpath or REPO)
+    return env
+
+
+def run_case(name: str, repeat: int, old: Path | None) -> dict:
+    rows = []
+    for _ in range(repeat):
+        with tempfile.TemporaryDirectory() as tmp:
+            root = Path(tmp)
+            if CASES[name] is None:
+                events, config = universe_case(root)
+            else:
+                events, config = make_case(root, *CASES[name], old=old is not None)
+            if old is not None:
+                code = (
+                    "import time, json\n"
+                    "from eventstudy import load_events, load_config, run_study\n"
+                    f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
+                    "w, c = time.perf_counter(), time.process_time()\n"
+                    f"r = run_study(ev, cfg, offline=True, cache_dir={str(root / 'c')!r}, "
+                    "memoize=False)\n"
+                    "import resource\n"
+                    "print(json.dumps({'study': time.perf_counter() - w, "
+                    "'cpu': time.process_time() - c, 'pairs': len(r.alignment), 'peak_mb': "
+                    "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
+                done = subprocess.run([sys.executable, "-c", code], cwd=root,
+                                      env=_env(old), capture_output=True, text=True, check=True)
+                row = json.loads(done.stdout.strip().splitlines()[-1])
+            else:
+                row = _study_time(events, config, root)
+                row.update(_process_time(events, config, root))
+            rows.append(row)
+    out = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    out["runs"] = len(rows)
+    return out
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--old", type=Path, default=None,
+                        help="an older checkout to run the synthetic cases through")
+    args = parser.parse_args(argv)
+    print(f"{'case':10s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
+          f"{'peak MB':>8s} {'html MB':>8s}  (medians of {args.repeat})")
+    for name in args.cases:
+        if args.old is not None and CASES[name] is None:
+            continue
+        r = run_case(name, args.repeat, args.old)
+        print(f"{name:10s} {int(r['pairs']):7d} {r['study']:8.2f} {r['cpu']:7.2f} "
+              f"{r.get('process', float('nan')):9.2f} {r['peak_mb']:8.0f} "
+              f"{r.get('html_mb', float('nan')):8.2f}", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
