@@ -135,7 +135,10 @@ class Config:
 
     @property
     def needed_universes(self) -> list[str]:
-        """Studied universes and those groups select from, in declaration order."""
+        """Studied universes and those groups select from, in declaration order; every
+        universe when there are firm-specific events (their securities may be in any)."""
+        if self.firm_events:
+            return list(self.universes)
         wanted = set(self.studied_universes) | {g.universe for g in self.groups.values()}
         return [u for u in self.universes if u in wanted]
 

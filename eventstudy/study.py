@@ -116,6 +116,13 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     if memo is not None:
         memo.save()
     skipped = out.skipped
+    if firm is not None:
+        lost = firm[~firm["series"].isin(list(where))]
+        if len(lost):
+            skipped = pd.concat([skipped, pd.DataFrame({
+                "event_id": lost["event_id"].to_numpy(), "series": lost["series"].to_numpy(),
+                "model": "", "reason": "the security is in no universe and no [series.X] of "
+                "the config (or has no usable prices)"})], ignore_index=True)
     if problems is not None:
         whole = problems[problems["action"] == "skip security"]
         if len(whole):
