@@ -92,7 +92,8 @@ def test_defaults_what_is_studied(tmp_path):
 
 
 def test_yahoo_universe_and_layouts(tmp_path):
-    text = BASE.replace('prices = "prices/"\n', 'source = "yahoo"\ntickers = ["7203.T", "8306.T"]\n')
+    text = BASE.replace('prices = "prices/"\n',
+                        'source = "yahoo"\ntickers = ["7203.T", "8306.T"]\n')
     u = load_config(write(tmp_path, text)).universes["jp"]
     assert (u.source, u.tickers, u.prices) == ("yahoo", ("7203.T", "8306.T"), None)
     for layout in ("folder", "wide", "long"):
@@ -231,7 +232,8 @@ def test_bad_config_is_one_line(tmp_path, what, old, new, expected):
 
 
 def test_series_benchmark_empty_and_series_ids(tmp_path):
-    text = BASE + '\n[series.N225]\nsource = "csv"\npath = "n.csv"\ncalendar = "XTKS"\nbenchmark = ""\n'
+    text = BASE + ('\n[series.N225]\nsource = "csv"\npath = "n.csv"\ncalendar = "XTKS"\n'
+                   'benchmark = ""\n')
     assert run_bad(tmp_path, text) == ("field series.N225.benchmark: empty: name a [series.X] "
                                        "id, or remove the key")
     text = BASE.replace('universes = ["jp"]', 'series = []')

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from eventstudy.config import UniverseConfig
-from eventstudy.data import universe as U
 from eventstudy.data.cache import PriceCache
 from eventstudy.data.universe import infer_layout, load_universe, read_securities
 from eventstudy.errors import DataError, InputError
