@@ -91,6 +91,12 @@ def test_each_layout_gives_the_same_matrix(files, key, layout):
         assert prov.loc["BBB", "rows"] == 6 and prov.loc["CCC", "rows"] == 7
 
 
+def test_wide_parquet_with_pandas_date_index(tmp_path):
+    CLOSES.to_parquet(tmp_path / "w.parquet")              # the date as pandas' index
+    data = load_universe(universe(tmp_path / "w.parquet"))
+    pd.testing.assert_frame_equal(data.closes, expected(), check_freq=False)
+
+
 def test_closes_index_is_naive_sorted_unique_float(files):
     closes = load_universe(universe(files["wide"])).closes
     idx = closes.index
