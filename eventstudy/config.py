@@ -363,6 +363,8 @@ def _parse_universe(uid: str, body, name: str) -> UniverseConfig:
         raise InputError(f"unknown layout {layout!r}{_suggest(layout, LAYOUTS)} (allowed: "
                          f"{', '.join(LAYOUTS)})", file=name, field=f"{where}.layout")
     tickers = tuple(_str_list(body.get("tickers", []), name, f"{where}.tickers"))
+    for ticker in tickers:
+        _check_id(ticker, name, f"{where}.tickers")
     if source == "csv":
         if text["prices"] is None:
             raise InputError("missing (a folder of <symbol>.csv files, or one wide or long "
