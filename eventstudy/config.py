@@ -17,8 +17,9 @@ MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "d
           "scholes_williams", "garch")
 SOURCES = ("yahoo", "fred", "csv")
 
-_STUDY_KEYS = {"series", "universes", "estimation_window", "event_windows", "plot_window", "returns", "models",
-               "min_estimation", "exclude_other_events", "factors", "dimson_lags", "n_boot", "seed"}
+_STUDY_KEYS = {"series", "universes", "estimation_window", "event_windows", "plot_window",
+               "returns", "models", "min_estimation", "exclude_other_events", "factors",
+               "dimson_lags", "n_boot", "seed"}
 _SERIES_KEYS = {"name", "source", "ticker", "calendar", "close_time", "close_tz", "benchmark",
                 "path", "column", "date_column"}
 _GROUP_KEYS = {"series", "universe", "events", "categories", "where", "by", "firm_events"}
@@ -365,6 +366,8 @@ def _parse_universe(uid: str, body, name: str) -> UniverseConfig:
         raise InputError(f"unknown layout {layout!r}{_suggest(layout, LAYOUTS)} (allowed: "
                          f"{', '.join(LAYOUTS)})", file=name, field=f"{where}.layout")
     tickers = tuple(_str_list(body.get("tickers", []), name, f"{where}.tickers"))
+    for ticker in tickers:
+        _check_id(ticker, name, f"{where}.tickers")
     if source == "csv":
         if text["prices"] is None:
             raise InputError("missing (a folder of <symbol>.csv files, or one wide or long "

@@ -92,7 +92,8 @@ def test_defaults_what_is_studied(tmp_path):
 
 
 def test_yahoo_universe_and_layouts(tmp_path):
-    text = BASE.replace('prices = "prices/"\n', 'source = "yahoo"\ntickers = ["7203.T", "8306.T"]\n')
+    text = BASE.replace('prices = "prices/"\n',
+                        'source = "yahoo"\ntickers = ["7203.T", "8306.T"]\n')
     u = load_config(write(tmp_path, text)).universes["jp"]
     assert (u.source, u.tickers, u.prices) == ("yahoo", ("7203.T", "8306.T"), None)
     for layout in ("folder", "wide", "long"):
@@ -204,6 +205,14 @@ BAD = [
      "formula (start with a letter or digit)"),
     ("control character in an id", "[groups.beats]", '[groups."be\\u001bats"]',
      "field groups.be\x1bats: id 'be\\x1bats' contains a control character"),
+    ("formula ticker", 'prices = "prices/"', 'source = "yahoo"\ntickers = ["7203.T", "=cmd"]',
+     "field universe.jp.tickers: id '=cmd' starts with '=': a spreadsheet would read it as a "
+     "formula (start with a letter or digit)"),
+    ("yahoo universe with a prices file", 'prices = "prices/"',
+     'prices = "prices/"\nsource = "yahoo"\ntickers = ["7203.T"]',
+     "field universe.jp.prices: a Yahoo universe takes tickers, not a prices file"),
+    ("tickers for a csv universe", 'prices = "prices/"', 'prices = "prices/"\ntickers = ["A"]',
+     "field universe.jp.tickers: only for source = \"yahoo\" (this universe reads prices)"),
     ("n_boot huge", "n_boot = 100", "n_boot = 1000000000",
      "field study.n_boot: 1000000000 is too large: at most 1,000,000"),
     ("n_boot as a float", "n_boot = 100", "n_boot = 1e9",
@@ -231,7 +240,8 @@ def test_bad_config_is_one_line(tmp_path, what, old, new, expected):
 
 
 def test_series_benchmark_empty_and_series_ids(tmp_path):
-    text = BASE + '\n[series.N225]\nsource = "csv"\npath = "n.csv"\ncalendar = "XTKS"\nbenchmark = ""\n'
+    text = BASE + ('\n[series.N225]\nsource = "csv"\npath = "n.csv"\ncalendar = "XTKS"\n'
+                   'benchmark = ""\n')
     assert run_bad(tmp_path, text) == ("field series.N225.benchmark: empty: name a [series.X] "
                                        "id, or remove the key")
     text = BASE.replace('universes = ["jp"]', 'series = []')

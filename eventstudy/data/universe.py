@@ -213,7 +213,10 @@ def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
     name = str(path)
     try:
         if _is_parquet(path):
-            return pd.read_parquet(path), "parquet"
+            frame = pd.read_parquet(path)
+            if not isinstance(frame.index, pd.RangeIndex):   # pandas wrote its date index
+                frame = frame.reset_index()
+            return frame, "parquet"
         return pd.read_csv(path, engine="pyarrow", encoding="utf-8"), "csv"
     except Exception as exc:  # noqa: BLE001 - pyarrow and pandas raise many types
         if not _is_parquet(path):

@@ -11,7 +11,6 @@ import pandas as pd
 import pytest
 
 from eventstudy.config import UniverseConfig
-from eventstudy.data import universe as U
 from eventstudy.data.cache import PriceCache
 from eventstudy.data.universe import infer_layout, load_universe, read_securities
 from eventstudy.errors import DataError, InputError
@@ -90,6 +89,12 @@ def test_each_layout_gives_the_same_matrix(files, key, layout):
         prov = data.provenance.set_index("security")
         assert prov.loc["BBB", "first"] == DATES[2] and prov.loc["BBB", "last"] == DATES[-1]
         assert prov.loc["BBB", "rows"] == 6 and prov.loc["CCC", "rows"] == 7
+
+
+def test_wide_parquet_with_pandas_date_index(tmp_path):
+    CLOSES.to_parquet(tmp_path / "w.parquet")              # the date as pandas' index
+    data = load_universe(universe(tmp_path / "w.parquet"))
+    pd.testing.assert_frame_equal(data.closes, expected(), check_freq=False)
 
 
 def test_closes_index_is_naive_sorted_unique_float(files):
@@ -227,3 +232,58 @@ def test_yahoo_universe_goes_through_the_cache(tmp_path):
     pd.testing.assert_frame_equal(data.closes, expected(("AAA", "CCC")), check_freq=False)
     assert set(data.provenance["origin"]) == {"cache"}
     assert cache.path("AAA").is_file() and dt.date(2025, 3, 3) == cache.meta("AAA")["first"]
+
+
+# -- the real example (examples/universe, built by scripts/build_universe.py) -------------------
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "universe"
+
+
+@pytest.fixture(scope="module")
+def example():
+    from eventstudy.config import load_config
+    config = load_config(EXAMPLE / "study.toml")
+    return config, {u: load_universe(config.universes[u]) for u in config.needed_universes}
+
+
+def test_example_config_parses(example):
+    config, _ = example
+    assert config.studied_universes == ("tokyo", "us") and config.studied == ()
+    assert config.needed_series == ["TOPIX", "GSPC"]
+    assert config.groups["japan_banks"].where == "sector_en == 'Banks'"
+    assert config.groups["tokyo_by_event_sector"].by == ("event_id", "sector_en")
+    assert sum(p.stat().st_size for p in EXAMPLE.iterdir()) < 5_000_000
+
+
+def test_example_universes_load_and_their_bad_files_are_found(example):
+    _, data = example
+    tokyo, us = data["tokyo"], data["us"]
+    assert tokyo.closes.shape[1] == 592 and us.closes.shape[1] == 501
+    assert list(tokyo.securities["security"]) == list(tokyo.closes.columns)
+    assert set(tokyo.securities["group"]) == {"large", "mid", "small"}
+    assert set(us.securities["group"]) == {"us"}
+    p = tokyo.problems
+    skip = p[p["action"] == "skip security"]
+    assert list(skip["security"]) == ["8303.T"] and skip["kind"].iloc[0] == "impossible jump"
+    assert (p.loc[p["kind"] == "non-positive price", "security"] == "8303.T").sum() == 245
+    flag = p[p["action"] == "flag day"]
+    assert list(flag["security"]) == ["8227.T"]
+    assert flag["date"].iloc[0] == pd.Timestamp("2026-02-18")
+    assert "close ratio 0.3364 (about 1/3" in flag["reason"].iloc[0]
+    assert list(us.problems["security"]) == ["FDXF", "HONA"]
+    assert set(us.problems["kind"]) == {"no prices"}
+    # the lunch-break snapshot of 2026-07-13 is not in the copy
+    assert tokyo.closes.index[-1] == pd.Timestamp("2026-07-10")
+
+
+def test_example_spot_values_and_real_crash_kept(example):
+    _, data = example
+    toyota = data["tokyo"].closes["7203.T"]
+    assert toyota["2025-04-02"] == 2577.37 and toyota["2025-04-03"] == 2443.94
+    aapl = data["us"].closes["AAPL"]
+    assert aapl["2025-04-02"] == 222.71 and aapl["2025-04-03"] == 202.12
+    fisv = data["us"].closes["FISV"]
+    assert fisv["2025-10-29"] / fisv["2025-10-28"] - 1 == pytest.approx(-0.4404, abs=1e-4)
+    assert "FISV" not in set(data["us"].problems["security"])
+    banks = data["tokyo"].securities.query("sector_en == 'Banks'")
+    assert len(banks) == 25                         # 26 banks listed; 8303.T skipped
