@@ -513,7 +513,8 @@ def event_context(view: View, eid: str) -> dict:
     return {
         "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
               "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
-              "precision": e.time_precision, "source": e.source, "raw": e.announced_at},
+              "precision": e.time_precision, "source": fmt.text(e.source),
+              "source_href": fmt.web_url(e.source), "raw": e.announced_at},
         "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
         "tests_table": tests_table, "gaps": gaps_rows,
         "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),

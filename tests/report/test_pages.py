@@ -320,3 +320,32 @@ def test_a_changed_price_rebuilds_the_pages_that_show_it(offline_result, report_
     expected = {"index.html"} | {f"events/{e}.html" for e in showing}
     assert len(showing) >= 3
     assert {p.relative_to(out).as_posix() for p in pages} == expected
+
+
+# ----------------------------------------------------------------------------- hostile input
+@pytest.mark.parametrize("source", ["javascript:alert(document.cookie)",
+                                    " JavaScript:alert(1)", "data:text/html,<script>x</script>",
+                                    "vbscript:msgbox", "https://ok.example/ javascript:x"])
+def test_a_non_web_source_is_text_not_a_link(offline_result, tmp_path, source):
+    """Issue #12 item 9: only an http(s) URL becomes a link (this failed before the fix: the
+    event page rendered <a href="javascript:...">)."""
+    events = offline_result.events.copy()
+    events.loc[events["event_id"] == "liberation-day", "source"] = source
+    build_report(dataclasses.replace(offline_result, events=events), tmp_path, generated_at="x")
+    raw = (tmp_path / "events" / "liberation-day.html").read_text("utf-8")
+    hrefs = re.findall(r'href="([^"]*)"', raw)
+    assert not [h for h in hrefs if not re.match(r"^(https?://|\.\./|#|[\w./-]+\.html$)", h)]
+    assert html.escape(source.strip(), quote=False) in raw       # still shown, as text
+    assert not re.search(r"(?i)href=\"\s*(javascript|data|vbscript):", raw)
+
+
+def test_a_web_source_is_a_link(report_dir, offline_result):
+    raw = (report_dir / "events" / "liberation-day.html").read_text("utf-8")
+    src = offline_result.events.set_index("event_id").loc["liberation-day", "source"]
+    assert src.startswith("http") and f'<a class="url" href="{html.escape(src)}"' in raw
+
+
+def test_methods_converter_drops_script_links():
+    out = methods_doc.convert("[a](javascript:alert(1)) [b](https://e.org) [c](x.md)")
+    assert 'href="javascript' not in out and '<a href="https://e.org">b</a>' in out
+    assert '<a href="x.md">c</a>' in out
