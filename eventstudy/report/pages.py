@@ -52,6 +52,14 @@ TEST_TEXT = {
 }
 
 
+MARKET_WIDE = "market_wide"
+HEADLINE_MARKET_WIDE = "constant_mean"
+DEFAULT_HEADLINE = "market_model"
+CONTAMINATED = "benchmark_contaminated"
+# Models whose expected return does not use the benchmark: a contaminated day leaves them whole.
+NO_BENCHMARK = {"constant_mean"}
+
+
 # ----------------------------------------------------------------------------- tables
 @dataclass
 class Cell:
@@ -122,6 +130,10 @@ class View:
         self.events = events.reset_index(drop=True).assign(
             number=range(1, len(events) + 1))
         self.by_id = {row.event_id: row for row in self.events.itertuples(index=False)}
+        scope = self.events["scope"] if "scope" in self.events.columns else None
+        self.market_wide = set() if scope is None else set(
+            self.events.loc[scope.fillna("").astype(str).str.strip().str.lower()
+                            == MARKET_WIDE, "event_id"])
         self.series_order = list(cfg.studied) + [s for s in cfg.series if s not in cfg.studied]
         self.series_rank = {s: i for i, s in enumerate(self.series_order)}
         self.models = list(cfg.models)
@@ -146,6 +158,13 @@ class View:
         car = result.car
         self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
                            int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    def headline_model(self, eid: str | None = None) -> str:
+        """The model a summary shows: constant mean for a market-wide event (its benchmark
+        reacted to the same news), else the market model, else the first model run."""
+        if eid in self.market_wide and HEADLINE_MARKET_WIDE in self.models:
+            return HEADLINE_MARKET_WIDE
+        return DEFAULT_HEADLINE if DEFAULT_HEADLINE in self.models else self.models[0]
 
     def sort_series(self, frame: pd.DataFrame, *extra: str) -> pd.DataFrame:
         """Sort by series in config order (studied first), then the extra columns."""
@@ -301,13 +320,19 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     for e in ev.itertuples(index=False):
         for sid in cfg.studied:
             a = align.get((e.event_id, sid))
+            event_cell = text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
+                                   title=f"{e.title} "
+                                         f"({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})")
+            cells = view.car_cells(e.event_id, sid)
+            if e.event_id in view.market_wide:
+                event_cell.small = f"market-wide: headline {fmt.model_name(view.headline_model(e.event_id))}"
+                k = view.models.index(view.headline_model(e.event_id)) * len(view.windows)
+                for c in cells[k:k + len(view.windows)]:
+                    c.cls += " headline"
             summary.rows.append([
-                num_cell(e.number, str(e.number)),
-                text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
-                          title=f"{e.title} ({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})"),
+                num_cell(e.number, str(e.number)), event_cell,
                 text_cell(sid, title=view.names.get(sid, sid)),
-                text_cell(fmt.date(a.day0) if a is not None else fmt.DASH),
-                *view.car_cells(e.event_id, sid)])
+                text_cell(fmt.date(a.day0) if a is not None else fmt.DASH), *cells])
 
     events_table = Table(columns=[("#", "num"), ("event", ""), ("title", ""), ("category", ""),
                                   ("New York", ""), ("Tokyo", ""), ("precision", "")],
@@ -326,7 +351,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     return {"charts": charts, "summary": summary, "events_table": events_table,
             "groups": group_list(view, ""), "provenance": provenance_table(view),
             "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
-            "stars_note": STARS_NOTE,
+            "stars_note": STARS_NOTE, "any_market_wide": bool(view.market_wide),
             "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in cfg.studied),
             "n_events": len(ev)}
 
@@ -510,6 +535,7 @@ def event_context(view: View, eid: str) -> dict:
                       for x in g.itertuples(index=False)]
     in_groups = [gid for gid in view.groups
                  if eid in set(group_members(view, gid)["event_id"])]
+    split_table, contaminated = return_split(view, ar)
     return {
         "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
               "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
@@ -519,7 +545,67 @@ def event_context(view: View, eid: str) -> dict:
         "tests_table": tests_table, "gaps": gaps_rows,
         "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
+        "split_table": split_table, "contaminated": contaminated,
+        "headline": headline_context(view, eid, series),
         "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
+
+
+def return_split(view: View, ar: pd.DataFrame) -> tuple[Table, list[str]]:
+    """Each event-window day's return = expected return (the model's alpha + beta-hat Rm, or
+    its mean) + abnormal return, per series and model, as the ar frame has them; and the
+    (series, day) whose benchmark interval contains the announcement (benchmark_contaminated)."""
+    lo, hi = view.config.event_span
+    days = ar[(ar["rel_day"] >= lo) & (ar["rel_day"] <= hi)]
+    has_flag = CONTAMINATED in days.columns
+    flag = (days[CONTAMINATED].fillna(False).astype(bool) if has_flag
+            else pd.Series(False, index=days.index))
+    mrank = {m: i for i, m in enumerate(view.models)}
+    days = view.sort_series(days.assign(_m=days["model"].map(mrank), _flag=flag),
+                            "_m", "rel_day")
+    cols = [("series", ""), ("model", ""), ("day", "num"), ("date", ""), ("return", "num"),
+            ("benchmark return", "num"), ("expected", "num"), ("abnormal", "num")]
+    if has_flag:
+        cols.append(("benchmark", ""))
+    t = Table(columns=cols, id="split",
+              caption="Return = expected + abnormal on each event-window day")
+    for sid, model, day, date, ret, rm, exp, abn, bad in zip(
+            days["series"], days["model"], days["rel_day"], days["date"], days["return"],
+            days["benchmark_return"], days["expected_return"], days["abnormal_return"],
+            days["_flag"]):
+        row = [text_cell(sid, title=view.names.get(sid, "")), text_cell(fmt.model_name(model)),
+               num_cell(day, f"{int(day):+d}" if day else "0"), text_cell(fmt.date(date)),
+               pct_cell(ret), pct_cell(rm), pct_cell(exp), pct_cell(abn)]
+        if has_flag:
+            uses = model not in NO_BENCHMARK
+            row.append(Cell(text="contaminated" if bad else fmt.DASH, v="1" if bad else "",
+                            cls="flag" if bad and uses else "",
+                            title=CONTAMINATED_TITLE if bad else ""))
+            if bad and uses:
+                row[6].cls += " flag"
+        t.rows.append(row)
+    hit = days[days["_flag"]].drop_duplicates(["series", "rel_day"])
+    contaminated = [f"{sid} day {int(d):+d} ({fmt.date(date)})".replace("day +0", "day 0")
+                    for sid, d, date in zip(hit["series"], hit["rel_day"], hit["date"])]
+    return t, contaminated
+
+
+CONTAMINATED_TITLE = ("the benchmark's matched return interval contains the announcement: the "
+                      "benchmark reacted to the same news, and a model using it calls part of "
+                      "the reaction 'expected'")
+
+
+def headline_context(view: View, eid: str, series: list[str]) -> dict | None:
+    """For a market-wide event: the headline model's CARs (constant mean), with why."""
+    if eid not in view.market_wide:
+        return None
+    model = view.headline_model(eid)
+    t = Table(columns=[("series", "")] + [(fmt.window(*w), "num") for w in view.windows],
+              id="headline", sortable=False)
+    for sid in series:
+        t.rows.append([text_cell(sid, title=view.names.get(sid, ""))] + [
+            car_cell(view.car_index.get((eid, sid, model, w[0], w[1])),
+                     view.skip_reason.get((eid, sid, model), "")) for w in view.windows])
+    return {"model": fmt.model_name(model), "ran": model == HEADLINE_MARKET_WIDE, "table": t}
 
 
 # ----------------------------------------------------------------------------- group
