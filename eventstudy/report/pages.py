@@ -7,6 +7,7 @@ p-values by test and window).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import pandas as pd
 
@@ -52,6 +53,7 @@ TEST_TEXT = {
 }
 
 
+LARGE = 30    # more series than this around one event: summaries, not a row/trace per pair
 MARKET_WIDE = "market_wide"
 HEADLINE_MARKET_WIDE = "constant_mean"
 DEFAULT_HEADLINE = "market_model"
@@ -138,14 +140,24 @@ class View:
         self.series_rank = {s: i for i, s in enumerate(self.series_order)}
         self.models = list(cfg.models)
         self.windows = [tuple(w) for w in cfg.event_windows]
-        self.names = {sid: s.name for sid, s in cfg.series.items()}
+        self.securities = securities_frame(result)
+        self.names = {**{sid: fmt.text(n) for sid, n in zip(self.securities["series"],
+                                                            self.securities["name"])},
+                      **{sid: s.name for sid, s in cfg.series.items()}}
         self.zones = {sid: series_zone(s) for sid, s in cfg.series.items()}
-        self.groups = sorted(cfg.groups)
+        # Groups: the config's, and those the study produced (`by` groups: one per value).
+        made = set(result.tests["group"].dropna().astype(str)) | set(
+            result.aar["group"].dropna().astype(str))
+        made.discard("")
+        self.groups = sorted(made | {g for g, c in cfg.groups.items()
+                                     if not getattr(c, "by", None)})
         self.group_files = unique_slugs(self.groups)
-        self.prices = {sid: f.sort_values("date") for sid, f in
-                       result.prices.groupby("series", sort=True)}
         self.ar = {eid: f for eid, f in result.ar.groupby("event_id", sort=True)}
-        self.members = {gid: _group_members(self, gid) for gid in self.groups}
+        self.members = {gid: _members(self, gid) for gid in self.groups}
+        per_event = result.alignment.groupby("event_id")["series"].nunique()
+        self.n_series = {eid: int(n) for eid, n in per_event.items()}
+        self.large = (max(self.n_series.values(), default=0) > LARGE
+                      or len(self.securities) > LARGE)
         pair_tests = result.tests[result.tests["group"].fillna("") == ""]
         self._by_event = {name: dict(tuple(frame.groupby("event_id", sort=True)))
                           for name, frame in (("alignment", result.alignment),
@@ -158,6 +170,23 @@ class View:
         car = result.car
         self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
                            int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    @cached_property
+    def prices(self) -> dict[str, pd.DataFrame]:
+        """Each series' closes by date (built on first use: a universe's page never needs
+        thousands of them)."""
+        return {sid: f.sort_values("date") for sid, f in
+                self.r.prices.groupby("series", sort=True)}
+
+    def large_event(self, eid: str) -> bool:
+        """More series around this event than one row or trace each can show."""
+        return self.n_series.get(eid, 0) > LARGE
+
+    def zone(self, sid: str, calendar: str = "") -> str:
+        """The zone a series' close is told in; for a universe's security its calendar's."""
+        if sid in self.zones:
+            return self.zones[sid]
+        return calendar_zone(calendar)
 
     def headline_model(self, eid: str | None = None) -> str:
         """The model a summary shows: constant mean for a market-wide event (its benchmark
@@ -200,6 +229,32 @@ class View:
         return [car_cell(self.car_index.get((eid, sid, m, w[0], w[1])),
                          self.skip_reason.get((eid, sid, m), ""))
                 for m in self.models for w in self.windows]
+
+
+def securities_frame(result) -> pd.DataFrame:
+    """One row per studied security (series, universe, name, metadata): the result's
+    `securities` frame when it has one, else the configured series (universe '')."""
+    sec = getattr(result, "securities", None)
+    if isinstance(sec, pd.DataFrame) and "series" in sec.columns:
+        sec = sec.drop_duplicates("series").reset_index(drop=True)
+        for col in ("universe", "name"):
+            if col not in sec.columns:
+                sec[col] = ""
+        sec["universe"] = sec["universe"].fillna("").astype(str)
+        return sec
+    cfg = result.config
+    ids = list(dict.fromkeys([*cfg.studied, *cfg.series]))
+    return pd.DataFrame({"series": ids, "universe": "",
+                         "name": [cfg.series[s].name if s in cfg.series else s for s in ids]})
+
+
+@lru_cache(maxsize=None)
+def calendar_zone(calendar: str) -> str:
+    try:
+        from eventstudy.calendars import exchange_zone
+        return exchange_zone(calendar)
+    except Exception:   # an unknown or 24/7 calendar: times in UTC
+        return "UTC"
 
 
 def series_zone(series) -> str:
@@ -300,6 +355,9 @@ def sort_tests(tests: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- index
 def index_context(view: View, margin_days: int = 30) -> dict:
+    if view.large:
+        from eventstudy.report import universe
+        return universe.index_context(view, margin_days)
     r, cfg = view.r, view.config
     ev = view.events
     # Timeline: the studied series over the events' span, with a margin.
@@ -348,7 +406,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                  v=fmt.as_utc(e.announced_at_utc).isoformat()),
             text_cell(e.time_precision)])
 
-    return {"charts": charts, "summary": summary, "events_table": events_table,
+    return {"large": False, "charts": charts, "summary": summary, "events_table": events_table,
             "groups": group_list(view, ""), "provenance": provenance_table(view),
             "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
             "stars_note": STARS_NOTE, "any_market_wide": bool(view.market_wide),
@@ -362,16 +420,37 @@ STARS_NOTE = "* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided)"
 def group_list(view: View, root: str) -> list[dict]:
     out = []
     for gid in view.groups:
-        g = view.config.groups[gid]
+        g = view.config.groups.get(gid)
         members = group_members(view, gid)
-        out.append({"id": gid, "href": view.group_href(gid, root), "series": list(g.series),
-                    "events": list(g.events), "categories": list(g.categories),
+        series = (list(getattr(g, "series", ())) if g is not None
+                  else list(dict.fromkeys(members["series"])))
+        out.append({"id": gid, "href": view.group_href(gid, root), "series": series,
+                    "events": list(getattr(g, "events", ())),
+                    "categories": list(getattr(g, "categories", ())),
                     "n_events": members["event_id"].nunique(), "n_pairs": len(members)})
     return out
 
 
 def group_members(view: View, gid: str) -> pd.DataFrame:
     return view.members[gid]
+
+
+def _members(view: View, gid: str) -> pd.DataFrame:
+    """A group's (event_id, series) pairs: the result's `group_members` frame (group,
+    event_id, series) when it has one, else the config's group, else none known."""
+    given = getattr(view.r, "group_members", None)
+    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
+        if not hasattr(view, "_given_members"):
+            view._given_members = dict(tuple(given.groupby("group", sort=False)))
+        mine = view._given_members.get(gid)
+        if mine is not None:
+            return mine[["event_id", "series"]].reset_index(drop=True)
+    if gid in view.config.groups:
+        try:
+            return _group_members(view, gid)
+        except Exception:   # a group shape this reader does not know: members unknown
+            pass
+    return pd.DataFrame({"event_id": pd.Series(dtype=str), "series": pd.Series(dtype=str)})
 
 
 def _group_members(view: View, gid: str) -> pd.DataFrame:
@@ -444,6 +523,9 @@ def skipped_table(skipped: pd.DataFrame, view: View, root: str, with_event: bool
 
 # ----------------------------------------------------------------------------- event
 def event_context(view: View, eid: str) -> dict:
+    if view.large_event(eid):
+        from eventstudy.report import universe
+        return universe.event_context(view, eid)
     r, cfg = view.r, view.config
     e = view.by_id[eid]
     root = "../"
@@ -452,7 +534,7 @@ def event_context(view: View, eid: str) -> dict:
 
     day0_rows = []
     for a in align.itertuples(index=False):
-        zone = view.zones.get(a.series, "UTC")
+        zone = view.zone(a.series, a.calendar)
         day0_rows.append({
             "series": a.series, "name": view.names.get(a.series, a.series),
             "calendar": a.calendar, "rule": a.close_rule,
@@ -468,7 +550,8 @@ def event_context(view: View, eid: str) -> dict:
     day0_sentences = [(", ".join(sids), text) for text, sids in sentences.items()]
     charts = []
     if len(align):
-        charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, view.zones))
+        zones = {a.series: view.zone(a.series, a.calendar) for a in align.itertuples(index=False)}
+        charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, zones))
     ar = view.ar.get(eid, r.ar[:0])
     # Price path: each series' closes over the dates of its plot window, indexed to the last
     # close before the announcement (the previous session's close).
@@ -537,6 +620,7 @@ def event_context(view: View, eid: str) -> dict:
                  if eid in set(group_members(view, gid)["event_id"])]
     split_table, contaminated = return_split(view, ar)
     return {
+        "large": False,
         "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
               "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
               "precision": e.time_precision, "source": fmt.text(e.source),
@@ -612,19 +696,22 @@ def headline_context(view: View, eid: str, series: list[str]) -> dict | None:
 def group_context(view: View, gid: str) -> dict:
     r, cfg = view.r, view.config
     root = "../"
-    g = cfg.groups[gid]
+    g = cfg.groups.get(gid)
     members = group_members(view, gid)
+    large = members["series"].nunique() > LARGE
     aar = r.aar[r.aar["group"] == gid]
     charts = []
     if len(aar):
         charts.append(figures.aar_caar(aar, view.models, f"Group {gid}: AAR and CAAR",
                                        cfg.event_span))
-    align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
+    shown = members[:0] if large else members
+    align = {(a.event_id, a.series): a for a in r.alignment.merge(
+        shown, on=["event_id", "series"]).itertuples(index=False)}
     heads, cols = view.car_columns()
     members_table = Table(columns=[("#", "num"), ("event", ""), ("series", ""),
                                    ("day 0 (session)", "")] + cols,
                           groups=[[("", 4)] + heads[0]], id="members")
-    for m in members.itertuples(index=False):
+    for m in shown.itertuples(index=False):
         a = align.get((m.event_id, m.series))
         members_table.rows.append([
             num_cell(view.by_id[m.event_id].number, str(view.by_id[m.event_id].number)),
@@ -666,8 +753,17 @@ def group_context(view: View, gid: str) -> dict:
             t.rows.append(row)
         pivots.append(t)
     full = test_table(tests, ("group", "event_id", "series"), "tests", root, view)
-    return {"g": {"id": gid, "series": list(g.series), "events": list(g.events),
-                  "categories": list(g.categories)},
+    extra = {"large": False}
+    if large:
+        from eventstudy.report import universe
+        extra = universe.group_context(view, gid)
+        charts += extra.pop("large_charts")
+    series = list(getattr(g, "series", ())) if g is not None else []
+    return {**extra,
+            "g": {"id": gid, "series": series if len(series) <= LARGE else [
+                      f"{len(series)} series"],
+                  "events": list(getattr(g, "events", ())),
+                  "categories": list(getattr(g, "categories", ()))},
             "charts": charts, "members_table": members_table, "pivots": pivots,
             "tests_table": full, "n_members": len(members),
             "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
