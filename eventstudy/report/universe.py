@@ -376,6 +376,9 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     per_model = {}
     for eid in ev["event_id"]:
         per_model.setdefault(view.headline_model(eid), []).append(eid)
+    if pairs["universe"].nunique() > 1:      # each event over all universes too
+        car = pd.concat([car, car.assign(universe="(all)")], ignore_index=True)
+        pairs = pd.concat([pairs, pairs.assign(universe="(all)")], ignore_index=True)
     for model, eids in per_model.items():
         sel = car["event_id"].isin(eids)
         t = summary_table(view, groups, car[sel], pairs[pairs["event_id"].isin(eids)],
