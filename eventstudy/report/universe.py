@@ -60,23 +60,37 @@ def cross_section(car: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     return out
 
 
+def groups_of(view: View) -> "Groups":
+    """The view's Groups, built once per build (every page asks)."""
+    found = getattr(view, "_universe_groups", None)
+    if found is None:
+        found = view._universe_groups = Groups(view)
+    return found
+
+
 class Groups:
     """Which group of the study has exactly a given set of pairs, and its test rows."""
 
     def __init__(self, view: View):
         self.view = view
         self.by_pairs: dict[frozenset, str] = {}
+        self.events: dict[str, set] = {}
         for gid in view.groups:
             m = view.members[gid]
-            if len(m):
-                self.by_pairs.setdefault(frozenset(zip(m["event_id"], m["series"])), gid)
+            eids, sids = m["event_id"].tolist(), m["series"].tolist()
+            self.events[gid] = set(eids)
+            if eids:
+                self.by_pairs.setdefault(frozenset(zip(eids, sids)), gid)
+        sec = view.securities
+        self.meta = {c: dict(zip(sec["series"].tolist(), sec[c].tolist()))
+                     for c in ("universe", "sector") if c in sec.columns}
         tests = view.r.tests
         self.tests = tests[tests["group"].fillna("") != ""]
         self.rows = {key: sub for key, sub in self.tests.groupby(
             ["group", "model", "window_start", "window_end"], sort=False)}
 
     def match(self, event_ids, series) -> str:
-        return self.by_pairs.get(frozenset(zip(event_ids, series)), "")
+        return self.by_pairs.get(frozenset(zip(list(event_ids), list(series))), "")
 
     def cell(self, gid: str, model: str, w: tuple[int, int], root: str) -> Cell | None:
         """The group's mean CAR with the p of its primary test (stars), all tests in the
@@ -163,19 +177,18 @@ def movers(view: View, car: pd.DataFrame, model: str, root: str, id_: str) -> tu
     main = car[(car["model"] == model) & (car["window_start"] == w[0])
                & (car["window_end"] == w[1]) & car["car"].notna()]
     main = main.sort_values(["car", "event_id", "series"], kind="stable")
-    sec = view.securities.set_index("series")
-    extra = [c for c in ("universe", "sector") if c in sec.columns]
+    meta = groups_of(view).meta
+    extra = list(meta)
     out = []
     for name, rows in (("top", main.iloc[::-1][:TOP]), ("bottom", main[:TOP])):
         cols = [("#", "num"), ("event", ""), ("security", ""), ("name", "")] + [
             (c, "") for c in extra] + [(f"CAR {fmt.window(*x)}", "num") for x in view.windows]
         t = Table(columns=cols, id=f"{id_}-{name}")
         for i, r in enumerate(rows.itertuples(index=False), start=1):
-            meta = sec.loc[r.series] if r.series in sec.index else None
             t.rows.append([num_cell(i, str(i)),
                            text_cell(r.event_id, href=view.event_href(r.event_id, root)),
                            text_cell(r.series), text_cell(view.names.get(r.series, ""))]
-                          + [text_cell(meta[c] if meta is not None else "") for c in extra]
+                          + [text_cell(meta[c].get(r.series, "")) for c in extra]
                           + [car_cell(view.car_index.get((r.event_id, r.series, model, *x)))
                              for x in view.windows])
         out.append(t)
@@ -297,7 +310,7 @@ def event_context(view: View, eid: str) -> dict:
     root = "../"
     e = view.by_id[eid]
     model = view.headline_model(eid)
-    groups = Groups(view)
+    groups = groups_of(view)
     align = view.of_event("alignment", eid)
     day0_rows, reps, zones = day0_groups(view, align)
     charts = []
@@ -324,7 +337,7 @@ def event_context(view: View, eid: str) -> dict:
     all_row = summary_table(view, groups, car.assign(everything="all"),
                             pairs.assign(everything="all"), ["everything"], ["pairs"], model,
                             "all", root)
-    in_groups = [gid for gid in view.groups if eid in set(view.members[gid]["event_id"])]
+    in_groups = [gid for gid in view.groups if eid in groups.events[gid]]
     gaps = event_gaps(view, ar)
     return {
         "large": True,
@@ -359,7 +372,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     r, cfg = view.r, view.config
     ev = view.events
     root = ""
-    groups = Groups(view)
+    groups = groups_of(view)
     start = (ev["announced_at_utc"].min().tz_convert("UTC").tz_localize(None).normalize()
              - pd.Timedelta(days=margin_days))
     end = (ev["announced_at_utc"].max().tz_convert("UTC").tz_localize(None).normalize()
