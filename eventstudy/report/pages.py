@@ -136,7 +136,12 @@ class View:
         self.market_wide = set() if scope is None else set(
             self.events.loc[scope.fillna("").astype(str).str.strip().str.lower()
                             == MARKET_WIDE, "event_id"])
-        self.series_order = list(cfg.studied) + [s for s in cfg.series if s not in cfg.studied]
+        given = getattr(result, "securities", None)
+        universe_ids = (list(given["series"]) if isinstance(given, pd.DataFrame)
+                        and "series" in given.columns else [])
+        # studied: the [series.X] listed in study.series, then the universes' securities
+        self.studied = list(dict.fromkeys([*cfg.studied, *universe_ids]))
+        self.series_order = self.studied + [s for s in cfg.series if s not in self.studied]
         self.series_rank = {s: i for i, s in enumerate(self.series_order)}
         self.models = list(cfg.models)
         self.windows = [tuple(w) for w in cfg.event_windows]
@@ -365,7 +370,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
              - pd.Timedelta(days=margin_days))
     end = (ev["announced_at_utc"].max().tz_convert("UTC").tz_localize(None).normalize()
            + pd.Timedelta(days=margin_days))
-    prices = r.prices[r.prices["series"].isin(cfg.studied) & (r.prices["date"] >= start)
+    prices = r.prices[r.prices["series"].isin(view.studied) & (r.prices["date"] >= start)
                       & (r.prices["date"] <= end)]
     prices = view.sort_series(prices, "date")
     charts = [figures.timeline(prices, ev, view.names, start, end)] if len(prices) else []
@@ -376,7 +381,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                     groups=[[("", 4)] + groups[0]], id="summary")
     align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
     for e in ev.itertuples(index=False):
-        for sid in cfg.studied:
+        for sid in view.studied:
             a = align.get((e.event_id, sid))
             event_cell = text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
                                    title=f"{e.title} "
@@ -410,7 +415,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
             "groups": group_list(view, ""), "provenance": provenance_table(view),
             "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
             "stars_note": STARS_NOTE, "any_market_wide": bool(view.market_wide),
-            "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in cfg.studied),
+            "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in view.studied),
             "n_events": len(ev)}
 
 
@@ -482,7 +487,7 @@ def provenance_table(view: View) -> Table:
 
 def params(view: View) -> list[tuple[str, str]]:
     cfg = view.config
-    studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in cfg.studied)
+    studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in view.studied)
     bench = ", ".join(f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
                       if s in cfg.series and cfg.series[s].benchmark)
     out = [("config", cfg.path), ("studied series", studied),

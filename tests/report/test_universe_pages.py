@@ -235,3 +235,40 @@ def test_write_parquet_round_trips_every_frame(tmp_path):
     plain = StudyResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(StudyResult)})
     assert "securities" not in [p.stem for p in plain.write_parquet(tmp_path / "plain")]
     assert np.isclose(pd.read_parquet(tmp_path / "car.parquet")["car"].sum(), r.car["car"].sum())
+
+
+# ----------------------------------------------------------------------------- shapes
+def test_a_large_study_without_the_new_fields_still_reports(tmp_path):
+    """No securities frame, no group members, no benchmark_contaminated, no scope column:
+    the pages fall back (cross-sectional t, no sector table) instead of failing."""
+    import dataclasses
+    r = make_universe_result(60, 2)
+    r = dataclasses.replace(r, securities=None, group_members=None,
+                            ar=r.ar.drop(columns="benchmark_contaminated"),
+                            events=r.events.drop(columns="scope"))
+    build(r, tmp_path)
+    raw = (tmp_path / "events" / "event-01.html").read_text("utf-8")
+    assert 'id="by-universe"' in raw and 'id="by-sector"' not in raw
+    assert "Benchmark contaminated" not in raw and ">benchmark contaminated<" not in raw
+    rows = table(raw, "all")
+    mm = r.car[(r.car["event_id"] == "event-01") & (r.car["model"] == "market_model")
+               & (r.car["window_start"] == 0) & (r.car["window_end"] == 0)]
+    p = stats.ttest_1samp(mm["car"], 0.0).pvalue
+    assert rows[0][2] == fmt.pct(mm["car"].mean()) + fmt.stars(p) and rows[0][-1] == "cs t"
+    assert len(list((tmp_path / "groups").glob("*.html"))) == r.tests["group"].nunique() - 1
+
+
+def test_a_small_universe_keeps_the_one_row_per_pair_pages(tmp_path):
+    r = make_universe_result(12, 2)
+    build(r, tmp_path)
+    index = (tmp_path / "index.html").read_text("utf-8")
+    summary = table(index, "summary")
+    assert len(summary) == 2 * 12 and summary[0][2] == "1000.T"
+    raw = (tmp_path / "events" / "event-01.html").read_text("utf-8")
+    split = table(raw, "split")
+    lo, hi = r.config.event_span
+    assert len(split) == 12 * 2 * (hi - lo + 1)
+    flagged = [row for row in split if row[-1] == "contaminated"]
+    assert len(flagged) == 12 * 2 and {row[2] for row in flagged} == {"0"}
+    group = (tmp_path / "groups" / "sector-Banks.html").read_text("utf-8")
+    assert len(table(group, "members")) == 2       # one Banks security x two events
