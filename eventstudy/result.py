@@ -61,6 +61,25 @@ class StudyResult:
             paths.append(path)
         return paths
 
+    def write_parquet(self, directory: str | Path) -> list[Path]:
+        """Write results/<name>.parquet atomically (and securities.parquet when the study has
+        universes): the per-pair detail a universe's pages link to instead of listing it.
+        Parquet keeps dtypes and zones, and reading it cannot execute code."""
+        import io
+        directory = Path(directory)
+        frames = self.frames()
+        securities = getattr(self, "securities", None)
+        if isinstance(securities, pd.DataFrame):
+            frames["securities"] = securities
+        paths = []
+        for name, frame in frames.items():
+            buffer = io.BytesIO()
+            frame.reset_index(drop=True).to_parquet(buffer, engine="pyarrow", index=False)
+            path = directory / f"{name}.parquet"
+            atomic.write_bytes(path, buffer.getvalue())
+            paths.append(path)
+        return paths
+
 
 def to_csv(frame: pd.DataFrame) -> str:
     """Deterministic CSV: ISO dates and times in UTC, floats at full precision."""

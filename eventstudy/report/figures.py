@@ -210,10 +210,12 @@ def timeline(prices: pd.DataFrame, events: pd.DataFrame, names: dict[str, str],
 
 
 def day0_chart(rows: pd.DataFrame, announced_utc, names: dict[str, str],
-               zones: dict[str, str]) -> Chart:
+               zones: dict[str, str], labels: bool = False) -> Chart:
     """How day 0 was chosen: per series, the previous close and day 0's close on a UTC axis,
-    with the announcement between them. `rows`: alignment rows of one event."""
-    labels = [f"{names.get(s, s)} ({s})" for s in rows["series"]]
+    with the announcement between them. `rows`: alignment rows of one event; `labels`: the
+    series column is already the label (a universe: one row per calendar and day 0)."""
+    labels = (list(rows["series"]) if labels else
+              [f"{names.get(s, s)} ({s})" for s in rows["series"]])
     ann = _utc_x(announced_utc)
     data = []
     for lbl, r in zip(labels, rows.itertuples(index=False)):
@@ -242,7 +244,7 @@ def day0_chart(rows: pd.DataFrame, announced_utc, names: dict[str, str],
     hi = max(fmt.as_utc(t) for t in times) + pd.Timedelta(hours=6)
     fig = _figure(
         "How day 0 was chosen: the announcement between two session closes",
-        170 + 40 * len(rows), data,
+        170 + 40 * len(labels), data,
         shapes=[_announcement(ann, 2)],
         xaxis=_axis(title={"text": "Time (UTC)"}, type="date",
                     range=[lo.strftime("%Y-%m-%d %H:%M"), hi.strftime("%Y-%m-%d %H:%M")]),
@@ -364,3 +366,34 @@ def aar_caar(aar: pd.DataFrame, models: list[str], title: str, span: tuple[int, 
                      "Average abnormal return", f"CAAR (band ±{BAND_Z} se)",
                      frame["rel_day"].nunique())
     return to_chart(fig, title, "aar")
+
+
+def car_histogram(cars: dict[str, "np.ndarray"], title: str, max_bins: int = 60) -> Chart:
+    """The distribution of CARs as counts per bin, one bar trace per window (the first shown,
+    the others a legend click away). Bins are counted here, so the page carries
+    O(bins) numbers, not one per pair."""
+    import numpy as np
+    finite = {k: v[np.isfinite(v)] for k, v in cars.items()}
+    values = np.concatenate([v for v in finite.values()] or [np.zeros(0)])
+    n_bins = int(min(max_bins, max(10, np.sqrt(max(len(values), 1)))))
+    lo, hi = np.percentile(values, [0.5, 99.5]) if len(values) else (0.0, 0.0)
+    if hi <= lo:
+        lo, hi = lo - 0.01, hi + 0.01
+    edges = np.linspace(lo, hi, n_bins + 1)
+    data = []
+    for i, (label, v) in enumerate(finite.items()):
+        counts, _ = np.histogram(np.clip(v, lo, hi), bins=edges)
+        data.append({
+            "type": "bar", "x": _floats((edges[:-1] + edges[1:]) / 2),
+            "y": [int(c) for c in counts], "width": _floats(np.diff(edges) * 0.95),
+            "name": f"{label} (n = {len(v)})", "marker": {"color": colour(i)},
+            "opacity": 0.8, "visible": True if i == 0 else "legendonly",
+            "customdata": [[fmt.num(a), fmt.num(b)] for a, b in zip(edges[:-1], edges[1:])],
+            "hovertemplate": (f"{_html(label)}: CAR %{{customdata[0]:+.2%}} to "
+                              "%{customdata[1]:+.2%}<br>%{y} pairs<extra></extra>")})
+    fig = _figure(
+        title, 380, data, barmode="overlay", shapes=[_vline(0)],
+        xaxis=_axis(title={"text": "CAR (outermost 0.5% on each side counted in the end bins)"},
+                    tickformat="+.0%"),
+        yaxis=_axis(title={"text": "Pairs"}, rangemode="tozero"))
+    return to_chart(fig, title, "hist")

@@ -19,6 +19,7 @@ UTC = ZoneInfo("UTC")
 _PLACES = {"America/New_York": "New York", "Asia/Tokyo": "Tokyo", "Europe/London": "London",
            "UTC": "UTC", "Etc/UTC": "UTC"}
 _SAFE = re.compile(r"[^A-Za-z0-9._-]+")
+_WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.I)
 
 
 def missing(x) -> bool:
@@ -133,3 +134,10 @@ def slug(name: str) -> str:
 
 def tags(value) -> list[str]:
     return sorted({t.strip() for t in text(value).replace(",", ";").split(";") if t.strip()})
+
+
+def web_url(value) -> str:
+    """The value if it is one http(s) URL, else '': only such a URL may become a link
+    (a `javascript:` or `data:` source would run when clicked)."""
+    s = text(value).strip()
+    return s if _WEB_URL.fullmatch(s) else ""

@@ -71,6 +71,15 @@ def find_methods() -> Path | None:
     return None
 
 
+def _link(m: re.Match) -> str:
+    """A markdown link; a URL with a scheme other than http(s)/mailto stays text."""
+    href = m.group(2)
+    if re.match(r"^[A-Za-z][A-Za-z0-9+.-]*:", href) and not re.match(r"^(https?|mailto):",
+                                                                        href, re.I):
+        return m.group(1)
+    return f'<a href="{html.escape(href)}">{m.group(1)}</a>'
+
+
 def to_html(text: str) -> str:
     try:
         import markdown as md  # optional
@@ -93,7 +102,7 @@ def inline(text: str) -> str:
             out.append(f"<code>{html.escape(part, quote=False)}</code>")
             continue
         s = html.escape(part, quote=False)
-        s = _LINK.sub(lambda m: f'<a href="{html.escape(m.group(2))}">{m.group(1)}</a>', s)
+        s = _LINK.sub(_link, s)
         s = _BOLD.sub(r"<strong>\1</strong>", s)
         s = _ITALIC.sub(lambda m: f"<em>{m.group(1) or m.group(2)}</em>", s)
         out.append(s)

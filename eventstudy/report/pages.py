@@ -7,6 +7,7 @@ p-values by test and window).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property, lru_cache
 
 import pandas as pd
 
@@ -50,6 +51,15 @@ TEST_TEXT = {
     "cz_rank": "Corrado & Zivney rank test.",
     "wilcoxon": "Wilcoxon signed-rank test of the CARs.",
 }
+
+
+LARGE = 30    # more series than this around one event: summaries, not a row/trace per pair
+MARKET_WIDE = "market_wide"
+HEADLINE_MARKET_WIDE = "constant_mean"
+DEFAULT_HEADLINE = "market_model"
+CONTAMINATED = "benchmark_contaminated"
+# Models whose expected return does not use the benchmark: a contaminated day leaves them whole.
+NO_BENCHMARK = {"constant_mean"}
 
 
 # ----------------------------------------------------------------------------- tables
@@ -122,18 +132,37 @@ class View:
         self.events = events.reset_index(drop=True).assign(
             number=range(1, len(events) + 1))
         self.by_id = {row.event_id: row for row in self.events.itertuples(index=False)}
-        self.series_order = list(cfg.studied) + [s for s in cfg.series if s not in cfg.studied]
+        scope = self.events["scope"] if "scope" in self.events.columns else None
+        self.market_wide = set() if scope is None else set(
+            self.events.loc[scope.fillna("").astype(str).str.strip().str.lower()
+                            == MARKET_WIDE, "event_id"])
+        given = getattr(result, "securities", None)
+        universe_ids = (list(given["series"]) if isinstance(given, pd.DataFrame)
+                        and "series" in given.columns else [])
+        # studied: the [series.X] listed in study.series, then the universes' securities
+        self.studied = list(dict.fromkeys([*cfg.studied, *universe_ids]))
+        self.series_order = self.studied + [s for s in cfg.series if s not in self.studied]
         self.series_rank = {s: i for i, s in enumerate(self.series_order)}
         self.models = list(cfg.models)
         self.windows = [tuple(w) for w in cfg.event_windows]
-        self.names = {sid: s.name for sid, s in cfg.series.items()}
+        self.securities = securities_frame(result)
+        self.names = {**{sid: fmt.text(n) for sid, n in zip(self.securities["series"],
+                                                            self.securities["name"])},
+                      **{sid: s.name for sid, s in cfg.series.items()}}
         self.zones = {sid: series_zone(s) for sid, s in cfg.series.items()}
-        self.groups = sorted(cfg.groups)
+        # Groups: the config's, and those the study produced (`by` groups: one per value).
+        made = set(result.tests["group"].dropna().astype(str)) | set(
+            result.aar["group"].dropna().astype(str))
+        made.discard("")
+        self.groups = sorted(made | {g for g, c in cfg.groups.items()
+                                     if not getattr(c, "by", None)})
         self.group_files = unique_slugs(self.groups)
-        self.prices = {sid: f.sort_values("date") for sid, f in
-                       result.prices.groupby("series", sort=True)}
         self.ar = {eid: f for eid, f in result.ar.groupby("event_id", sort=True)}
-        self.members = {gid: _group_members(self, gid) for gid in self.groups}
+        self.members = {gid: _members(self, gid) for gid in self.groups}
+        per_event = result.alignment.groupby("event_id")["series"].nunique()
+        self.n_series = {eid: int(n) for eid, n in per_event.items()}
+        self.large = (max(self.n_series.values(), default=0) > LARGE
+                      or len(self.securities) > LARGE)
         pair_tests = result.tests[result.tests["group"].fillna("") == ""]
         self._by_event = {name: dict(tuple(frame.groupby("event_id", sort=True)))
                           for name, frame in (("alignment", result.alignment),
@@ -146,6 +175,30 @@ class View:
         car = result.car
         self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
                            int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    @cached_property
+    def prices(self) -> dict[str, pd.DataFrame]:
+        """Each series' closes by date (built on first use: a universe's page never needs
+        thousands of them)."""
+        return {sid: f.sort_values("date") for sid, f in
+                self.r.prices.groupby("series", sort=True)}
+
+    def large_event(self, eid: str) -> bool:
+        """More series around this event than one row or trace each can show."""
+        return self.n_series.get(eid, 0) > LARGE
+
+    def zone(self, sid: str, calendar: str = "") -> str:
+        """The zone a series' close is told in; for a universe's security its calendar's."""
+        if sid in self.zones:
+            return self.zones[sid]
+        return calendar_zone(calendar)
+
+    def headline_model(self, eid: str | None = None) -> str:
+        """The model a summary shows: constant mean for a market-wide event (its benchmark
+        reacted to the same news), else the market model, else the first model run."""
+        if eid in self.market_wide and HEADLINE_MARKET_WIDE in self.models:
+            return HEADLINE_MARKET_WIDE
+        return DEFAULT_HEADLINE if DEFAULT_HEADLINE in self.models else self.models[0]
 
     def sort_series(self, frame: pd.DataFrame, *extra: str) -> pd.DataFrame:
         """Sort by series in config order (studied first), then the extra columns."""
@@ -181,6 +234,32 @@ class View:
         return [car_cell(self.car_index.get((eid, sid, m, w[0], w[1])),
                          self.skip_reason.get((eid, sid, m), ""))
                 for m in self.models for w in self.windows]
+
+
+def securities_frame(result) -> pd.DataFrame:
+    """One row per studied security (series, universe, name, metadata): the result's
+    `securities` frame when it has one, else the configured series (universe '')."""
+    sec = getattr(result, "securities", None)
+    if isinstance(sec, pd.DataFrame) and "series" in sec.columns:
+        sec = sec.drop_duplicates("series").reset_index(drop=True)
+        for col in ("universe", "name"):
+            if col not in sec.columns:
+                sec[col] = ""
+        sec["universe"] = sec["universe"].fillna("").astype(str)
+        return sec
+    cfg = result.config
+    ids = list(dict.fromkeys([*cfg.studied, *cfg.series]))
+    return pd.DataFrame({"series": ids, "universe": "",
+                         "name": [cfg.series[s].name if s in cfg.series else s for s in ids]})
+
+
+@lru_cache(maxsize=None)
+def calendar_zone(calendar: str) -> str:
+    try:
+        from eventstudy.calendars import exchange_zone
+        return exchange_zone(calendar)
+    except Exception:   # an unknown or 24/7 calendar: times in UTC
+        return "UTC"
 
 
 def series_zone(series) -> str:
@@ -281,6 +360,9 @@ def sort_tests(tests: pd.DataFrame) -> pd.DataFrame:
 
 # ----------------------------------------------------------------------------- index
 def index_context(view: View, margin_days: int = 30) -> dict:
+    if view.large:
+        from eventstudy.report import universe
+        return universe.index_context(view, margin_days)
     r, cfg = view.r, view.config
     ev = view.events
     # Timeline: the studied series over the events' span, with a margin.
@@ -288,7 +370,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
              - pd.Timedelta(days=margin_days))
     end = (ev["announced_at_utc"].max().tz_convert("UTC").tz_localize(None).normalize()
            + pd.Timedelta(days=margin_days))
-    prices = r.prices[r.prices["series"].isin(cfg.studied) & (r.prices["date"] >= start)
+    prices = r.prices[r.prices["series"].isin(view.studied) & (r.prices["date"] >= start)
                       & (r.prices["date"] <= end)]
     prices = view.sort_series(prices, "date")
     charts = [figures.timeline(prices, ev, view.names, start, end)] if len(prices) else []
@@ -299,15 +381,21 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                     groups=[[("", 4)] + groups[0]], id="summary")
     align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
     for e in ev.itertuples(index=False):
-        for sid in cfg.studied:
+        for sid in view.studied:
             a = align.get((e.event_id, sid))
+            event_cell = text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
+                                   title=f"{e.title} "
+                                         f"({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})")
+            cells = view.car_cells(e.event_id, sid)
+            if e.event_id in view.market_wide:
+                event_cell.small = f"market-wide: headline {fmt.model_name(view.headline_model(e.event_id))}"
+                k = view.models.index(view.headline_model(e.event_id)) * len(view.windows)
+                for c in cells[k:k + len(view.windows)]:
+                    c.cls += " headline"
             summary.rows.append([
-                num_cell(e.number, str(e.number)),
-                text_cell(e.event_id, href=view.event_href(e.event_id, ""), cls="id",
-                          title=f"{e.title} ({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})"),
+                num_cell(e.number, str(e.number)), event_cell,
                 text_cell(sid, title=view.names.get(sid, sid)),
-                text_cell(fmt.date(a.day0) if a is not None else fmt.DASH),
-                *view.car_cells(e.event_id, sid)])
+                text_cell(fmt.date(a.day0) if a is not None else fmt.DASH), *cells])
 
     events_table = Table(columns=[("#", "num"), ("event", ""), ("title", ""), ("category", ""),
                                   ("New York", ""), ("Tokyo", ""), ("precision", "")],
@@ -323,11 +411,11 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                  v=fmt.as_utc(e.announced_at_utc).isoformat()),
             text_cell(e.time_precision)])
 
-    return {"charts": charts, "summary": summary, "events_table": events_table,
+    return {"large": False, "charts": charts, "summary": summary, "events_table": events_table,
             "groups": group_list(view, ""), "provenance": provenance_table(view),
             "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
-            "stars_note": STARS_NOTE,
-            "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in cfg.studied),
+            "stars_note": STARS_NOTE, "any_market_wide": bool(view.market_wide),
+            "studied_text": ", ".join(f"{view.names.get(s, s)} ({s})" for s in view.studied),
             "n_events": len(ev)}
 
 
@@ -337,16 +425,37 @@ STARS_NOTE = "* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided)"
 def group_list(view: View, root: str) -> list[dict]:
     out = []
     for gid in view.groups:
-        g = view.config.groups[gid]
+        g = view.config.groups.get(gid)
         members = group_members(view, gid)
-        out.append({"id": gid, "href": view.group_href(gid, root), "series": list(g.series),
-                    "events": list(g.events), "categories": list(g.categories),
+        series = (list(getattr(g, "series", ())) if g is not None
+                  else list(dict.fromkeys(members["series"])))
+        out.append({"id": gid, "href": view.group_href(gid, root), "series": series,
+                    "events": list(getattr(g, "events", ())),
+                    "categories": list(getattr(g, "categories", ())),
                     "n_events": members["event_id"].nunique(), "n_pairs": len(members)})
     return out
 
 
 def group_members(view: View, gid: str) -> pd.DataFrame:
     return view.members[gid]
+
+
+def _members(view: View, gid: str) -> pd.DataFrame:
+    """A group's (event_id, series) pairs: the result's `group_members` frame (group,
+    event_id, series) when it has one, else the config's group, else none known."""
+    given = getattr(view.r, "group_members", None)
+    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
+        if not hasattr(view, "_given_members"):
+            view._given_members = dict(tuple(given.groupby("group", sort=False)))
+        mine = view._given_members.get(gid)
+        if mine is not None:
+            return mine[["event_id", "series"]].reset_index(drop=True)
+    if gid in view.config.groups:
+        try:
+            return _group_members(view, gid)
+        except Exception:   # a group shape this reader does not know: members unknown
+            pass
+    return pd.DataFrame({"event_id": pd.Series(dtype=str), "series": pd.Series(dtype=str)})
 
 
 def _group_members(view: View, gid: str) -> pd.DataFrame:
@@ -378,7 +487,7 @@ def provenance_table(view: View) -> Table:
 
 def params(view: View) -> list[tuple[str, str]]:
     cfg = view.config
-    studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in cfg.studied)
+    studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in view.studied)
     bench = ", ".join(f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
                       if s in cfg.series and cfg.series[s].benchmark)
     out = [("config", cfg.path), ("studied series", studied),
@@ -419,6 +528,9 @@ def skipped_table(skipped: pd.DataFrame, view: View, root: str, with_event: bool
 
 # ----------------------------------------------------------------------------- event
 def event_context(view: View, eid: str) -> dict:
+    if view.large_event(eid):
+        from eventstudy.report import universe
+        return universe.event_context(view, eid)
     r, cfg = view.r, view.config
     e = view.by_id[eid]
     root = "../"
@@ -427,7 +539,7 @@ def event_context(view: View, eid: str) -> dict:
 
     day0_rows = []
     for a in align.itertuples(index=False):
-        zone = view.zones.get(a.series, "UTC")
+        zone = view.zone(a.series, a.calendar)
         day0_rows.append({
             "series": a.series, "name": view.names.get(a.series, a.series),
             "calendar": a.calendar, "rule": a.close_rule,
@@ -443,7 +555,8 @@ def event_context(view: View, eid: str) -> dict:
     day0_sentences = [(", ".join(sids), text) for text, sids in sentences.items()]
     charts = []
     if len(align):
-        charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, view.zones))
+        zones = {a.series: view.zone(a.series, a.calendar) for a in align.itertuples(index=False)}
+        charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, zones))
     ar = view.ar.get(eid, r.ar[:0])
     # Price path: each series' closes over the dates of its plot window, indexed to the last
     # close before the announcement (the previous session's close).
@@ -510,34 +623,100 @@ def event_context(view: View, eid: str) -> dict:
                       for x in g.itertuples(index=False)]
     in_groups = [gid for gid in view.groups
                  if eid in set(group_members(view, gid)["event_id"])]
+    split_table, contaminated = return_split(view, ar)
     return {
+        "large": False,
         "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
               "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
-              "precision": e.time_precision, "source": e.source, "raw": e.announced_at},
+              "precision": e.time_precision, "source": fmt.text(e.source),
+              "source_href": fmt.web_url(e.source), "raw": e.announced_at},
         "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
         "tests_table": tests_table, "gaps": gaps_rows,
         "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
+        "split_table": split_table, "contaminated": contaminated,
+        "headline": headline_context(view, eid, series),
         "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
+
+
+def return_split(view: View, ar: pd.DataFrame) -> tuple[Table, list[str]]:
+    """Each event-window day's return = expected return (the model's alpha + beta-hat Rm, or
+    its mean) + abnormal return, per series and model, as the ar frame has them; and the
+    (series, day) whose benchmark interval contains the announcement (benchmark_contaminated)."""
+    lo, hi = view.config.event_span
+    days = ar[(ar["rel_day"] >= lo) & (ar["rel_day"] <= hi)]
+    has_flag = CONTAMINATED in days.columns
+    flag = (days[CONTAMINATED].fillna(False).astype(bool) if has_flag
+            else pd.Series(False, index=days.index))
+    mrank = {m: i for i, m in enumerate(view.models)}
+    days = view.sort_series(days.assign(_m=days["model"].map(mrank), _flag=flag),
+                            "_m", "rel_day")
+    cols = [("series", ""), ("model", ""), ("day", "num"), ("date", ""), ("return", "num"),
+            ("benchmark return", "num"), ("expected", "num"), ("abnormal", "num")]
+    if has_flag:
+        cols.append(("benchmark", ""))
+    t = Table(columns=cols, id="split",
+              caption="Return = expected + abnormal on each event-window day")
+    for sid, model, day, date, ret, rm, exp, abn, bad in zip(
+            days["series"], days["model"], days["rel_day"], days["date"], days["return"],
+            days["benchmark_return"], days["expected_return"], days["abnormal_return"],
+            days["_flag"]):
+        row = [text_cell(sid, title=view.names.get(sid, "")), text_cell(fmt.model_name(model)),
+               num_cell(day, f"{int(day):+d}" if day else "0"), text_cell(fmt.date(date)),
+               pct_cell(ret), pct_cell(rm), pct_cell(exp), pct_cell(abn)]
+        if has_flag:
+            uses = model not in NO_BENCHMARK
+            row.append(Cell(text="contaminated" if bad else fmt.DASH, v="1" if bad else "",
+                            cls="flag" if bad and uses else "",
+                            title=CONTAMINATED_TITLE if bad else ""))
+            if bad and uses:
+                row[6].cls += " flag"
+        t.rows.append(row)
+    hit = days[days["_flag"]].drop_duplicates(["series", "rel_day"])
+    contaminated = [f"{sid} day {int(d):+d} ({fmt.date(date)})".replace("day +0", "day 0")
+                    for sid, d, date in zip(hit["series"], hit["rel_day"], hit["date"])]
+    return t, contaminated
+
+
+CONTAMINATED_TITLE = ("the benchmark's matched return interval contains the announcement: the "
+                      "benchmark reacted to the same news, and a model using it calls part of "
+                      "the reaction 'expected'")
+
+
+def headline_context(view: View, eid: str, series: list[str]) -> dict | None:
+    """For a market-wide event: the headline model's CARs (constant mean), with why."""
+    if eid not in view.market_wide:
+        return None
+    model = view.headline_model(eid)
+    t = Table(columns=[("series", "")] + [(fmt.window(*w), "num") for w in view.windows],
+              id="headline", sortable=False)
+    for sid in series:
+        t.rows.append([text_cell(sid, title=view.names.get(sid, ""))] + [
+            car_cell(view.car_index.get((eid, sid, model, w[0], w[1])),
+                     view.skip_reason.get((eid, sid, model), "")) for w in view.windows])
+    return {"model": fmt.model_name(model), "ran": model == HEADLINE_MARKET_WIDE, "table": t}
 
 
 # ----------------------------------------------------------------------------- group
 def group_context(view: View, gid: str) -> dict:
     r, cfg = view.r, view.config
     root = "../"
-    g = cfg.groups[gid]
+    g = cfg.groups.get(gid)
     members = group_members(view, gid)
+    large = members["series"].nunique() > LARGE
     aar = r.aar[r.aar["group"] == gid]
     charts = []
     if len(aar):
         charts.append(figures.aar_caar(aar, view.models, f"Group {gid}: AAR and CAAR",
                                        cfg.event_span))
-    align = {(a.event_id, a.series): a for a in r.alignment.itertuples(index=False)}
+    shown = members[:0] if large else members
+    align = {(a.event_id, a.series): a for a in r.alignment.merge(
+        shown, on=["event_id", "series"]).itertuples(index=False)}
     heads, cols = view.car_columns()
     members_table = Table(columns=[("#", "num"), ("event", ""), ("series", ""),
                                    ("day 0 (session)", "")] + cols,
                           groups=[[("", 4)] + heads[0]], id="members")
-    for m in members.itertuples(index=False):
+    for m in shown.itertuples(index=False):
         a = align.get((m.event_id, m.series))
         members_table.rows.append([
             num_cell(view.by_id[m.event_id].number, str(view.by_id[m.event_id].number)),
@@ -579,8 +758,17 @@ def group_context(view: View, gid: str) -> dict:
             t.rows.append(row)
         pivots.append(t)
     full = test_table(tests, ("group", "event_id", "series"), "tests", root, view)
-    return {"g": {"id": gid, "series": list(g.series), "events": list(g.events),
-                  "categories": list(g.categories)},
+    extra = {"large": False}
+    if large:
+        from eventstudy.report import universe
+        extra = universe.group_context(view, gid)
+        charts += extra.pop("large_charts")
+    series = list(getattr(g, "series", ())) if g is not None else []
+    return {**extra,
+            "g": {"id": gid, "series": series if len(series) <= LARGE else [
+                      f"{len(series)} series"],
+                  "events": list(getattr(g, "events", ())),
+                  "categories": list(getattr(g, "categories", ()))},
             "charts": charts, "members_table": members_table, "pivots": pivots,
             "tests_table": full, "n_members": len(members),
             "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}

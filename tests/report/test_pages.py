@@ -320,3 +320,91 @@ def test_a_changed_price_rebuilds_the_pages_that_show_it(offline_result, report_
     expected = {"index.html"} | {f"events/{e}.html" for e in showing}
     assert len(showing) >= 3
     assert {p.relative_to(out).as_posix() for p in pages} == expected
+
+
+# ----------------------------------------------------------------------------- hostile input
+@pytest.mark.parametrize("source", ["javascript:alert(document.cookie)",
+                                    " JavaScript:alert(1)", "data:text/html,<script>x</script>",
+                                    "vbscript:msgbox", "https://ok.example/ javascript:x"])
+def test_a_non_web_source_is_text_not_a_link(offline_result, tmp_path, source):
+    """Issue #12 item 9: only an http(s) URL becomes a link (this failed before the fix: the
+    event page rendered <a href="javascript:...">)."""
+    events = offline_result.events.copy()
+    events.loc[events["event_id"] == "liberation-day", "source"] = source
+    build_report(dataclasses.replace(offline_result, events=events), tmp_path, generated_at="x")
+    raw = (tmp_path / "events" / "liberation-day.html").read_text("utf-8")
+    hrefs = re.findall(r'href="([^"]*)"', raw)
+    assert not [h for h in hrefs if not re.match(r"^(https?://|\.\./|#|[\w./-]+\.html$)", h)]
+    assert html.escape(source.strip(), quote=False) in raw       # still shown, as text
+    assert not re.search(r"(?i)href=\"\s*(javascript|data|vbscript):", raw)
+
+
+def test_a_web_source_is_a_link(report_dir, offline_result):
+    raw = (report_dir / "events" / "liberation-day.html").read_text("utf-8")
+    src = offline_result.events.set_index("event_id").loc["liberation-day", "source"]
+    assert src.startswith("http") and f'<a class="url" href="{html.escape(src)}"' in raw
+
+
+def test_methods_converter_drops_script_links():
+    out = methods_doc.convert("[a](javascript:alert(1)) [b](https://e.org) [c](x.md)")
+    assert 'href="javascript' not in out and '<a href="https://e.org">b</a>' in out
+    assert '<a href="x.md">c</a>' in out
+
+
+# ----------------------------------------------------------------------------- issue 11
+@pytest.fixture(scope="module")
+def contaminated_report(offline_result, tmp_path_factory):
+    """The pause with its benchmark flagged on N225's day 0 and declared market-wide."""
+    r = offline_result
+    ar = r.ar.copy()
+    flag = (ar["event_id"] == "tariff-pause") & (ar["series"] == "N225") & (ar["rel_day"] == 0)
+    ar["benchmark_contaminated"] = flag
+    events = r.events.assign(scope=np.where(r.events["event_id"] == "tariff-pause",
+                                            "market_wide", ""))
+    out = tmp_path_factory.mktemp("contaminated")
+    build_report(dataclasses.replace(r, ar=ar, events=events), out, generated_at="x")
+    return r, ar, out
+
+
+def test_event_page_splits_each_event_day_into_expected_and_abnormal(contaminated_report):
+    r, ar, out = contaminated_report
+    raw = (out / "events" / "tariff-pause.html").read_text("utf-8")
+    table = re.search(r'<table id="split".*?</table>', raw, re.S).group(0)
+    lo, hi = r.config.event_span
+    mine = ar[(ar["event_id"] == "tariff-pause") & ar["rel_day"].between(lo, hi)]
+    rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
+    assert len(rows) == len(mine) > 0
+    # N225, market model, day 0: return, Rm, expected and AR side by side, flagged.
+    x = mine[(mine["series"] == "N225") & (mine["model"] == "market_model")
+             & (mine["rel_day"] == 0)].iloc[0]
+    # the split is the frame's: return = expected + abnormal (to rounding)
+    assert x["return"] == pytest.approx(x["expected_return"] + x["abnormal_return"], abs=1e-12)
+    row = next(r_ for r_ in rows if ">N225<" in r_ and ">market model<" in r_
+               and re.search(r'data-v="0.0"[^>]*>0<', r_))
+    cells = [html.unescape(re.sub(r"<[^>]+>", "", c))
+             for c in re.findall(r"<td[^>]*>(.*?)</td>", row, re.S)]
+    assert cells[4:8] == [fmt.pct(x["return"]), fmt.pct(x["benchmark_return"]),
+                          fmt.pct(x["expected_return"]), fmt.pct(x["abnormal_return"])]
+    assert cells[8] == "contaminated" and 'class="flag"' in row
+    # only that series-day is flagged, once per model
+    assert table.count(">contaminated<") == len(r.config.models)
+    text = text_of(out / "events" / "tariff-pause.html")
+    assert "Benchmark contaminated on N225 day 0 (2025-04-10)" in text
+    other = text_of(out / "events" / "liberation-day.html")
+    assert "Benchmark contaminated on" not in other and "headline" not in other.lower()
+
+
+def test_market_wide_event_headlines_the_constant_mean_model(contaminated_report):
+    r, ar, out = contaminated_report
+    raw = (out / "events" / "tariff-pause.html").read_text("utf-8")
+    block = re.search(r'<section class="callout" id="market-wide">.*?</section>', raw, re.S)
+    assert block and "headline constant mean" in block.group(0)
+    car = r.car.set_index(["event_id", "series", "model", "window_start", "window_end"])
+    n225 = car.loc[("tariff-pause", "N225", "constant_mean", 0, 0)]
+    table = re.search(r'<table id="headline".*?</table>', block.group(0), re.S).group(0)
+    assert fmt.pct(n225["car"]) in table
+    index = (out / "index.html").read_text("utf-8")
+    assert "market-wide: headline constant mean" in index
+    assert 'id="market-wide-note"' in index
+    # the constant-mean cells of the pause's rows are the shaded ones
+    assert index.count("headline") >= len(r.config.event_windows)
