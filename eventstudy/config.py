@@ -488,7 +488,7 @@ def check_query(where: str, file: str | None, field: str) -> None:
     Python objects and methods that write files; a filter never needs them."""
     if not where.strip():
         raise InputError("empty query", file=file, field=field)
-    if "@" in where:
+    if "@" in re.sub(r"'[^']*'|\"[^\"]*\"|`[^`]*`", "", where):     # '@' outside quotes
         raise InputError(f"{where!r}: '@' (a Python variable) is not allowed in a query",
                          file=file, field=field)
     text = re.sub(r"`[^`]*`", "_col", where)          # `a column with spaces`

@@ -111,6 +111,9 @@ def test_where_on_empty_metadata_and_apply_query():
     assert list(got["security"]) == ["B", "C"]
     with pytest.raises(InputError, match=r"^f, field w: query 'sectr == 1' fails"):
         apply_query(frame, "sectr == 1", file="f", field="w")
+    got = apply_query(frame.assign(mail=["a@b", "c", "d"]), "mail == 'a@b'", file="f",
+                      field="w")                       # '@' inside quotes is text
+    assert list(got["security"]) == ["A"]
     with pytest.raises(InputError, match="does not give true or false"):
         apply_query(frame, "size", file="f", field="w")
 

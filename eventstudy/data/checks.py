@@ -286,4 +286,6 @@ def _concat(parts: list[pd.DataFrame]) -> pd.DataFrame:
         return empty_problems()
     out = pd.concat(parts, ignore_index=True)
     out = out.sort_values(["security", "date"], kind="stable", na_position="first")
+    text = ["security", "kind", "action", "reason"]
+    out[text] = out[text].astype(object)        # one dtype whatever the parts were
     return out.reset_index(drop=True)

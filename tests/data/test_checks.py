@@ -219,3 +219,47 @@ def test_aware_dates_keep_their_local_day():
     idx = pd.DatetimeIndex(["2025-04-03 00:00", "2025-04-04 00:00"]).tz_localize("Asia/Tokyo")
     out = check_closes(pd.DataFrame({"A": [1.0, 1.1]}, index=idx))
     assert list(out.closes.index) == [pd.Timestamp("2025-04-03"), pd.Timestamp("2025-04-04")]
+
+
+# -- properties -----------------------------------------------------------------------------------
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+
+@st.composite
+def damaged(draw):
+    """A few random walks with planted damage: a split, a bad bar, a gap, a repeated date."""
+    n_sec = draw(st.integers(1, 4))
+    seed = draw(st.integers(0, 10_000))
+    values = np.column_stack([walk(40, seed + i) for i in range(n_sec)])
+    for c in range(n_sec):
+        kind = draw(st.sampled_from(["none", "split", "negative", "gap"]))
+        at = draw(st.integers(1, 38))
+        if kind == "split":
+            values[at:, c] /= draw(st.sampled_from([2, 3, 5, 10]))
+        elif kind == "negative":
+            values[at, c] = -1.0
+        elif kind == "gap":
+            values[at, c] = np.nan
+    frame = pd.DataFrame(values, index=DATES[:40], columns=[f"S{i}" for i in range(n_sec)])
+    long = frame.rename_axis("date").reset_index().melt(id_vars="date", var_name="security",
+                                                        value_name="close")
+    return long[long["close"].notna()].reset_index(drop=True)
+
+
+KEY = ["security", "date", "kind", "action"]
+
+
+@settings(max_examples=40, deadline=None)
+@given(damaged(), st.integers(0, 1000), st.sampled_from([0.01, 7.0, 1e4]))
+def test_row_order_and_price_scale_change_nothing(long, seed, scale):
+    base = check_long(long)
+    shuffled = check_long(long.sample(frac=1.0, random_state=seed))
+    scaled = check_long(long.assign(close=long["close"] * scale))
+    pd.testing.assert_frame_equal(base.closes, shuffled.closes)
+    no_note = shuffled.problems[shuffled.problems["kind"] != "unsorted dates"]
+    pd.testing.assert_frame_equal(base.problems[KEY], no_note[KEY].reset_index(drop=True))
+    pd.testing.assert_frame_equal(base.problems[KEY], scaled.problems[KEY])
+    np.testing.assert_allclose(scaled.closes.to_numpy(), base.closes.to_numpy() * scale,
+                               rtol=1e-12)
