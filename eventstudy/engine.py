@@ -352,11 +352,12 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     frames = _frames(pairs, results, models, config)
     tests = [frames.pop("pair_tests")]
     group_rows = []
+    index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
+    member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
     for m in models:
         gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
-        for gid, members in groups:
-            member = _member_mask(pairs, members)
+        for gid, member in member_of:
             if not np.isfinite(car[member]).any():
                 continue
             cols = np.sort(colpos[member & (colpos >= 0)])
@@ -435,9 +436,12 @@ def _to_columns(a: PairArrays) -> dict:
                                    + PairArrays.ARRAYS}}
 
 
-def _member_mask(pairs: pd.DataFrame, members: pd.DataFrame) -> np.ndarray:
-    keys = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
-    return keys.isin(pd.MultiIndex.from_frame(members[["event_id", "series"]]))
+def _member_mask(index: pd.MultiIndex, members: pd.DataFrame) -> np.ndarray:
+    """(P,) bool: the pairs of `index` that are members."""
+    at = index.get_indexer(pd.MultiIndex.from_frame(members[["event_id", "series"]]))
+    mask = np.zeros(len(index), bool)
+    mask[at[at >= 0]] = True
+    return mask
 
 
 def _window_slice(config, rel) -> slice:

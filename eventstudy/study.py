@@ -306,8 +306,8 @@ def _build_panels(securities, inputs, config, problems=None):
             "kind": (shown["kind"] + " (" + shown["action"] + "): " + shown["reason"])
             .to_numpy(), "_o": 2}))
     gaps = pd.concat(gaps, ignore_index=True)
-    rank = {s.id: i for i, s in enumerate(securities)}
-    order = np.lexsort((gaps["_o"].to_numpy(), gaps["series"].map(rank).fillna(-1).to_numpy()))
+    rank = pd.Index([s.id for s in securities]).get_indexer(gaps["series"])
+    order = np.lexsort((gaps["_o"].to_numpy(), rank))
     gaps = gaps.iloc[order][["series", "date", "kind"]].reset_index(drop=True)
     gaps["date"] = gaps["date"].astype("datetime64[ns]")
     return panels, where, gaps
@@ -324,8 +324,9 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         n = len(panel.securities)
         S = panel.close.shape[0]
         members = [s for s in securities if where[s.id][0] == key]
-        names = ["rm"] + [f"rm_lag{k}" for k in range(1, config.dimson_lags + 1)] \
-            + [f"rm_lead{k}" for k in range(1, config.dimson_lags + 1)]
+        lags = _lags_needed(config)
+        names = ["rm"] + [f"rm_lag{k}" for k in range(1, lags + 1)] \
+            + [f"rm_lead{k}" for k in range(1, lags + 1)]
         for name in names + [f"f_{f}" for f in config.factors]:
             panel.regressors[name] = np.full((S, n), np.nan)
             panel.has[name] = np.zeros(n, bool)
@@ -343,7 +344,7 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
             panel.has["rm"][cols] = True
             panel.bench_interval[:, :, cols] = bench_intervals(panel, bench_ns, cols)
         rm = panel.regressors["rm"]
-        for k in range(1, config.dimson_lags + 1):
+        for k in range(1, lags + 1):
             panel.regressors[f"rm_lag{k}"] = shift_bars(rm, panel.valid, k)
             panel.regressors[f"rm_lead{k}"] = shift_bars(rm, panel.valid, -k)
             panel.has[f"rm_lag{k}"] = panel.has[f"rm_lead{k}"] = panel.has["rm"]
@@ -353,6 +354,13 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
                 panel.regressors[f"f_{f}"][:, cols] = interval_returns(
                     panel, asof_prices(panel, *bench_bars(f)), cols, config.returns)
                 panel.has[f"f_{f}"][cols] = True
+
+
+def _lags_needed(config) -> int:
+    """Leads and lags of the benchmark the models read: Dimson's, or Scholes-Williams' one."""
+    if "dimson" in config.models:
+        return config.dimson_lags
+    return 1 if "scholes_williams" in config.models else 0
 
 
 def _excluded_rows(events, panels, where, config, firm) -> dict:
@@ -523,9 +531,8 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     parts = []
     if frames:
         alignment = pd.concat(frames, ignore_index=True)
-        rank = {s.id: i for i, s in enumerate(securities)}
-        alignment = alignment.iloc[np.argsort(alignment["series"].map(rank).to_numpy(),
-                                              kind="stable")]
+        rank = pd.Index([s.id for s in securities]).get_indexer(alignment["series"])
+        alignment = alignment.iloc[np.argsort(rank, kind="stable")]
         parts.append(alignment.merge(pairs, on=["event_id", "series"], how="inner"))
     if firm is not None:
         f = firm[firm["series"].isin(list(where))]
