@@ -62,8 +62,10 @@ def atomic_path(path: str | os.PathLike):
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:   # a write(): name the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 

@@ -43,7 +43,8 @@ def clean(text) -> str:
 
 
 def one_line(text) -> str:
-    return " ".join(clean(text).split())
+    """`clean` text on one line: any run of white space (line breaks too) is one space."""
+    return " ".join(clean(re.sub(r"[\r\n\t\v\f]", " ", str(text))).split())
 
 
 def _friendly(func):
@@ -122,6 +123,23 @@ def _cache_folder(cache_dir) -> Path:
     if env:
         return _folder(env, "EVENTSTUDY_CACHE")
     return _folder(Path.home() / ".cache" / "eventstudy", "the default price cache")
+
+
+def _not_writable(folder: Path) -> str:
+    """Why nothing can be written in `folder` ('' if it can): a read-only or full cache must
+    not stop a run that has its prices elsewhere (the bundled sample)."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".eventstudy-probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
 
 
 def _waiting(folder: Path) -> None:
@@ -246,18 +264,23 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         if not locked:        # after the inputs are known good: bad input leaves no file
             _locked(locks, out, cache)
         before = fingerprint() if offline else None
+        problem = _not_writable(cache)
+        if problem:
+            notes.append(f"the cache folder {cache} is not writable ({problem}): results are "
+                         "computed afresh and not kept")
         studied = ", ".join(config.studied)
         say(f"studying {len(events)} events x {len(config.studied)} series ({studied}), "
             f"models {', '.join(config.models)}{'; offline' if offline else ''} ...")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = run_study(events, config, offline=offline, cache_dir=cache,
-                               recompute=force)
+                               recompute=force, memoize=not problem)
         reuse = result.reuse
         say(f"studied {len(result.alignment)} pairs: {len(result.car)} CARs, "
             f"{len(result.tests)} tests ({reuse.get('computed', 0)} results computed, "
             f"{reuse.get('reused', 0)} unchanged)")
-        messages = [f"note: {n}" for n in notes]
+        messages = [f"{'warning' if 'not writable' in n else 'note'}: {one_line(n)}"
+                    for n in notes]
         ours = [str(w.message) for w in caught if issubclass(w.category, _our_warnings())]
         messages += [f"warning: {one_line(w)}" for w in ours + result.warnings]
         skipped = result.skipped
