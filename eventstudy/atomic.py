@@ -1,10 +1,45 @@
-"""Atomic file writes: a reader sees the old file or the new one, never half of either."""
+"""Atomic file writes: a reader sees the old file or the new one, never half of either.
+
+A written file gets the mode a plain `open(path, "w")` would give it: an existing file keeps
+its mode, a new one follows the umask (reports must be servable and shareable; mkstemp alone
+would make every file 0600). A symlink is written through to its target, so the real file gets
+the change and the link stays a link. Temporary files are named `.<name>.<random>.tmp` beside
+their target; `clean_temporaries` removes those a killed run left behind.
+"""
 from __future__ import annotations
 
 import os
+import re
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
+
+TMP_PREFIX = "."
+TMP_SUFFIX = ".tmp"
+_TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")   # mkstemp's random part is 8 chars
+
+
+def _umask() -> int:
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def target_of(path: str | os.PathLike) -> Path:
+    """The file a write to `path` must replace: a symlink's (final) target, else `path`."""
+    path = Path(path)
+    if path.is_symlink():
+        return Path(os.path.realpath(path))
+    return path
+
+
+def mode_for(path: Path) -> int:
+    """The permission bits the new file gets: those of the file it replaces, else 0666 - umask."""
+    try:
+        return stat.S_IMODE(path.stat().st_mode)
+    except OSError:
+        return 0o666 & ~_umask()
 
 
 @contextmanager
@@ -13,29 +48,70 @@ def atomic_path(path: str | os.PathLike):
 
     On any exception the temporary file is removed and `path` is left as it was.
     """
-    path = Path(path)
+    path = target_of(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    mode = mode_for(path)
+    fd, tmp = tempfile.mkstemp(prefix=f"{TMP_PREFIX}{path.name}.", suffix=TMP_SUFFIX,
+                               dir=path.parent)
     os.close(fd)
     tmp = Path(tmp)
     try:
         yield tmp
+        os.chmod(tmp, mode)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, path)
         _fsync_dir(path.parent)
-    except BaseException:
+    except BaseException as exc:
         tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError) and exc.filename is None:   # a write(): name the file
+            raise OSError(exc.errno, exc.strerror, str(path)) from exc
         raise
 
 
-def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+def write_bytes(path: str | os.PathLike, data: bytes) -> bool:
+    """Write `data` atomically unless the file already holds exactly it; True if written.
+
+    Skipping identical writes keeps mtimes (and backups, rsync, `make`) quiet on a rerun.
+    """
+    target = target_of(path)
+    if same_bytes(target, data):
+        return False
+    with atomic_path(target) as tmp:
         tmp.write_bytes(data)
+    return True
 
 
-def write_text(path: str | os.PathLike, text: str) -> None:
-    write_bytes(path, text.encode("utf-8"))
+def write_text(path: str | os.PathLike, text: str) -> bool:
+    return write_bytes(path, text.encode("utf-8"))
+
+
+def same_bytes(path: Path, data: bytes) -> bool:
+    try:
+        if not path.is_file() or path.stat().st_size != len(data):
+            return False
+        return path.read_bytes() == data
+    except OSError:
+        return False
+
+
+def clean_temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Remove the temporary files a killed write left under `folder` (ours only, by name).
+
+    Call it only while holding the folder's lock (eventstudy.lock), when no write is running.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in folder.rglob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
+        if _TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
+            try:
+                path.unlink()
+                removed.append(path)
+            except OSError:
+                pass
+    return removed
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 from functools import lru_cache
 
-import exchange_calendars as xc
 import numpy as np
 import pandas as pd
 
@@ -21,6 +20,7 @@ CALENDAR_START = pd.Timestamp("2000-01-03")
 
 @lru_cache(maxsize=32)
 def _calendar(code: str):
+    import exchange_calendars as xc   # 0.6 s: only when a calendar is needed
     with warnings.catch_warnings():  # exchange_calendars' own pandas deprecations, not ours
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", FutureWarning)
@@ -40,7 +40,10 @@ def session_closes(series: SeriesConfig) -> pd.Series:
     if series.close_time is not None:
         hours, minutes = (int(x) for x in series.close_time.split(":"))
         local = closes.index + pd.to_timedelta(hours, "h") + pd.to_timedelta(minutes, "min")
-        closes = pd.Series(local.tz_localize(series.close_tz, ambiguous="raise",
+        # a time the clocks go through twice (01:30 New York on a fall-back day) is taken at
+        # its first occurrence, in daylight time; a skipped one moves to the hour after
+        first = np.ones(len(local), dtype=bool)
+        closes = pd.Series(local.tz_localize(series.close_tz, ambiguous=first,
                                              nonexistent="shift_forward").tz_convert("UTC"),
                            index=closes.index)
     closes.name = "close_utc"

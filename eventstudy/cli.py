@@ -1,14 +1,24 @@
-"""The `eventstudy` command. Bad input: one line on stderr, exit 2, no traceback."""
+"""The `eventstudy` command. Bad input: one line on stderr, exit 2, no traceback.
+
+Only click and the standard library are imported up front: `eventstudy --help`, `events
+list` and a rerun with nothing new must not pay for the numeric stack (pandas, scipy,
+statsmodels, arch, plotly), which the commands import when they need it.
+"""
 from __future__ import annotations
 
+import os
+import re
+import stat
 import sys
 import time
 import warnings
+from contextlib import ExitStack
 from functools import wraps
 from pathlib import Path
 
 import click
 
+from eventstudy import __version__
 from eventstudy.errors import DataError, InputError
 
 EXIT_BAD_INPUT = 2
@@ -22,19 +32,126 @@ def _our_warnings() -> tuple[type[Warning], ...]:
     return (CacheCorruptWarning, MemoWarning)
 
 
+_ESCAPES = re.compile(r"\x1b(\[[0-?]*[ -/]*[@-~]|\][^\x07\x1b]*(\x07|\x1b\\)?|.)?")
+_CONTROLS = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+
+
+def clean(text) -> str:
+    """Text from a file, safe to print: terminal escape sequences and control characters
+    removed (a title can otherwise move the cursor, retitle the window or hide lines)."""
+    return _CONTROLS.sub("", _ESCAPES.sub("", str(text)))
+
+
+def one_line(text) -> str:
+    """`clean` text on one line: any run of white space (line breaks too) is one space."""
+    return " ".join(clean(re.sub(r"[\r\n\t\v\f]", " ", str(text))).split())
+
+
 def _friendly(func):
-    """Turn our errors into one line and an exit code; anything else is a bug and shows."""
+    """Turn our errors into one line and an exit code; anything else is a bug and shows.
+
+    An OSError (a full disk, a read-only folder, a file where a folder must be) is the
+    machine's state, not a bug: one line naming the file, exit 2.
+    """
     @wraps(func)
     def wrapper(*args, **kwargs):
         try:
             return func(*args, **kwargs)
         except InputError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(exc)}", err=True)
             sys.exit(EXIT_BAD_INPUT)
         except DataError as exc:
-            click.echo(f"error: {exc}", err=True)
+            click.echo(f"error: {one_line(exc)}", err=True)
             sys.exit(EXIT_NO_DATA)
+        except OSError as exc:
+            click.echo(f"error: {one_line(_os_error(exc))}", err=True)
+            sys.exit(EXIT_BAD_INPUT)
     return wrapper
+
+
+def _os_error(exc: OSError) -> str:
+    """'cannot write reports/index.html: No space left on device' (a temporary file is named
+    by the file it was to become)."""
+    name = exc.filename
+    if name is None:
+        return f"{type(exc).__name__}: {exc}"
+    path = Path(os.fsdecode(name))
+    m = re.fullmatch(r"\.(.+)\.[A-Za-z0-9_]{8}\.tmp", path.name)
+    if m:
+        path = path.with_name(m.group(1))
+    return f"cannot write {path}: {exc.strerror or exc}"
+
+
+def _input_file(path, option: str, hint: str = "") -> Path:
+    """A file the user named: it must be a regular file (not a device such as /dev/zero, a
+    pipe or a folder), or one line says what it is instead."""
+    path = Path(path)
+    try:
+        mode = path.stat().st_mode
+    except FileNotFoundError:
+        raise InputError(f"file not found{hint}", file=str(path)) from None
+    except OSError as exc:
+        raise InputError(f"cannot read: {exc.strerror}", file=str(path)) from None
+    if stat.S_ISDIR(mode):
+        raise InputError("is a folder, not a file", file=str(path))
+    if not stat.S_ISREG(mode):
+        raise InputError(f"is not a regular file (a device or a pipe?): {option} needs a file",
+                         file=str(path))
+    return path
+
+
+def _folder(path, what: str) -> Path:
+    """A folder we will write to: a file in its place is one line, not a traceback later."""
+    path = Path(path)
+    if (path.exists() or path.is_symlink()) and not path.is_dir():
+        raise InputError(f"is a file, not a folder ({what})", file=str(path))
+    return path
+
+
+def _out_folder(out_dir) -> Path:
+    out = _folder(out_dir, "--out")
+    for sub in ("results", "events", "groups", "assets"):
+        _folder(out / sub, f"the report writes a folder {sub}/ there")
+    return out
+
+
+def _cache_folder(cache_dir) -> Path:
+    """--cache, else $EVENTSTUDY_CACHE, else ~/.cache/eventstudy (as eventstudy.study does)."""
+    if cache_dir is not None:
+        return _folder(cache_dir, "--cache")
+    env = os.environ.get("EVENTSTUDY_CACHE")
+    if env:
+        return _folder(env, "EVENTSTUDY_CACHE")
+    return _folder(Path.home() / ".cache" / "eventstudy", "the default price cache")
+
+
+def _not_writable(folder: Path) -> str:
+    """Why nothing can be written in `folder` ('' if it can): a read-only or full cache must
+    not stop a run that has its prices elsewhere (the bundled sample)."""
+    import tempfile
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        fd, probe = tempfile.mkstemp(prefix=".eventstudy-probe.", suffix=".tmp", dir=folder)
+        try:
+            os.write(fd, b"x")
+        finally:
+            os.close(fd)
+            os.unlink(probe)
+    except OSError as exc:
+        return exc.strerror or str(exc)
+    return ""
+
+
+def _waiting(folder: Path) -> None:
+    click.echo(f"waiting for another eventstudy run using {folder} to finish", err=True)
+
+
+def _locked(stack: ExitStack, *folders) -> None:
+    from eventstudy import atomic
+    from eventstudy.lock import folder_locks
+    stack.enter_context(folder_locks(folders, on_wait=_waiting))
+    for folder in folders:        # we hold the lock: any temporary file is a killed run's
+        atomic.clean_temporaries(folder)
 
 
 class _OneLineErrors(click.Group):
@@ -61,7 +178,7 @@ class _OneLineErrors(click.Group):
 
 
 @click.group(cls=_OneLineErrors, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="eventstudy")
+@click.version_option(version=__version__, prog_name="eventstudy")
 def main():
     """Measure how markets react to dated announcements.
 
@@ -77,6 +194,9 @@ def main():
     """
 
 
+NO_EVENTS_HINT = " (make one with `eventstudy init`, or start one with `eventstudy events add`)"
+
+
 @main.command()
 @click.option("--events", "events_path", default="events.csv", show_default=True,
               type=click.Path(dir_okay=False), help="The events file.")
@@ -89,49 +209,134 @@ def main():
               help="Price cache folder (default $EVENTSTUDY_CACHE or ~/.cache/eventstudy).")
 @click.option("--force", is_flag=True,
               help="Recompute every result and rebuild every page, changed or not.")
+@click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors.")
 @_friendly
-def run(events_path, out_dir, config_path, offline, cache_dir, force):
-    """Run the study and write HTML reports and result CSVs to OUT."""
-    import pandas as pd
+def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
+    """Run the study and write HTML reports and result CSVs to OUT.
 
-    from eventstudy.config import load_config
-    from eventstudy.events import load_events
-    from eventstudy.report import build_report
-    from eventstudy.study import run_study
-
+    Progress goes to stdout as the run goes (--quiet: none); warnings and errors to stderr. With --offline, a rerun whose inputs (events,
+    config, cached and bundled prices, this version) and outputs are unchanged since the last
+    complete run says so and stops. One run at a time per output and cache folder: a second
+    one waits.
+    """
+    from eventstudy import runstate
     started = time.perf_counter()
-    events = load_events(events_path)
-    config = load_config(config_path)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = run_study(events, config, offline=offline, cache_dir=cache_dir,
-                           recompute=force)
-    ours = [str(w.message) for w in caught if issubclass(w.category, _our_warnings())]
-    for warning in ours + result.warnings:
-        click.echo(f"warning: {' '.join(warning.split())}", err=True)
-    out = Path(out_dir)
-    result.write_csvs(out / "results")
-    pages = build_report(result, out, force=force)
-    skipped = result.skipped
-    waits = skipped["reason"].str.startswith("waiting for data")
-    for row in skipped[~waits].itertuples(index=False):
-        click.echo(f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}", err=True)
-    # one line per (event, series) that has no data yet, whatever the number of models
-    waiting = pd.concat([
-        skipped[waits].assign(what=skipped.loc[waits, "reason"].str.removeprefix(
-            "waiting for data: ")),
-        result.car[result.car["note"] == "waiting for data"].assign(
-            what="part of its event window is past the last bar")])
-    for (eid, sid), rows in waiting.groupby(["event_id", "series"], sort=True):
-        click.echo(f"waiting for data: {eid} / {sid} ({rows['what'].iloc[0]})", err=True)
-    n_pairs = len(result.alignment)
-    rebuilt = ", ".join(p.relative_to(out).as_posix() for p in pages) or "nothing"
-    reuse = result.reuse
-    click.echo(f"{len(events)} events x series = {n_pairs} pairs, {len(result.car)} CARs, "
-               f"{len(result.tests)} tests ({reuse.get('computed', 0)} results computed, "
-               f"{reuse.get('reused', 0)} unchanged); rebuilt {len(pages)} pages ({rebuilt}), "
-               f"{len(pages.unchanged)} unchanged, in {time.perf_counter() - started:.1f} s")
-    click.echo(f"open {out / 'index.html'}")
+
+    def say(message: str) -> None:     # progress: stdout (stderr is for warnings and errors)
+        if not quiet:
+            click.echo(message)
+
+    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
+    config_file = _input_file(config_path, "--config") if config_path else None
+    out, cache = _out_folder(out_dir), _cache_folder(cache_dir)
+    options = {"offline": offline, "out": str(out.resolve())}
+
+    def fingerprint() -> dict:
+        return runstate.fingerprint(events_path=events_file, config_path=config_file,
+                                    cache_dir=cache, options=options)
+
+    with ExitStack() as locks:
+        locked = offline and not force and (out / runstate.RECORD).is_file()
+        if locked:            # a complete run was here: its lock files exist already
+            _locked(locks, out, cache)
+            record = runstate.up_to_date(out, runstate.digest(fingerprint()))
+            if record is not None:
+                for line in record.get("messages", []):
+                    click.echo(line, err=True)
+                if not quiet:
+                    click.echo(f"nothing changed since the last run: same inputs, outputs as "
+                               f"written ({time.perf_counter() - started:.1f} s)")
+                    click.echo(f"open {out / 'index.html'}")
+                return
+        import pandas as pd
+
+        from eventstudy.config import load_config
+        from eventstudy.events import load_events
+        from eventstudy.report import build_report
+        from eventstudy.study import run_study
+
+        events = load_events(events_file)
+        config = load_config(config_file)
+        notes = []
+        if config_file is None:
+            config, notes = _builtin_groups(config, events)
+        say(f"read {events_file}: {len(events)} events; config {config.path}")
+        if not locked:        # after the inputs are known good: bad input leaves no file
+            _locked(locks, out, cache)
+        before = fingerprint() if offline else None
+        problem = _not_writable(cache)
+        if problem:
+            notes.append(f"the cache folder {cache} is not writable ({problem}): results are "
+                         "computed afresh and not kept")
+        studied = ", ".join(config.studied)
+        say(f"studying {len(events)} events x {len(config.studied)} series ({studied}), "
+            f"models {', '.join(config.models)}{'; offline' if offline else ''} ...")
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = run_study(events, config, offline=offline, cache_dir=cache,
+                               recompute=force, memoize=not problem)
+        reuse = result.reuse
+        say(f"studied {len(result.alignment)} pairs: {len(result.car)} CARs, "
+            f"{len(result.tests)} tests ({reuse.get('computed', 0)} results computed, "
+            f"{reuse.get('reused', 0)} unchanged)")
+        messages = [f"{'warning' if 'not writable' in n else 'note'}: {one_line(n)}"
+                    for n in notes]
+        ours = [str(w.message) for w in caught if issubclass(w.category, _our_warnings())]
+        messages += [f"warning: {one_line(w)}" for w in ours + result.warnings]
+        skipped = result.skipped
+        waits = skipped["reason"].str.startswith("waiting for data")
+        messages += [one_line(f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}")
+                     for row in skipped[~waits].itertuples(index=False)]
+        # one line per (event, series) that has no data yet, whatever the number of models
+        waiting = pd.concat([
+            skipped[waits].assign(what=skipped.loc[waits, "reason"].str.removeprefix(
+                "waiting for data: ")),
+            result.car[result.car["note"] == "waiting for data"].assign(
+                what="part of its event window is past the last bar")])
+        for (eid, sid), rows in waiting.groupby(["event_id", "series"], sort=True):
+            messages.append(one_line(f"waiting for data: {eid} / {sid} ({rows['what'].iloc[0]})"))
+        for line in messages:
+            click.echo(line, err=True)
+        runstate.invalidate(out)    # from the first write until the record: not known current
+        paths = result.write_csvs(out / "results")
+        say(f"wrote {out / 'results'}/ ({len(paths)} CSV files); building pages ...")
+        pages = build_report(result, out, force=force)
+        names = [p.relative_to(out).as_posix() for p in pages]
+        shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
+        if not quiet:
+            click.echo(f"rebuilt {len(pages)} pages ({shown or 'none'}), "
+                       f"{len(pages.unchanged)} unchanged")
+        if before is not None:
+            after = fingerprint()
+            if runstate.same_inputs(before, after):   # an input edited during the run: no record
+                runstate.write(out, runstate.digest(after), messages)
+    say(f"done in {time.perf_counter() - started:.1f} s")
+    if not quiet:
+        click.echo(f"open {out / 'index.html'}")
+
+
+def _builtin_groups(config, events):
+    """The built-in config's groups, narrowed to the events of this events file.
+
+    They were written for the bundled events.csv; with a file of your own, a group keeps the
+    events it names that your file has, and is left out when it would have none.
+    """
+    from dataclasses import replace
+    have = set(events["event_id"])
+    categories = set(events["category"])
+    groups, notes = {}, []
+    for gid, group in config.groups.items():
+        named = tuple(e for e in group.events if e in have)
+        missing = [e for e in group.events if e not in have]
+        if not named and not categories.intersection(group.categories):
+            notes.append(f"built-in group {gid!r} left out: none of its events "
+                         f"({', '.join(group.events + group.categories)}) is in the events file")
+            continue
+        if missing:
+            notes.append(f"built-in group {gid!r} without {', '.join(missing)} (not in the "
+                         "events file)")
+        groups[gid] = replace(group, events=named)
+    return replace(config, groups=groups), notes
 
 
 @main.group()
@@ -155,7 +360,8 @@ def events_list(events_path):
         ny = utc.tz_convert("America/New_York").strftime("%m-%d %H:%M %Z")
         tokyo = utc.tz_convert("Asia/Tokyo").strftime("%m-%d %H:%M %Z")
         click.echo(f"{row.event_id:34s} {utc:%Y-%m-%d %H:%M} UTC  {ny:>15s}  {tokyo:>15s}  "
-                   f"{row.time_precision:6s}  {row.category:14s}  {row.title}")
+                   f"{row.time_precision:6s}  {one_line(row.category):14s}  "
+                   f"{one_line(row.title)}")
 
 
 @events.command("validate")
@@ -176,7 +382,8 @@ def events_validate(events_path):
                    "'2025-07-22T19:12:00-04:00' or '2025-07-22 19:12 America/New_York'.")
 @click.option("--title", required=True)
 @click.option("--category", required=True, help="e.g. escalation, de-escalation, negotiation.")
-@click.option("--source", required=True, help="URL of the source.")
+@click.option("--source", required=True,
+              help="http(s) URL of the source (other links, e.g. javascript:, are refused).")
 @click.option("--precision", "time_precision", default="minute", show_default=True,
               type=click.Choice(["minute", "hour", "day"]), help="How well the time is known.")
 @click.option("--tags", default="", help="Semicolon-separated tags.")
@@ -188,6 +395,8 @@ def events_add(events_path, event_id, announced_at, title, category, source, tim
     frame = add_event(events_path, event_id=event_id, announced_at=announced_at, title=title,
                       category=category, source=source, time_precision=time_precision,
                       tags=tags)
+    for note in frame.attrs.get("warnings", []):
+        click.echo(f"warning: {one_line(note)}", err=True)
     row = frame.set_index("event_id").loc[event_id]
     click.echo(f"added {event_id} ({row.announced_at_utc:%Y-%m-%d %H:%M} UTC) to {events_path}; "
                f"{len(frame)} events")
@@ -205,11 +414,14 @@ def fetch(events_path, config_path, cache_dir):
     from eventstudy.config import load_config
     from eventstudy.events import load_events
     from eventstudy.study import update_cache
-    config = load_config(config_path)
-    frame = load_events(events_path)
+    config = load_config(_input_file(config_path, "--config") if config_path else None)
+    frame = load_events(_input_file(events_path, "--events", NO_EVENTS_HINT))
+    cache = _cache_folder(cache_dir)
     names = [s for s in config.needed_series if config.series[s].source != "csv"]
-    with click.progressbar(length=len(names), label="fetching", file=sys.stderr) as bar:
-        table = update_cache(frame, config, cache_dir=cache_dir, on_series=lambda _: bar.update(1))
+    with ExitStack() as locks, click.progressbar(length=len(names), label="fetching",
+                                                 file=sys.stderr) as bar:
+        _locked(locks, cache)
+        table = update_cache(frame, config, cache_dir=cache, on_series=lambda _: bar.update(1))
     failed = 0
     for row in table.itertuples():
         if row.status == "ok":
@@ -227,7 +439,8 @@ def fetch(events_path, config_path, cache_dir):
 @click.option("--series", required=True, help="Series id, e.g. N225.")
 @click.option("--model", default="market_model", show_default=True,
               type=click.Choice(["constant_mean", "market_adjusted", "market_model",
-                                 "factor_model", "dimson"]))
+                                 "factor_model", "dimson", "scholes_williams", "garch"]),
+              help="Any model a study runs (the list in eventstudy.config.MODELS).")
 @_EVENTS_OPTION
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Study config (TOML). Default: the built-in 2025 tariff study.")
@@ -254,14 +467,18 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
     from eventstudy.hypotheses import test_hypotheses
     from eventstudy.result import to_csv
     from eventstudy.study import run_study
-    config = load_config(config_path)
+    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
+    config = load_config(_input_file(config_path, "--config") if config_path else None)
+    cache = _cache_folder(cache_dir)
     if series not in config.series:
         raise InputError(f"unknown series {series!r} (known: {', '.join(config.series)})",
                          field="--series")
     config = replace(config, studied=(series,), models=(model,), groups={})
     # memoize=False: this narrowed study must not replace the memo of `eventstudy run`
-    result = run_study(load_events(events_path), config, offline=offline, cache_dir=cache_dir,
-                       memoize=False)
+    events = load_events(events_file)
+    with ExitStack() as locks:
+        _locked(locks, cache)
+        result = run_study(events, config, offline=offline, cache_dir=cache, memoize=False)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     table = test_hypotheses(result, list(hypotheses), series=series, model=model)
@@ -271,6 +488,27 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
                    f"p = {row.p_value:.3f} ({row.alternative})  n = {row.n_obs}")
     if csv_path:
         atomic.write_text(csv_path, to_csv(table))
+
+
+
+@main.command("init")
+@click.argument("folder", default=".", type=click.Path(file_okay=False))
+@_friendly
+def init_command(folder):
+    """Write a starter study into FOLDER (default: here): events.csv and study.toml.
+
+    events.csv holds one real example event (replace it with yours: `eventstudy events add`);
+    study.toml is the built-in study, commented, for you to edit. Nothing is overwritten.
+    """
+    from eventstudy.init import init_study
+    paths = init_study(folder)
+    for path in paths:
+        click.echo(f"wrote {path}")
+    here = Path(folder)
+    cd = "" if here.resolve() == Path.cwd().resolve() else f"cd {folder} && "
+    click.echo("next: add your events (eventstudy events add --help), then\n"
+               f"  {cd}eventstudy run --config study.toml --offline   "
+               "# the bundled sample; drop --offline to fetch prices")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -22,6 +22,10 @@ PRECISIONS = ("minute", "hour", "day")
 SCOPES = ("market_wide", "local")
 ALLOWED = f" (allowed: {', '.join(COLUMNS)})"
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+# An id names a page (events/<id>.html) whose temporary file adds 19 characters: 100 always
+# fits the 255 a file name may have, with room for the group pages' names.
+MAX_ID_LENGTH = 100
+KNOWN_CATEGORIES = ("escalation", "de-escalation", "negotiation", "implementation")
 _OFFSET = re.compile(r"(Z|[+-]\d{2}:?\d{2})$")
 _DATE_FIRST = re.compile(r"\d{4}-?\d{2}-?\d{2}")
 _ABBREVIATION = re.compile(r"[A-Za-z]{1,5}")
@@ -193,6 +197,10 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
     eid = rec["event_id"]
     if not eid:
         raise InputError("empty event_id", file=name, row=row, field="event_id")
+    if len(eid) > MAX_ID_LENGTH:
+        raise InputError(f"event_id is {len(eid)} characters long; at most {MAX_ID_LENGTH} "
+                         "(it names the event's report page)", file=name, row=row,
+                         field="event_id")
     if not _ID.fullmatch(eid):
         raise InputError(f"event_id {eid!r} may hold only letters, digits, '.', '_' and '-'",
                          file=name, row=row, field="event_id")
@@ -266,11 +274,36 @@ def _read_text(path: Path) -> str:
 
 def add_event(path: str | Path, *, event_id: str, announced_at: str, title: str, category: str,
               source: str, time_precision: str = "minute", tags: str = "") -> pd.DataFrame:
-    """Append one validated row to events.csv atomically; the file is untouched on any error."""
+    """Append one validated row to events.csv atomically; the file is untouched on any error.
+
+    The file keeps its permissions, and a symlinked events file is written through to its
+    target (atomic.write_text). A source that is a link of another scheme than http(s)
+    (javascript:, file:, data:) is refused. Returns the events; `frame.attrs["warnings"]`
+    holds what looks like a typo but may be meant: a category no event has yet (with the
+    closest known one), a source that is not an http(s) URL.
+    """
     path = Path(path)
     text = _read_text(path) if path.exists() else ""
     if not text.strip():                      # a new (or empty) file: start with the header
         text = ",".join(COLUMNS) + "\n"
+    try:
+        before = read_events_text(text, str(path))
+    except InputError:                        # only a header; any other fault is found below
+        before = None
+    notes = []
+    scheme = re.match(r"\s*([A-Za-z][A-Za-z0-9+.-]*):", source)
+    if scheme and scheme.group(1).lower() not in ("http", "https"):
+        raise InputError(f"{source!r} is a {scheme.group(1)}: link; a source must be an "
+                         "http(s) URL (or plain text such as a publication's name)",
+                         file=str(path), field="source")
+    if not re.match(r"https?://[^\s/]+\.[^\s/]+", source.strip(), re.IGNORECASE):
+        notes.append(f"source {source.strip()!r} is not an http(s) URL: the report shows it as "
+                     "text, not as a link")
+    known = sorted(set(KNOWN_CATEGORIES) | set(before["category"] if before is not None else ()))
+    if category.strip() and category.strip() not in known:
+        notes.append(f"category {category.strip()!r} is new: no event has it yet, so no group "
+                     f"selects it{suggest(category.strip(), known) or ''} (known: "
+                     f"{', '.join(known)})")
     header = next(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
     row = {"event_id": event_id, "announced_at": announced_at, "time_precision": time_precision,
            "title": title, "category": category, "tags": tags, "source": source}
@@ -280,6 +313,7 @@ def add_event(path: str | Path, *, event_id: str, announced_at: str, title: str,
     new_text = text + ("" if text.endswith("\n") else "\n") + buf.getvalue()
     events = read_events_text(new_text, str(path))
     atomic.write_text(path, new_text)
+    events.attrs["warnings"] = notes
     return events
 
 

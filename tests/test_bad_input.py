@@ -306,7 +306,8 @@ EVENT_CASES = [
     Case("empty-source", "an empty source", ev(ev_row("https://x.example", "")),
          BAD, "bad.csv, row 5, field source: empty source"),
     Case("events-not-found", "the events file does not exist", {},
-         run_args("nosuch.csv"), "nosuch.csv: file not found"),
+         run_args("nosuch.csv"), "nosuch.csv: file not found (make one with `eventstudy init`, or start one with "
+         "`eventstudy events add`)"),
     Case("events-not-utf8", "an events file saved as Latin-1",
          ev(ev_row("Second talks", "Second talks \xe0 Washington").encode("latin-1")),
          BAD, "bad.csv, row 5: not UTF-8 text: byte 0xe0 (save it as CSV UTF-8)"),

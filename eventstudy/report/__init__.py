@@ -12,17 +12,16 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime, timezone
+from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-
-import jinja2
 
 from eventstudy import atomic
 from eventstudy.report import manifest, methods_doc, pages
 
 __all__ = ["build_report", "Pages", "GENERATED_MARK", "PAGE_FIGURES_META"]
 
-GENERATED_MARK = 'class="generated"'          # the one line that differs between builds
+GENERATED_MARK = manifest.GENERATED_MARK      # the one line that differs between builds
 PAGE_FIGURES_META = "eventstudy:figures"      # <meta name=... content=N>: figures on a page
 GENERATOR = "eventstudy report"
 ASSETS = ("report.css", "report.js")
@@ -41,15 +40,14 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
     """Write index.html, methods.html, one page per event and per group, and assets/.
 
     Returns the HTML pages written (assets not included). A page whose inputs have the same
-    hash as in the folder's manifest (MANIFEST) and that still exists is not rebuilt, unless
-    `force`. Pages of events or groups that a previous build wrote and this result no longer
-    has are removed (only files this generator wrote: they carry its <meta name="generator">).
+    hash as in the folder's manifest (MANIFEST) and whose file is still the one recorded there
+    (same SHA-256) is not rebuilt, unless `force`. Pages of events or groups that a previous
+    build wrote and this result no longer has are removed (only files this generator wrote: they carry its <meta name="generator">).
     """
     out_dir = Path(out_dir)
     if generated_at is None:
         generated_at = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     generated_at = " ".join(str(generated_at).split())   # keep it to one line
-    env = _environment()
     view = pages.View(result)
     _write_assets(out_dir / "assets")
 
@@ -62,22 +60,25 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
     written: list[Path] = []
     kept: list[Path] = []
     old_manifest = {} if force else manifest.read(out_dir)
-    new_manifest: dict[str, str] = {}
+    new_manifest: dict[str, dict] = {}
     common_key = manifest.digest(common["version"], repr(result.config), common["warnings"],
                                  common["group_links"], manifest.code_digest())
 
     def render(template: str, path: Path, root: str, title: str, context, key: str) -> None:
         name = path.relative_to(out_dir).as_posix()
-        new_manifest[name] = key
-        if old_manifest.get(name) == key and path.is_file():
+        old = old_manifest.get(name)
+        if manifest.is_current(old, key, path):
+            new_manifest[name] = old
             kept.append(path)
             return
         ctx = context()
         charts = [dataclasses.replace(c, id=f"fig-{i}")
                   for i, c in enumerate(ctx.pop("charts", []), start=1)]
-        html = env.get_template(template).render(
+        html = _environment().get_template(template).render(
             **common, **ctx, charts=charts, root=root, page_title=title)
-        atomic.write_text(path, html)
+        data = html.encode("utf-8")
+        atomic.write_bytes(path, data)
+        new_manifest[name] = {"key": key, "sha256": manifest.bytes_digest(data)}
         written.append(path)
 
     keys = manifest.page_keys(result, view, common_key)
@@ -100,7 +101,9 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
     return Pages(written, unchanged=kept)
 
 
-def _environment() -> jinja2.Environment:
+@lru_cache(maxsize=1)
+def _environment():
+    import jinja2   # only when a page is rendered
     env = jinja2.Environment(
         loader=jinja2.PackageLoader("eventstudy.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,

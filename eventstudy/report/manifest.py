@@ -2,7 +2,9 @@
 
 A page is rebuilt when the hash of what it shows (its rows of the result frames, the config,
 the warnings, this package's report code and templates) differs from the one recorded when it
-was last written, or when the file is missing. A missing or unreadable manifest rebuilds all.
+was last written, or when the file on disk is not the one recorded (missing, or rewritten by
+a build that was interrupted before it could record what it wrote: the SHA-256 of each page's
+bytes is kept beside its input key). A missing or unreadable manifest rebuilds all.
 """
 from __future__ import annotations
 
@@ -18,7 +20,7 @@ import pandas as pd
 from eventstudy import atomic
 
 MANIFEST = ".eventstudy-manifest.json"
-VERSION = 1
+VERSION = 2
 
 
 def digest(*parts) -> str:
@@ -118,7 +120,8 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
     return keys
 
 
-def read(out_dir: Path) -> dict[str, str]:
+def read(out_dir: Path) -> dict[str, dict]:
+    """name -> {"key": input hash, "sha256": hash of the bytes written}; {} if unusable."""
     try:
         data = json.loads((Path(out_dir) / MANIFEST).read_text("utf-8"))
     except (OSError, ValueError):
@@ -126,9 +129,36 @@ def read(out_dir: Path) -> dict[str, str]:
     if not isinstance(data, dict) or data.get("version") != VERSION:
         return {}
     pages = data.get("pages", {})
-    return pages if isinstance(pages, dict) else {}
+    if not isinstance(pages, dict):
+        return {}
+    return {name: entry for name, entry in pages.items()
+            if isinstance(entry, dict) and isinstance(entry.get("key"), str)
+            and isinstance(entry.get("sha256"), str)}
 
 
-def write(out_dir: Path, pages: dict[str, str]) -> None:
+GENERATED_MARK = 'class="generated"'          # the one line that differs between builds
+
+
+def bytes_digest(data: bytes) -> str:
+    """SHA-256 of a page, less its generated-at line: the manifest stays deterministic too."""
+    h = hashlib.sha256()
+    mark = GENERATED_MARK.encode()
+    for line in data.splitlines(keepends=True):
+        if mark not in line:
+            h.update(line)
+    return h.hexdigest()
+
+
+def is_current(entry: dict | None, key: str, path: Path) -> bool:
+    """The page at `path` is the one recorded for inputs `key`, byte for byte."""
+    if not entry or entry.get("key") != key:
+        return False
+    try:
+        return bytes_digest(path.read_bytes()) == entry["sha256"]
+    except OSError:
+        return False
+
+
+def write(out_dir: Path, pages: dict[str, dict]) -> None:
     text = json.dumps({"version": VERSION, "pages": dict(sorted(pages.items()))}, indent=1)
     atomic.write_text(Path(out_dir) / MANIFEST, text + "\n")

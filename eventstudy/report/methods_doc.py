@@ -1,4 +1,7 @@
-"""docs/methods.md as HTML: the `markdown` package if installed, else a small converter.
+"""docs/methods.md as HTML, by a small converter of our own.
+
+(The `markdown` package is not used even when installed: the same docs must give the same
+report bytes whatever else happens to be installed.)
 
 The small converter knows what a methods note needs: ATX headings, paragraphs, fenced code,
 pipe tables, flat lists, block quotes, and inline code, bold, italic and links. Raw HTML in the
@@ -81,11 +84,7 @@ def _link(m: re.Match) -> str:
 
 
 def to_html(text: str) -> str:
-    try:
-        import markdown as md  # optional
-    except ImportError:
-        return convert(text)
-    return md.markdown(text, extensions=["tables", "fenced_code"], output_format="html")
+    return convert(text)
 
 
 def slug(text: str) -> str:
