@@ -82,12 +82,40 @@ class StudyResult:
 
 
 def to_csv(frame: pd.DataFrame) -> str:
-    """Deterministic CSV: ISO dates and times in UTC, floats at full precision."""
-    out = frame.copy()
-    for col in out.columns:
-        values = out[col]
+    """Deterministic CSV: ISO dates and times in UTC, floats at full precision (the shortest
+    text that reads back to the same double), NaN as an empty cell, booleans True/False.
+
+    Written by pyarrow's C++ writer: a whole market's ar.csv is millions of cells."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+    columns = {}
+    for col in frame.columns:
+        values = frame[col]
         if isinstance(values.dtype, pd.DatetimeTZDtype):
-            out[col] = values.dt.tz_convert("UTC").dt.strftime("%Y-%m-%dT%H:%M:%SZ")
+            stamps = pa.array(values.dt.tz_convert("UTC").dt.tz_localize(None)
+                              .to_numpy("datetime64[s]"), from_pandas=True)
+            text = pc.strftime(stamps, format="%Y-%m-%dT%H:%M:%SZ")
         elif pd.api.types.is_datetime64_any_dtype(values):
-            out[col] = values.dt.strftime("%Y-%m-%d")
-    return out.to_csv(index=False, lineterminator="\n", float_format="%.10g")
+            text = pa.array(values.to_numpy("datetime64[D]"), from_pandas=True).cast(pa.string())
+        elif pd.api.types.is_bool_dtype(values):
+            text = pc.if_else(pa.array(values.to_numpy(bool)), "True", "False")
+        elif pd.api.types.is_float_dtype(values):
+            text = pa.array(values.to_numpy(float), from_pandas=True)
+        elif pd.api.types.is_integer_dtype(values):
+            text = pa.array(values.to_numpy())
+        else:
+            try:
+                text = pa.array(values.to_numpy(dtype=object), type=pa.string(),
+                                from_pandas=True)
+            except (pa.ArrowTypeError, pa.ArrowInvalid):   # mixed objects: their str()
+                text = pa.array(values.astype(object).where(values.notna(), "").astype(str)
+                                .to_numpy(dtype=object), type=pa.string())
+        columns[str(col)] = pc.fill_null(text, "") if pa.types.is_string(text.type) else text
+    table = pa.table(columns) if columns else pa.table({})
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed"))
+    text = sink.getvalue().to_pybytes().decode("utf-8")
+    if not len(frame.columns):
+        return "\n"
+    return text.replace("\r\n", "\n")
