@@ -371,12 +371,41 @@ def _row_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, n
 
 
+def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """The selected columns of a (D, P) matrix, without a copy when every column is selected."""
+    return a if sel.all() else a[:, sel]
+
+
+def _column_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
+    ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
+    xt = np.where(np.isfinite(x), x, np.inf).T                  # (P, D), missing sorts last
+    order = np.argsort(xt, axis=1, kind="stable")
+    srt = np.take_along_axis(xt, order, axis=1)
+    pos = np.broadcast_to(np.arange(xt.shape[1], dtype=float), xt.shape)
+    start = np.ones(xt.shape, dtype=bool)
+    start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
+    if start.all():                                             # no ties: ordinal ranks
+        mid = pos
+    else:
+        end = np.ones(xt.shape, dtype=bool)
+        end[:, :-1] = start[:, 1:]
+        first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
+        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, xt.shape[1]), axis=1),
+                                             axis=1), axis=1)
+        mid = (first + last) / 2.0
+    ranks = np.empty(xt.shape)
+    np.put_along_axis(ranks, order, mid + 1.0, axis=1)
+    ranks[~np.isfinite(xt)] = np.nan
+    return ranks.T
+
+
 def _scaled_ranks(x: np.ndarray) -> np.ndarray:
     """Column-wise average ranks of finite entries, scaled by 1/(M_i + 1) and centred at 0.
 
     ``U_it - 1/2`` with ``U_it = rank_it / (1 + M_i)`` (Corrado & Zivney 1992); NaN stays NaN.
     """
-    ranks = pd.DataFrame(x).rank(axis=0, method="average", na_option="keep").to_numpy()
+    ranks = _column_ranks(x)
     m = np.isfinite(x).sum(axis=0)
     return ranks / (m + 1.0) - 0.5
 
@@ -520,7 +549,7 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    aar, cnt = _row_means(g.est_ar[:, sel])
+    aar, cnt = _row_means(_cols(g.est_ar, sel))
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -610,9 +639,9 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
     """
-    cols = np.flatnonzero(sel)
-    ar = g.ar[:, cols]
-    dated = g.is_est[:, cols] & (g.date[:, cols] != _NO_DATE)
+    ar = _cols(g.ar, sel)
+    date = _cols(g.date, sel)
+    dated = _cols(g.is_est, sel) & (date != _NO_DATE)
     ok = dated & np.isfinite(ar)
     T = ok.sum(axis=0)
     S = dated.sum(axis=0)
@@ -622,12 +651,16 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
         ss = (dev * dev).sum(axis=0)
         scale = np.sqrt(S) / np.sqrt(ss * T)
     scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-    rr, cc = np.nonzero(ok)
-    uniq, didx = np.unique(g.date[:, cols][rr, cc], return_inverse=True)
-    vals = dev[rr, cc] * scale[cc]
-    z = sparse.csr_matrix((vals, (cc, didx.ravel())), shape=(len(cols), len(uniq)))
-    q = np.asarray(z.multiply(z).sum(axis=1)).ravel()
-    col_sums = np.asarray(z.sum(axis=0)).ravel()
+    # rows of z are pairs; a pair's entries in rel_day order are in date order: build the CSR
+    # arrays directly (column = day number - first day number)
+    okt = ok.T
+    d0 = int(date[ok].min()) if ok.any() else 0
+    width = int(date[ok].max()) - d0 + 1 if ok.any() else 0
+    vals = (dev * scale).T[okt]
+    z = sparse.csr_matrix((vals, date.T[okt] - d0, np.concatenate([[0], np.cumsum(T)])),
+                          shape=(len(T), width))
+    q = (dev * dev).sum(axis=0) * scale * scale
+    col_sums = np.bincount(z.indices, weights=z.data, minlength=width)
     return _DateSums(z, q, float(col_sums @ col_sums))
 
 
@@ -697,7 +730,7 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(ctx.group.ar[:, sel])))
+    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(_cols(ctx.group.ar, sel))))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -716,7 +749,7 @@ def _restandardized(sar: np.ndarray) -> np.ndarray:
 
 def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
     with np.errstate(invalid="ignore", divide="ignore"):
-        sar = ar[:, sel] / np.sqrt(g.var[:, sel])
+        sar = _cols(ar, sel) / np.sqrt(_cols(g.var, sel))
     sar[~np.isfinite(sar)] = np.nan
     return sar
 
@@ -753,7 +786,7 @@ def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
     is (see docs), their average ranks within each pair, and the daily sums of scaled ranks."""
     sar = _restandardized(_sar(g, sel, g.est_ar))
     sar = sar[np.isfinite(sar).any(axis=1)]
-    ranks = pd.DataFrame(sar).rank(axis=0, method="average", na_option="keep").to_numpy()
+    ranks = _column_ranks(sar)
     m = np.isfinite(sar).sum(axis=0)
     inv = 1.0 / (m + 2.0)
     return _GrankBase(sar, m, inv, np.isfinite(sar).sum(axis=1),
@@ -810,7 +843,7 @@ def _test_sign(ctx: _Context, w: WindowCars):
 
 def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
     """Mean over pairs of each pair's share of positive estimation ARs (NaN if none)."""
-    a = g.est_ar[:, sel]
+    a = _cols(g.est_ar, sel)
     ok = np.isfinite(a)
     m = ok.sum(axis=0)
     frac = (np.where(ok, a, 0.0) > 0).sum(axis=0)[m > 0] / m[m > 0]
