@@ -85,7 +85,7 @@ _KP_MODES = ("overlap", "estimation")
 MIN_N: dict[str, int] = {
     "cz_rank": 10,
     "grank": 10,
-    "skew_t": 10,
+    "skew_t": 5,
     "bootstrap": 20,
     "sign": 20,
     "generalized_sign": 20,
@@ -95,7 +95,7 @@ _MIN_N_WHY = {
                "heavy-tailed and the test over-rejects",
     "grank": "re-standardizing each day by a handful of values makes the daily mean ranks "
              "heavy-tailed and the test over-rejects",
-    "skew_t": "the skewness estimate is too noisy and the test over-rejects",
+    "skew_t": "the skewness of fewer CARs is too noisy to correct anything",
     "bootstrap": "resamples of so few CARs make the bootstrap t heavy-tailed and the test "
                  "conservative",
     "sign": "a binomial count this small cannot come close to a 5% level (2.1% at N = 10)",
