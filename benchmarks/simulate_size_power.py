@@ -1,143 +1,308 @@
-"""Size and power of every test: Brown & Warner (1985) on the bundled real returns.
+"""Size and power of every group test: Brown & Warner (1985) simulations from arrays.
 
-Random pseudo-events are drawn on real daily returns of the Nikkei 225 (against the previous
-S&P 500 session) and five Japanese automakers (against the Nikkei). Each sample is N
-pseudo-events (a random series and a random day 0); the study's own code computes their ARs,
-CARs and tests (market model, estimation window [-250, -11]). With no event, a test at 5%
-should reject about 5% of the samples; with +1% or +2% added to the day-0 return, its
-rejection rate is its power.
+Two sources of abnormal returns, each giving samples of N pseudo-events (pairs):
 
-    python benchmarks/simulate_size_power.py --samples 1000 --pairs 10   # the full study
-    python benchmarks/simulate_size_power.py --samples 100               # quick look
+* ``real``: the bundled real daily closes (eventstudy/data/sample): the Nikkei 225 against the
+  previous S&P 500 session and five Japanese automakers against the Nikkei. A pseudo-event is
+  a random series and a random day 0 with a full estimation window [-250, -11] and event
+  window, inside the dates every series covers (2022-07 on); market model by OLS, AR
+  variances with the prediction-error term (as the study's).
+* ``normal``: i.i.d. N(0, s_i^2) returns (s_i uniform in [0.5, 2]), constant-mean model,
+  every pair on its own dates.
 
-Writes benchmarks/out/size_power.csv and prints a markdown table.
+``inference.group_tests_matrix`` runs on each sample (no study, no I/O beyond reading the
+sample once); a shock s adds s (real: in log return; normal: s in units of s_i) to day 0.
+A test rejects when its two-sided p < 0.05; NaN rows (a test's minimum N) are counted apart.
+
+    python benchmarks/simulate_size_power.py --samples 1000 --pairs 10,30    # the docs table
+    python benchmarks/simulate_size_power.py --samples 100 --pairs 10         # quick look
+    python benchmarks/simulate_size_power.py --kp-gapped 500                  # KP at scale
+
+Prints a markdown table per N; ``--out`` writes the long table as CSV.
 """
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from dataclasses import replace
-from pathlib import Path
-from types import SimpleNamespace
+import os
 
-import numpy as np
-import pandas as pd
+for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_v, "1")
 
-from eventstudy import inference, load_config
-from eventstudy.calendars import session_closes
-from eventstudy.data.prices import load_sample
-from eventstudy.returns import session_returns
-from eventstudy.study import _add_regressors, _study_pair
+import argparse  # noqa: E402
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
 
-SERIES = ["N225", "7203.T", "7267.T", "7201.T", "7261.T", "7270.T"]
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+from eventstudy import inference  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+SAMPLE = ROOT / "eventstudy" / "data" / "sample"
 WINDOWS = [(0, 0), (-1, 1), (0, 5)]
-SHOCKS = [0.0, 0.01, 0.02]
+EST = (-250, -11)
+EVT = (-5, 5)
+#: series studied and their benchmarks: (file, benchmark file, benchmark lag in sessions)
+REAL_SERIES = {"N225": ("_N225", "_GSPC"), "7203.T": ("7203.T", "_N225"),
+               "7267.T": ("7267.T", "_N225"), "7201.T": ("7201.T", "_N225"),
+               "7261.T": ("7261.T", "_N225"), "7270.T": ("7270.T", "_N225")}
 
 
-def series_frames(config):
-    """Session returns and benchmark regressors of every series, from the bundled sample."""
-    frames = {}
-    for sid in config.needed_series:
-        cfg = config.series[sid]
-        frames[sid] = session_returns(load_sample(cfg.ticker), session_closes(cfg), "log")
-    return {sid: _add_regressors(frames[sid], sid, config, frames) for sid in frames}
+# --------------------------------------------------------------------------------------------
+# abnormal returns of one pseudo-event: one column of the group's matrices
+# --------------------------------------------------------------------------------------------
+
+def _pair_columns(y: np.ndarray, x: np.ndarray | None, shock: float) -> dict:
+    """OLS on the estimation rows of y (constant, plus x when given), ARs and variances for
+    the rows EST[0]..EVT[1] (y and x cover exactly those rows)."""
+    days = np.arange(EST[0], EVT[1] + 1)
+    est = days <= EST[1]
+    y = y.copy()
+    y[days == 0] += shock
+    X = np.ones((len(days), 1)) if x is None else np.column_stack([np.ones(len(days)), x])
+    ok = est & np.isfinite(y) & np.isfinite(X).all(axis=1)
+    Xe, ye = X[ok], y[ok]
+    xtx_inv = np.linalg.inv(Xe.T @ Xe)
+    beta = xtx_inv @ Xe.T @ ye
+    ar = y - X @ beta
+    T, k = len(ye), X.shape[1]
+    s2 = float(ar[ok] @ ar[ok]) / (T - k)
+    lev = np.einsum("ij,jk,ik->i", X, xtx_inv, X)          # x' (X'X)^-1 x
+    var = np.where(est, s2, s2 * (1 + lev))
+    ar[est & ~ok] = np.nan
+    out = {"ar": ar, "var": var, "dof": float(T - k), "cars": {}}
+    for a, b in WINDOWS:
+        rows = (days >= a) & (days <= b)
+        xs = X[rows].sum(axis=0)
+        out["cars"][(a, b)] = (float(ar[rows].sum()), s2 * (rows.sum() + xs @ xtx_inv @ xs),
+                               float(rows.sum()))
+    return out
 
 
-def eligible_positions(frames, config) -> tuple[int, int]:
-    """Day-0 positions with a full estimation and event window in every studied series."""
-    e0 = config.estimation_window[0]
-    hi = max(config.plot_window[1], config.event_span[1])
-    lo = max(int(frames[s]["pos"].iloc[0]) - e0 for s in SERIES)
-    up = min(int(frames[s]["pos"].iloc[-1]) - hi for s in SERIES)
-    return lo, up
+def _group(cols: list[dict], dates: list[np.ndarray]
+           ) -> tuple[inference.GroupMatrix, list[inference.WindowCars]]:
+    """A GroupMatrix of pseudo-events p0000, p0001, ... (sorted) and its windows."""
+    days = np.arange(EST[0], EVT[1] + 1)
+    P = len(cols)
+    keys = pd.MultiIndex.from_tuples([(f"p{i:04d}", "s") for i in range(P)],
+                                     names=["event_id", "series"])
+    is_est = np.broadcast_to((days <= EST[1])[:, None], (len(days), P))
+    dof = np.array([c["dof"] for c in cols])
+    g = inference.GroupMatrix.from_arrays(
+        keys, days, np.column_stack([c["ar"] for c in cols]),
+        np.column_stack([c["var"] for c in cols]), is_est, ~is_est,
+        np.column_stack(dates), dof)
+    wins = []
+    for w in WINDOWS:
+        car, var, n = (np.array(v) for v in zip(*(c["cars"][w] for c in cols)))
+        wins.append(inference.WindowCars(w[0], w[1], car, var, dof, n))
+    return g, wins
 
 
-def one_sample(frames, config, rng, n_pairs, shock, model):
-    """Panel and CARs of N random pseudo-events with `shock` added to the day-0 return."""
-    lo, up = eligible_positions(frames, config)
-    panels, cars = [], []
-    for i in range(n_pairs):
-        sid = SERIES[rng.integers(len(SERIES))]
-        frame = frames[sid]
-        pos = int(rng.integers(lo, up + 1))
-        row_index = pos - int(frame["pos"].iloc[0])
-        if frame["gap"].iloc[row_index]:
+# --------------------------------------------------------------------------------------------
+# the two sources
+# --------------------------------------------------------------------------------------------
+
+def _read(name: str) -> pd.Series:
+    f = pd.read_csv(SAMPLE / f"{name}.csv", parse_dates=["date"]).set_index("date")["close"]
+    return np.log(f).diff().dropna()
+
+
+def real_returns() -> dict[str, pd.DataFrame]:
+    """Per series: its log returns on its own sessions and the benchmark's return as of the
+    series' previous close to this close (the last benchmark session on or before each date;
+    for the Nikkei against the S&P 500, strictly before: the US session closes later)."""
+    out = {}
+    for sid, (file, bench) in REAL_SERIES.items():
+        r = _read(file)
+        b_level = np.log(pd.read_csv(SAMPLE / f"{bench}.csv", parse_dates=["date"])
+                         .set_index("date")["close"])
+        lag = "1ns" if bench == "_GSPC" else "0ns"
+        asof = b_level.reindex(b_level.index.union(r.index)).ffill()
+        when = r.index - pd.Timedelta(lag)
+        level = asof.reindex(asof.index.union(when)).ffill().reindex(when).to_numpy()
+        rm = np.diff(np.concatenate([[np.nan], level]))
+        out[sid] = pd.DataFrame({"r": r.to_numpy(), "rm": rm,
+                                 "date": r.index.to_numpy(dtype="datetime64[D]")})
+        out[sid] = out[sid].iloc[1:]                    # the first rm has no previous close
+    return out
+
+
+def eligible(frames) -> dict[str, np.ndarray]:
+    """Per series, the day-0 positions with a full window whose date every series can have
+    as a day 0 (the common range, as the first version of this script drew them)."""
+    first = max(f["date"].iloc[-EST[0]] for f in frames.values())
+    last = min(f["date"].iloc[-EVT[1] - 1] for f in frames.values())
+    return {sid: np.flatnonzero((f["date"] >= first).to_numpy() & (f["date"] <= last).to_numpy())
+            for sid, f in frames.items()}
+
+
+def real_sample(frames, rng, n_pairs: int, shock: float, positions=None):
+    names = list(frames)
+    positions = eligible(frames) if positions is None else positions
+    cols, dates = [], []
+    while len(cols) < n_pairs:
+        sid = names[rng.integers(len(names))]
+        f = frames[sid]
+        pos = int(positions[sid][rng.integers(len(positions[sid]))])
+        rows = f.iloc[pos + EST[0]:pos + EVT[1] + 1]
+        if not np.isfinite(rows["rm"].to_numpy()).all():
             continue
-        if shock:
-            frame = frame.copy()
-            frame.loc[frame.index[row_index], "ret"] += shock
-        row = SimpleNamespace(event_id=f"p{i}", series=sid, day0=frame["date"].iloc[row_index],
-                              day0_pos=pos)
-        out = _study_pair(frame, row, model, config, np.array([], dtype=int))
-        if isinstance(out, str):
-            continue
-        _, car, panel = out
-        panels.append(panel)
-        cars += car
-    return pd.concat(panels, ignore_index=True), pd.DataFrame(cars)
+        cols.append(_pair_columns(rows["r"].to_numpy(), rows["rm"].to_numpy(), shock))
+        dates.append(rows["date"].to_numpy())
+    return _group(cols, dates)
 
 
-def simulate(samples: int, n_pairs: int, seed: int, model: str, n_boot: int,
-             shocks=tuple(SHOCKS)) -> pd.DataFrame:
-    config = load_config(None)
-    config = replace(config, studied=tuple(SERIES), models=(model,), groups={},
-                     event_windows=tuple(WINDOWS))
-    frames = series_frames(config)
+def normal_sample(rng, n_pairs: int, shock: float, df: float = np.inf):
+    """i.i.d. returns (normal, or Student t with ``df`` scaled to unit variance)."""
+    D = EVT[1] - EST[0] + 1
+    vol = rng.uniform(0.5, 2.0, n_pairs)
+    if np.isinf(df):
+        e = rng.standard_normal((D, n_pairs))
+    else:
+        e = rng.standard_t(df, (D, n_pairs)) * np.sqrt((df - 2) / df)
+    r = e * vol
+    cols = [_pair_columns(r[:, i], None, shock * vol[i]) for i in range(n_pairs)]
+    base = np.datetime64("2000-01-03") + np.arange(D)
+    dates = [base + 400 * i for i in range(n_pairs)]      # pairs never share a date
+    return _group(cols, dates)
+
+
+# --------------------------------------------------------------------------------------------
+# the simulation
+# --------------------------------------------------------------------------------------------
+
+def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_boot: int = 500,
+             shocks=(0.0,)) -> pd.DataFrame:
+    """One row per (test, window, shock): rejection rate among samples with a p-value, the
+    number of those samples and of NaN rows (with the first note seen)."""
+    frames = real_returns() if source == "real" else None
+    positions = eligible(frames) if source == "real" else None
     rows = []
     for shock in shocks:
-        rng = np.random.default_rng(seed)          # same pseudo-events for every shock
+        rng = np.random.default_rng(seed)                    # same pseudo-events per shock
         for s in range(samples):
-            panel, cars = one_sample(frames, config, rng, n_pairs, shock, model)
-            cars = cars[cars["car"].notna()]
-            group = inference.group_tests(panel, cars, WINDOWS, n_boot=n_boot, seed=s)
-            group["level"] = "group"
-            pair_t = cars.assign(test="t", statistic=cars["t_stat"], level="pair")
-            boots = pd.concat([inference.pair_bootstrap(p, cars[cars.event_id == e])
-                               for e, p in panel.groupby("event_id")], ignore_index=True)
-            boots["level"] = "pair"
-            for frame in (group, pair_t, boots):
-                rows.append(frame[["window_start", "window_end", "test", "p_value",
-                                   "level"]].assign(shock=shock, sample=s))
+            if source == "real":
+                g, wins = real_sample(frames, rng, n_pairs, shock, positions)
+            else:
+                g, wins = normal_sample(rng, n_pairs, shock,
+                                        df=float(source[1:]) if source[0] == "t" else np.inf)
+            out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s)
+            rows.append(out.assign(shock=shock, sample=s))
     out = pd.concat(rows, ignore_index=True)
     out["reject"] = out["p_value"] < 0.05
-    table = (out.dropna(subset=["p_value"])
-             .groupby(["level", "test", "window_start", "window_end", "shock"])["reject"]
-             .agg(["mean", "count"]).reset_index())
-    return table
+    out["has_p"] = out["p_value"].notna()
+    table = (out.groupby(["test", "window_start", "window_end", "shock"], sort=False)
+             .agg(rate=("reject", "sum"), count=("has_p", "sum"), nan=("has_p", "size"),
+                  note=("note", "max")).reset_index())
+    table["nan"] = table["nan"] - table["count"]
+    table["rate"] = table["rate"] / table["count"].where(table["count"] > 0)
+    return table.assign(source=source, n_pairs=n_pairs)
 
 
 def markdown(table: pd.DataFrame) -> str:
-    wide = table.pivot_table(index=["level", "test"], columns=["window_start", "window_end",
-                                                               "shock"], values="mean")
-    counts = table.groupby(["level", "test"])["count"].min()
-    head = ["test (level, n)"] + [f"[{a},{b}] {s:.0%}" for a, b, s in wide.columns]
+    """One row per test, one column per (window, shock); NaN rows shown as 'NaN'."""
+    cells = table.assign(cell=np.where(table["count"] > 0,
+                                       (100 * table["rate"]).map("{:.1f}%".format), "NaN"),
+                         col=table.apply(lambda r: f"[{r.window_start},{r.window_end}]"
+                                         + (f" +{r.shock:g}" if r.shock else ""), axis=1))
+    wide = cells.pivot_table(index="test", columns="col", values="cell", aggfunc="first",
+                             sort=False)
+    head = ["test"] + list(wide.columns)
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for (level, test), values in wide.iterrows():
-        cells = [f"{v:.1%}" for v in values]
-        lines.append(f"| {test} ({level}, {counts[(level, test)]}) | " + " | ".join(cells) + " |")
+    for test, values in wide.iterrows():
+        lines.append(f"| {test} | " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# Kolari-Pynnonen at scale on gapped, clustered data
+# --------------------------------------------------------------------------------------------
+
+def kp_gapped_sample(rng, n_sec=50, events=(300, 303, 340, 420), rho=0.3, gaps=0.05,
+                     late=0.1):
+    """n_sec securities with a market and 5 industry factors (residual correlation ~rho),
+    studied around 4 events (two with overlapping windows); 5% of estimation days missing at
+    random per security, 10% of securities listed 50-100 days into the estimation window."""
+    days = np.arange(EST[0], EVT[1] + 1)
+    est = days <= EST[1]
+    C = max(events) + EVT[1] + 1
+    ind = rng.integers(0, 5, n_sec)
+    f = rng.standard_normal((C, 6))
+    vol = rng.uniform(0.5, 2, n_sec)
+    e = (np.sqrt(rho) * (0.5 * f[:, [0]] + np.sqrt(0.75) * f[:, 1 + ind])
+         + np.sqrt(1 - rho) * rng.standard_normal((C, n_sec))) * vol
+    miss = rng.random((C, n_sec)) < gaps
+    late_by = np.where(rng.random(n_sec) < late, rng.integers(50, 100, n_sec), 0)
+    cols, dates = [], []
+    for E in events:
+        cal = E + days
+        for s in range(n_sec):
+            y = e[cal, s].copy()
+            m = miss[cal, s] & est
+            m[:late_by[s]] = True
+            y[m] = np.nan
+            cols.append(_pair_columns(y, None, 0.0))
+            dates.append(np.datetime64("2000-01-03") + cal)
+    return _group(cols, dates)
+
+
+def kp_gapped(samples: int, seed: int = 2011) -> pd.DataFrame:
+    """Rejection rates of the exact and the date-sums KP tests on the same samples."""
+    rng = np.random.default_rng(seed)
+    rows = []
+    for s in range(samples):
+        g, wins = kp_gapped_sample(rng)
+        tests = ["patell", "bmp", "kp_patell", "kp_bmp"]
+        a = inference.group_tests_matrix(g, wins, tests=tests)
+        b = inference.group_tests_matrix(g, wins, tests=tests[2:], kp_exact_max=0)
+        rows += [a.assign(path="exact"), b.assign(path="date sums", sample=s)]
+    out = pd.concat(rows, ignore_index=True)
+    out["reject"] = out["p_value"] < 0.05
+    return (out.groupby(["test", "path", "window_start", "window_end"])["reject"].mean()
+            .unstack(["window_start", "window_end"]))
 
 
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--samples", type=int, default=1000)
-    parser.add_argument("--pairs", type=int, default=10, help="pseudo-events per sample")
+    parser.add_argument("--pairs", default="10,30", help="comma-separated N")
+    parser.add_argument("--sources", default="real,normal",
+                        help="comma-separated: real, normal, t3, t5 ...")
     parser.add_argument("--seed", type=int, default=1985)
-    parser.add_argument("--model", default="market_model")
     parser.add_argument("--n-boot", type=int, default=500)
-    parser.add_argument("--shocks", default=",".join(str(x) for x in SHOCKS),
-                        help="comma-separated abnormal returns added on day 0")
-    parser.add_argument("--out", default=str(Path(__file__).parent / "out" / "size_power.csv"))
+    parser.add_argument("--shocks", default="0", help="comma-separated day-0 shocks")
+    parser.add_argument("--kp-gapped", type=int, default=0, metavar="SAMPLES",
+                        help="instead: size of exact vs date-sums KP on gapped data")
+    parser.add_argument("--no-min-n", action="store_true",
+                        help="calibration: compute every test at every N (inference.MIN_N off)")
+    parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
-    started = time.perf_counter()
+    if args.no_min_n:
+        getattr(inference, "MIN_N", {}).clear()         # (also for older inference modules)
+    started = time.process_time()
+    commit = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                            capture_output=True, text=True).stdout.strip()
+    if args.kp_gapped:
+        print(kp_gapped(args.kp_gapped).to_markdown(floatfmt=".3f"))
+        print(f"\n{args.kp_gapped} samples, commit {commit}, "
+              f"{time.process_time() - started:.0f} s CPU", file=sys.stderr)
+        return
     shocks = tuple(float(x) for x in args.shocks.split(","))
-    table = simulate(args.samples, args.pairs, args.seed, args.model, args.n_boot, shocks)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    table.to_csv(args.out, index=False)
-    print(markdown(table))
-    print(f"\n{args.samples} samples x {args.pairs} pseudo-events x {len(shocks)} shocks, "
-          f"model {args.model}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+    tables = []
+    for source in args.sources.split(","):
+        for n in (int(x) for x in args.pairs.split(",")):
+            t = simulate(args.samples, n, args.seed, source, args.n_boot, shocks)
+            tables.append(t)
+            print(f"\n### {source}, N = {n}, {args.samples} samples\n\n{markdown(t)}")
+            notes = t.loc[t["nan"] > 0, ["test", "note"]].drop_duplicates("test")
+            for test, note in notes.itertuples(index=False):
+                print(f"* {test}: NaN ({note})")
+    if args.out:
+        Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+        pd.concat(tables).to_csv(args.out, index=False)
+    print(f"\ncommit {commit}; {time.process_time() - started:.0f} s CPU", file=sys.stderr)
 
 
 if __name__ == "__main__":

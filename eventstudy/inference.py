@@ -24,7 +24,7 @@ from __future__ import annotations
 import functools
 import math
 from dataclasses import dataclass
-from typing import Iterable, Sequence
+from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -36,6 +36,7 @@ __all__ = [
     "OUTPUT_COLUMNS",
     "KP_EXACT_MAX",
     "KP_MIN_OVERLAP",
+    "MIN_N",
     "GroupMatrix",
     "WindowCars",
     "group_tests",
@@ -77,6 +78,30 @@ _PANEL_COLUMNS = ("event_id", "series", "phase", "rel_day", "date", "abnormal_re
 _CARS_COLUMNS = ("event_id", "series", "window_start", "window_end", "car", "car_var", "dof",
                  "n_days")
 _KP_MODES = ("overlap", "estimation")
+
+#: smallest number of pairs for which a test gives a statistic; below it the row has NaN
+#: ``statistic`` and ``p_value`` and a note. Set from the size simulations in
+#: docs/size-power.md: below these N the test's rejection rate at 5% leaves [3.5%, 6.5%].
+MIN_N: dict[str, int] = {
+    "cz_rank": 10,
+    "grank": 10,
+    "skew_t": 5,
+    "bootstrap": 20,
+    "sign": 20,
+    "generalized_sign": 20,
+}
+_MIN_N_WHY = {
+    "cz_rank": "re-standardizing each day by a handful of values makes the daily mean ranks "
+               "heavy-tailed and the test over-rejects",
+    "grank": "re-standardizing each day by a handful of values makes the daily mean ranks "
+             "heavy-tailed and the test over-rejects",
+    "skew_t": "the skewness of fewer CARs is too noisy to correct anything",
+    "bootstrap": "resamples of so few CARs make the bootstrap t heavy-tailed and the test "
+                 "conservative",
+    "sign": "a binomial count this small cannot come close to a 5% level (2.1% at N = 10)",
+    "generalized_sign": "a binomial count this small cannot come close to a 5% level "
+                        "(about 2-3% at N = 10)",
+}
 
 _NAN = float("nan")
 _NO_DATE = np.iinfo(np.int64).min      # day number standing for a missing date
@@ -346,12 +371,41 @@ def _row_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return m, n
 
 
+def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
+    """The selected columns of a (D, P) matrix, without a copy when every column is selected."""
+    return a if sel.all() else a[:, sel]
+
+
+def _column_ranks(x: np.ndarray) -> np.ndarray:
+    """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
+    ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
+    xt = np.where(np.isfinite(x), x, np.inf).T                  # (P, D), missing sorts last
+    order = np.argsort(xt, axis=1, kind="stable")
+    srt = np.take_along_axis(xt, order, axis=1)
+    pos = np.broadcast_to(np.arange(xt.shape[1], dtype=float), xt.shape)
+    start = np.ones(xt.shape, dtype=bool)
+    start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
+    if start.all():                                             # no ties: ordinal ranks
+        mid = pos
+    else:
+        end = np.ones(xt.shape, dtype=bool)
+        end[:, :-1] = start[:, 1:]
+        first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
+        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, xt.shape[1]), axis=1),
+                                             axis=1), axis=1)
+        mid = (first + last) / 2.0
+    ranks = np.empty(xt.shape)
+    np.put_along_axis(ranks, order, mid + 1.0, axis=1)
+    ranks[~np.isfinite(xt)] = np.nan
+    return ranks.T
+
+
 def _scaled_ranks(x: np.ndarray) -> np.ndarray:
     """Column-wise average ranks of finite entries, scaled by 1/(M_i + 1) and centred at 0.
 
     ``U_it - 1/2`` with ``U_it = rank_it / (1 + M_i)`` (Corrado & Zivney 1992); NaN stays NaN.
     """
-    ranks = pd.DataFrame(x).rank(axis=0, method="average", na_option="keep").to_numpy()
+    ranks = _column_ranks(x)
     m = np.isfinite(x).sum(axis=0)
     return ranks / (m + 1.0) - 0.5
 
@@ -495,7 +549,7 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    aar, cnt = _row_means(g.est_ar[:, sel])
+    aar, cnt = _row_means(_cols(g.est_ar, sel))
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -585,9 +639,9 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
     """
-    cols = np.flatnonzero(sel)
-    ar = g.ar[:, cols]
-    dated = g.is_est[:, cols] & (g.date[:, cols] != _NO_DATE)
+    ar = _cols(g.ar, sel)
+    date = _cols(g.date, sel)
+    dated = _cols(g.is_est, sel) & (date != _NO_DATE)
     ok = dated & np.isfinite(ar)
     T = ok.sum(axis=0)
     S = dated.sum(axis=0)
@@ -597,12 +651,16 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
         ss = (dev * dev).sum(axis=0)
         scale = np.sqrt(S) / np.sqrt(ss * T)
     scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-    rr, cc = np.nonzero(ok)
-    uniq, didx = np.unique(g.date[:, cols][rr, cc], return_inverse=True)
-    vals = dev[rr, cc] * scale[cc]
-    z = sparse.csr_matrix((vals, (cc, didx.ravel())), shape=(len(cols), len(uniq)))
-    q = np.asarray(z.multiply(z).sum(axis=1)).ravel()
-    col_sums = np.asarray(z.sum(axis=0)).ravel()
+    # rows of z are pairs; a pair's entries in rel_day order are in date order: build the CSR
+    # arrays directly (column = day number - first day number)
+    okt = ok.T
+    d0 = int(date[ok].min()) if ok.any() else 0
+    width = int(date[ok].max()) - d0 + 1 if ok.any() else 0
+    vals = (dev * scale).T[okt]
+    z = sparse.csr_matrix((vals, date.T[okt] - d0, np.concatenate([[0], np.cumsum(T)])),
+                          shape=(len(T), width))
+    q = (dev * dev).sum(axis=0) * scale * scale
+    col_sums = np.bincount(z.indices, weights=z.data, minlength=width)
     return _DateSums(z, q, float(col_sums @ col_sums))
 
 
@@ -672,24 +730,34 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(ctx.group.ar[:, sel])))
+    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(_cols(ctx.group.ar, sel))))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
 
-def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
-    """Scaled ranks of standardized ARs, event days re-standardized by their cross-sectional sd."""
+def _restandardized(sar: np.ndarray) -> np.ndarray:
+    """Each day's (row's) SARs divided by their cross-sectional standard deviation (ddof 1);
+    a day with fewer than 2 pairs drops out (NaN)."""
+    m, k = _row_means(sar)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sar = g.ar[:, sel] / np.sqrt(g.var[:, sel])
-    sar[~np.isfinite(sar)] = np.nan
-    evt = g.is_evt[:, sel] & np.isfinite(sar)
-    m, k = _row_means(np.where(evt, sar, np.nan))
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ss = np.where(evt, (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
+        ss = np.where(np.isfinite(sar), (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
         sd = np.where(k >= 2, np.sqrt(ss), np.nan)
-        sar = np.where(evt, sar / sd[:, None], sar)
-    sar[~np.isfinite(sar)] = np.nan            # an event day with < 2 pairs drops out
-    return _scaled_ranks(sar)
+        out = sar / sd[:, None]
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sar = _cols(ar, sel) / np.sqrt(_cols(g.var, sel))
+    sar[~np.isfinite(sar)] = np.nan
+    return sar
+
+
+def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
+    """Scaled ranks of standardized ARs, every day (estimation and event) re-standardized by
+    its cross-sectional sd, so that all days are alike under the null (see docs)."""
+    return _scaled_ranks(_restandardized(_sar(g, sel, g.ar)))
 
 
 def _test_cz_rank(ctx: _Context, w: WindowCars):
@@ -702,14 +770,27 @@ def _test_cz_rank(ctx: _Context, w: WindowCars):
     return est, stat, _NAN, _z_p(stat), n
 
 
-def _grank_base(g: GroupMatrix, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Estimation-window SARs (days with any pair), their average ranks and counts per pair."""
-    with np.errstate(invalid="ignore", divide="ignore"):
-        sar = g.est_ar[:, sel] / np.sqrt(g.var[:, sel])
-    sar[~np.isfinite(sar)] = np.nan
+@dataclass
+class _GrankBase:
+    """Window-independent part of GRANK for one selection of pairs."""
+
+    sar: np.ndarray         # (T, n) re-standardized estimation SARs, days with any pair
+    m: np.ndarray           # (n,) estimation SARs per pair
+    inv: np.ndarray         # (n,) 1 / (m + 2): the scale of ranks among m + 1 values
+    n_t: np.ndarray         # (T,) pairs with a SAR on each day
+    rank_sum: np.ndarray    # (T,) sum over pairs of rank_ti / (m_i + 2)
+
+
+def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
+    """Estimation-window SARs, each day re-standardized by its cross-sectional sd as the CAR
+    is (see docs), their average ranks within each pair, and the daily sums of scaled ranks."""
+    sar = _restandardized(_sar(g, sel, g.est_ar))
     sar = sar[np.isfinite(sar).any(axis=1)]
-    ranks = pd.DataFrame(sar).rank(axis=0, method="average", na_option="keep").to_numpy()
-    return sar, ranks, np.isfinite(sar).sum(axis=0)
+    ranks = _column_ranks(sar)
+    m = np.isfinite(sar).sum(axis=0)
+    inv = 1.0 / (m + 2.0)
+    return _GrankBase(sar, m, inv, np.isfinite(sar).sum(axis=1),
+                      np.where(np.isfinite(ranks), ranks * inv, 0.0).sum(axis=1))
 
 
 def _test_grank(ctx: _Context, w: WindowCars):
@@ -721,20 +802,23 @@ def _test_grank(ctx: _Context, w: WindowCars):
     sd = float(s.std(ddof=1))
     if not sd > 0:
         return _NAN, _NAN, _NAN, _NAN, n
-    sar, ranks, m = ctx.cached("grank", sel, lambda: _grank_base(ctx.group, sel))
+    b = ctx.cached("grank", sel, lambda: _grank_base(ctx.group, sel))
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
-    # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values
-    above = (sar > v).astype(float) + 0.5 * (sar == v)
-    u_est = (ranks + above) / (m + 2.0) - 0.5
-    r0 = np.sum(sar < v, axis=0) + (np.sum(sar == v, axis=0) + 2.0) / 2.0
-    u = np.vstack([u_est, (r0 / (m + 2.0) - 0.5)[None, :]])
-    ubar, n_t = _row_means(u)
-    used = n_t > 0
-    T = int(used.sum())
+    # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values:
+    # a SAR above v moves up one rank, a tie half a rank
+    above = (b.sar > v).astype(float)
+    tie = b.sar == v
+    if tie.any():
+        above += 0.5 * tie
+    used = b.n_t > 0
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ubar = (b.rank_sum + above @ b.inv) / b.n_t - 0.5
+    r0 = b.m + 1.0 - above.sum(axis=0)          # v's own rank among the M_i + 1 values
+    u0 = float(np.mean(r0 * b.inv - 0.5))
+    T = int(used.sum()) + 1
     if T < 3:
         return _NAN, _NAN, _NAN, _NAN, n
-    s2 = float(np.sum((n_t[used] / n) * ubar[used] ** 2) / T)
-    u0 = float(ubar[-1])
+    s2 = float((np.sum(b.n_t[used] * ubar[used] ** 2) / n + u0 * u0) / T)
     if not s2 > 0:
         return u0, _NAN, float(T - 2), _NAN, n
     z = u0 / math.sqrt(s2)
@@ -759,7 +843,7 @@ def _test_sign(ctx: _Context, w: WindowCars):
 
 def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
     """Mean over pairs of each pair's share of positive estimation ARs (NaN if none)."""
-    a = g.est_ar[:, sel]
+    a = _cols(g.est_ar, sel)
     ok = np.isfinite(a)
     m = ok.sum(axis=0)
     frac = (np.where(ok, a, 0.0) > 0).sum(axis=0)[m > 0] / m[m > 0]
@@ -831,7 +915,7 @@ def _test_skew_t(ctx: _Context, w: WindowCars):
     s = est / sd
     g = n / ((n - 1) * (n - 2)) * float(np.sum(((x - est) / sd) ** 3))  # adjusted G1
     t = math.sqrt(n) * (s + g * s ** 2 / 3.0 + g ** 2 * s ** 3 / 27.0 + g / (6.0 * n))
-    return est, t, _NAN, _z_p(t), n
+    return est, t, float(n - 1), _t_p(t, n - 1), n
 
 
 def _test_bootstrap(ctx: _Context, w: WindowCars):
@@ -933,16 +1017,19 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
                        tests: Sequence[str] = ALL_GROUP_TESTS, n_boot: int = 2000,
                        seed: int = 0, kp_correlation: str = "overlap",
                        kp_min_overlap: int = KP_MIN_OVERLAP,
-                       kp_exact_max: int = KP_EXACT_MAX) -> pd.DataFrame:
+                       kp_exact_max: int = KP_EXACT_MAX,
+                       min_n: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Every test in ``tests`` for every window of one group, from arrays.
 
     ``windows`` are :class:`WindowCars` aligned with ``group``'s columns (a pair with a NaN CAR
     is left out of that window). Options as in :func:`group_tests`; ``kp_exact_max`` is the
-    largest group (pairs in the window) whose Kolari-Pynnonen r-bar is computed pairwise.
+    largest group (pairs in the window) whose Kolari-Pynnonen r-bar is computed pairwise;
+    ``min_n`` overrides :data:`MIN_N` (``{}`` computes every test at every N).
     Returns :data:`GROUP_COLUMNS` (:data:`OUTPUT_COLUMNS` + ``note``), one row per window and
     test, windows in the given order, tests in the order of ``tests``.
     """
     tests = _check_options(tests, kp_correlation, n_boot)
+    min_n = MIN_N if min_n is None else min_n
     P = len(group.keys)
     for w in windows:
         if any(np.shape(a) != (P,) for a in (w.car, w.car_var, w.dof, w.n_days)):
@@ -952,15 +1039,20 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
     rows = []
     for w in windows:
         for name in tests:
-            res = _TESTS[name](ctx, w)
-            rows.append((w.start, w.end, name, *res[:5], res[5] if len(res) > 5 else ""))
+            est, stat, dof, p, n, *note = _TESTS[name](ctx, w)
+            note = note[0] if note else ""
+            if 0 < n < min_n.get(name, 0):
+                stat, p = _NAN, _NAN
+                note = f"needs N >= {min_n[name]} pairs (N = {n}): {_MIN_N_WHY[name]}"
+            rows.append((w.start, w.end, name, est, stat, dof, p, n, note))
     return _frame(rows, GROUP_COLUMNS)
 
 
 def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple[int, int]], *,
                 tests: Sequence[str] = ALL_GROUP_TESTS, n_boot: int = 2000, seed: int = 0,
                 kp_correlation: str = "overlap", kp_min_overlap: int = KP_MIN_OVERLAP,
-                kp_exact_max: int = KP_EXACT_MAX) -> pd.DataFrame:
+                kp_exact_max: int = KP_EXACT_MAX,
+                min_n: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Run every test in ``tests`` for every window of one group of pairs (long frames in).
 
     Parameters
@@ -988,6 +1080,8 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
     kp_exact_max
         above this many pairs r-bar comes from per-date sums (memory linear in pairs x days;
         see docs/methods-tests.md), and the row's ``note`` says so.
+    min_n
+        smallest N per test (default :data:`MIN_N`); below it the row is NaN with a note.
 
     Returns
     -------
@@ -1000,7 +1094,7 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
     wins = _prepare_windows(cars, group, windows)
     return group_tests_matrix(group, wins, tests=tests, n_boot=n_boot, seed=seed,
                               kp_correlation=kp_correlation, kp_min_overlap=kp_min_overlap,
-                              kp_exact_max=kp_exact_max)
+                              kp_exact_max=kp_exact_max, min_n=min_n)
 
 
 def _frame(rows: list[tuple], columns: list[str] = OUTPUT_COLUMNS) -> pd.DataFrame:
