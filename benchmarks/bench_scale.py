@@ -4,7 +4,9 @@
     python benchmarks/bench_scale.py --cases 500x1 --repeat 5
     python benchmarks/bench_scale.py --old /path/to/checkout-at-786dab7 --cases 500x1
 
-Each case runs in a fresh process: `study` is `run_study` alone (wall and CPU seconds),
+Synthetic prices have 0.1 % random missing bars (`--missing`): each daily test window whose
+pairs differ (a pair without an AR that day) is ranked and bootstrapped on its own, so gaps
+cost time. Each case runs in a fresh process: `study` is `run_study` alone (wall and CPU seconds),
 `process` the whole `eventstudy run --offline` (imports, study, CSVs and HTML reports) in a
 child process, and `peak` the child's peak resident memory. Synthetic prices (a market factor
 plus noise, random missing bars) are written to a temporary folder as one wide Parquet file;
@@ -31,6 +33,9 @@ SHARED = REPO.parent / "shared"
 CASES = {"500x1": (500, 1), "5000x1": (5000, 1), "500x50": (500, 50), "universe": None}
 
 
+MISSING = 0.001     # share of random missing bars in the synthetic prices
+
+
 def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, seed: int = 7):
     """Write prices, events.csv and study.toml for a synthetic case; return their paths."""
     import numpy as np
@@ -45,7 +50,7 @@ def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, see
     beta = rng.uniform(0.5, 1.5, n_sec)
     noise = rng.standard_t(5, (S, n_sec)) * rng.uniform(0.01, 0.03, n_sec)
     prices = 50 * np.exp(np.cumsum(market[:, None] * beta + noise, axis=0))
-    prices[rng.random((S, n_sec)) < 0.01] = np.nan               # 1 % missing bars
+    prices[rng.random((S, n_sec)) < MISSING] = np.nan            # random missing bars
     bench = 3000 * np.exp(np.cumsum(market))
     names = [f"S{i:05d}" for i in range(n_sec)]
     pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": bench}).to_csv(
@@ -79,7 +84,8 @@ def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, see
         study += ('\n[universe.synthetic]\nprices = "prices.parquet"\nlayout = "wide"\n'
                   'calendar = "XNYS"\nbenchmark = "BENCH"\n'
                   '\n[groups.pooled]\nuniverse = "synthetic"\n'
-                  '\n[groups.by_event]\nuniverse = "synthetic"\nby = ["event_id"]\n')
+                  + ('\n[groups.by_event]\nuniverse = "synthetic"\nby = ["event_id"]\n'
+                     if n_events > 1 else ""))
     (folder / "study.toml").write_text(study)
     return folder / "events.csv", folder / "study.toml"
 
@@ -175,9 +181,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--missing", type=float, default=MISSING,
+                        help="share of random missing bars in synthetic prices")
     parser.add_argument("--old", type=Path, default=None,
                         help="an older checkout to run the synthetic cases through")
     args = parser.parse_args(argv)
+    global MISSING
+    MISSING = args.missing
     print(f"{'case':10s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
           f"{'peak MB':>8s} {'html MB':>8s}  (medians of {args.repeat})")
     for name in args.cases:

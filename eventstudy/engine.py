@@ -341,7 +341,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 keys = pair_keys(block, m, config) if memo is not None else None
                 arrays, hit = _from_memo(memo, m, keys, block, config)
                 todo = np.flatnonzero(~hit)
-                if len(todo):
+                if len(todo) == len(hit):
+                    arrays = study_block(m, block, config)
+                elif len(todo):
                     arrays.put(todo, study_block(m, block.take(todo), config))
                 if memo is not None:
                     memo.keep(m, keys, _to_columns(arrays))

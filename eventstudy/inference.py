@@ -730,7 +730,10 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    u = ctx.cached("corrado", sel, lambda: _rank_base(_scaled_ranks(_cols(ctx.group.ar, sel))))
+    # a pair's ranks are its own (column-wise): rank every pair once, select per window
+    every = np.ones(len(ctx.group.keys), bool)
+    ranks = ctx.cached("corrado-ranks", every, lambda: _scaled_ranks(ctx.group.ar))
+    u = ctx.cached("corrado", sel, lambda: _rank_base(_cols(ranks, sel)))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
