@@ -37,6 +37,8 @@ class StudyResult:
     securities: pd.DataFrame | None = None   # one row per security: series, universe, name,
     #                                          and the universe's metadata (sector, ...)
     firm_events: pd.DataFrame | None = None  # firm-specific events (event_id, series, ...)
+    group_members: pd.DataFrame | None = None  # group, event_id, series: each group's pairs
+    #                                            (a `by` group's one per value, resolved)
     # per series, every calendar session: date, close_utc, pos, close, ret, span, gap, and the
     # regressors the models use (rm, rm_lag1, rm_lead1, f_<id>): the input of hypotheses.py
 

@@ -139,7 +139,12 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                              + [p for p in loaded.provenance if isinstance(p, pd.DataFrame)],
                              ignore_index=True),
         warnings=loaded.warnings, returns=SeriesFrames(panels, where),
-        reuse=out.reuse, securities=security_meta, firm_events=firm)
+        reuse=out.reuse, firm_events=firm,
+        securities=security_meta[(security_meta["universe"] != "")
+                                 | security_meta["series"].isin(config.studied)]
+        .reset_index(drop=True),
+        group_members=pd.concat([m.assign(group=gid) for gid, m in groups], ignore_index=True)
+        [["group", "event_id", "series"]] if groups else None)
 
 
 @dataclass

@@ -232,7 +232,8 @@ def test_write_parquet_round_trips_every_frame(tmp_path):
     # a study without universes writes no securities file
     from eventstudy.result import StudyResult
     import dataclasses
-    plain = StudyResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(StudyResult)})
+    plain = StudyResult(**{**{f.name: getattr(r, f.name)
+                              for f in dataclasses.fields(StudyResult)}, "securities": None})
     assert "securities" not in [p.stem for p in plain.write_parquet(tmp_path / "plain")]
     assert np.isclose(pd.read_parquet(tmp_path / "car.parquet")["car"].sum(), r.car["car"].sum())
 

@@ -26,8 +26,7 @@ PLOT = (-10, 10)
 
 @dataclass
 class UniverseResult(StudyResult):
-    securities: pd.DataFrame | None = None
-    group_members: pd.DataFrame | None = None
+    """A StudyResult as the panel engine makes it for a universe (same fields)."""
 
 
 def make_universe_result(n_securities: int, n_events: int, *, seed: int = 0,
@@ -187,6 +186,6 @@ def make_universe_result(n_securities: int, n_events: int, *, seed: int = 0,
                     studied=(), models=MODELS, event_windows=WINDOWS, plot_window=PLOT,
                     groups={}, path="universe.toml")
     return UniverseResult(config=config, events=events, alignment=alignment, ar=ar, car=car,
-                          tests=tests, panel=panel, aar=aar, skipped=skipped, gaps=gaps,
+                          tests=tests, panel_source=panel, aar=aar, skipped=skipped, gaps=gaps,
                           prices=prices, provenance=provenance, securities=securities,
                           group_members=group_members)
