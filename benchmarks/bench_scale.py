@@ -181,13 +181,13 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
     parser.add_argument("--repeat", type=int, default=3)
-    parser.add_argument("--missing", type=float, default=MISSING,
+    parser.add_argument("--missing", type=float, default=None,
                         help="share of random missing bars in synthetic prices")
     parser.add_argument("--old", type=Path, default=None,
                         help="an older checkout to run the synthetic cases through")
     args = parser.parse_args(argv)
-    global MISSING
-    MISSING = args.missing
+    if args.missing is not None:
+        globals()["MISSING"] = args.missing
     print(f"{'case':10s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
           f"{'peak MB':>8s} {'html MB':>8s}  (medians of {args.repeat})")
     for name in args.cases:

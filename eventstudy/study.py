@@ -628,14 +628,19 @@ def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
 
 def _firsts(panels: dict, where: dict, ids) -> pd.DataFrame:
     """Each security's first session: calendar position, date and close instant."""
-    rows = []
-    for sid in ids:
-        key, i = where[sid]
-        p = panels[key]
-        if p.last_row[i] >= p.first_row[i]:
-            r = int(p.first_row[i])
-            rows.append((sid, p.offset + r, p.dates[r], p.calendar_closes.iloc[p.offset + r]))
-    return pd.DataFrame(rows, columns=["series", "pos", "date", "close_utc"]).set_index("series")
+    parts = []
+    for key, p in panels.items():
+        has = p.last_row >= p.first_row
+        if not has.any():
+            continue
+        r = p.first_row[has]
+        parts.append(pd.DataFrame({
+            "series": np.asarray(p.securities, dtype=object)[has], "pos": p.offset + r,
+            "date": p.dates[r], "close_utc": p.calendar_closes.array[p.offset + r]}))
+    if not parts:
+        return pd.DataFrame(columns=["pos", "date", "close_utc"])
+    out = pd.concat(parts, ignore_index=True).set_index("series")
+    return out[out.index.isin(list(ids))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -216,3 +216,32 @@ def test_a_planted_split_skips_the_pairs_around_it_and_a_real_crash_survives(tmp
     assert crash_car["car"].iloc[0] < np.log(0.6)                   # the crash is the CAR
     assert res.gaps[(res.gaps.series == "U3")]["kind"].str.contains("drop bar").any()
     assert (res.prices[res.prices.series == "U3"]["close"] > 0).all()
+
+
+def test_one_new_event_recomputes_only_the_pairs_and_groups_it_touches(tmp_path):
+    """Memo v2 at market scale: a rerun reuses everything; one more event computes its own
+    pairs (one per security and model) and the groups that gain members, nothing else."""
+    market(tmp_path)
+    extra = """
+[groups.by_event]
+universe = "us"
+by = ["event_id"]
+[groups.pooled]
+universe = "us"
+"""
+    cfg = universe_config(tmp_path, extra)
+    first = run_study(events(), cfg, offline=True, cache_dir=tmp_path / "c")
+    again = run_study(events(), cfg, offline=True, cache_dir=tmp_path / "c")
+    assert again.reuse["computed"] == 0 and again.reuse["reused"] == first.reuse["computed"]
+    pd.testing.assert_frame_equal(first.car, again.car)
+    pd.testing.assert_frame_equal(first.tests, again.tests)
+    more = read_events_text(EVENTS + "ev-d,2025-10-20T10:00:00-04:00,minute,D,escalation,,"
+                                     "https://example.org/d\n", "events.csv")
+    added = run_study(more, cfg, offline=True, cache_dir=tmp_path / "c")
+    n_sec, n_models = 6, 2
+    # the new event's pairs, its by-event group and the pooled group (per model); the old
+    # events' pairs keep their inputs (ev-d's window is after theirs) and are reused
+    assert added.reuse["computed"] == n_sec * n_models + 2 * n_models
+    fresh = run_study(more, cfg, offline=True, cache_dir=tmp_path / "d", memoize=False)
+    pd.testing.assert_frame_equal(added.car, fresh.car)
+    pd.testing.assert_frame_equal(added.tests, fresh.tests)
