@@ -184,6 +184,7 @@ def main():
 
     \b
     Typical use:
+      eventstudy init mystudy        # a starter events.csv and study.toml
       eventstudy run                 # events.csv -> reports/index.html (+ results/*.csv)
       eventstudy run --offline       # never touch the network (cache, then bundled sample)
       eventstudy events list         # what is in events.csv
