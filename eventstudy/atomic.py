@@ -95,22 +95,27 @@ def same_bytes(path: Path, data: bytes) -> bool:
         return False
 
 
+def temporaries(folder: str | os.PathLike) -> list[Path]:
+    """Our temporary files under `folder` (by name): a write in progress, or a killed one's."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    return [path for path in folder.rglob(f"{TMP_PREFIX}*{TMP_SUFFIX}")
+            if _TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink()]
+
+
 def clean_temporaries(folder: str | os.PathLike) -> list[Path]:
     """Remove the temporary files a killed write left under `folder` (ours only, by name).
 
     Call it only while holding the folder's lock (eventstudy.lock), when no write is running.
     """
-    folder = Path(folder)
     removed = []
-    if not folder.is_dir():
-        return removed
-    for path in folder.rglob(f"{TMP_PREFIX}*{TMP_SUFFIX}"):
-        if _TMP_NAME.match(path.name) and path.is_file() and not path.is_symlink():
-            try:
-                path.unlink()
-                removed.append(path)
-            except OSError:
-                pass
+    for path in temporaries(folder):
+        try:
+            path.unlink()
+            removed.append(path)
+        except OSError:
+            pass
     return removed
 
 

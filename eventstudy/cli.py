@@ -184,6 +184,7 @@ def main():
 
     \b
     Typical use:
+      eventstudy init mystudy        # a starter events.csv and study.toml
       eventstudy run                 # events.csv -> reports/index.html (+ results/*.csv)
       eventstudy run --offline       # never touch the network (cache, then bundled sample)
       eventstudy events list         # what is in events.csv
@@ -214,10 +215,10 @@ NO_EVENTS_HINT = " (make one with `eventstudy init`, or start one with `eventstu
 def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
     """Run the study and write HTML reports and result CSVs to OUT.
 
-    Progress goes to stdout as the run goes (--quiet: none); warnings and errors to stderr. With --offline, a rerun whose inputs (events,
-    config, cached and bundled prices, this version) and outputs are unchanged since the last
-    complete run says so and stops. One run at a time per output and cache folder: a second
-    one waits.
+    Progress goes to stdout as the run goes (--quiet: none); warnings and errors to stderr.
+    With --offline, a rerun whose inputs (events, config, cached and bundled prices, this
+    version) and outputs are unchanged since the last complete run says so and stops. One run
+    at a time per output and cache folder: a second one waits.
     """
     from eventstudy import runstate
     started = time.perf_counter()
@@ -235,19 +236,22 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         return runstate.fingerprint(events_path=events_file, config_path=config_file,
                                     cache_dir=cache, options=options)
 
+    # The shortcut is checked without the lock: a run that writes meanwhile changes the files
+    # the record lists (so we do not match), or writes the same bytes (so we are right), and a
+    # bad input never waits for another run nor prints that it does. Temporary files (a
+    # killed run's) send us the long way, which removes them under the lock.
+    if offline and not force and (out / runstate.RECORD).is_file():
+        record = runstate.up_to_date(out, runstate.digest(fingerprint()))
+        from eventstudy.atomic import temporaries
+        if record is not None and not temporaries(out) and not temporaries(cache):
+            for line in record.get("messages", []):
+                click.echo(line, err=True)
+            if not quiet:
+                click.echo(f"nothing changed since the last run: same inputs, outputs as "
+                           f"written ({time.perf_counter() - started:.1f} s)")
+                click.echo(f"open {out / 'index.html'}")
+            return
     with ExitStack() as locks:
-        locked = offline and not force and (out / runstate.RECORD).is_file()
-        if locked:            # a complete run was here: its lock files exist already
-            _locked(locks, out, cache)
-            record = runstate.up_to_date(out, runstate.digest(fingerprint()))
-            if record is not None:
-                for line in record.get("messages", []):
-                    click.echo(line, err=True)
-                if not quiet:
-                    click.echo(f"nothing changed since the last run: same inputs, outputs as "
-                               f"written ({time.perf_counter() - started:.1f} s)")
-                    click.echo(f"open {out / 'index.html'}")
-                return
         import pandas as pd
 
         from eventstudy.config import load_config
@@ -261,8 +265,7 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         if config_file is None:
             config, notes = _builtin_groups(config, events)
         say(f"read {events_file}: {len(events)} events; config {config.path}")
-        if not locked:        # after the inputs are known good: bad input leaves no file
-            _locked(locks, out, cache)
+        _locked(locks, out, cache)    # after the inputs are known good: bad input leaves no file
         before = fingerprint() if offline else None
         problem = _not_writable(cache)
         if problem:

@@ -54,7 +54,10 @@ class StudyResult:
         return {name: getattr(self, name) for name in RESULT_FILES}
 
     def write_csvs(self, directory: str | Path) -> list[Path]:
-        """Write results/<name>.csv atomically, one file at a time; returns the paths."""
+        """Write results/<name>.csv atomically, one file at a time; returns the paths.
+
+        A file whose bytes would not change is left alone (its mtime too); a new file follows
+        the umask, a replaced one keeps its mode (eventstudy.atomic)."""
         directory = Path(directory)
         paths = []
         for name, frame in self.frames().items():
