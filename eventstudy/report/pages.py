@@ -763,11 +763,14 @@ def group_context(view: View, gid: str) -> dict:
         from eventstudy.report import universe
         extra = universe.group_context(view, gid)
         charts += extra.pop("large_charts")
-    series = list(getattr(g, "series", ())) if g is not None else []
+    series = (list(getattr(g, "series", ())) if g is not None
+              else list(dict.fromkeys(members["series"])))
+    events = (list(getattr(g, "events", ())) if g is not None
+              else list(dict.fromkeys(members["event_id"])))
     return {**extra,
             "g": {"id": gid, "series": series if len(series) <= LARGE else [
                       f"{len(series)} series"],
-                  "events": list(getattr(g, "events", ())),
+                  "events": events if len(events) <= LARGE else [f"{len(events)} events"],
                   "categories": list(getattr(g, "categories", ()))},
             "charts": charts, "members_table": members_table, "pivots": pivots,
             "tests_table": full, "n_members": len(members),
