@@ -172,9 +172,14 @@ class View:
                         "skipped": result.skipped}
         self.skip_reason = {(x.event_id, x.series, x.model): fmt.text(x.reason)
                             for x in result.skipped.itertuples(index=False)}
-        car = result.car
-        self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
-                           int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    @cached_property
+    def car_index(self) -> dict[tuple, tuple]:
+        """(event_id, series, model, window_start, window_end) -> its car row (built on first
+        use: a universe's pages look up a few rows, not all)."""
+        car = self.r.car
+        return {(r.event_id, r.series, r.model, int(r.window_start), int(r.window_end)): r
+                for r in car.itertuples(index=False)}
 
     @cached_property
     def prices(self) -> dict[str, pd.DataFrame]:

@@ -272,3 +272,25 @@ def test_a_small_universe_keeps_the_one_row_per_pair_pages(tmp_path):
     assert len(flagged) == 12 * 2 and {row[2] for row in flagged} == {"0"}
     group = (tmp_path / "groups" / "sector-Banks.html").read_text("utf-8")
     assert len(table(group, "members")) == 2       # one Banks security x two events
+
+
+def test_many_events_are_summarised_per_category(tmp_path, monkeypatch):
+    from eventstudy.report import universe
+    monkeypatch.setattr(universe, "MANY_EVENTS", 5)
+    r = make_universe_result(40, 8)
+    r.events["category"] = ["earnings", "tariff"] * 4
+    build(r, tmp_path)
+    rows = table((tmp_path / "index.html").read_text("utf-8"), "summary-market_model")
+    assert [(row[0], row[1]) for row in rows] == [
+        (c, u) for c in ("earnings", "tariff") for u in ("(all)", "core100", "mid400")]
+    car = r.car.merge(r.securities, on="series").merge(r.events[["event_id", "category"]])
+    x = car[(car["category"] == "tariff") & (car["universe"] == "mid400")
+            & (car["model"] == "market_model") & (car["window_start"] == 0)
+            & (car["window_end"] == 0)]["car"]
+    row = rows[-1]
+    studied = r.alignment.merge(r.securities, on="series").merge(
+        r.events[["event_id", "category"]])
+    n = ((studied["category"] == "tariff") & (studied["universe"] == "mid400")).sum()
+    assert len(x) < n          # skipped pairs are counted as studied, have no CAR
+    assert row[2] == str(n) and row[3] == fmt.pct(x.mean()) + fmt.stars(
+        stats.ttest_1samp(x, 0.0).pvalue)
