@@ -493,8 +493,13 @@ def provenance_table(view: View) -> Table:
 def params(view: View) -> list[tuple[str, str]]:
     cfg = view.config
     studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in view.studied)
-    bench = ", ".join(f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
-                      if s in cfg.series and cfg.series[s].benchmark)
+    pairs = [f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
+             if s in cfg.series and cfg.series[s].benchmark]
+    universes = getattr(cfg, "universes", None)
+    if isinstance(universes, dict):
+        pairs += [f"universe {u} vs {getattr(x, 'benchmark', '')}"
+                  for u, x in sorted(universes.items()) if getattr(x, "benchmark", None)]
+    bench = ", ".join(pairs)
     out = [("config", cfg.path), ("studied series", studied),
            ("benchmarks", bench or fmt.DASH),
            ("event windows", ", ".join(fmt.window(*w) for w in cfg.event_windows)

@@ -294,3 +294,30 @@ def test_many_events_are_summarised_per_category(tmp_path, monkeypatch):
     assert len(x) < n          # skipped pairs are counted as studied, have no CAR
     assert row[2] == str(n) and row[3] == fmt.pct(x.mean()) + fmt.stars(
         stats.ttest_1samp(x, 0.0).pvalue)
+
+
+# ----------------------------------------------------------------------------- browser
+def _browser_reason():
+    from tests.report.browser import unavailable
+    return unavailable()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_browser_reason() is not None, reason=str(_browser_reason()))
+def test_universe_pages_open_in_chromium_offline_and_fast(big):
+    """Every figure of the 5,000-security pages draws, nothing touches the network, and the
+    page is interactive well within a few seconds."""
+    from tests.report.browser import declared_figures, offline_browser, open_page, \
+        rendered_figures
+    _, out, _ = big
+    with offline_browser() as browser:
+        for page in (out / "index.html", out / "events" / "event-01.html",
+                     out / "groups" / "by_event-event-01.html"):
+            t = time.perf_counter()
+            visit = open_page(browser, page)
+            seconds = time.perf_counter() - t
+            assert visit.blocked == [] and visit.page_errors == [], page
+            assert visit.console_errors == [] and visit.failed == [], page
+            assert rendered_figures(visit.page) == declared_figures(visit.page) >= 1
+            assert seconds < 15, (page, seconds)
+            visit.page.context.close()
