@@ -137,8 +137,10 @@ class View:
             self.events.loc[scope.fillna("").astype(str).str.strip().str.lower()
                             == MARKET_WIDE, "event_id"])
         given = getattr(result, "securities", None)
-        universe_ids = (list(given["series"]) if isinstance(given, pd.DataFrame)
-                        and "series" in given.columns else [])
+        universe_ids = (list(given.loc[given["universe"].fillna("").astype(str) != "",
+                                       "series"])
+                        if isinstance(given, pd.DataFrame)
+                        and {"series", "universe"} <= set(given.columns) else [])
         # studied: the [series.X] listed in study.series, then the universes' securities
         self.studied = list(dict.fromkeys([*cfg.studied, *universe_ids]))
         self.series_order = self.studied + [s for s in cfg.series if s not in self.studied]
@@ -446,29 +448,50 @@ def group_members(view: View, gid: str) -> pd.DataFrame:
 
 
 def _members(view: View, gid: str) -> pd.DataFrame:
-    """A group's (event_id, series) pairs: the result's `group_members` frame (group,
-    event_id, series) when it has one, else the config's group, else none known."""
-    given = getattr(view.r, "group_members", None)
-    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
-        if not hasattr(view, "_given_members"):
-            view._given_members = dict(tuple(given.groupby("group", sort=False)))
-        mine = view._given_members.get(gid)
-        if mine is not None:
-            return mine[["event_id", "series"]].reset_index(drop=True)
+    """A group's (event_id, series) pairs, events in date order and series in config order:
+    as the study formed them (its `group_members` frame, or the engine's `resolve_groups`),
+    else from the config's group, else none known."""
+    found = _known_members(view).get(gid)
+    if found is not None:
+        return _page_order(view, found[["event_id", "series"]])
     if gid in view.config.groups:
         try:
-            return _group_members(view, gid)
+            from eventstudy.study import group_members as members
+            return _page_order(view, members(view.config.groups[gid], view.events))
         except Exception:   # a group shape this reader does not know: members unknown
             pass
     return pd.DataFrame({"event_id": pd.Series(dtype=str), "series": pd.Series(dtype=str)})
 
 
-def _group_members(view: View, gid: str) -> pd.DataFrame:
-    from eventstudy.study import group_members as members
-    out = members(view.config.groups[gid], view.events)
+def _known_members(view: View) -> dict[str, pd.DataFrame]:
+    """Every group's members as the study formed them, computed once per view."""
+    known = getattr(view, "_known_members", None)
+    if known is not None:
+        return known
+    known = {}
+    r = view.r
+    given = getattr(r, "group_members", None)
+    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
+        known = dict(tuple(given.groupby("group", sort=False)))
+    else:
+        try:
+            from eventstudy import study
+            resolve = getattr(study, "resolve_groups", None)
+            securities = getattr(r, "securities", None)
+            if resolve is not None and isinstance(securities, pd.DataFrame):
+                known = dict(resolve(r.events, view.config, securities,
+                                     getattr(r, "firm_events", None)))
+        except Exception:   # members unknown: the pages fall back to the config's groups
+            known = {}
+    view._known_members = known
+    return known
+
+
+def _page_order(view: View, members: pd.DataFrame) -> pd.DataFrame:
     order = {e: i for i, e in enumerate(view.events["event_id"])}
-    out = out.assign(_e=out["event_id"].map(order))
-    return view.sort_series(out, "_e").sort_values(["_e"], kind="stable").drop(columns="_e")
+    out = members.assign(_e=members["event_id"].map(order))
+    out = view.sort_series(out, "_e").sort_values(["_e"], kind="stable").drop(columns="_e")
+    return out.reset_index(drop=True)
 
 
 def provenance_table(view: View) -> Table:

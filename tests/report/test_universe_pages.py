@@ -232,7 +232,9 @@ def test_write_parquet_round_trips_every_frame(tmp_path):
     # a study without universes writes no securities file
     from eventstudy.result import StudyResult
     import dataclasses
-    plain = StudyResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(StudyResult)})
+    plain = StudyResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(StudyResult)
+                           if f.init})
+    plain.securities = None
     assert "securities" not in [p.stem for p in plain.write_parquet(tmp_path / "plain")]
     assert np.isclose(pd.read_parquet(tmp_path / "car.parquet")["car"].sum(), r.car["car"].sum())
 
@@ -321,3 +323,26 @@ def test_universe_pages_open_in_chromium_offline_and_fast(big):
             assert rendered_figures(visit.page) == declared_figures(visit.page) >= 1
             assert seconds < 15, (page, seconds)
             visit.page.context.close()
+
+
+def test_members_come_from_the_engines_groups_when_the_result_has_no_frame(tmp_path,
+                                                                           monkeypatch):
+    """Without result.group_members the pages ask study.resolve_groups (the engine's `by`
+    groups, NAME:value): a sector group then matches its sector's row on the event page."""
+    import dataclasses
+    from eventstudy import study
+    r = make_universe_result(60, 1)
+    members = r.group_members
+    calls = []
+
+    def resolve(events, config, securities, firm):
+        calls.append(len(securities))
+        return [(g, f[["event_id", "series"]]) for g, f in members.groupby("group", sort=True)]
+    monkeypatch.setattr(study, "resolve_groups", resolve, raising=False)
+    build(dataclasses.replace(r, group_members=None), tmp_path)
+    assert calls == [60]
+    raw = (tmp_path / "events" / "event-01.html").read_text("utf-8")
+    rows = {row[0]: row for row in table(raw, "by-sector")}
+    assert rows["Banks"][-1] == "group sector:Banks"
+    group = (tmp_path / "groups" / "sector-Banks.html").read_text("utf-8")
+    assert "5 event × series pairs" in text_of(group)
