@@ -395,7 +395,8 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                                          f"({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})")
             cells = view.car_cells(e.event_id, sid)
             if e.event_id in view.market_wide:
-                event_cell.small = f"market-wide: headline {fmt.model_name(view.headline_model(e.event_id))}"
+                headline = fmt.model_name(view.headline_model(e.event_id))
+                event_cell.small = f"market-wide: headline {headline}"
                 k = view.models.index(view.headline_model(e.event_id)) * len(view.windows)
                 for c in cells[k:k + len(view.windows)]:
                     c.cls += " headline"

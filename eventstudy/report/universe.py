@@ -20,7 +20,7 @@ import pandas as pd
 from eventstudy.report import figures, fmt
 from eventstudy.report.pages import (
     CONTAMINATED, CONTAMINATED_TITLE, STARS_NOTE, Cell, Table, View, car_cell, day0_sentence,
-    event_times, num_cell, p_cell, pct_cell, text_cell)
+    event_times, num_cell, pct_cell, text_cell)
 
 TOP = 20
 MANY_EVENTS = 100     # above this, the index summarises per event category, not per event
@@ -111,7 +111,8 @@ class Groups:
             c.cls += " sig"
         c.small = f"p {fmt.pval(p)} {primary.replace('_', ' ')}" if primary else "no test"
         c.title = f"group {gid}: " + "; ".join(
-            f"{t} p {fmt.pval(r.p_value)} (n {fmt.integer(r.n)})" for t, r in sorted(by_test.items()))
+            f"{t} p {fmt.pval(r.p_value)} (n {fmt.integer(r.n)})"
+            for t, r in sorted(by_test.items()))
         c.href = self.view.group_href(gid, root)
         return c
 
