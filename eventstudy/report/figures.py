@@ -352,7 +352,26 @@ def ar_car(ar: pd.DataFrame, models: list[str], title: str, calendar: str,
     fig = _two_panel(title, data, span,
                      f"Trading day relative to day 0 ({calendar} sessions); shaded: event windows",
                      "Abnormal return", f"CAR (band ±{BAND_Z} se)", frame["rel_day"].nunique())
+    fig["layout"]["shapes"] += contaminated_shapes(ar)
     return to_chart(fig, title, "ar")
+
+
+def contaminated_shapes(ar: pd.DataFrame) -> list[dict]:
+    """An amber band over each day whose benchmark interval contains the announcement
+    (ar.benchmark_contaminated), with one legend entry."""
+    if "benchmark_contaminated" not in ar.columns:
+        return []
+    flag = ar["benchmark_contaminated"].fillna(False).astype(bool)
+    days = sorted({int(d) for d in ar.loc[flag, "rel_day"]})
+    shapes = []
+    for i, d in enumerate(days):
+        shape = {"type": "rect", "xref": "x", "yref": "paper", "x0": d - 0.5, "x1": d + 0.5,
+                 "y0": 0, "y1": 1, "fillcolor": fill(OKABE_ITO[4], 0.25), "line": {"width": 0},
+                 "layer": "below"}
+        if i == 0:
+            shape.update(showlegend=True, name="benchmark contaminated")
+        shapes.append(shape)
+    return shapes
 
 
 def aar_caar(aar: pd.DataFrame, models: list[str], title: str, span: tuple[int, int]) -> Chart:

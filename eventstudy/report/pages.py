@@ -137,8 +137,10 @@ class View:
             self.events.loc[scope.fillna("").astype(str).str.strip().str.lower()
                             == MARKET_WIDE, "event_id"])
         given = getattr(result, "securities", None)
-        universe_ids = (list(given["series"]) if isinstance(given, pd.DataFrame)
-                        and "series" in given.columns else [])
+        universe_ids = (list(given.loc[given["universe"].fillna("").astype(str) != "",
+                                       "series"])
+                        if isinstance(given, pd.DataFrame)
+                        and {"series", "universe"} <= set(given.columns) else [])
         # studied: the [series.X] listed in study.series, then the universes' securities
         self.studied = list(dict.fromkeys([*cfg.studied, *universe_ids]))
         self.series_order = self.studied + [s for s in cfg.series if s not in self.studied]
@@ -172,9 +174,14 @@ class View:
                         "skipped": result.skipped}
         self.skip_reason = {(x.event_id, x.series, x.model): fmt.text(x.reason)
                             for x in result.skipped.itertuples(index=False)}
-        car = result.car
-        self.car_index = {(r.event_id, r.series, r.model, int(r.window_start),
-                           int(r.window_end)): r for r in car.itertuples(index=False)}
+
+    @cached_property
+    def car_index(self) -> dict[tuple, tuple]:
+        """(event_id, series, model, window_start, window_end) -> its car row (built on first
+        use: a universe's pages look up a few rows, not all)."""
+        car = self.r.car
+        return {(r.event_id, r.series, r.model, int(r.window_start), int(r.window_end)): r
+                for r in car.itertuples(index=False)}
 
     @cached_property
     def prices(self) -> dict[str, pd.DataFrame]:
@@ -388,7 +395,8 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                                          f"({fmt.instant(e.announced_at_utc, fmt.NEW_YORK)})")
             cells = view.car_cells(e.event_id, sid)
             if e.event_id in view.market_wide:
-                event_cell.small = f"market-wide: headline {fmt.model_name(view.headline_model(e.event_id))}"
+                headline = fmt.model_name(view.headline_model(e.event_id))
+                event_cell.small = f"market-wide: headline {headline}"
                 k = view.models.index(view.headline_model(e.event_id)) * len(view.windows)
                 for c in cells[k:k + len(view.windows)]:
                     c.cls += " headline"
@@ -441,29 +449,50 @@ def group_members(view: View, gid: str) -> pd.DataFrame:
 
 
 def _members(view: View, gid: str) -> pd.DataFrame:
-    """A group's (event_id, series) pairs: the result's `group_members` frame (group,
-    event_id, series) when it has one, else the config's group, else none known."""
-    given = getattr(view.r, "group_members", None)
-    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
-        if not hasattr(view, "_given_members"):
-            view._given_members = dict(tuple(given.groupby("group", sort=False)))
-        mine = view._given_members.get(gid)
-        if mine is not None:
-            return mine[["event_id", "series"]].reset_index(drop=True)
+    """A group's (event_id, series) pairs, events in date order and series in config order:
+    as the study formed them (its `group_members` frame, or the engine's `resolve_groups`),
+    else from the config's group, else none known."""
+    found = _known_members(view).get(gid)
+    if found is not None:
+        return _page_order(view, found[["event_id", "series"]])
     if gid in view.config.groups:
         try:
-            return _group_members(view, gid)
+            from eventstudy.study import group_members as members
+            return _page_order(view, members(view.config.groups[gid], view.events))
         except Exception:   # a group shape this reader does not know: members unknown
             pass
     return pd.DataFrame({"event_id": pd.Series(dtype=str), "series": pd.Series(dtype=str)})
 
 
-def _group_members(view: View, gid: str) -> pd.DataFrame:
-    from eventstudy.study import group_members as members
-    out = members(view.config.groups[gid], view.events)
+def _known_members(view: View) -> dict[str, pd.DataFrame]:
+    """Every group's members as the study formed them, computed once per view."""
+    known = getattr(view, "_known_members", None)
+    if known is not None:
+        return known
+    known = {}
+    r = view.r
+    given = getattr(r, "group_members", None)
+    if isinstance(given, pd.DataFrame) and {"group", "event_id", "series"} <= set(given.columns):
+        known = dict(tuple(given.groupby("group", sort=False)))
+    else:
+        try:
+            from eventstudy import study
+            resolve = getattr(study, "resolve_groups", None)
+            securities = getattr(r, "securities", None)
+            if resolve is not None and isinstance(securities, pd.DataFrame):
+                known = dict(resolve(r.events, view.config, securities,
+                                     getattr(r, "firm_events", None)))
+        except Exception:   # members unknown: the pages fall back to the config's groups
+            known = {}
+    view._known_members = known
+    return known
+
+
+def _page_order(view: View, members: pd.DataFrame) -> pd.DataFrame:
     order = {e: i for i, e in enumerate(view.events["event_id"])}
-    out = out.assign(_e=out["event_id"].map(order))
-    return view.sort_series(out, "_e").sort_values(["_e"], kind="stable").drop(columns="_e")
+    out = members.assign(_e=members["event_id"].map(order))
+    out = view.sort_series(out, "_e").sort_values(["_e"], kind="stable").drop(columns="_e")
+    return out.reset_index(drop=True)
 
 
 def provenance_table(view: View) -> Table:
@@ -488,8 +517,13 @@ def provenance_table(view: View) -> Table:
 def params(view: View) -> list[tuple[str, str]]:
     cfg = view.config
     studied = ", ".join(f"{s} ({view.names.get(s, s)})" for s in view.studied)
-    bench = ", ".join(f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
-                      if s in cfg.series and cfg.series[s].benchmark)
+    pairs = [f"{s} vs {cfg.series[s].benchmark}" for s in view.series_order
+             if s in cfg.series and cfg.series[s].benchmark]
+    universes = getattr(cfg, "universes", None)
+    if isinstance(universes, dict):
+        pairs += [f"universe {u} vs {getattr(x, 'benchmark', '')}"
+                  for u, x in sorted(universes.items()) if getattr(x, "benchmark", None)]
+    bench = ", ".join(pairs)
     out = [("config", cfg.path), ("studied series", studied),
            ("benchmarks", bench or fmt.DASH),
            ("event windows", ", ".join(fmt.window(*w) for w in cfg.event_windows)
@@ -763,11 +797,14 @@ def group_context(view: View, gid: str) -> dict:
         from eventstudy.report import universe
         extra = universe.group_context(view, gid)
         charts += extra.pop("large_charts")
-    series = list(getattr(g, "series", ())) if g is not None else []
+    series = (list(getattr(g, "series", ())) if g is not None
+              else list(dict.fromkeys(members["series"])))
+    events = (list(getattr(g, "events", ())) if g is not None
+              else list(dict.fromkeys(members["event_id"])))
     return {**extra,
             "g": {"id": gid, "series": series if len(series) <= LARGE else [
                       f"{len(series)} series"],
-                  "events": list(getattr(g, "events", ())),
+                  "events": events if len(events) <= LARGE else [f"{len(events)} events"],
                   "categories": list(getattr(g, "categories", ()))},
             "charts": charts, "members_table": members_table, "pivots": pivots,
             "tests_table": full, "n_members": len(members),

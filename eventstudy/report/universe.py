@@ -20,9 +20,10 @@ import pandas as pd
 from eventstudy.report import figures, fmt
 from eventstudy.report.pages import (
     CONTAMINATED, CONTAMINATED_TITLE, STARS_NOTE, Cell, Table, View, car_cell, day0_sentence,
-    event_times, num_cell, p_cell, pct_cell, text_cell)
+    event_times, num_cell, pct_cell, text_cell)
 
 TOP = 20
+MANY_EVENTS = 100     # above this, the index summarises per event category, not per event
 SIG = 0.05
 # The group test a summary cell shows, first found: KP-BMP is robust to the cross-correlation
 # of same-date abnormal returns, the usual case of a universe around one announcement.
@@ -110,7 +111,8 @@ class Groups:
             c.cls += " sig"
         c.small = f"p {fmt.pval(p)} {primary.replace('_', ' ')}" if primary else "no test"
         c.title = f"group {gid}: " + "; ".join(
-            f"{t} p {fmt.pval(r.p_value)} (n {fmt.integer(r.n)})" for t, r in sorted(by_test.items()))
+            f"{t} p {fmt.pval(r.p_value)} (n {fmt.integer(r.n)})"
+            for t, r in sorted(by_test.items()))
         c.href = self.view.group_href(gid, root)
         return c
 
@@ -179,6 +181,10 @@ def movers(view: View, car: pd.DataFrame, model: str, root: str, id_: str) -> tu
     main = main.sort_values(["car", "event_id", "series"], kind="stable")
     meta = groups_of(view).meta
     extra = list(meta)
+    shown = pd.concat([main.iloc[::-1][:TOP], main[:TOP]])[["event_id", "series"]]
+    rows_of = car[car["model"] == model].merge(shown.drop_duplicates(), on=["event_id", "series"])
+    index = {(r.event_id, r.series, int(r.window_start), int(r.window_end)): r
+             for r in rows_of.itertuples(index=False)}
     out = []
     for name, rows in (("top", main.iloc[::-1][:TOP]), ("bottom", main[:TOP])):
         cols = [("#", "num"), ("event", ""), ("security", ""), ("name", "")] + [
@@ -189,7 +195,7 @@ def movers(view: View, car: pd.DataFrame, model: str, root: str, id_: str) -> tu
                            text_cell(r.event_id, href=view.event_href(r.event_id, root)),
                            text_cell(r.series), text_cell(view.names.get(r.series, ""))]
                           + [text_cell(meta[c].get(r.series, "")) for c in extra]
-                          + [car_cell(view.car_index.get((r.event_id, r.series, model, *x)))
+                          + [car_cell(index.get((r.event_id, r.series, *x)))
                              for x in view.windows])
         out.append(t)
     return out[0], out[1]
@@ -367,6 +373,17 @@ def event_gaps(view: View, ar: pd.DataFrame) -> pd.DataFrame:
     return g[(g["date"] >= g["min"]) & (g["date"] <= g["max"])]
 
 
+def event_page_inputs(view: View, eid: str) -> list[pd.DataFrame]:
+    """What a large event page shows beyond the event's own rows (alignment, car, ar, pair
+    tests, skipped, gaps): the tests and AAR of the groups holding the event, and the
+    securities' metadata (universe, sector). For the build manifest's page key."""
+    groups = groups_of(view)
+    mine = [gid for gid in view.groups if eid in groups.events[gid]]
+    r = view.r
+    return [groups.tests[groups.tests["group"].isin(mine)], r.aar[r.aar["group"].isin(mine)],
+            view.securities]
+
+
 # ----------------------------------------------------------------------------- index
 def index_context(view: View, margin_days: int = 30) -> dict:
     r, cfg = view.r, view.config
@@ -392,14 +409,21 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     if pairs["universe"].nunique() > 1:      # each event over all universes too
         car = pd.concat([car, car.assign(universe="(all)")], ignore_index=True)
         pairs = pd.concat([pairs, pairs.assign(universe="(all)")], ignore_index=True)
+    # Many events (firm-specific ones: one pair each): one row per category, not per event.
+    by_event = len(ev) <= MANY_EVENTS
+    key, label = ("event_id", "event") if by_event else ("category", "category")
+    category = dict(zip(ev["event_id"], ev["category"].fillna("").astype(str)))
+    car = car.assign(category=car["event_id"].map(category))
+    pairs = pairs.assign(category=pairs["event_id"].map(category))
     for model, eids in per_model.items():
         sel = car["event_id"].isin(eids)
         t = summary_table(view, groups, car[sel], pairs[pairs["event_id"].isin(eids)],
-                          ["event_id", "universe"], ["event", "universe"], model,
+                          [key, "universe"], [label, "universe"], model,
                           f"summary-{fmt.slug(model)}", root,
                           caption=f"Headline model: {fmt.model_name(model)}")
-        order = {x: i for i, x in enumerate(ev["event_id"])}
-        t.rows.sort(key=lambda row: order.get(row[0].text, 0))
+        if by_event:
+            order = {x: i for i, x in enumerate(ev["event_id"])}
+            t.rows.sort(key=lambda row: order.get(row[0].text, 0))
         tables.append(t)
     events_table = events_list(view)
     return {"large": True, "charts": charts, "tables": tables, "events_table": events_table,

@@ -408,3 +408,20 @@ def test_market_wide_event_headlines_the_constant_mean_model(contaminated_report
     assert 'id="market-wide-note"' in index
     # the constant-mean cells of the pause's rows are the shaded ones
     assert index.count("headline") >= len(r.config.event_windows)
+
+
+def test_ar_chart_marks_the_contaminated_day(contaminated_report):
+    from eventstudy.report.figures import validate
+    r, ar, out = contaminated_report
+    raw = (out / "events" / "tariff-pause.html").read_text("utf-8")
+    specs = [json.loads(s) for s in re.findall(
+        r'<script type="application/json" class="fig-data" data-target="fig-\d+">(.*?)</script>',
+        raw, re.S)]
+    n225 = next(s for s in specs if "(N225): abnormal returns" in s["layout"]["title"]["text"])
+    validate(json.dumps(n225))
+    bands = [x for x in n225["layout"]["shapes"] if x.get("name") == "benchmark contaminated"]
+    assert len(bands) == 1 and bands[0]["x0"] == -0.5 and bands[0]["x1"] == 0.5
+    others = [s for s in specs if "abnormal returns" in s["layout"]["title"]["text"]
+              and "(N225)" not in s["layout"]["title"]["text"]]
+    assert others and not any(x.get("name") == "benchmark contaminated"
+                              for s in others for x in s["layout"]["shapes"])

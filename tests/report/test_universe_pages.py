@@ -232,8 +232,9 @@ def test_write_parquet_round_trips_every_frame(tmp_path):
     # a study without universes writes no securities file
     from eventstudy.result import StudyResult
     import dataclasses
-    plain = StudyResult(**{**{f.name: getattr(r, f.name)
-                              for f in dataclasses.fields(StudyResult)}, "securities": None})
+    plain = StudyResult(**{f.name: getattr(r, f.name) for f in dataclasses.fields(StudyResult)
+                           if f.init})
+    plain.securities = None
     assert "securities" not in [p.stem for p in plain.write_parquet(tmp_path / "plain")]
     assert np.isclose(pd.read_parquet(tmp_path / "car.parquet")["car"].sum(), r.car["car"].sum())
 
@@ -273,3 +274,75 @@ def test_a_small_universe_keeps_the_one_row_per_pair_pages(tmp_path):
     assert len(flagged) == 12 * 2 and {row[2] for row in flagged} == {"0"}
     group = (tmp_path / "groups" / "sector-Banks.html").read_text("utf-8")
     assert len(table(group, "members")) == 2       # one Banks security x two events
+
+
+def test_many_events_are_summarised_per_category(tmp_path, monkeypatch):
+    from eventstudy.report import universe
+    monkeypatch.setattr(universe, "MANY_EVENTS", 5)
+    r = make_universe_result(40, 8)
+    r.events["category"] = ["earnings", "tariff"] * 4
+    build(r, tmp_path)
+    rows = table((tmp_path / "index.html").read_text("utf-8"), "summary-market_model")
+    assert [(row[0], row[1]) for row in rows] == [
+        (c, u) for c in ("earnings", "tariff") for u in ("(all)", "core100", "mid400")]
+    car = r.car.merge(r.securities, on="series").merge(r.events[["event_id", "category"]])
+    x = car[(car["category"] == "tariff") & (car["universe"] == "mid400")
+            & (car["model"] == "market_model") & (car["window_start"] == 0)
+            & (car["window_end"] == 0)]["car"]
+    row = rows[-1]
+    studied = r.alignment.merge(r.securities, on="series").merge(
+        r.events[["event_id", "category"]])
+    n = ((studied["category"] == "tariff") & (studied["universe"] == "mid400")).sum()
+    assert len(x) < n          # skipped pairs are counted as studied, have no CAR
+    assert row[2] == str(n) and row[3] == fmt.pct(x.mean()) + fmt.stars(
+        stats.ttest_1samp(x, 0.0).pvalue)
+
+
+# ----------------------------------------------------------------------------- browser
+def _browser_reason():
+    from tests.report.browser import unavailable
+    return unavailable()
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(_browser_reason() is not None, reason=str(_browser_reason()))
+def test_universe_pages_open_in_chromium_offline_and_fast(big):
+    """Every figure of the 5,000-security pages draws, nothing touches the network, and the
+    page is interactive well within a few seconds."""
+    from tests.report.browser import declared_figures, offline_browser, open_page, \
+        rendered_figures
+    _, out, _ = big
+    with offline_browser() as browser:
+        for page in (out / "index.html", out / "events" / "event-01.html",
+                     out / "groups" / "by_event-event-01.html"):
+            t = time.perf_counter()
+            visit = open_page(browser, page)
+            seconds = time.perf_counter() - t
+            assert visit.blocked == [] and visit.page_errors == [], page
+            assert visit.console_errors == [] and visit.failed == [], page
+            assert rendered_figures(visit.page) == declared_figures(visit.page) >= 1
+            assert seconds < 15, (page, seconds)
+            visit.page.context.close()
+
+
+def test_members_come_from_the_engines_groups_when_the_result_has_no_frame(tmp_path,
+                                                                           monkeypatch):
+    """Without result.group_members the pages ask study.resolve_groups (the engine's `by`
+    groups, NAME:value): a sector group then matches its sector's row on the event page."""
+    import dataclasses
+    from eventstudy import study
+    r = make_universe_result(60, 1)
+    members = r.group_members
+    calls = []
+
+    def resolve(events, config, securities, firm):
+        calls.append(len(securities))
+        return [(g, f[["event_id", "series"]]) for g, f in members.groupby("group", sort=True)]
+    monkeypatch.setattr(study, "resolve_groups", resolve, raising=False)
+    build(dataclasses.replace(r, group_members=None), tmp_path)
+    assert calls == [60]
+    raw = (tmp_path / "events" / "event-01.html").read_text("utf-8")
+    rows = {row[0]: row for row in table(raw, "by-sector")}
+    assert rows["Banks"][-1] == "group sector:Banks"
+    group = (tmp_path / "groups" / "sector-Banks.html").read_text("utf-8")
+    assert "5 event × series pairs" in text_of(group)

@@ -8,6 +8,7 @@ be a study: nothing here is an estimate.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
@@ -26,7 +27,8 @@ PLOT = (-10, 10)
 
 @dataclass
 class UniverseResult(StudyResult):
-    """A StudyResult as the panel engine makes it for a universe (same fields)."""
+    securities: pd.DataFrame | None = None
+    group_members: pd.DataFrame | None = None
 
 
 def make_universe_result(n_securities: int, n_events: int, *, seed: int = 0,
@@ -185,7 +187,10 @@ def make_universe_result(n_securities: int, n_events: int, *, seed: int = 0,
                                                   calendar="XTKS")},
                     studied=(), models=MODELS, event_windows=WINDOWS, plot_window=PLOT,
                     groups={}, path="universe.toml")
+    # the engine may keep the long panel behind a builder (`panel_source`)
+    fields = {f.name for f in dataclasses.fields(StudyResult)}
+    panel_arg = {"panel_source": panel} if "panel_source" in fields else {"panel": panel}
     return UniverseResult(config=config, events=events, alignment=alignment, ar=ar, car=car,
-                          tests=tests, panel_source=panel, aar=aar, skipped=skipped, gaps=gaps,
+                          tests=tests, aar=aar, skipped=skipped, gaps=gaps,
                           prices=prices, provenance=provenance, securities=securities,
-                          group_members=group_members)
+                          group_members=group_members, **panel_arg)
