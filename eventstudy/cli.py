@@ -272,8 +272,10 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
             notes.append(f"the cache folder {cache} is not writable ({problem}): results are "
                          "computed afresh and not kept")
         studied = ", ".join(config.studied)
-        say(f"studying {len(events)} events x {len(config.studied)} series ({studied}), "
-            f"models {', '.join(config.models)}{'; offline' if offline else ''} ...")
+        universes = ", ".join(getattr(config, "studied_universes", ()))
+        say(f"studying {len(events)} events x {len(config.studied)} series ({studied})"
+            + (f" and universes {universes}" if universes else "")
+            + f", models {', '.join(config.models)}{'; offline' if offline else ''} ...")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = run_study(events, config, offline=offline, cache_dir=cache,
@@ -288,20 +290,27 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         messages += [f"warning: {one_line(w)}" for w in ours + result.warnings]
         skipped = result.skipped
         waits = skipped["reason"].str.startswith("waiting for data")
-        messages += [one_line(f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}")
-                     for row in skipped[~waits].itertuples(index=False)]
+        messages += _capped([one_line(
+            f"skipped {row.series} (all its pairs): {row.reason}" if not row.event_id
+            else f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}")
+            for row in skipped[~waits].itertuples(index=False)], "skipped", "skipped.csv")
         # one line per (event, series) that has no data yet, whatever the number of models
         waiting = pd.concat([
             skipped[waits].assign(what=skipped.loc[waits, "reason"].str.removeprefix(
                 "waiting for data: ")),
             result.car[result.car["note"] == "waiting for data"].assign(
                 what="part of its event window is past the last bar")])
-        for (eid, sid), rows in waiting.groupby(["event_id", "series"], sort=True):
-            messages.append(one_line(f"waiting for data: {eid} / {sid} ({rows['what'].iloc[0]})"))
+        messages += _capped([one_line(f"waiting for data: {eid} / {sid} ({rows['what'].iloc[0]})")
+                             for (eid, sid), rows in waiting.groupby(["event_id", "series"],
+                                                                     sort=True)],
+                            "waiting for data", "car.csv and skipped.csv")
         for line in messages:
             click.echo(line, err=True)
         runstate.invalidate(out)    # from the first write until the record: not known current
         paths = result.write_csvs(out / "results")
+        securities = result.securities
+        if securities is not None and (securities["universe"] != "").any():
+            paths += result.write_parquet(out / "results")     # what universe pages link
         say(f"wrote {out / 'results'}/ ({len(paths)} CSV files); building pages ...")
         pages = build_report(result, out, force=force)
         names = [p.relative_to(out).as_posix() for p in pages]
@@ -316,6 +325,17 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
     say(f"done in {time.perf_counter() - started:.1f} s")
     if not quiet:
         click.echo(f"open {out / 'index.html'}")
+
+
+MAX_LINES = 20     # per kind of message: a whole market's skips go to the results files
+
+
+def _capped(lines: list[str], what: str, where: str) -> list[str]:
+    """At most MAX_LINES lines, then one saying how many more and where they are."""
+    if len(lines) <= MAX_LINES:
+        return lines
+    head = MAX_LINES - 5
+    return lines[:head] + [f"... and {len(lines) - head} more {what} (see results/{where})"]
 
 
 def _builtin_groups(config, events):
