@@ -380,7 +380,7 @@ def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
     xt = np.where(np.isfinite(x), x, np.inf).T                  # (P, D), missing sorts last
-    order = np.argsort(xt, axis=1, kind="stable")
+    order = np.argsort(xt, axis=1)          # ties get their average rank, in any order
     srt = np.take_along_axis(xt, order, axis=1)
     pos = np.broadcast_to(np.arange(xt.shape[1], dtype=float), xt.shape)
     start = np.ones(xt.shape, dtype=bool)
