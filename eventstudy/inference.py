@@ -379,24 +379,27 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
-    xt = np.where(np.isfinite(x), x, np.inf).T                  # (P, D), missing sorts last
-    order = np.argsort(xt, axis=1)          # ties get their average rank, in any order
-    srt = np.take_along_axis(xt, order, axis=1)
-    pos = np.broadcast_to(np.arange(xt.shape[1], dtype=float), xt.shape)
-    start = np.ones(xt.shape, dtype=bool)
+    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
+    P, D = xt.shape
+    flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
+    flat += (np.arange(P) * D)[:, None]           # flat positions: plain fancy indexing
+    srt = xt.ravel()[flat]
+    start = np.ones((P, D), dtype=bool)
     start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
-    if start.all():                                             # no ties: ordinal ranks
-        mid = pos
+    if start.all():                               # no ties: ordinal ranks
+        mid = np.broadcast_to(np.arange(1.0, D + 1.0), (P, D))
     else:
-        end = np.ones(xt.shape, dtype=bool)
+        pos = np.broadcast_to(np.arange(D, dtype=float), (P, D))
+        end = np.ones((P, D), dtype=bool)
         end[:, :-1] = start[:, 1:]
         first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
-        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, xt.shape[1]), axis=1),
-                                             axis=1), axis=1)
-        mid = (first + last) / 2.0
-    ranks = np.empty(xt.shape)
-    np.put_along_axis(ranks, order, mid + 1.0, axis=1)
-    ranks[~np.isfinite(xt)] = np.nan
+        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, D), axis=1), axis=1),
+                       axis=1)
+        mid = (first + last) / 2.0 + 1.0
+    ranks = np.empty(P * D)
+    ranks[flat] = mid
+    ranks = ranks.reshape(P, D)
+    ranks[np.isinf(xt)] = np.nan
     return ranks.T
 
 
