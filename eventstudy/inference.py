@@ -379,24 +379,28 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
-    xt = np.where(np.isfinite(x), x, np.inf).T                  # (P, D), missing sorts last
-    order = np.argsort(xt, axis=1, kind="stable")
-    srt = np.take_along_axis(xt, order, axis=1)
-    pos = np.broadcast_to(np.arange(xt.shape[1], dtype=float), xt.shape)
-    start = np.ones(xt.shape, dtype=bool)
+    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
+    P, D = xt.shape
+    flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
+    flat += (np.arange(P) * D)[:, None]           # flat positions: plain fancy indexing
+    srt = xt.ravel()[flat]
+    start = np.ones((P, D), dtype=bool)
     start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
-    if start.all():                                             # no ties: ordinal ranks
-        mid = pos
-    else:
-        end = np.ones(xt.shape, dtype=bool)
-        end[:, :-1] = start[:, 1:]
-        first = np.maximum.accumulate(np.where(start, pos, 0), axis=1)
-        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, xt.shape[1]), axis=1),
-                                             axis=1), axis=1)
-        mid = (first + last) / 2.0
-    ranks = np.empty(xt.shape)
-    np.put_along_axis(ranks, order, mid + 1.0, axis=1)
-    ranks[~np.isfinite(xt)] = np.nan
+    mid = np.tile(np.arange(1.0, D + 1.0), (P, 1))   # ordinal ranks, right without ties
+    tied = np.flatnonzero(~start.all(axis=1))
+    if len(tied):                                 # average the positions of each tie run
+        st = start[tied]
+        pos = np.broadcast_to(np.arange(D, dtype=float), st.shape)
+        end = np.ones(st.shape, dtype=bool)
+        end[:, :-1] = st[:, 1:]
+        first = np.maximum.accumulate(np.where(st, pos, 0), axis=1)
+        last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, D), axis=1), axis=1),
+                       axis=1)
+        mid[tied] = (first + last) / 2.0 + 1.0
+    ranks = np.empty(P * D)
+    ranks[flat] = mid
+    ranks = ranks.reshape(P, D)
+    ranks[np.isinf(xt)] = np.nan
     return ranks.T
 
 
@@ -639,27 +643,27 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
     """
-    ar = _cols(g.ar, sel)
-    date = _cols(g.date, sel)
-    dated = _cols(g.is_est, sel) & (date != _NO_DATE)
+    # pairs as rows (contiguous), so that a pair's entries are consecutive and in date order
+    ar = np.ascontiguousarray(_cols(g.ar, sel).T)
+    date = np.ascontiguousarray(_cols(g.date, sel).T)
+    dated = np.ascontiguousarray(_cols(g.is_est, sel).T) & (date != _NO_DATE)
     ok = dated & np.isfinite(ar)
-    T = ok.sum(axis=0)
-    S = dated.sum(axis=0)
+    T = ok.sum(axis=1)
+    S = dated.sum(axis=1)
     x = np.where(ok, ar, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.where(ok, x - x.sum(axis=0) / np.maximum(T, 1), 0.0)
-        ss = (dev * dev).sum(axis=0)
+        dev = np.where(ok, x - (x.sum(axis=1) / np.maximum(T, 1))[:, None], 0.0)
+        ss = np.einsum("ij,ij->i", dev, dev)
         scale = np.sqrt(S) / np.sqrt(ss * T)
     scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-    # rows of z are pairs; a pair's entries in rel_day order are in date order: build the CSR
-    # arrays directly (column = day number - first day number)
-    okt = ok.T
-    d0 = int(date[ok].min()) if ok.any() else 0
-    width = int(date[ok].max()) - d0 + 1 if ok.any() else 0
-    vals = (dev * scale).T[okt]
-    z = sparse.csr_matrix((vals, date.T[okt] - d0, np.concatenate([[0], np.cumsum(T)])),
+    # CSR arrays directly: column = day number - first day number
+    dates = date[ok]
+    d0 = int(dates.min()) if len(dates) else 0
+    width = int(dates.max()) - d0 + 1 if len(dates) else 0
+    vals = dev[ok] * np.repeat(scale, T)
+    z = sparse.csr_matrix((vals, dates - d0, np.concatenate([[0], np.cumsum(T)])),
                           shape=(len(T), width))
-    q = (dev * dev).sum(axis=0) * scale * scale
+    q = ss * scale * scale
     col_sums = np.bincount(z.indices, weights=z.data, minlength=width)
     return _DateSums(z, q, float(col_sums @ col_sums))
 
@@ -887,6 +891,9 @@ def _test_wilcoxon(ctx: _Context, w: WindowCars):
         cdf = _wilcoxon_cdf(n)
         w = int(round(w_plus))
         p = min(1.0, 2.0 * min(cdf[w], 1.0 - (cdf[w - 1] if w > 0 else 0.0)))
+    elif n > 13 and var > 0:
+        # scipy's "auto" is the normal approximation here (no continuity correction): our z
+        p = _z_p(z)
     else:
         p = float(stats.wilcoxon(nz, zero_method="wilcox", method="auto").pvalue)
     return est, z, _NAN, p, n
