@@ -373,7 +373,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     memo.keep_group(gkey, res)
                     group_rows.append((gid, m, res))
                     continue
-            sub = gm.take(cols)
+            sub = gm if len(cols) == len(gm.keys) else gm.take(cols)   # pooled: no copy
             wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
             res = inference.group_tests_matrix(sub, wins, n_boot=config.n_boot,
                                                seed=config.seed)
