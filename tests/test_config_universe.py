@@ -207,7 +207,9 @@ BAD = [
      "field groups.-beats: id '-beats' starts with '-': a spreadsheet would read it as a "
      "formula (start with a letter or digit)"),
     ("control character in an id", "[groups.beats]", '[groups."be\\u001bats"]',
-     "field groups.be\x1bats: id 'be\\x1bats' contains a control character"),
+     # the CLI strips terminal escapes from what it prints (issue #12 item 11); the id's repr
+     # in the message still shows it
+     "field groups.bets: id 'be\\x1bats' contains a control character"),
     ("formula ticker", 'prices = "prices/"', 'source = "yahoo"\ntickers = ["7203.T", "=cmd"]',
      "field universe.jp.tickers: id '=cmd' starts with '=': a spreadsheet would read it as a "
      "formula (start with a letter or digit)"),
