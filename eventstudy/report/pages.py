@@ -689,7 +689,7 @@ def return_split(view: View, ar: pd.DataFrame) -> tuple[Table, list[str]]:
             ("benchmark return", "num"), ("expected", "num"), ("abnormal", "num")]
     if has_flag:
         cols.append(("benchmark", ""))
-    t = Table(columns=cols, id="split",
+    t = Table(columns=cols, id="split-table",
               caption="Return = expected + abnormal on each event-window day")
     for sid, model, day, date, ret, rm, exp, abn, bad in zip(
             days["series"], days["model"], days["rel_day"], days["date"], days["return"],

@@ -230,7 +230,7 @@ def mean_split(view: View, ar: pd.DataFrame) -> Table:
             ("mean benchmark return", "num"), ("mean expected", "num"), ("AAR", "num")]
     if has_flag:
         cols.append(("benchmark contaminated", "num"))
-    t = Table(columns=cols, id="split",
+    t = Table(columns=cols, id="split-table",
               caption="Mean return = mean expected + mean abnormal, per event day")
     for model, day, n, ret, rm, exp, abn, flagged in zip(
             m["model"], m["rel_day"], m["n"], m["return"], m["benchmark_return"],
@@ -356,8 +356,8 @@ def event_context(view: View, eid: str) -> dict:
         "all_table": all_row, "tables": tables, "top": top, "bottom": bottom,
         "top_n": TOP, "main_window": fmt.window(*view.windows[0]),
         "split_table": mean_split(view, ar), "contaminated": contaminated_days(ar),
-        "skipped": count_table(view.of_event("skipped", eid), ["model", "reason"], "skipped"),
-        "gaps": count_table(gaps, ["kind"], "gaps"), "n_gap_series": gaps["series"].nunique(),
+        "skipped": count_table(view.of_event("skipped", eid), ["model", "reason"], "skipped-table"),
+        "gaps": count_table(gaps, ["kind"], "gaps-table"), "n_gap_series": gaps["series"].nunique(),
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
         "results": results_links(root), "own_group": own,
         "stars_note": STARS_NOTE, "band_z": figures.BAND_Z, "cs_t": CS_T}
@@ -428,7 +428,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     events_table = events_list(view)
     return {"large": True, "charts": charts, "tables": tables, "events_table": events_table,
             "group_table": group_table(view, groups, root), "n_groups": len(view.groups),
-            "skipped": count_table(r.skipped, ["model", "reason"], "skipped"),
+            "skipped": count_table(r.skipped, ["model", "reason"], "skipped-table"),
             "provenance": provenance_summary(view), "params": capped_params(view),
             "results": results_links(root), "stars_note": STARS_NOTE, "cs_t": CS_T,
             "n_events": len(ev), "n_pairs": len(r.alignment),

@@ -369,7 +369,7 @@ def contaminated_report(offline_result, tmp_path_factory):
 def test_event_page_splits_each_event_day_into_expected_and_abnormal(contaminated_report):
     r, ar, out = contaminated_report
     raw = (out / "events" / "tariff-pause.html").read_text("utf-8")
-    table = re.search(r'<table id="split".*?</table>', raw, re.S).group(0)
+    table = re.search(r'<table id="split-table".*?</table>', raw, re.S).group(0)
     lo, hi = r.config.event_span
     mine = ar[(ar["event_id"] == "tariff-pause") & ar["rel_day"].between(lo, hi)]
     rows = re.findall(r"<tr>(.*?)</tr>", table.split("<tbody>")[1], re.S)
