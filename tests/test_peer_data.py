@@ -4,6 +4,10 @@ estudy2's classic example (../shared/validation/estudy2, used by path, never cop
 daily log returns of AMZN, ZM, UBER, NFLX, SHOP, FB and UPWK and the S&P 500, event window
 2020-03-16 .. 2020-03-20. Our study reads prices, so the returns are turned back into price
 paths (exp of the cumulative sum), which gives back the same log returns.
+
+The second half rebuilds estudy2's own set-up (calendar estimation window 2019-04-01 ..
+2020-03-13) with our model and inference code and checks its published statistics within 1 %
+(source, mapping and convention differences: docs/methods-tests.md, "Checked against estudy2").
 """
 from pathlib import Path
 
