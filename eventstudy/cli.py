@@ -301,9 +301,11 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         for line in messages:
             click.echo(line, err=True)
         runstate.invalidate(out)    # from the first write until the record: not known current
-        paths = result.write_csvs(out / "results")
-        say(f"wrote {out / 'results'}/ ({len(paths)} CSV files); building pages ...")
-        pages = build_report(result, out, force=force)
+        from eventstudy import atomic
+        with atomic.batch():        # results and pages appear together, or not at all
+            paths = result.write_csvs(out / "results")
+            say(f"wrote {out / 'results'}/ ({len(paths)} CSV files); building pages ...")
+            pages = build_report(result, out, force=force)
         names = [p.relative_to(out).as_posix() for p in pages]
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         if not quiet:
