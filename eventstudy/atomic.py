@@ -75,38 +75,48 @@ def atomic_path(path: str | os.PathLike):
         raise
 
 
-@contextmanager
-def batch():
-    """Make every atomic write in the block visible together, when the block ends.
+class batch:
+    """Make every atomic write in the block visible together: at `commit()` or the block's end.
 
-    Each write goes to its temporary file as usual; only when the block completes are they all
-    renamed over their targets (renames need no space). A full disk, a crash or Ctrl-C while
-    the files are written leaves every target as it was, and no temporary file. (A kill in the
-    short rename phase can still leave some renamed: the report's manifest hashes and the run
-    record catch that.) Nested batches join the outer one.
+    Each write goes to its temporary file as usual; only at commit are they all renamed over
+    their targets (renames need no space). A full disk, a crash or Ctrl-C while the files are
+    written leaves every target as it was, and no temporary file. (A kill in the short rename
+    phase can still leave some renamed: the report's manifest hashes and the run record catch
+    that.) A batch opened inside another joins it.
     """
-    if getattr(_state, "pending", None) is not None:
-        yield
-        return
-    _state.pending = []
-    try:
-        yield
+
+    def __enter__(self):
+        self.outer = getattr(_state, "pending", None) is not None
+        if not self.outer:
+            _state.pending = []
+        return self
+
+    def commit(self) -> None:
+        """Rename everything written so far into place (later writes are direct)."""
+        if self.outer or getattr(_state, "pending", None) is None:
+            return
         pending, _state.pending = _state.pending, None
-    except BaseException:
-        for tmp, _ in _state.pending:
-            tmp.unlink(missing_ok=True)
-        _state.pending = None
-        raise
-    done = 0
-    try:
-        for tmp, target in pending:
-            os.replace(tmp, target)
-            done += 1
-    finally:
-        for tmp, _ in pending[done:]:
-            tmp.unlink(missing_ok=True)
-    for folder in {target.parent for _, target in pending}:
-        _fsync_dir(folder)
+        done = 0
+        try:
+            for tmp, target in pending:
+                os.replace(tmp, target)
+                done += 1
+        finally:
+            for tmp, _ in pending[done:]:
+                tmp.unlink(missing_ok=True)
+        for folder in {target.parent for _, target in pending}:
+            _fsync_dir(folder)
+
+    def __exit__(self, kind, exc, tb):
+        if self.outer:
+            return False
+        if kind is None:
+            self.commit()
+        else:
+            for tmp, _ in getattr(_state, "pending", None) or []:
+                tmp.unlink(missing_ok=True)
+            _state.pending = None
+        return False
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> bool:
