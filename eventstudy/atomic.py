@@ -12,12 +12,14 @@ import os
 import re
 import stat
 import tempfile
+import threading
 from contextlib import contextmanager
 from pathlib import Path
 
 TMP_PREFIX = "."
 TMP_SUFFIX = ".tmp"
 _TMP_NAME = re.compile(r"^\..+\.[A-Za-z0-9_]{8}\.tmp$")   # mkstemp's random part is 8 chars
+_state = threading.local()          # .pending: [(tmp, target)] while a `batch` is open
 
 
 def _umask() -> int:
@@ -60,6 +62,10 @@ def atomic_path(path: str | os.PathLike):
         os.chmod(tmp, mode)
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
+        pending = getattr(_state, "pending", None)
+        if pending is not None:             # a batch: renamed with the others at its end
+            pending.append((tmp, path))
+            return
         os.replace(tmp, path)
         _fsync_dir(path.parent)
     except BaseException as exc:
@@ -67,6 +73,50 @@ def atomic_path(path: str | os.PathLike):
         if isinstance(exc, OSError) and exc.filename is None and exc.errno is not None:
             raise OSError(exc.errno, exc.strerror, str(path)) from exc   # name the file
         raise
+
+
+class batch:
+    """Make every atomic write in the block visible together: at `commit()` or the block's end.
+
+    Each write goes to its temporary file as usual; only at commit are they all renamed over
+    their targets (renames need no space). A full disk, a crash or Ctrl-C while the files are
+    written leaves every target as it was, and no temporary file. (A kill in the short rename
+    phase can still leave some renamed: the report's manifest hashes and the run record catch
+    that.) A batch opened inside another joins it.
+    """
+
+    def __enter__(self):
+        self.outer = getattr(_state, "pending", None) is not None
+        if not self.outer:
+            _state.pending = []
+        return self
+
+    def commit(self) -> None:
+        """Rename everything written so far into place (later writes are direct)."""
+        if self.outer or getattr(_state, "pending", None) is None:
+            return
+        pending, _state.pending = _state.pending, None
+        done = 0
+        try:
+            for tmp, target in pending:
+                os.replace(tmp, target)
+                done += 1
+        finally:
+            for tmp, _ in pending[done:]:
+                tmp.unlink(missing_ok=True)
+        for folder in {target.parent for _, target in pending}:
+            _fsync_dir(folder)
+
+    def __exit__(self, kind, exc, tb):
+        if self.outer:
+            return False
+        if kind is None:
+            self.commit()
+        else:
+            for tmp, _ in getattr(_state, "pending", None) or []:
+                tmp.unlink(missing_ok=True)
+            _state.pending = None
+        return False
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> bool:

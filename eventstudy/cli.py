@@ -220,7 +220,7 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
     version) and outputs are unchanged since the last complete run says so and stops. One run
     at a time per output and cache folder: a second one waits.
     """
-    from eventstudy import runstate
+    from eventstudy import atomic, runstate
     started = time.perf_counter()
 
     def say(message: str) -> None:     # progress: stdout (stderr is for warnings and errors)
@@ -307,6 +307,7 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         for line in messages:
             click.echo(line, err=True)
         runstate.invalidate(out)    # from the first write until the record: not known current
+        staged = locks.enter_context(atomic.batch())   # results and pages appear together
         paths = result.write_csvs(out / "results")
         securities = result.securities
         if securities is not None and (securities["universe"] != "").any():
@@ -318,6 +319,7 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         if not quiet:
             click.echo(f"rebuilt {len(pages)} pages ({shown or 'none'}), "
                        f"{len(pages.unchanged)} unchanged")
+        staged.commit()
         if before is not None:
             after = fingerprint()
             if runstate.same_inputs(before, after):   # an input edited during the run: no record

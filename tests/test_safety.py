@@ -119,26 +119,28 @@ def test_events_list_strips_terminal_escapes(study):
 # -- 12: an interrupted build never leaves a lying report --------------------------------------
 
 def test_interrupted_page_build_is_rebuilt_with_the_earlier_inputs(study, monkeypatch):
-    """Inputs X build the report; inputs Y crash after index.html is written (as a kill or a
-    full disk would); rerunning X must rebuild index.html, not call Y's page current."""
+    """Inputs X build the report; a run of inputs Y is interrupted once index.html is in place
+    (Ctrl-C while the files are renamed into place, as a kill could be); rerunning X must
+    rebuild index.html, not call Y's page current."""
     ok(*run_args())
     assert "extra-event" not in (study / "out" / "index.html").read_text("utf-8")
 
-    real = atomic.write_bytes
+    real = os.replace
     calls = []
 
-    def crash_after_first_page(path, data):
-        if str(path).endswith(".html"):
-            calls.append(path)
+    def interrupted(src, dst, *args, **kwargs):
+        if str(dst).endswith(".html"):
+            calls.append(dst)
             if len(calls) == 2:
-                raise KeyboardInterrupt      # Ctrl-C while the second page is written
-        return real(path, data)
+                raise KeyboardInterrupt      # Ctrl-C after the first page is in place
+        return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(atomic, "write_bytes", crash_after_first_page)
+    monkeypatch.setattr(atomic.os, "replace", interrupted)
     res = CliRunner().invoke(main, run_args("events-y.csv"))
+    monkeypatch.setattr(atomic.os, "replace", real)
     assert res.exit_code != 0
     assert "extra-event" in (study / "out" / "index.html").read_text("utf-8")
-    monkeypatch.setattr(atomic, "write_bytes", real)
+    assert not temporaries(study / "out")
 
     res = ok(*run_args())
     index = (study / "out" / "index.html").read_text("utf-8")
@@ -146,6 +148,27 @@ def test_interrupted_page_build_is_rebuilt_with_the_earlier_inputs(study, monkey
     alignment = pd.read_csv(study / "out" / "results" / "alignment.csv")
     assert set(alignment["event_id"]) == {r.split(",")[0] for r in ROWS}
     assert re.search(r"rebuilt [1-9]\d* pages", res.output), res.output
+    assert not temporaries(study / "out")
+
+
+def test_crash_while_writing_the_outputs_leaves_them_all_as_they_were(study, monkeypatch):
+    """A crash (or a full disk) while the results and pages of inputs Y are written: every
+    output is still X's, byte for byte (results and pages appear together or not at all)."""
+    ok(*run_args())
+    before = snapshot(study / "out")
+    real = atomic.write_bytes
+
+    def crash_on_index(path, data):
+        if str(path).endswith("index.html"):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path))
+        return real(path, data)
+
+    monkeypatch.setattr(atomic, "write_bytes", crash_on_index)
+    line = one_error(invoke(*run_args("events-y.csv")))
+    assert line.endswith("index.html: No space left on device"), line
+    after = snapshot(study / "out")
+    before.pop(".eventstudy-run.json")
+    assert after == before
     assert not temporaries(study / "out")
 
 
