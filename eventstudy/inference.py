@@ -28,7 +28,7 @@ from typing import Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import sparse, special, stats
+from scipy import special   # scipy.stats and scipy.sparse cost ~2 s to import: on use
 
 __all__ = [
     "ALL_GROUP_TESTS",
@@ -643,6 +643,7 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
     """
+    from scipy import sparse
     # pairs as rows (contiguous), so that a pair's entries are consecutive and in date order
     ar = np.ascontiguousarray(_cols(g.ar, sel).T)
     date = np.ascontiguousarray(_cols(g.date, sel).T)
@@ -682,6 +683,7 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     n = int(sel.sum())
     if ctx.kp_mode == "estimation":
         return float((base.total_est - base.q.sum()) / (n * (n - 1.0)))
+    from scipy import sparse
     d, ok = _event_dates(ctx.group, w, np.flatnonzero(sel))
     n_i = ok.sum(axis=0)
     patterns, pat = np.unique(np.where(ok, d, _NO_DATE).T, axis=0, return_inverse=True)
@@ -881,6 +883,7 @@ def _test_wilcoxon(ctx: _Context, w: WindowCars):
     if n < 1:
         return est, _NAN, _NAN, _NAN, 0
     a = np.abs(nz)
+    from scipy import stats
     ranks = stats.rankdata(a)
     w_plus = float(ranks[nz > 0].sum())
     _, counts = np.unique(a, return_counts=True)
@@ -946,6 +949,7 @@ def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
     applied to every window through count matrices: a resample's sum is counts @ y. A resample
     of one repeated value has no spread: its t is undefined and it is left out.
     """
+    from scipy import sparse
     wins = [w for w in ctx.windows if np.array_equal(np.isfinite(w.car), sel)]
     n = int(sel.sum())
     x = np.column_stack([w.car[sel] for w in wins])                     # (n, W)
