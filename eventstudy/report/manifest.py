@@ -99,7 +99,14 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
         for name, frame, hashes, index in per_event:
             h.update(name.encode())
             h.update(hashes[index.get(eid, [])].tobytes())
-        if eid in ar_dates.index.get_level_values(0):
+        if view.large_event(eid):
+            # a summary page: it also shows its groups' tests and AAR, the securities'
+            # metadata and the gaps inside the event's windows (no price path per pair)
+            from eventstudy.report import universe
+            ar = result.ar[result.ar["event_id"] == eid]
+            h.update(digest(universe.event_gaps(view, ar),
+                            *universe.event_page_inputs(view, eid)).encode())
+        elif eid in ar_dates.index.get_level_values(0):
             for sid, (lo, hi) in ar_dates.loc[eid].iterrows():
                 for name in ("prices", "gaps"):
                     dates, hashes = by_series.get((name, sid), (np.array([]), np.zeros(0)))

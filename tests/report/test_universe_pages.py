@@ -357,3 +357,19 @@ def test_ids_the_new_sections_add_are_unique(big):
         mine = [i for i in ids if i.startswith(("split", "gaps", "skipped", "movers", "by-",
                                                 "market-wide", "cross-section", "files"))]
         assert len(mine) == len(set(mine)), (page, sorted(mine))
+
+
+def test_a_summary_event_page_is_rebuilt_when_only_its_groups_tests_change(tmp_path):
+    """A large event page shows the tests of the groups holding the event: a change there
+    (and nowhere in the event's own rows) must rebuild it, never leave it claiming to be
+    current."""
+    r = make_universe_result(60, 2)
+    build_report(r, tmp_path, generated_at="2025-01-01 00:00:00 UTC")
+    eid = r.events["event_id"].iloc[0]
+    groups = set(r.group_members.loc[r.group_members["event_id"] == eid, "group"])
+    rows = r.tests["group"].isin(groups)
+    assert rows.any()
+    r.tests.loc[rows, "estimate"] = r.tests.loc[rows, "estimate"] + 1.0
+    pages = build_report(r, tmp_path, generated_at="2025-01-01 00:00:00 UTC")
+    names = {p.relative_to(tmp_path).as_posix() for p in pages}
+    assert f"events/{eid}.html" in names
