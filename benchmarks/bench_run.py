@@ -27,6 +27,12 @@ NEW_EVENT = ("bench-new-event,2025-10-01T16:00:00-04:00,hour,A benchmark copy of
              "escalation,japan,https://example.org/benchmark\n")
 
 
+def new_event_row(events: Path) -> str:
+    """NEW_EVENT with an empty cell for every optional column the file has beyond it (scope)."""
+    header = events.read_text("utf-8").splitlines()[0].split(",")
+    return NEW_EVENT.rstrip("\n") + "," * (len(header) - 7) + "\n"
+
+
 def run(events: Path, out: Path, cache: Path) -> tuple[float, float, str]:
     """Wall seconds, peak resident memory (MiB) and the summary line of one CLI run."""
     started = time.perf_counter()
@@ -64,7 +70,7 @@ def main(argv=None) -> None:
             for name in rows:
                 if name == "one new event":
                     with open(events, "a", encoding="utf-8") as fh:
-                        fh.write(NEW_EVENT)
+                        fh.write(new_event_row(events))
                 seconds, mib, line = run(events, out, cache)
                 rows[name].append(seconds)
                 memory[name].append(mib)
