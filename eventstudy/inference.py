@@ -883,8 +883,7 @@ def _test_wilcoxon(ctx: _Context, w: WindowCars):
     if n < 1:
         return est, _NAN, _NAN, _NAN, 0
     a = np.abs(nz)
-    from scipy import stats
-    ranks = stats.rankdata(a)
+    ranks = _column_ranks(a[:, None])[:, 0]        # average ranks, as scipy's rankdata
     w_plus = float(ranks[nz > 0].sum())
     _, counts = np.unique(a, return_counts=True)
     var = n * (n + 1) * (2 * n + 1) / 24.0 - np.sum(counts ** 3 - counts) / 48.0
@@ -897,7 +896,8 @@ def _test_wilcoxon(ctx: _Context, w: WindowCars):
     elif n > 13 and var > 0:
         # scipy's "auto" is the normal approximation here (no continuity correction): our z
         p = _z_p(z)
-    else:
+    else:                                           # small, tied: scipy (imported only here)
+        from scipy import stats
         p = float(stats.wilcoxon(nz, zero_method="wilcox", method="auto").pvalue)
     return est, z, _NAN, p, n
 
