@@ -123,8 +123,8 @@ def _parse_stamp(text: str) -> pd.Timestamp:
     return stamp
 
 
-def read_events_text(text: str, name: str) -> pd.DataFrame:
-    """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
+def _header(text: str, name: str, required: list[str]):
+    """The CSV rows (an iterator past the header) and the stripped header of a text file."""
     if text.startswith("\ufeff"):
         text = text[1:]
     if "\x00" in text:
@@ -135,11 +135,17 @@ def read_events_text(text: str, name: str) -> pd.DataFrame:
         _, header = next(rows)
     except StopIteration:
         raise InputError("empty file: expected a header row "
-                         f"({','.join(REQUIRED)})", file=name) from None
+                         f"({','.join(required)})", file=name) from None
     header = [h.strip() for h in header]
     if "" in header:
         raise InputError(f"column {header.index('') + 1} of the header has no name "
                          "(a stray comma?)", file=name, row=1)
+    return rows, header
+
+
+def read_events_text(text: str, name: str) -> pd.DataFrame:
+    """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
+    rows, header = _header(text, name, REQUIRED)
     unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
     missing = [c for c in REQUIRED if c not in header]
     for col in unknown:  # a misspelt column is named as itself, not as a missing one
@@ -332,21 +338,7 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
     path = Path(path)
     name = str(path)
     text = _read_text(path)
-    if text.startswith("\ufeff"):
-        text = text[1:]
-    if "\x00" in text:
-        raise InputError("NUL characters: not a text CSV (UTF-16? save it as CSV UTF-8)",
-                         file=name, row=text[:text.index("\x00")].count("\n") + 1)
-    rows = _csv_rows(text, name)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise InputError("empty file: expected a header row "
-                         f"({','.join(FIRM_REQUIRED)})", file=name) from None
-    header = [h.strip() for h in header]
-    if "" in header:
-        raise InputError(f"column {header.index('') + 1} of the header has no name "
-                         "(a stray comma?)", file=name, row=1)
+    rows, header = _header(text, name, FIRM_REQUIRED)
     missing = [c for c in FIRM_REQUIRED if c not in header]
     if missing:
         hint = next((suggest(m, header) for m in missing if suggest(m, header)), "")
