@@ -34,6 +34,14 @@ def exchange_zone(code: str) -> str:
 
 def session_closes(series: SeriesConfig) -> pd.Series:
     """Close instant (UTC) of every session of the series, indexed by naive session date."""
+    return _session_closes(series.calendar, series.close_time, series.close_tz).copy()
+
+
+@lru_cache(maxsize=32)
+def _session_closes(calendar: str, close_time: str | None, close_tz: str | None) -> pd.Series:
+    """One table per close rule, however many series share it (callers get copies)."""
+    series = SeriesConfig(id="", name="", source="", calendar=calendar, close_time=close_time,
+                          close_tz=close_tz)
     cal = _calendar(series.calendar)
     closes = cal.closes.copy()
     closes.index = pd.DatetimeIndex(closes.index).tz_localize(None).as_unit("ns")

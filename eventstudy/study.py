@@ -212,21 +212,23 @@ def _origin(s) -> str:
 
 
 def _prices(panels, where, securities) -> pd.DataFrame:
-    """(series, date, close) of every bar used, securities in the config's order."""
-    rank = {s.id: i for i, s in enumerate(securities)}
+    """(series, date, close) of every bar used, securities in the config's order; the series
+    column is categorical (a market's prices are millions of rows of a thousand names)."""
+    ids = [s.id for s in securities]
+    rank = {sid: i for i, sid in enumerate(ids)}
     parts = []
     for key, p in panels.items():
         cc, rr = np.nonzero(p.valid.T)            # bars by security, then date
-        order = np.array([rank[s] for s in p.securities], dtype=np.int64)[cc]
-        parts.append((order, np.asarray(p.securities, dtype=object)[cc], p.dates[rr],
-                      p.close[rr, cc]))
+        codes = np.array([rank[s] for s in p.securities], dtype=np.int64)[cc]
+        parts.append((codes, p.dates[rr], p.close[rr, cc]))
     if not parts:
         return pd.DataFrame(columns=["series", "date", "close"])
-    order = np.concatenate([o for o, *_ in parts])
-    keep = np.argsort(order, kind="stable")
-    return pd.DataFrame({"series": np.concatenate([s for _, s, _, _ in parts])[keep],
-                         "date": np.concatenate([d for _, _, d, _ in parts])[keep],
-                         "close": np.concatenate([c for *_, c in parts])[keep]})
+    codes = np.concatenate([c for c, _, _ in parts])
+    keep = np.argsort(codes, kind="stable")
+    return pd.DataFrame({
+        "series": pd.Categorical.from_codes(codes[keep], categories=pd.Index(ids, dtype=object)),
+        "date": np.concatenate([d for _, d, _ in parts])[keep],
+        "close": np.concatenate([c for *_, c in parts])[keep]})
 
 
 def _firm_events(config):

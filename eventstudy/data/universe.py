@@ -22,7 +22,7 @@ import pandas as pd
 
 from eventstudy.config import UniverseConfig, apply_query
 from eventstudy.data import ticker_filename
-from eventstudy.data.checks import _concat, _problems, check_long
+from eventstudy.data.checks import _concat, _problems, check_closes, check_long
 from eventstudy.errors import DataError, InputError, NetworkError
 
 PROVENANCE_COLUMNS = ["security", "origin", "location", "column", "first", "last", "rows"]
@@ -60,14 +60,21 @@ def load_universe(u: UniverseConfig, *, offline: bool = True, cache=None, fetch=
     meta = read_securities(u.securities) if u.securities else None
     if meta is not None and u.where:
         meta = apply_query(meta, u.where, file=u.securities, field=f"universe.{u.id}.where")
+    wide = None
     if u.source == "yahoo":
         tickers = _yahoo_tickers(u, meta)
         long, provenance, problems = _read_yahoo(u, tickers, offline=offline, cache=cache,
                                                  fetch=fetch, start=start, end=end)
     else:
         wanted = None if meta is None else list(meta["security"])
-        long, provenance, problems = read_prices(u.prices, u.layout, wanted)
-    checked = check_long(long)
+        wide = _numeric_wide(u.prices, u.layout, wanted)
+        if wide is not None:     # the common case: checked as a matrix, no long round trip
+            closes, provenance = wide
+            problems = _problems([], [], [], [], [])
+        else:
+            long, provenance, problems = read_prices(u.prices, u.layout, wanted)
+    checked = check_closes(closes) if u.source != "yahoo" and wide is not None \
+        else check_long(long)
     closes = checked.closes
     if meta is None:
         meta = pd.DataFrame({"security": provenance["security"].astype(str)})
@@ -206,6 +213,41 @@ def read_prices(path: str | Path, layout: str | None, wanted: list[str] | None,
         long = long[long["security"].isin(wanted)]
     long = long.reset_index(drop=True)
     return long, _provenance(long, origin, str(path), "close"), problems
+
+
+def _numeric_wide(path, layout, wanted):
+    """(closes matrix, provenance) of a wide file whose price columns are all numbers, else
+    None (a long file, a folder, or text cells, which `read_prices` reports one by one)."""
+    path = Path(path)
+    if not path.is_file() or (layout or infer_layout(path)) != "wide":
+        return None
+    frame, origin = _read_table(path)
+    name = str(path)
+    date_col = _pick(frame.columns, _DATE_NAMES) or frame.columns[0]
+    securities = [c for c in frame.columns if c != date_col]
+    if not all(pd.api.types.is_numeric_dtype(frame[c]) for c in securities):
+        return None
+    names = [str(c).strip() for c in securities]
+    dup = pd.Index(names).duplicated()
+    if dup.any():
+        raise InputError(f"column {names[int(np.argmax(dup))]!r} appears twice", file=name,
+                         row=1)
+    dates = _dates(frame[date_col], name, str(date_col), strict=True)
+    closes = pd.DataFrame(frame[securities].to_numpy(dtype="float64", na_value=np.nan),
+                          index=pd.DatetimeIndex(dates, name="date"), columns=names)
+    if wanted is not None:
+        closes = closes.loc[:, [c for c in names if c in set(wanted)]]
+    has = closes.notna().to_numpy()
+    idx = closes.index
+    any_bar = has.any(axis=0)
+    first = np.where(any_bar, has.argmax(axis=0), 0)
+    last = np.where(any_bar, len(idx) - 1 - has[::-1].argmax(axis=0), 0)
+    provenance = pd.DataFrame({"security": list(closes.columns), "origin": origin,
+                               "location": str(path), "column": "close",
+                               "first": idx[first], "last": idx[last],
+                               "rows": has.sum(axis=0)})[any_bar]
+    closes = closes.loc[:, any_bar]
+    return closes, provenance[PROVENANCE_COLUMNS].reset_index(drop=True)
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
