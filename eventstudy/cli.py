@@ -273,8 +273,9 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
                          "computed afresh and not kept")
         studied = ", ".join(config.studied)
         universes = ", ".join(getattr(config, "studied_universes", ()))
-        say(f"studying {len(events)} events x {len(config.studied)} series ({studied})"
-            + (f" and universes {universes}" if universes else "")
+        what = [f"{len(config.studied)} series ({studied})"] if config.studied else []
+        what += [f"universes {universes}"] if universes else []
+        say(f"studying {len(events)} events x " + " and ".join(what)
             + f", models {', '.join(config.models)}{'; offline' if offline else ''} ...")
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -293,7 +294,9 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         messages += _capped([one_line(
             f"skipped {row.series} (all its pairs): {row.reason}" if not row.event_id
             else f"skipped {row.event_id} / {row.series} / {row.model}: {row.reason}")
-            for row in skipped[~waits].itertuples(index=False)], "skipped", "skipped.csv")
+            for row in skipped[~waits].sort_values("event_id", key=lambda e: e != "",
+                                                   kind="stable").itertuples(index=False)],
+            "skipped", "skipped.csv")      # a security skipped whole (a bad file) comes first
         # one line per (event, series) that has no data yet, whatever the number of models
         waiting = pd.concat([
             skipped[waits].assign(what=skipped.loc[waits, "reason"].str.removeprefix(
