@@ -8,7 +8,6 @@ Group tests take the (rel_day x pair) matrices straight from the blocks
 """
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -44,16 +43,14 @@ class Output:
     tests: pd.DataFrame
     aar: pd.DataFrame
     skipped: pd.DataFrame
-    panel_parts: list = field(default_factory=list)
+    lazy_panel: "_LazyPanel"
     reuse: dict = field(default_factory=dict)
     warnings: list = field(default_factory=list)
 
     @property
     def panel(self) -> pd.DataFrame:
         """The long inference input (estimation residuals and event ARs), built on demand."""
-        if not self.panel_parts:
-            return pd.DataFrame(columns=PANEL_COLUMNS)
-        return pd.concat(self.panel_parts, ignore_index=True)[PANEL_COLUMNS]
+        return self.lazy_panel.frame()
 
 
 def pair_span(config) -> tuple[int, int]:
@@ -252,7 +249,7 @@ def study_block(model: str, b: Block, config) -> PairArrays:
     if not len(s):
         return out
     if model == "garch":
-        fits = bfit.fit_garch(b.ret[s], X[s], b.span[s], est[s], names)
+        fits = bfit.fit_garch(b.ret[s], X[s], est[s], names)
     elif model == "scholes_williams":
         fits = bfit.fit_scholes_williams(b.ret[s], b.regs["rm"][s], b.regs["rm_lag1"][s],
                                          b.regs["rm_lead1"][s], b.span[s], est[s])
@@ -400,7 +397,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     aar = group_aar(frames["ar"], groups)
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
-                  skipped=frames["skipped"], panel_parts=frames["panel"],
+                  skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
 
 
@@ -545,19 +542,14 @@ def _frames(pairs, results, models, config) -> dict:
             "panel": panel}
 
 
-class _LazyPanel(list):
+class _LazyPanel:
     """The long inference panel (estimation residuals, then event ARs, per pair and model):
     turned into a frame only when `result.panel` is read."""
 
     def __init__(self, ev, se, config):
-        super().__init__()
         self.parts, self._ev, self._se, self._config = [], ev, se, config
-        self._done = False
 
-    def _build(self):
-        if self._done:
-            return
-        self._done = True
+    def frame(self) -> pd.DataFrame:
         e1 = self._config.estimation_window[1]
         frames = []
         for pk, mi, m, r, b, s, abnormal in self.parts:
@@ -578,22 +570,11 @@ class _LazyPanel(list):
                     "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
                     "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
                     "n_est": r.n_est[s][pi].astype(np.int64)}))
-        if frames:
-            out = pd.concat(frames, ignore_index=True)
-            order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(),
-                                out["_p"].to_numpy()))
-            self.append(out.iloc[order].drop(columns=["_p", "_m", "_ph"]))
-
-    def __len__(self):
-        self._build()
-        return super().__len__()
-
-    def __iter__(self):
-        self._build()
-        return super().__iter__()
-
-    def __bool__(self):
-        return len(self) > 0
+        if not frames:
+            return pd.DataFrame(columns=PANEL_COLUMNS)
+        out = pd.concat(frames, ignore_index=True)
+        order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(), out["_p"].to_numpy()))
+        return out.iloc[order][PANEL_COLUMNS].reset_index(drop=True)
 
 
 def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:

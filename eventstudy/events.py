@@ -143,6 +143,20 @@ def _header(text: str, name: str, required: list[str]):
     return rows, header
 
 
+def _instant_and_precision(rec: dict, name: str, row: int) -> tuple[pd.Timestamp, str]:
+    """A row's announcement instant and time precision, or the one-line error naming them."""
+    try:
+        instant = parse_instant(rec["announced_at"])
+    except ValueError as exc:
+        raise InputError(str(exc), file=name, row=row, field="announced_at") from None
+    precision = rec.get("time_precision") or "minute"
+    if precision not in PRECISIONS:
+        raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}"
+                         f"{suggest(precision, PRECISIONS)}", file=name, row=row,
+                         field="time_precision")
+    return instant, precision
+
+
 def read_events_text(text: str, name: str) -> pd.DataFrame:
     """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
     rows, header = _header(text, name, REQUIRED)
@@ -219,15 +233,7 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
                          "case: their report pages would be one file on macOS and Windows",
                          file=name, row=row, field="event_id")
     seen[eid] = row
-    try:
-        instant = parse_instant(rec["announced_at"])
-    except ValueError as exc:
-        raise InputError(str(exc), file=name, row=row, field="announced_at") from None
-    precision = rec.get("time_precision") or "minute"
-    if precision not in PRECISIONS:
-        raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}"
-                         f"{suggest(precision, PRECISIONS)}", file=name, row=row,
-                         field="time_precision")
+    instant, precision = _instant_and_precision(rec, name, row)
     for key in ("title", "category", "source"):
         if not rec[key]:
             raise InputError(f"empty {key}", file=name, row=row, field=key)
@@ -377,15 +383,7 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
             raise InputError(f"duplicate pair ({eid}, {security}) (first on row "
                              f"{seen[(eid, security)]})", file=name, row=i, field="event_id")
         seen[(eid, security)] = i
-        try:
-            instant = parse_instant(rec["announced_at"])
-        except ValueError as exc:
-            raise InputError(str(exc), file=name, row=i, field="announced_at") from None
-        precision = rec.get("time_precision") or "minute"
-        if precision not in PRECISIONS:
-            raise InputError(f"{precision!r} is not one of {', '.join(PRECISIONS)}"
-                             f"{suggest(precision, PRECISIONS)}", file=name, row=i,
-                             field="time_precision")
+        instant, precision = _instant_and_precision(rec, name, i)
         rec.update(announced_at_utc=instant.tz_convert("UTC"), time_precision=precision,
                    category=rec.get("category", ""), row=i)
         records.append(rec)

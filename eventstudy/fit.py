@@ -159,7 +159,7 @@ def fit_scholes_williams(y, rm, lag1, lead1, span, mask) -> Fits:
     return out
 
 
-def fit_garch(y, X, span, mask, names) -> Fits:
+def fit_garch(y, X, mask, names) -> Fits:
     """GARCH(1,1)-scaled market model: arch per pair (the QMLE has no batched form here),
     each fit exactly `models.fit_garch` on the same rows."""
     import pandas as pd

@@ -628,7 +628,7 @@ def _mean_correlation(ctx: _Context, w: WindowCars, sel: np.ndarray) -> tuple[fl
 class _DateSums:
     """Window-independent inputs of the date-sums r-bar for one selection of pairs."""
 
-    z: sparse.csr_matrix    # (n, T_cal) scaled standardised estimation residuals
+    z: object               # sparse csr (n, T_cal): scaled standardised estimation residuals
     q: np.ndarray           # (n,) sum of squares of each row of z (its own "r_ii")
     total_est: float        # sum_t (sum_i z_it)^2: the "estimation" mode's double sum
 

@@ -87,7 +87,6 @@ def build_panel(key: tuple, calendar_closes: pd.Series, bars: dict[str, pd.DataF
     Returns the panel and the bars dated on days that are not sessions of the calendar
     (security, date, close): reported, not used.
     """
-    session_dates = calendar_closes.index
     securities = list(bars)
     long = pd.concat([b[["date", "close"]].assign(security=s) for s, b in bars.items()],
                      ignore_index=True) if bars else pd.DataFrame(columns=["date", "close",

@@ -15,7 +15,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from eventstudy import fit as bfit
 from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
