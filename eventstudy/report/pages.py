@@ -370,7 +370,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     if view.large:
         from eventstudy.report import universe
         return universe.index_context(view, margin_days)
-    r, cfg = view.r, view.config
+    r = view.r
     ev = view.events
     # Timeline: the studied series over the events' span, with a margin.
     start = (ev["announced_at_utc"].min().tz_convert("UTC").tz_localize(None).normalize()
@@ -410,13 +410,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                          id="events")
     for e in ev.itertuples(index=False):
         events_table.rows.append([
-            num_cell(e.number, str(e.number)),
-            text_cell(e.event_id, href=view.event_href(e.event_id, "")),
-            text_cell(e.title, cls="wrap"), text_cell(e.category),
-            Cell(text=fmt.instant(e.announced_at_utc, fmt.NEW_YORK),
-                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
-            Cell(text=fmt.instant(e.announced_at_utc, fmt.TOKYO),
-                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
+            *event_cells(view, e),
             text_cell(e.time_precision)])
 
     return {"large": False, "charts": charts, "summary": summary, "events_table": events_table,
@@ -428,6 +422,18 @@ def index_context(view: View, margin_days: int = 30) -> dict:
 
 
 STARS_NOTE = "* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided)"
+
+
+def event_cells(view: View, e) -> list:
+    """An events table's first cells: number, id (linked), title, category, New York and
+    Tokyo times."""
+    return [num_cell(e.number, str(e.number)),
+            text_cell(e.event_id, href=view.event_href(e.event_id, "")),
+            text_cell(e.title, cls="wrap"), text_cell(e.category),
+            Cell(text=fmt.instant(e.announced_at_utc, fmt.NEW_YORK),
+                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
+            Cell(text=fmt.instant(e.announced_at_utc, fmt.TOKYO),
+                 v=fmt.as_utc(e.announced_at_utc).isoformat())]
 
 
 def group_list(view: View, root: str) -> list[dict]:

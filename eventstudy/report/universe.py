@@ -20,7 +20,7 @@ import pandas as pd
 from eventstudy.report import figures, fmt
 from eventstudy.report.pages import (
     CONTAMINATED, CONTAMINATED_TITLE, STARS_NOTE, Cell, Table, View, car_cell, day0_sentence,
-    event_times, num_cell, pct_cell, text_cell)
+    event_cells, event_times, num_cell, pct_cell, text_cell)
 
 TOP = 20
 MANY_EVENTS = 100     # above this, the index summarises per event category, not per event
@@ -456,13 +456,7 @@ def events_list(view: View) -> Table:
     for e in view.events.itertuples(index=False):
         n = view.n_series.get(e.event_id, 0)
         t.rows.append([
-            num_cell(e.number, str(e.number)),
-            text_cell(e.event_id, href=view.event_href(e.event_id, "")),
-            text_cell(e.title, cls="wrap"), text_cell(e.category),
-            Cell(text=fmt.instant(e.announced_at_utc, fmt.NEW_YORK),
-                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
-            Cell(text=fmt.instant(e.announced_at_utc, fmt.TOKYO),
-                 v=fmt.as_utc(e.announced_at_utc).isoformat()),
+            *event_cells(view, e),
             num_cell(n, fmt.integer(n)),
             text_cell(fmt.model_name(view.headline_model(e.event_id))
                       + (" (market-wide)" if e.event_id in view.market_wide else ""))])
