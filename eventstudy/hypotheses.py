@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,7 +28,13 @@ from eventstudy import models as mdl
 from eventstudy.errors import InputError
 
 COV_TYPES = ("HAC", "nonrobust")
-SUPPORTED_MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson")
+SUPPORTED_MODELS = ("constant_mean", "market_adjusted", "market_model", "factor_model", "dimson",
+                    "garch")
+# The Scholes-Williams beta is a ratio of three OLS slopes and the lag-one autocorrelation of
+# the benchmark, not one regression's coefficient: it has no dummy-regression form.
+UNSUPPORTED = {"scholes_williams": "the Scholes-Williams beta is a ratio of OLS slopes, not "
+                                   "one regression's coefficient, so it has no dummy-regression "
+                                   "form; 'dimson' is its regression counterpart"}
 COLUMNS = ["series", "model", "hypothesis", "estimate", "se", "statistic", "dof", "p_value",
            "alternative", "cov_type", "n_obs", "test", "df_num", "note"]
 ALTERNATIVES = {"=": "two-sided", "<": "less", ">": "greater"}
@@ -80,6 +87,9 @@ def dummy_regression(result, series: str, model: str = "market_model", *,
     if series not in result.returns:
         raise InputError(f"unknown series {series!r}{_suggest(series, result.returns)} "
                          "(no returns for it in this result)")
+    if model in UNSUPPORTED:
+        raise InputError(f"the dummy regression cannot use the model {model!r}: "
+                         f"{UNSUPPORTED[model]}")
     if model not in SUPPORTED_MODELS:
         raise InputError(f"the dummy regression supports the models {', '.join(SUPPORTED_MODELS)},"
                          f" not {model!r}{_suggest(model, SUPPORTED_MODELS)}")
@@ -171,9 +181,20 @@ def dummy_regression(result, series: str, model: str = "market_model", *,
     if not isinstance(lags, (int, np.integer)) or isinstance(lags, bool) or lags < 0:
         raise InputError(f"hac_lags must be a whole number >= 0, not {hac_lags!r}")
     lags = int(lags)
-    ols = sm.OLS(y, X).fit()
-    hac = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
-    hac_cov = hac.cov_params() + _event_block(ols, uniq, k_base, lags)
+    if model == "garch":
+        h = _garch_variances(series, y.to_numpy() - X.to_numpy()[:, :k_base]
+                             @ sm.OLS(y, X).fit().params.to_numpy()[:k_base])
+        notes.append("GARCH(1,1): weighted least squares with weights 1/h_t, h_t the "
+                     "conditional variance of the base model's residuals (two-step FGLS)")
+        ols = sm.WLS(y, X, weights=1.0 / h).fit()
+        hac = sm.WLS(y, X, weights=1.0 / h).fit(cov_type="HAC", cov_kwds={"maxlags": lags},
+                                                use_t=True)
+        scale = np.sqrt(h[uniq])
+    else:
+        ols = sm.OLS(y, X).fit()
+        hac = sm.OLS(y, X).fit(cov_type="HAC", cov_kwds={"maxlags": lags}, use_t=True)
+        scale = np.ones(len(uniq))
+    hac_cov = hac.cov_params() + _event_block(ols, uniq, k_base, lags, scale)
 
     columns = {(str(e), int(k)): col_names[c] for e, k, c in zip(pair_event, pair_day, col)}
     with_dummies = ev[ev["event_id"].isin(set(pair_event))][["event_id", "category", "day0"]]
@@ -183,15 +204,18 @@ def dummy_regression(result, series: str, model: str = "market_model", *,
                            events=with_dummies.reset_index(drop=True), span=span, notes=notes)
 
 
-def _event_block(ols, dummy_rows: np.ndarray, k_base: int, lags: int) -> np.ndarray:
+def _event_block(ols, dummy_rows: np.ndarray, k_base: int, lags: int,
+                 scale: np.ndarray) -> np.ndarray:
     """The error covariance of the event sessions, added to the HAC dummy block.
 
     The residual of a single-observation dummy is zero, so the sandwich never sees the event
     errors: statsmodels' HAC variance of a dummy coefficient is only x'V_b x (far too small).
     We add Omega_ts = w(|t-s|) gamma_|t-s| (Bartlett weights, gamma from the non-event
     residuals, lags in sample rows), which is sigma^2 on the diagonal, as in plain OLS.
+    Under weighted least squares gamma is of the whitened residuals and the error of session t
+    is sqrt(h_t) times a whitened one: `scale` is sqrt(h_t) of the dummy rows (1 for OLS).
     """
-    u = np.asarray(ols.resid, dtype=float).copy()
+    u = np.asarray(ols.wresid, dtype=float).copy()
     u[dummy_rows] = 0.0
     n = len(u)
     j = np.arange(lags + 1)
@@ -201,8 +225,26 @@ def _event_block(ols, dummy_rows: np.ndarray, k_base: int, lags: int) -> np.ndar
     near = dist <= lags
     omega = np.where(near, (weight * gamma)[np.minimum(dist, lags)], 0.0)
     block = np.zeros((k_base + len(dummy_rows),) * 2)
-    block[k_base:, k_base:] = omega
+    block[k_base:, k_base:] = omega * np.outer(scale, scale)
     return block
+
+
+def _garch_variances(series: str, resid: np.ndarray) -> np.ndarray:
+    """Conditional variances h_t of a GARCH(1,1) fitted by arch to the base model's residuals
+    over the whole sample (event sessions included: their residual is the abnormal return, as
+    in the study's GARCH model, and h_t only uses sessions before t)."""
+    from arch import arch_model
+    scale = 100.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
+                         rescale=False).fit(disp="off")
+    alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
+    omega = float(res.params["omega"])
+    if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
+        raise InputError(f"series {series!r}: GARCH(1,1) did not converge to a stationary fit "
+                         "on the sample, so the garch dummy regression has no weights")
+    return (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
 
 
 def _event_days(result, series: str, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

@@ -239,3 +239,19 @@ def test_online_runs_are_never_short_cut(csv_study):
         res = invoke("run", "--config", "study.toml", "--cache", "cache")
         assert res.exit_code == 0, res.output
         assert "nothing changed" not in res.output and "rebuilt" in res.output
+
+
+def test_test_command_runs_garch_and_explains_scholes_williams(tmp_path, monkeypatch):
+    monkeypatch.setenv("EVENTSTUDY_CACHE", str(tmp_path / "cache"))
+    events = str(REPO / "events.csv")
+    res = invoke("test", "CAR(liberation-day, 0, 1) = 0", "--series", "N225", "--model",
+                 "garch", "--offline", "--events", events)
+    assert res.exit_code == 0, res.output
+    lines = [line for line in res.stdout.splitlines() if line.startswith("CAR(")]
+    assert [line.split("  ")[1] for line in lines] == ["[HAC]", "[nonrobust]"]
+    res = invoke("test", "CAR(liberation-day, 0, 1) = 0", "--series", "N225", "--model",
+                 "scholes_williams", "--offline", "--events", events)
+    assert res.exit_code == 2
+    assert res.stderr.startswith("error: the dummy regression cannot use the model "
+                                 "'scholes_williams': the Scholes-Williams beta is a ratio")
+    assert len(res.stderr.splitlines()) == 1

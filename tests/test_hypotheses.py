@@ -292,3 +292,60 @@ def test_liberation_day_on_the_nikkei(real):
     day0 = rows[rows["date"] == reg.dummy_dates[col]].iloc[0]
     expected = day0["ret"] - fit.params["span"] * day0["span"] - fit.params["rm"] * day0["rm"]
     assert table["estimate"].iloc[0] == pytest.approx(expected, abs=1e-10)
+
+
+# -- the GARCH model: two-step feasible GLS ------------------------------------------------------
+
+def garch_simulated(seed=3, n=600):
+    """Market-model returns with GARCH(1,1) errors (omega, alpha, beta = 2e-6, 0.1, 0.85)."""
+    rng = np.random.default_rng(seed)
+    rm = rng.normal(0, 0.01, n)
+    e, h = np.zeros(n), np.full(n, 2e-6 / 0.05)
+    for t in range(1, n):
+        h[t] = 2e-6 + 0.1 * e[t - 1] ** 2 + 0.85 * h[t - 1]
+        e[t] = np.sqrt(h[t]) * rng.standard_normal()
+    ret = 0.0002 + 0.9 * rm + e
+    ret[450] += 0.04
+    return fake_result(ret, rm, {"A": 450, "B": 520}, {"A": "escalation", "B": "escalation"})
+
+
+def test_garch_dummy_regression_is_wls_on_arch_variances_by_hand():
+    from arch import arch_model
+    result = garch_simulated()
+    reg = dummy_regression(result, "X", model="garch")
+    assert any("GARCH(1,1)" in n for n in reg.notes)
+    frame = result.returns["X"]
+    rows = frame[frame["date"].isin(reg.dates)].reset_index(drop=True)
+    event = rows["date"].isin(list(reg.dummy_dates.values())).to_numpy()
+    # step 1, independently: OLS on the non-event sessions; residuals of every session
+    base = sm.OLS(rows["ret"][~event], rows[["span", "rm"]][~event]).fit()
+    e = rows["ret"] - rows[["span", "rm"]] @ base.params.to_numpy()
+    # step 2: arch on those residuals (in percent), h_t; step 3: WLS without the event sessions
+    fit = arch_model(e.to_numpy() * 100, mean="Zero", vol="GARCH", p=1, q=1,
+                     rescale=False).fit(disp="off")
+    h = (np.asarray(fit.conditional_volatility) / 100) ** 2
+    wls = sm.WLS(rows["ret"][~event], rows[["span", "rm"]][~event], weights=1 / h[~event]).fit()
+    # (arch's optimiser turns the 1e-16 differences of our residuals into ~1e-7 in h_t)
+    np.testing.assert_allclose(reg.ols.params[["span", "rm"]], wls.params, rtol=1e-6)
+    # a dummy is that session's residual; its variance s^2 h_t + x V x' (prediction error)
+    t = int(np.flatnonzero(rows["date"] == reg.dummy_dates["A[+0]"])[0])
+    x = rows.loc[t, ["span", "rm"]].to_numpy(float)
+    assert reg.ols.params["A[+0]"] == pytest.approx(rows["ret"][t] - x @ wls.params, abs=1e-9)
+    var = wls.scale * h[t] + x @ wls.cov_params().to_numpy() @ x
+    assert reg.ols.bse["A[+0]"] ** 2 == pytest.approx(var, rel=1e-6)
+    assert reg.ols.params["A[+0]"] == pytest.approx(0.04, abs=4 * np.sqrt(h[t]))
+    table = test_hypotheses(result, ["CAR(A, 0, 1) = 0"], series="X", model="garch",
+                            regression=reg)
+    assert list(table["model"]) == ["garch", "garch"] and np.isfinite(table["p_value"]).all()
+    # HAC with no lags: the event block is s_w^2 h_t on the dummy's diagonal, plus x V_HC0 x'
+    reg0 = dummy_regression(result, "X", model="garch", hac_lags=0)
+    hc0 = sm.WLS(rows["ret"][~event], rows[["span", "rm"]][~event],
+                 weights=1 / h[~event]).fit(cov_type="HC0")
+    k = list(reg0.ols.params.index).index("A[+0]")
+    expected = wls.scale * h[t] + x @ hc0.cov_params().to_numpy() @ x
+    assert reg0.hac_cov.iloc[k, k] == pytest.approx(expected, rel=1e-6)
+
+
+def test_scholes_williams_is_refused_with_the_reason():
+    with pytest.raises(InputError, match="ratio of OLS slopes.*'dimson'"):
+        dummy_regression(simulated(), "X", model="scholes_williams")
