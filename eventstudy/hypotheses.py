@@ -233,11 +233,10 @@ def _garch_variances(series: str, resid: np.ndarray) -> np.ndarray:
     """Conditional variances h_t of a GARCH(1,1) fitted by arch to the base model's residuals
     over the whole sample (event sessions included: their residual is the abnormal return, as
     in the study's GARCH model, and h_t only uses sessions before t)."""
-    from arch import arch_model
     scale = 100.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
+        res = mdl.arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
                          rescale=False).fit(disp="off")
     alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
     omega = float(res.params["omega"])

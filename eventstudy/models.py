@@ -9,6 +9,7 @@ is never dropped.
 """
 from __future__ import annotations
 
+import os
 import warnings
 from dataclasses import dataclass
 
@@ -232,9 +233,17 @@ class GarchFit:
         return self.conditional_variance_x(e, frame["span"].to_numpy(dtype=float))
 
 
+def arch_model(*args, **kwargs):
+    """arch's `arch_model`, imported on first use without numba: arch's GARCH recursions are
+    its compiled Cython ones either way, and numba (installed with our `fast` extra) would only
+    add ~0.4 s to the import. A user's own ARCH_DISABLE_NUMBA setting is kept."""
+    os.environ.setdefault("ARCH_DISABLE_NUMBA", "1")
+    from arch import arch_model as make
+    return make(*args, **kwargs)
+
+
 def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
     """GARCH(1,1)-scaled model: OLS mean (`names`), then arch on the residuals (in percent)."""
-    from arch import arch_model
     mean = fit("garch", est, names)
     resid = mean.residuals.to_numpy(dtype=float)
     scale = 100.0

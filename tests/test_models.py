@@ -174,3 +174,20 @@ def test_scholes_williams_beta_by_hand_and_under_non_synchronous_trading():
     ols = mdl.fit("market_model", rows, ["span", "rm"])
     assert ols.params["rm"] == pytest.approx(0.6, abs=0.05)      # OLS sees half of it
     assert fit.dof == len(rows) - 2 and fit.n_est == len(rows)
+
+
+def test_garch_does_not_import_numba():
+    """arch's GARCH uses its Cython recursions; importing numba through arch costs ~0.4 s."""
+    pytest.importorskip("numba")            # (the `fast` extra) nothing to avoid without it
+    import subprocess
+    import sys
+    code = ("import numpy as np, pandas as pd, sys\n"
+            "from eventstudy import models\n"
+            "rng = np.random.default_rng(0)\n"
+            "est = pd.DataFrame({'ret': rng.normal(0, 0.01, 300), 'span': 1.0})\n"
+            "models.fit_garch(est, ['span'])\n"
+            "print('arch' in sys.modules, 'numba' in sys.modules)\n")
+    env = {k: v for k, v in __import__("os").environ.items() if k != "ARCH_DISABLE_NUMBA"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         env=env, cwd=__import__("pathlib").Path(__file__).parents[1])
+    assert out.stdout.split() == ["True", "False"], out.stderr
