@@ -7,6 +7,10 @@ Two sources of abnormal returns, each giving samples of N pseudo-events (pairs):
   a random series and a random day 0 with a full estimation window [-250, -11] and event
   window, inside the dates every series covers (2022-07 on); market model by OLS, AR
   variances with the prediction-error term (as the study's).
+* ``universe``: the bundled real universe (examples/universe): a random stock among ~600 Tokyo
+  stocks (market model on TOPIX) and ~500 S&P 500 stocks (on the S&P 500) and a random day 0
+  with a full window of returns (Brown & Warner's design on a whole market), after the
+  study's data checks.
 * ``normal``: i.i.d. N(0, 1) returns, constant-mean model, every pair on its own dates;
   ``hnormal``: the same with a volatility per pair uniform in [0.5, 2] (CARs then are a scale
   mixture, fat-tailed across pairs); ``t3``, ``t5``: Student t returns.
@@ -130,6 +134,54 @@ def real_returns() -> dict[str, pd.DataFrame]:
     return out
 
 
+UNIVERSE = ROOT / "examples" / "universe"
+
+
+def universe_returns() -> dict[str, pd.DataFrame]:
+    """Per security of the bundled real universe (examples/universe: ~600 Tokyo stocks against
+    TOPIX, ~500 S&P 500 stocks against the S&P 500), its log returns and the benchmark's on the
+    same sessions, after the study's data checks (eventstudy.data.checks: skipped securities
+    left out, dropped bars and flagged days NaN, so a pair whose window holds one is redrawn)."""
+    from eventstudy.data.checks import check_closes
+    benches = {"tokyo": pd.read_csv(UNIVERSE / "TOPIX.csv", parse_dates=["date"]),
+               "us": pd.read_csv(SAMPLE / "_GSPC.csv", parse_dates=["date"])}
+    out = {}
+    for market, bench in benches.items():
+        long = pd.read_parquet(UNIVERSE / f"closes-{market}.parquet")
+        wide = long.pivot(index="date", columns="security", values="close")
+        wide.index = pd.DatetimeIndex(wide.index).as_unit("ns")
+        checked = check_closes(wide)
+        closes = checked.closes
+        flagged = checked.problems[checked.problems["action"] == "flag day"]
+        for sec, day in zip(flagged["security"], flagged["date"]):
+            if sec in closes.columns and day in closes.index:
+                closes.loc[day, sec] = np.nan
+        level = np.log(bench.set_index("date")["close"]).reindex(closes.index)
+        rm = level.diff().to_numpy()
+        r = np.log(closes).diff().to_numpy()
+        dates = closes.index.to_numpy(dtype="datetime64[D]")
+        for j, sec in enumerate(closes.columns):
+            out[f"{market}:{sec}"] = pd.DataFrame({"r": r[1:, j], "rm": rm[1:],
+                                                   "date": dates[1:]})
+    return out
+
+
+def universe_eligible(frames) -> dict[str, np.ndarray]:
+    """Per security, the day-0 positions whose whole window [EST[0], EVT[1]] has returns and
+    benchmark returns (no gap, no flagged day, listed throughout)."""
+    L = EVT[1] - EST[0] + 1
+    out = {}
+    for sid, f in frames.items():
+        ok = (np.isfinite(f["r"].to_numpy()) & np.isfinite(f["rm"].to_numpy())).astype(int)
+        if len(ok) < L:
+            continue
+        run = np.convolve(ok, np.ones(L, dtype=int), mode="valid")     # full windows
+        starts = np.flatnonzero(run == L)
+        if len(starts):
+            out[sid] = starts - EST[0]                                    # day-0 positions
+    return out
+
+
 def eligible(frames) -> dict[str, np.ndarray]:
     """Per series, the day-0 positions with a full window whose date every series can have
     as a day 0 (the common range, as the first version of this script drew them)."""
@@ -140,8 +192,8 @@ def eligible(frames) -> dict[str, np.ndarray]:
 
 
 def real_sample(frames, rng, n_pairs: int, shock: float, positions=None):
-    names = list(frames)
     positions = eligible(frames) if positions is None else positions
+    names = list(positions)
     cols, dates = [], []
     while len(cols) < n_pairs:
         sid = names[rng.integers(len(names))]
@@ -179,13 +231,18 @@ def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_bo
              shocks=(0.0,)) -> pd.DataFrame:
     """One row per (test, window, shock): rejection rate among samples with a p-value, the
     number of those samples and of NaN rows (with the first note seen)."""
-    frames = real_returns() if source == "real" else None
-    positions = eligible(frames) if source == "real" else None
+    frames = positions = None
+    if source == "real":
+        frames = real_returns()
+        positions = eligible(frames)
+    elif source == "universe":
+        frames = universe_returns()
+        positions = universe_eligible(frames)
     rows = []
     for shock in shocks:
         rng = np.random.default_rng(seed)                    # same pseudo-events per shock
         for s in range(samples):
-            if source == "real":
+            if source in ("real", "universe"):
                 g, wins = real_sample(frames, rng, n_pairs, shock, positions)
             else:
                 g, wins = normal_sample(rng, n_pairs, shock,
