@@ -77,7 +77,7 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
     keys = {
         "index": digest(common_key, result.events, result.alignment, result.car,
                         result.skipped, result.provenance, result.prices, result.gaps,
-                        result.tests),
+                        result.tests, view.firm),
         "methods": digest(common_key, sorted(set(result.tests["test"].dropna()))),
     }
     pair_tests = result.tests[result.tests["group"].fillna("") == ""]

@@ -54,6 +54,8 @@ TEST_TEXT = {
 
 
 LARGE = 30    # more series than this around one event: summaries, not a row/trace per pair
+FIRM_EVENT_ROWS = 100   # more firm-specific events than this: the index summarises them by
+#                         category (a firm event never has a page: it is one pair, in results/)
 MARKET_WIDE = "market_wide"
 HEADLINE_MARKET_WIDE = "constant_mean"
 DEFAULT_HEADLINE = "market_model"
@@ -159,11 +161,23 @@ class View:
         self.groups = sorted(made | {g for g, c in cfg.groups.items()
                                      if not getattr(c, "by", None)})
         self.group_files = unique_slugs(self.groups)
-        self.ar = {eid: f for eid, f in result.ar.groupby("event_id", sort=True)}
+        # Firm-specific events (one pair each, maybe a million) have no page: their pairs are
+        # in results/ and the index summarises them; pages are for the global events.
+        firm = getattr(result, "firm_events", None)
+        self.firm = (firm[["event_id", "category"]].drop_duplicates("event_id")
+                     if isinstance(firm, pd.DataFrame) and len(firm)
+                     else pd.DataFrame({"event_id": [], "category": []}))
+        self.unpaged = set(self.firm["event_id"])
+        ar = result.ar
+        if self.unpaged:
+            ar = ar[ar["event_id"].isin(set(self.events["event_id"]))]
+        self.ar = {eid: f for eid, f in ar.groupby("event_id", sort=True)}
         self.members = {gid: _members(self, gid) for gid in self.groups}
         per_event = result.alignment.groupby("event_id")["series"].nunique()
         self.n_series = {eid: int(n) for eid, n in per_event.items()}
-        self.large = (max(self.n_series.values(), default=0) > LARGE
+        # the universe layout also summarises many firm events by category
+        self.many_firm_events = len(self.unpaged) > FIRM_EVENT_ROWS
+        self.large = (self.many_firm_events or max(self.n_series.values(), default=0) > LARGE
                       or len(self.securities) > LARGE)
         pair_tests = result.tests[result.tests["group"].fillna("") == ""]
         self._by_event = {name: dict(tuple(frame.groupby("event_id", sort=True)))
@@ -226,7 +240,15 @@ class View:
                 for a, b in zip(frame["window_start"], frame["window_end"])]
 
     def event_href(self, eid: str, root: str) -> str:
-        return f"{root}events/{eid}.html"
+        """The event's page, or "" (no link) for a firm event without one."""
+        return "" if eid in self.unpaged else f"{root}events/{eid}.html"
+
+    def unpaged_note(self) -> str:
+        if not self.unpaged:
+            return ""
+        return (f"{len(self.unpaged):,} firm-specific events have no page each (one pair each): "
+                "their pairs are in results/car.csv and results/alignment.csv"
+                + (", summarised by category above." if self.many_firm_events else "."))
 
     def group_href(self, gid: str, root: str) -> str:
         return f"{root}groups/{self.group_files[gid]}.html"
@@ -404,6 +426,16 @@ def index_context(view: View, margin_days: int = 30) -> dict:
                 num_cell(e.number, str(e.number)), event_cell,
                 text_cell(sid, title=view.names.get(sid, sid)),
                 text_cell(fmt.date(a.day0) if a is not None else fmt.DASH), *cells])
+    # a few firm-specific events (many take the universe layout): one row per pair, no page
+    firm = r.alignment[r.alignment["event_id"].isin(view.unpaged)]
+    category = dict(zip(view.firm["event_id"], view.firm["category"]))
+    for a in firm.sort_values(["day0", "event_id", "series"]).itertuples(index=False):
+        summary.rows.append([
+            Cell(cls="num"),
+            text_cell(a.event_id, cls="id", title=f"firm-specific event; category "
+                                                  f"{fmt.text(category.get(a.event_id)) or fmt.DASH}"),
+            text_cell(a.series, title=view.names.get(a.series, a.series)),
+            text_cell(fmt.date(a.day0)), *view.car_cells(a.event_id, a.series)])
 
     events_table = Table(columns=[("#", "num"), ("event", ""), ("title", ""), ("category", ""),
                                   ("New York", ""), ("Tokyo", ""), ("precision", "")],
@@ -414,6 +446,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
             text_cell(e.time_precision)])
 
     return {"large": False, "charts": charts, "summary": summary, "events_table": events_table,
+            "unpaged_note": view.unpaged_note(),
             "groups": group_list(view, ""), "provenance": provenance_table(view),
             "params": params(view), "skipped": skipped_table(r.skipped, view, "", True),
             "stars_note": STARS_NOTE, "any_market_wide": bool(view.market_wide),

@@ -398,7 +398,7 @@ def index_context(view: View, margin_days: int = 30) -> dict:
     prices = r.prices[r.prices["series"].isin(shown) & (r.prices["date"] >= start)
                       & (r.prices["date"] <= end)]
     charts = [figures.timeline(view.sort_series(prices, "date"), ev, view.names, start, end)] \
-        if len(prices) else []
+        if len(prices) and len(ev) else []
     car = car_with_meta(view, r.car)
     pairs = pairs_with_meta(view, r.alignment)
     # per event x universe, each with its own headline model
@@ -425,8 +425,21 @@ def index_context(view: View, margin_days: int = 30) -> dict:
             order = {x: i for i, x in enumerate(ev["event_id"])}
             t.rows.sort(key=lambda row: order.get(row[0].text, 0))
         tables.append(t)
+    if view.unpaged:                         # firm-specific events: by category
+        fcat = dict(zip(view.firm["event_id"], view.firm["category"].fillna("").astype(str)
+                        .replace("", "(none)")))
+        fcar = car_with_meta(view, r.car[r.car["event_id"].isin(view.unpaged)])
+        fpairs = pairs_with_meta(view, r.alignment[r.alignment["event_id"].isin(view.unpaged)])
+        fcar, fpairs = (f.assign(category=f["event_id"].map(fcat)) for f in (fcar, fpairs))
+        model = view.headline_model()
+        tables.append(summary_table(view, groups, fcar, fpairs, ["category", "universe"],
+                                    ["firm events: category", "universe"], model,
+                                    f"summary-firm-{fmt.slug(model)}", root,
+                                    caption="Firm-specific events, one pair each. Headline "
+                                            f"model: {fmt.model_name(model)}"))
     events_table = events_list(view)
     return {"large": True, "charts": charts, "tables": tables, "events_table": events_table,
+            "unpaged_note": view.unpaged_note(),
             "group_table": group_table(view, groups, root), "n_groups": len(view.groups),
             "skipped": count_table(r.skipped, ["model", "reason"], "skipped-table"),
             "provenance": provenance_summary(view), "params": capped_params(view),
