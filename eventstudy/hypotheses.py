@@ -240,9 +240,11 @@ def _garch_variances(series: str, resid: np.ndarray) -> np.ndarray:
                          rescale=False).fit(disp="off")
     alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
     omega = float(res.params["omega"])
-    if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
+    if res.convergence_flag != 0 or not (np.isfinite([omega, alpha, beta]).all()
+                                         and omega > 0 and alpha + beta < 1):
         raise InputError(f"series {series!r}: GARCH(1,1) did not converge to a stationary fit "
-                         "on the sample, so the garch dummy regression has no weights")
+                         f"on the sample (SLSQP exit {res.convergence_flag}), so the garch "
+                         "dummy regression has no weights")
     return (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
 
 

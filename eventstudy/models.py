@@ -186,7 +186,6 @@ class GarchFit:
     beta: float
     last_h: float            # conditional variance of the last estimation day
     last_e2: float           # its squared residual
-    converged: bool
     estimation_variance: np.ndarray   # h_t over the estimation window
 
     @property
@@ -251,6 +250,9 @@ def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
         warnings.simplefilter("ignore")
         res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
                          rescale=False).fit(disp="off")
+    if res.convergence_flag != 0:    # scipy's SLSQP exit code: the estimates are not a maximum
+        raise ModelError("GARCH(1,1): the optimiser did not converge on the estimation window "
+                         f"(SLSQP exit {res.convergence_flag})")
     omega = float(res.params["omega"]) / scale ** 2
     alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
     if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
@@ -258,4 +260,4 @@ def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
     h = (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
     return GarchFit(model="garch", mean=mean, omega=omega, alpha=alpha, beta=beta,
                     last_h=float(h[-1]), last_e2=float(resid[-1] ** 2),
-                    converged=res.convergence_flag == 0, estimation_variance=h)
+                    estimation_variance=h)

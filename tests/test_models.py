@@ -191,3 +191,26 @@ def test_garch_does_not_import_numba():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          env=env, cwd=__import__("pathlib").Path(__file__).parents[1])
     assert out.stdout.split() == ["True", "False"], out.stderr
+
+
+def test_a_garch_fit_whose_optimiser_did_not_converge_is_refused(monkeypatch):
+    """arch returns estimates even when SLSQP stops early (convergence_flag != 0): they are
+    not a maximum of the likelihood, so the pair is skipped with the reason, never used."""
+    from types import SimpleNamespace
+
+    from eventstudy import models
+    rng = np.random.default_rng(1)
+    est = pd.DataFrame({"ret": rng.normal(0, 0.01, 300), "span": 1.0})
+    real = models.arch_model
+
+    def stopped_early(*args, **kwargs):
+        model = real(*args, **kwargs)
+        fit = model.fit(disp="off")
+        return SimpleNamespace(fit=lambda **kw: SimpleNamespace(
+            params=fit.params, conditional_volatility=fit.conditional_volatility,
+            convergence_flag=9))                      # SLSQP: iteration limit reached
+
+    assert models.fit_garch(est, ["span"]).alpha >= 0          # converges as it is
+    monkeypatch.setattr(models, "arch_model", stopped_early)
+    with pytest.raises(models.ModelError, match=r"did not converge .*\(SLSQP exit 9\)"):
+        models.fit_garch(est, ["span"])
