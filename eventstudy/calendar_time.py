@@ -19,7 +19,7 @@ return of a security is its compounded return over its days in the portfolio tha
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -155,10 +155,7 @@ def portfolio_from_long(long: pd.DataFrame, pairs: pd.DataFrame, window, *, log:
     if log:
         values = {c: np.expm1(v) for c, v in values.items()}
     if benchmark == "universe":    # equally weighted mean of the calendar's securities
-        ret_all = long["ret"].to_numpy(float)
-        simple_all = np.expm1(ret_all) if log else ret_all
-        ew = pd.Series(simple_all).groupby([long["panel"].to_numpy(), pos]).transform("mean")
-        values["bench"] = ew.to_numpy()[rows]
+        values["bench"] = keyed.equal_weighted(log)[rows]
     else:
         values["bench"] = values["rm"] if "rm" in values else np.full(len(rows), np.nan)
     frame = pd.DataFrame({"series": keyed.codes[rows],
@@ -195,6 +192,16 @@ class Keyed:
     names: pd.Index
     kp: np.ndarray
     kd: np.ndarray
+    cache: dict = field(default_factory=dict)
+
+    def equal_weighted(self, log: bool) -> np.ndarray:
+        """Per row: the mean simple return of its calendar's securities that session."""
+        if log not in self.cache:
+            ret = self.frame["ret"].to_numpy(float)
+            ret = np.expm1(ret) if log else ret
+            groups = [self.frame["panel"].to_numpy(), self.frame["pos"].to_numpy()]
+            self.cache[log] = pd.Series(ret).groupby(groups).transform("mean").to_numpy()
+        return self.cache[log]
 
 
 def prepare(long: pd.DataFrame) -> Keyed:

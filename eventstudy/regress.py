@@ -71,6 +71,7 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
         raise InputError(f"weights must be inverse_variance or none, not {weights!r}",
                          **_at(where, "weights"))
     frame = regression_frame(result, window=window, model=model, groups=groups, where=where)
+    check_formula(formula, None, **_at(where, "formula"))     # its shape, then its columns
     lhs = _dependent(formula, where)
     check_formula(formula, frame.columns, **_at(where, "formula"))
     if weights == "inverse_variance":
@@ -113,10 +114,12 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
         what = {"event_id": "events", "day0": "event dates (day 0)", "security": "securities",
                 "both": "events or securities"}[cluster]
         if n_clusters < MIN_CLUSTERS:
+            other = "\"event_id\" or \"none\"" if cluster == "security" else \
+                "\"security\" or \"none\""
             raise InputError(
                 f"cannot cluster by {cluster}: {n_clusters} {what} in the sample, at least "
                 f"{MIN_CLUSTERS} needed (a cluster-robust variance has G - 1 degrees of freedom); "
-                "use cluster = \"security\" or \"none\" (docs/second-stage.md)",
+                f"use cluster = {other} (docs/second-stage.md)",
                 **_at(where, "cluster"))
         groups_arg = ids[:, 0] if ids.shape[1] == 1 else ids
         fit = mod.fit(cov_type="cluster", cov_kwds={"groups": groups_arg}, use_t=True)
