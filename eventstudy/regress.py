@@ -126,8 +126,10 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
         cov_type = "cluster" if cluster != "both" else "cluster-2way"
         df = n_clusters - 1
         if n_clusters < FEW_CLUSTERS:
+            compare = {"security": "event_id"}.get(cluster, "security")
             notes.append(f"few clusters ({n_clusters} {what}): cluster-robust standard errors "
-                         "are biased down; compare cluster = security (docs/second-stage.md)")
+                         f"are biased down; compare cluster = {compare} "
+                         "(docs/second-stage.md)")
         if n_clusters <= k and cluster != "security":
             notes.append(f"{n_clusters} clusters for {k} coefficients: joint tests of them "
                          "are not possible")

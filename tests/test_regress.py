@@ -366,3 +366,22 @@ def test_groups_restrict_the_sample(tmp_path):
     # a `by` group's id stands for all its parts: here every pair
     every = result.regress("car ~ size", window=(0, 0), groups=["per_event"])
     assert (every["n"] == 66).all()
+
+
+def test_run_writes_and_then_removes_regressions_with_the_config(tmp_path):
+    reg = ('[[regressions]]\nname = "by-date"\nformula = "car ~ C(sector) + size"\n'
+           'window = [0, 2]\ncluster = "day0"\n')
+    small(tmp_path, extra=reg)
+    args = ["run", "--offline", "--quiet", "--events", tmp_path / "events.csv", "--config",
+            tmp_path / "study.toml", "--out", tmp_path / "out", "--cache", tmp_path / "c"]
+    assert cli(*args).exit_code == 0
+    table = pd.read_csv(tmp_path / "out" / "results" / "regressions.csv")
+    assert set(table["name"]) == {"by-date"} and (table["cluster"] == "day0").all()
+    assert (table["n_clusters"] == 6).all()      # six events on six different days
+    assert (tmp_path / "out" / "regressions.html").is_file()
+    text = (tmp_path / "study.toml").read_text("utf-8").replace(reg, "")
+    (tmp_path / "study.toml").write_text(text, "utf-8")
+    assert cli(*args).exit_code == 0
+    assert not (tmp_path / "out" / "results" / "regressions.csv").exists()
+    assert not (tmp_path / "out" / "regressions.html").exists()
+    assert "regressions.html" not in (tmp_path / "out" / "index.html").read_text("utf-8")
