@@ -25,8 +25,8 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from eventstudy.calendar_time import (fit_portfolio, long_returns, portfolio_from_long,  # noqa: E402
-                                      prepare)
+from eventstudy.calendar_time import (  # noqa: E402
+    fit_portfolio, long_returns, portfolio_from_long, prepare)
 
 
 def universe_returns(cache_dir: str | None = None) -> pd.DataFrame:

@@ -551,7 +551,8 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
 @click.option("--weights", default=None, type=click.Choice(["inverse_variance", "none"]),
               help="inverse_variance: WLS with weights 1 / car_var.")
 @click.option("--groups", "groups", multiple=True, metavar="G",
-              help="Only the pairs of these groups of the config (repeat the option).")
+              help="Only the pairs of these groups of the config (repeat the option, or "
+                   "G1,G2).")
 @_EVENTS_OPTION
 @click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
               help="Study config (TOML). Default: the built-in 2025 tariff study.")
@@ -584,6 +585,7 @@ def regress_command(formula, window, model, cluster, weights, groups, events_pat
     config = load_config(_input_file(config_path, "--config") if config_path else None)
     cache = _cache_folder(cache_dir)
     window = tuple(window)
+    groups = [g for value in groups for g in value.split(",") if g]   # repeated or a,b
     if window not in config.event_windows:
         have = ", ".join(f"{a} {b}" for a, b in config.event_windows)
         raise InputError(f"{window[0]} {window[1]} is not an event window of the study "

@@ -71,6 +71,7 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
         raise InputError(f"weights must be inverse_variance or none, not {weights!r}",
                          **_at(where, "weights"))
     frame = regression_frame(result, window=window, model=model, groups=groups, where=where)
+    info = dict(frame.attrs)
     check_formula(formula, None, **_at(where, "formula"))     # its shape, then its columns
     lhs = _dependent(formula, where)
     check_formula(formula, frame.columns, **_at(where, "formula"))
@@ -102,6 +103,11 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
                          "the errors", **_at(where, "formula"))
 
     notes = []
+    if info.get("n_skipped"):
+        notes.append(f"{info['n_skipped']} pairs skipped by the study (no CAR: see "
+                     "skipped.csv)")
+    if info.get("n_waiting"):
+        notes.append(f"{info['n_waiting']} pairs waiting for data left out")
     if n_dropped:
         notes.append(f"{n_dropped} of {n_all} pairs dropped (missing {lhs} or a regressor)")
     if cluster == "none":
@@ -166,10 +172,15 @@ def regression_frame(result, window=(0, 1), model: str = "market_model", groups=
         raise InputError(f"window {list(window)} is not an event window of the study "
                          f"(it has {', '.join(str(list(w)) for w in have)})",
                          **_at(where, "window"))
-    rows = rows[rows["note"] != "waiting for data"]
-    rows = rows.drop(columns=[c for c in ("_p", "_m") if c in rows])
+    pairs = result.alignment[["event_id", "series"]].drop_duplicates()
     if groups:
-        rows = rows.merge(_group_pairs(result, groups, where), on=["event_id", "series"])
+        chosen = _group_pairs(result, groups, where)
+        rows = rows.merge(chosen, on=["event_id", "series"])
+        pairs = pairs.merge(chosen, on=["event_id", "series"])
+    waiting = rows["note"] == "waiting for data"
+    n_waiting = int(waiting.sum())
+    rows = rows[~waiting].drop(columns=[c for c in ("_p", "_m") if c in rows])
+    n_skipped = max(len(pairs) - len(rows) - n_waiting, 0)    # studied pairs with no CAR
     rows = rows.assign(scar=rows["car"] / rows["se"])
     securities = result.securities
     out = rows
@@ -187,7 +198,9 @@ def regression_frame(result, window=(0, 1), model: str = "market_model", groups=
                 out[col] = own[col].where(own[col].notna(), out[col]).to_numpy()
             else:
                 out[col] = own[col].to_numpy()
-    return out.reset_index(drop=True)
+    out = out.reset_index(drop=True)
+    out.attrs.update(n_skipped=n_skipped, n_waiting=n_waiting)
+    return out
 
 
 def check_formula(formula: str, columns, *, file: str | None = None,
