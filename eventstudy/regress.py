@@ -67,6 +67,7 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
     if cluster not in CLUSTERS:
         raise InputError(f"cluster must be one of {', '.join(CLUSTERS)}, not {cluster!r}"
                          f"{suggest(cluster, CLUSTERS)}", **_at(where, "cluster"))
+    weights = None if weights == "none" else weights
     if weights not in WEIGHTS:
         raise InputError(f"weights must be inverse_variance or none, not {weights!r}",
                          **_at(where, "weights"))
@@ -136,7 +137,7 @@ def regress(result, formula: str, window=(0, 1), model: str = "market_model",
             notes.append(f"few clusters ({n_clusters} {what}): cluster-robust standard errors "
                          f"are biased down; compare cluster = {compare} "
                          "(docs/second-stage.md)")
-        if n_clusters <= k and cluster != "security":
+        if n_clusters <= k:
             notes.append(f"{n_clusters} clusters for {k} coefficients: joint tests of them "
                          "are not possible")
     ci = np.asarray(fit.conf_int(alpha=0.05))
