@@ -10,7 +10,7 @@ from pathlib import Path
 from setuptools import setup
 from setuptools.command.build_py import build_py
 
-DOCS = ("methods.md", "methods-tests.md", "methods-hypotheses.md")
+DOCS = ("methods.md", "methods-tests.md", "methods-hypotheses.md", "second-stage.md")
 
 
 class BuildWithDocs(build_py):

@@ -281,6 +281,10 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
             warnings.simplefilter("always")
             result = run_study(events, config, offline=offline, cache_dir=cache,
                                recompute=force, memoize=not problem)
+        regressions = None
+        if getattr(config, "regressions", ()):      # before any file is written: a bad
+            from eventstudy.regress import run_regressions   # formula leaves no file
+            regressions = run_regressions(result)
         reuse = result.reuse
         say(f"studied {len(result.alignment)} pairs: {len(result.car)} CARs, "
             f"{len(result.tests)} tests ({reuse.get('computed', 0)} results computed, "
@@ -312,11 +316,12 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         runstate.invalidate(out)    # from the first write until the record: not known current
         staged = locks.enter_context(atomic.batch())   # results and pages appear together
         paths = result.write_csvs(out / "results")
+        paths += _write_regressions(regressions, out / "results")
         securities = result.securities
         if securities is not None and (securities["universe"] != "").any():
             paths += result.write_parquet(out / "results")     # what universe pages link
         say(f"wrote {out / 'results'}/ ({len(paths)} CSV files); building pages ...")
-        pages = build_report(result, out, force=force)
+        pages = build_report(result, out, force=force, regressions=regressions)
         names = [p.relative_to(out).as_posix() for p in pages]
         shown = ", ".join(names[:6]) + (f" and {len(names) - 6} more" if len(names) > 6 else "")
         if not quiet:
@@ -330,6 +335,19 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
     say(f"done in {time.perf_counter() - started:.1f} s")
     if not quiet:
         click.echo(f"open {out / 'index.html'}")
+
+
+def _write_regressions(regressions, results: Path) -> list[Path]:
+    """results/regressions.csv when the config has [[regressions]]; a stale one (from a config
+    that had them) is removed, so the folder never shows results the study no longer has."""
+    from eventstudy import atomic
+    from eventstudy.result import to_csv
+    path = results / "regressions.csv"
+    if regressions is None:
+        path.unlink(missing_ok=True)
+        return []
+    atomic.write_text(path, to_csv(regressions))
+    return [path]
 
 
 MAX_LINES = 20     # per kind of message: a whole market's skips go to the results files
@@ -517,6 +535,92 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
     if csv_path:
         atomic.write_text(csv_path, to_csv(table))
 
+
+
+@main.command("regress")
+@click.argument("formula")
+@click.option("--window", nargs=2, type=int, required=True, metavar="START END",
+              help="An event window of the study, in trading days (e.g. --window 0 0).")
+@click.option("--model", default="market_model", show_default=True,
+              type=click.Choice(["constant_mean", "market_adjusted", "market_model",
+                                 "factor_model", "dimson", "scholes_williams", "garch"]))
+@click.option("--cluster", default="event_id", show_default=True,
+              type=click.Choice(["event_id", "day0", "security", "both", "none"]),
+              help="Cluster the standard errors by event, by event date, by security, both "
+                   "ways (event and security), or not (HC1).")
+@click.option("--weights", default=None, type=click.Choice(["inverse_variance", "none"]),
+              help="inverse_variance: WLS with weights 1 / car_var.")
+@click.option("--groups", "groups", multiple=True, metavar="G",
+              help="Only the pairs of these groups of the config (repeat the option, or "
+                   "G1,G2).")
+@_EVENTS_OPTION
+@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
+              help="Study config (TOML). Default: the built-in 2025 tariff study.")
+@click.option("--offline", is_flag=True, help="Do not fetch: use the cache, then the bundled sample.")
+@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False))
+@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
+              help="Also write the table to this CSV file.")
+@_friendly
+def regress_command(formula, window, model, cluster, weights, groups, events_path, config_path,
+                    offline, cache_dir, csv_path):
+    """Regress CARs on security and event metadata (OLS or WLS, clustered errors).
+
+    \b
+    FORMULA: statsmodels formula; left of ~ one of car, scar (car / se), bhar; on the right
+    the columns of the securities (sector, ...) and of the events (category, ...).
+    Examples:
+      eventstudy regress "car ~ C(category)" --window 0 0 --offline
+      eventstudy regress "car ~ C(sector_en)" --window 0 0 --cluster security \\
+          --config examples/universe/study.toml --offline
+    """
+    from dataclasses import replace
+
+    from eventstudy import atomic
+    from eventstudy.config import load_config
+    from eventstudy.events import load_events
+    from eventstudy.regress import regress
+    from eventstudy.result import to_csv
+    from eventstudy.study import run_study
+    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
+    config = load_config(_input_file(config_path, "--config") if config_path else None)
+    cache = _cache_folder(cache_dir)
+    window = tuple(window)
+    groups = [g for value in groups for g in value.split(",") if g]   # repeated or a,b
+    if window not in config.event_windows:
+        have = ", ".join(f"{a} {b}" for a, b in config.event_windows)
+        raise InputError(f"{window[0]} {window[1]} is not an event window of the study "
+                         f"({have}; add it to study.event_windows)", field="--window")
+    for g in groups:
+        if g not in config.groups:
+            from eventstudy.errors import suggest
+            raise InputError(f"unknown group {g!r}{suggest(g, config.groups)}", field="--groups")
+    # only the model and the groups asked for (group tests cost most); the windows stay the
+    # study's: they set the days excluded from estimation, so the CARs are those of `run`.
+    # memoize=False: this narrowed study must not replace the memo of `eventstudy run`
+    config = replace(config, models=(model,), groups={g: config.groups[g] for g in groups},
+                     regressions=())
+    events = load_events(events_file)
+    with ExitStack() as locks:
+        _locked(locks, cache)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = run_study(events, config, offline=offline, cache_dir=cache, memoize=False)
+    table = regress(result, formula, window=window, model=model, cluster=cluster,
+                    weights=None if weights in (None, "none") else weights,
+                    groups=list(groups) or None)
+    first = table.iloc[0]
+    click.echo(f"{first['dependent']} ({model}, window {window[0]} {window[1]}): n = "
+               f"{first['n']} pairs, {first['cov_type']} ({cluster}, {first['n_clusters']} "
+               f"clusters), R2 = {first['r2']:.4f}")
+    if first["note"]:
+        click.echo(f"note: {one_line(first['note'])}")
+    width = max(12, *(len(t) for t in table["term"]))
+    click.echo(f"{'term':{width}s} {'estimate':>12s} {'se':>12s} {'t':>8s} {'p':>7s}")
+    for row in table.itertuples():
+        click.echo(f"{one_line(row.term):{width}s} {row.estimate:12.6f} {row.se:12.6f} "
+                   f"{row.t:8.3f} {row.p:7.4f}")
+    if csv_path:
+        atomic.write_text(csv_path, to_csv(table))
 
 
 @main.command("init")

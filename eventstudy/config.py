@@ -26,7 +26,8 @@ _GROUP_KEYS = {"series", "universe", "events", "categories", "where", "by", "fir
 _UNIVERSE_KEYS = {"source", "prices", "layout", "securities", "calendar", "close_time", "close_tz",
                   "benchmark", "where", "tickers", "tickers_file"}
 _EVENTS_KEYS = {"path", "kind"}
-_TOP_KEYS = {"study", "series", "universe", "events", "groups"}
+_TOP_KEYS = {"study", "series", "universe", "events", "groups", "regressions"}
+_REGRESSION_KEYS = {"name", "formula", "window", "model", "cluster", "weights", "groups"}
 UNIVERSE_SOURCES = ("csv", "yahoo")
 LAYOUTS = ("folder", "wide", "long")
 
@@ -109,6 +110,19 @@ class GroupConfig:
 
 
 @dataclass(frozen=True)
+class RegressionConfig:
+    """One `[[regressions]]` table: a cross-sectional regression of CARs (eventstudy.regress)."""
+    name: str
+    formula: str
+    window: tuple[int, int]
+    model: str = "market_model"
+    cluster: str = "event_id"
+    weights: str | None = None
+    groups: tuple[str, ...] = ()
+    field: str = "regressions"          # where it was declared, for error messages
+
+
+@dataclass(frozen=True)
 class Config:
     series: dict[str, SeriesConfig]
     studied: tuple[str, ...]
@@ -128,6 +142,7 @@ class Config:
     universes: dict[str, UniverseConfig] = field(default_factory=dict)
     studied_universes: tuple[str, ...] = ()
     firm_events: dict[str, FirmEventsConfig] = field(default_factory=dict)
+    regressions: tuple[RegressionConfig, ...] = ()
 
     @property
     def event_span(self) -> tuple[int, int]:
@@ -303,7 +318,68 @@ def parse_config(text: str, name: str) -> Config:
                   n_boot=_int(study.get("n_boot", 2000), name, "study.n_boot", 100, MAX_N_BOOT),
                   seed=_int(study.get("seed", 0), name, "study.seed", 0),
                   groups=groups, path=name, universes=universes,
-                  studied_universes=studied_universes, firm_events=firm_events)
+                  studied_universes=studied_universes, firm_events=firm_events,
+                  regressions=_parse_regressions(raw.get("regressions", []), name,
+                                                 event_windows, models, groups))
+
+
+def _parse_regressions(value, name: str, windows, models, groups) -> tuple:
+    """`[[regressions]]`: each table checked here, field by field; the formula's columns are
+    checked when the study's frames are known (eventstudy.regress)."""
+    if isinstance(value, list) and not value:
+        return ()
+    from eventstudy.regress import CLUSTERS, check_formula
+    if isinstance(value, dict):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+        raise InputError("must be tables [[regressions]] (name, formula, window, ...)",
+                         file=name, field="regressions")
+    out, names = [], set()
+    for i, body in enumerate(value, start=1):
+        where = f"regressions[{i}]"
+        _check_keys(body, _REGRESSION_KEYS, name, where)
+        formula = _opt_str(body, "formula", name, where)
+        if not formula:
+            raise InputError("missing (e.g. formula = \"car ~ C(sector)\")", file=name,
+                             field=f"{where}.formula")
+        check_formula(formula, None, file=name, field=f"{where}.formula")
+        reg_name = _opt_str(body, "name", name, where) or formula
+        _check_id(reg_name, name, f"{where}.name")
+        if reg_name in names:
+            raise InputError(f"a second regression named {reg_name!r}", file=name,
+                             field=f"{where}.name")
+        names.add(reg_name)
+        if "window" not in body:
+            raise InputError("missing (one of study.event_windows, e.g. [0, 1])", file=name,
+                             field=f"{where}.window")
+        window = _window(body["window"], name, f"{where}.window")
+        if window not in windows:
+            raise InputError(f"window {list(window)} is not one of study.event_windows "
+                             f"({', '.join(str(list(w)) for w in windows)})", file=name,
+                             field=f"{where}.window")
+        model = _opt_str(body, "model", name, where) or "market_model"
+        if model not in models:
+            raise InputError(f"model {model!r} is not studied{_suggest(model, models)} "
+                             f"(study.models: {', '.join(models)})", file=name,
+                             field=f"{where}.model")
+        cluster = _opt_str(body, "cluster", name, where) or "event_id"
+        if cluster not in CLUSTERS:
+            raise InputError(f"unknown cluster {cluster!r}{_suggest(cluster, CLUSTERS)} "
+                             f"(allowed: {', '.join(CLUSTERS)})", file=name,
+                             field=f"{where}.cluster")
+        weights = _opt_str(body, "weights", name, where)
+        if weights not in (None, "none", "inverse_variance"):
+            raise InputError(f"unknown weights {weights!r} (allowed: inverse_variance, none)",
+                             file=name, field=f"{where}.weights")
+        chosen = tuple(_str_list(body.get("groups", []), name, f"{where}.groups"))
+        for g in chosen:
+            if g not in groups:
+                raise InputError(f"unknown group {g!r}{_suggest(g, groups)}", file=name,
+                                 field=f"{where}.groups")
+        out.append(RegressionConfig(name=reg_name, formula=formula, window=window, model=model,
+                                    cluster=cluster, weights=None if weights == "none" else weights,
+                                    groups=chosen, field=where))
+    return tuple(out)
 
 
 def _parse_group(gid: str, body, name: str, series: dict, universes: dict,

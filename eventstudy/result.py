@@ -50,6 +50,21 @@ class StudyResult:
             self.panel_source = self.panel_source()
         return self.panel_source
 
+    def regress(self, formula: str, window=(0, 1), model: str = "market_model",
+                cluster: str = "event_id", weights: str | None = None, groups=None,
+                name: str | None = None) -> pd.DataFrame:
+        """Cross-sectional regression of CARs (car, scar, bhar) on security and event
+        metadata, with clustered standard errors: `eventstudy.regress.regress`."""
+        from eventstudy.regress import regress
+        return regress(self, formula, window=window, model=model, cluster=cluster,
+                       weights=weights, groups=groups, name=name)
+
+    def calendar_time(self, window=(0, 5), **options) -> pd.DataFrame:
+        """Calendar-time portfolio of the pairs inside their event window (Jaffe 1974,
+        Mandelker 1974, Fama 1998): `eventstudy.calendar_time.calendar_time`."""
+        from eventstudy.calendar_time import calendar_time
+        return calendar_time(self, window=window, **options)
+
     def frames(self) -> dict[str, pd.DataFrame]:
         return {name: getattr(self, name) for name in RESULT_FILES}
 

@@ -36,8 +36,11 @@ class Pages(list):
 
 
 def build_report(result, out_dir: str | Path, *, generated_at: str | None = None,
-                 force: bool = False) -> list[Path]:
+                 force: bool = False, regressions=None) -> list[Path]:
     """Write index.html, methods.html, one page per event and per group, and assets/.
+
+    `regressions` (eventstudy.regress's tidy frame, when the config has [[regressions]]) adds
+    regressions.html and a link to it on every page.
 
     Returns the HTML pages written (assets not included). A page whose inputs have the same
     hash as in the folder's manifest (MANIFEST) and whose file is still the one recorded there
@@ -56,13 +59,17 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
               result.config.path, "warnings": list(result.warnings), "generator": GENERATOR,
               "group_links": [(gid, view.group_files[gid]) for gid in view.groups],
               "figures_meta": PAGE_FIGURES_META, "returns_kind": result.config.returns}
+    has_regressions = regressions is not None and len(regressions) > 0
+    if has_regressions:
+        common["regressions_link"] = True
 
     written: list[Path] = []
     kept: list[Path] = []
     old_manifest = {} if force else manifest.read(out_dir)
     new_manifest: dict[str, dict] = {}
     common_key = manifest.digest(common["version"], repr(result.config), common["warnings"],
-                                 common["group_links"], manifest.code_digest())
+                                 common["group_links"], manifest.code_digest(),
+                                 has_regressions)
 
     def render(template: str, path: Path, root: str, title: str, context, key: str) -> None:
         name = path.relative_to(out_dir).as_posix()
@@ -89,6 +96,11 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
            lambda: pages.methods_context(view, docs[0] if docs else None,
                                          ", ".join(docs[1]) if docs else ""),
            manifest.digest(keys["methods"], docs))
+    if has_regressions:
+        from eventstudy.report.regressions import regressions_context
+        render("regressions.html", out_dir / "regressions.html", "", "Regressions",
+               lambda: regressions_context(regressions),
+               manifest.digest(common_key, regressions))
     for eid in view.events["event_id"]:
         render("event.html", out_dir / "events" / f"{eid}.html", "../", eid,
                lambda eid=eid: pages.event_context(view, eid), keys[f"event:{eid}"])
@@ -136,11 +148,12 @@ def _write_assets(assets: Path) -> None:
 
 def _remove_stale(out_dir: Path, written: list[Path]) -> None:
     keep = {p.resolve() for p in written}
-    for sub in ("events", "groups"):
+    for sub in ("events", "groups", "."):
         folder = out_dir / sub
         if not folder.is_dir():
             continue
-        for page in sorted(folder.glob("*.html")):
+        pattern = "regressions.html" if sub == "." else "*.html"
+        for page in sorted(folder.glob(pattern)):
             if page.resolve() in keep:
                 continue
             try:
