@@ -312,3 +312,21 @@ def test_cli_export_bad_input_is_one_line(results, tmp_path, monkeypatch):
     assert res.exit_code == 2
     assert res.output.strip() == ("error: reports/results/car.csv, row 2, field car: not a "
                                   "number: 'minus one'")
+
+
+def test_the_paper_output_doc_runs(monkeypatch, tmp_path):
+    """docs/paper-output.md's python blocks, in order, from the repository root."""
+    import re
+    from pathlib import Path
+    doc = Path(__file__).resolve().parents[1] / "docs" / "paper-output.md"
+    monkeypatch.chdir(doc.parents[1])
+    monkeypatch.setenv("EVENTSTUDY_CACHE", str(tmp_path / "cache"))
+    blocks = re.findall(r"```python\n(.*?)```", doc.read_text(), flags=re.S)
+    assert len(blocks) == 4
+    namespace: dict = {}
+    for i, block in enumerate(blocks, start=1):
+        exec(compile(block, f"paper-output block {i}", "exec"), namespace)
+    assert namespace["tex"].count("\\begin{table}") == 2
+    assert "| Event | Series | [0, 0] | [-1, +1] | [0, +5] |" in namespace["md"]
+    assert namespace["events"]["announced_at_utc"].iloc[0] == pd.Timestamp("2025-04-02 20:00",
+                                                                            tz="UTC")
