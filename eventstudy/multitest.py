@@ -1,8 +1,9 @@
 """Adjusted p-values for the many tests a study runs: Holm and Benjamini-Hochberg.
 
 A study of 1,000 securities around 12 events reports 12,000 CAR p-values per model and
-window; at 5 % some 600 of them are "significant" when nothing happened. Two adjustments,
-both from statsmodels' `multipletests`, are added beside every `p_value`:
+window; at 5 % some 600 of them are "significant" when nothing happened. Two adjustments are
+added beside every `p_value`, with the arithmetic of statsmodels' `multipletests` done for
+all families at once (`adjust_families`; the tests check it against `multipletests`):
 
 * ``p_holm``: Holm (1979) step-down, which controls the family-wise error rate (the chance
   of even one false rejection in the family) under any dependence between the tests;
@@ -30,7 +31,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-#: column -> statsmodels method name
+#: column -> statsmodels method name (the same order as adjust_families returns them)
 METHODS = {"p_holm": "holm", "p_bh": "fdr_bh"}
 ALPHA = 0.05
 CAR_FAMILY = ("model", "window_start", "window_end")
@@ -38,7 +39,9 @@ TESTS_FAMILY = ("_level", "test", "model", "window_start", "window_end")
 
 
 def adjust(p, method: str) -> np.ndarray:
-    """Adjusted p-values of one family; NaN stays NaN and is not counted in the family."""
+    """Adjusted p-values of one family by statsmodels' `multipletests` (any of its methods);
+    NaN stays NaN and is not counted in the family. The reference `adjust_families` is
+    tested against."""
     from statsmodels.stats.multitest import multipletests
     p = np.asarray(p, dtype=float)
     out = np.full(p.shape, np.nan)
@@ -57,18 +60,39 @@ def add_adjusted(frame: pd.DataFrame, family, p_col: str = "p_value") -> pd.Data
             out = out.drop(columns=col)
     p = pd.to_numeric(out[p_col], errors="coerce").to_numpy(dtype=float) if len(out) \
         else np.empty(0)
-    adjusted = {col: np.full(len(out), np.nan) for col in METHODS}
-    if len(out):
-        codes = out.groupby(list(family), sort=False, dropna=False).ngroup().to_numpy()
-        order = np.argsort(codes, kind="stable")
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        for rows in np.split(order, bounds):      # one call per family, not per row
-            for col, method in METHODS.items():
-                adjusted[col][rows] = adjust(p[rows], method)
+    codes = out.groupby(list(family), sort=False, dropna=False).ngroup().to_numpy() \
+        if len(out) else np.empty(0, np.int64)
+    adjusted = dict(zip(METHODS, adjust_families(p, codes)))
     at = out.columns.get_loc(p_col) + 1
     for i, col in enumerate(METHODS):
         out.insert(at + i, col, adjusted[col])
     return out
+
+
+def adjust_families(p: np.ndarray, family: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Holm and BH adjusted p-values of every family at once (`family`: an integer code per
+    row), the arithmetic of `multipletests`: within a family sorted by p (rank i of m),
+    Holm = running max of (m - i + 1) p_(i), BH = running min from the top of p_(i) / (i / m),
+    both capped at 1. One sort for all families: statsmodels' Holm calls gc.collect() on
+    every call, 20-100 ms each in a process holding a market's frames, and a study has
+    hundreds of families (6 s of a 19 s universe study)."""
+    p = np.asarray(p, dtype=float)
+    holm, bh = np.full(len(p), np.nan), np.full(len(p), np.nan)
+    rows = np.flatnonzero(np.isfinite(p))
+    if not len(rows):
+        return holm, bh
+    order = rows[np.lexsort((p[rows], family[rows]))]       # by family, then p
+    fam, ps = family[order], p[order]
+    starts = np.r_[0, np.flatnonzero(np.diff(fam)) + 1]
+    sizes = np.diff(np.r_[starts, len(fam)])
+    seg = np.repeat(np.arange(len(starts)), sizes)
+    m = sizes[seg].astype(float)
+    rank = (np.arange(len(fam)) - starts[seg] + 1).astype(float)
+    raw = pd.Series(ps * (m - rank + 1))
+    holm[order] = np.minimum(raw.groupby(seg).cummax().to_numpy(), 1.0)
+    raw = pd.Series((ps / (rank / m))[::-1])
+    bh[order] = np.minimum(raw.groupby(seg[::-1]).cummin().to_numpy()[::-1], 1.0)
+    return holm, bh
 
 
 def adjust_results(car: pd.DataFrame, tests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:

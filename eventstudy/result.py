@@ -299,8 +299,10 @@ class Summary:
     def as_text(self) -> str:
         w = self.WIDTH
         lines = ["Event study results".center(w), "=" * w]
-        for a, av, b, bv in self._facts():
-            lines.append(f"{a + ':':<12}{av:>14}   {b + ':':<12}{bv}")
+        facts = self._facts()
+        left = max([14] + [len(av) for _, av, _, _ in facts])
+        for a, av, b, bv in facts:
+            lines.append(f"{a + ':':<12}{av:>{left}}   {b + ':':<12}{bv}")
         lines.append("=" * w)
         if self.table.empty:
             lines.append("No group tests (the study has no groups).")

@@ -65,6 +65,35 @@ def test_each_family_matches_multipletests_on_its_own_rows():
     assert families == 4
 
 
+def test_all_families_at_once_equal_multipletests_one_by_one():
+    """adjust_families (one sort for every family) against statsmodels family by family,
+    with ties, p = 0 and 1, NaN, a family of one and one of NaN only."""
+    from eventstudy.multitest import adjust_families
+    rng = np.random.default_rng(7)
+    n = 3000
+    family = rng.integers(0, 60, n)
+    p = rng.uniform(size=n) ** 4
+    p[rng.integers(0, n, 300)] = 0.05                   # ties
+    p[:5], p[5:10] = 0.0, 1.0
+    p[rng.integers(0, n, 200)] = np.nan
+    family[10] = 99                                     # a family of one
+    family[11:13], p[11:13] = 98, np.nan                # a family of NaN only
+    holm, bh = adjust_families(p, family)
+    for f in np.unique(family):
+        rows = np.flatnonzero(family == f)
+        np.testing.assert_allclose(holm[rows], adjust(p[rows], "holm"), rtol=0, atol=1e-15)
+        np.testing.assert_allclose(bh[rows], adjust(p[rows], "fdr_bh"), rtol=0, atol=1e-15)
+    assert holm[10] == p[10] and np.isnan(holm[11:13]).all()
+
+
+def test_the_hand_case_through_a_frame():
+    frame = pd.DataFrame({"model": "m", "window_start": 0, "window_end": 0,
+                          "p_value": [0.01, 0.04, 0.03, 0.20]})
+    out = add_adjusted(frame, CAR_FAMILY)
+    assert out["p_holm"].tolist() == pytest.approx([0.04, 0.09, 0.09, 0.20], abs=1e-15)
+    assert out["p_bh"].tolist() == pytest.approx([0.04, 0.16 / 3, 0.16 / 3, 0.20], abs=1e-15)
+
+
 def test_families_do_not_leak_into_each_other():
     """Two families with the same p-values get the same adjustment as each alone; a change in
     one family leaves the other's adjusted p-values untouched."""
