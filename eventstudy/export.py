@@ -214,7 +214,8 @@ def paper_tables(car: pd.DataFrame, tests: pd.DataFrame | None = None,
 def result_tables(result, regressions=None, **options) -> list[PaperTable]:
     """`paper_tables` of a StudyResult; regressions default to `result.regressions`."""
     if regressions is None:
-        regressions = getattr(result, "regressions", None)
+        found = getattr(result, "regressions", None)
+        regressions = found if isinstance(found, pd.DataFrame) else None
     events = list(result.events["event_id"]) if getattr(result, "events", None) is not None \
         else None
     return paper_tables(result.car, result.tests, regressions, events=events, **options)

@@ -330,3 +330,17 @@ def test_the_paper_output_doc_runs(monkeypatch, tmp_path):
     assert "| Event | Series | [0, 0] | [-1, +1] | [0, +5] |" in namespace["md"]
     assert namespace["events"]["announced_at_utc"].iloc[0] == pd.Timestamp("2025-04-02 20:00",
                                                                             tz="UTC")
+
+
+def test_result_methods_use_a_regressions_frame_if_the_result_has_one():
+    from types import SimpleNamespace
+    result = SimpleNamespace(car=tiny_car(), tests=tiny_tests(), events=pd.DataFrame(
+        {"event_id": ["a-1", "b_2"]}))
+    assert [t.name for t in export.result_tables(result)] == ["car", "group-tests"]
+    result.regressions = tiny_regressions()
+    tables = export.result_tables(result)
+    assert [t.name for t in tables] == ["car", "group-tests", "regressions"]
+    assert [row[0].text for row in tables[0].panels[0][1]] == ["a-1", "", "b_2", ""]
+    result.regressions = lambda formula: None        # a method of that name is not a frame
+    assert len(export.result_tables(result)) == 2
+    assert len(export.result_tables(result, regressions=tiny_regressions())) == 3

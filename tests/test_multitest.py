@@ -189,3 +189,52 @@ def test_the_study_adds_the_columns_beside_p_value(result, tmp_path):
     header = (tmp_path / "car.csv").read_text().splitlines()[0]
     assert '"p_value","p_holm","p_bh"' in header
     assert '"p_value","p_holm","p_bh"' in (tmp_path / "tests.csv").read_text().splitlines()[0]
+
+
+def _marker(p_holm, p_bh):
+    return "\u2021" if p_holm < 0.05 else "\u2020" if p_bh < 0.05 else ""
+
+
+def test_the_report_marks_what_survives(result):
+    """Event page's CAR table: p Holm and p BH columns from the frame, the p cell marked
+    ‡ (Holm < 0.05) or † (BH only); the group page's p-value grid marked the same way."""
+    from eventstudy.report import fmt
+    from eventstudy.report.pages import STARS_NOTE, View, event_context, group_context
+    view = View(result)
+    assert "\u2020 still below 0.05 after the Benjamini-Hochberg" in STARS_NOTE
+    marks = 0
+    for eid in ("us-japan-deal", "liberation-day"):
+        table = event_context(view, eid)["car_table"]
+        labels = [label for label, _ in table.columns]
+        ip, ih, ib = labels.index("p"), labels.index("p Holm"), labels.index("p BH")
+        car = result.car[result.car["event_id"] == eid]
+        rows = {(r.series, fmt.model_name(r.model), fmt.window(r.window_start, r.window_end)): r
+                for r in car.itertuples(index=False)}
+        assert len(table.rows) == len(rows)
+        for cells in table.rows:
+            r = rows[(cells[0].text, cells[1].text, cells[2].text)]
+            assert cells[ih].text == fmt.pval(r.p_holm) and cells[ib].text == fmt.pval(r.p_bh)
+            mark = _marker(r.p_holm, r.p_bh)
+            text = cells[ip].text
+            assert text.endswith(mark) if mark else text[-1] not in "\u2020\u2021"
+            marks += bool(mark)
+    assert marks > 0          # the automakers' CARs on the deal day survive
+    ctx = group_context(view, "automakers")
+    pivot = ctx["pivots"][[t.id for t in ctx["pivots"]].index("pivot-market_model")]
+    wins = [label for label, _ in pivot.columns][1:]
+    g = result.tests[(result.tests["group"] == "automakers")
+                     & (result.tests["model"] == "market_model")]
+    seen = 0
+    for cells in pivot.rows:
+        test = cells[0].text
+        for w, cell in zip(wins, cells[1:]):
+            r = g[(g["test"] == test) & (g.apply(lambda x: fmt.window(x.window_start,
+                                                                      x.window_end), axis=1)
+                                         == w)]
+            if r.empty or pd.isna(r["p_value"].iloc[0]):
+                continue
+            mark = _marker(r["p_holm"].iloc[0], r["p_bh"].iloc[0])
+            assert (mark and cell.text.endswith(mark)) or (
+                not mark and cell.text[-1] not in "\u2020\u2021"), (test, w, cell.text)
+            seen += bool(mark)
+    assert seen > 0
