@@ -621,6 +621,44 @@ def regress_command(formula, window, model, cluster, weights, groups, events_pat
                    f"{row.t:8.3f} {row.p:7.4f}")
     if csv_path:
         atomic.write_text(csv_path, to_csv(table))
+@main.command("export")
+@click.option("--format", "fmt", required=True, type=click.Choice(["latex", "md", "xlsx"]),
+              help="LaTeX (booktabs), Markdown or an Excel workbook (needs openpyxl).")
+@click.option("--out", "out_path", default=None, type=click.Path(),
+              help="A file, or a folder for tables.tex / tables.md / tables.xlsx. Default: "
+                   "LaTeX and Markdown to stdout, xlsx to tables.xlsx here.")
+@click.option("--results", "results_dir", default="reports/results", show_default=True,
+              type=click.Path(file_okay=False),
+              help="The results/ folder of a run: car.csv, tests.csv (and regressions.csv).")
+@click.option("--model", "models", multiple=True,
+              help="Only this model (repeat for more). Default: every model of the run.")
+@click.option("--test", "group_tests", multiple=True,
+              help="Only this group test, e.g. kp_bmp (repeat for more). Default: all.")
+@_friendly
+def export_command(fmt, out_path, results_dir, models, group_tests):
+    """Write the tables a paper shows: CARs by event and window (stars, se in parentheses),
+    the group tests and the regressions, from the CSV files of a run.
+
+    \b
+    Examples:
+      eventstudy export --format latex --out paper/tables.tex
+      eventstudy export --format md --model market_model --test kp_bmp
+      eventstudy export --format xlsx --out tables.xlsx --results reports/universe/results
+    """
+    from eventstudy import export
+    frames = export.read_results(_folder(results_dir, "--results"))
+    tables = export.paper_tables(frames["car"], frames["tests"], frames["regressions"],
+                                 models=models or None, group_tests=group_tests or None,
+                                 events=frames["events"])
+    data = export.render(tables, fmt)
+    if out_path is None and fmt != "xlsx":
+        click.echo(data, nl=False)
+        return
+    path = Path(out_path if out_path is not None else f"tables{export.FORMATS[fmt]}")
+    if path.is_dir() or (out_path or "").endswith(("/", os.sep)):
+        path = path / f"tables{export.FORMATS[fmt]}"
+    export.write(data, path)
+    click.echo(f"wrote {path} ({', '.join(t.name for t in tables)})")
 
 
 @main.command("init")

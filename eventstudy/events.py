@@ -4,9 +4,11 @@ from __future__ import annotations
 import csv
 import io
 import re
+from datetime import datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import numpy as np
 import pandas as pd
 
 from eventstudy import atomic
@@ -160,20 +162,7 @@ def _instant_and_precision(rec: dict, name: str, row: int) -> tuple[pd.Timestamp
 def read_events_text(text: str, name: str) -> pd.DataFrame:
     """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
     rows, header = _header(text, name, REQUIRED)
-    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
-    missing = [c for c in REQUIRED if c not in header]
-    for col in unknown:  # a misspelt column is named as itself, not as a missing one
-        hint = suggest(col, [c for c in COLUMNS if c not in header])
-        if hint or not missing:
-            raise InputError(f"unknown column {col!r}{hint or ALLOWED}", file=name, row=1,
-                             field=col)
-    if missing:
-        raise InputError(f"missing column{'s' if len(missing) > 1 else ''} "
-                         f"{', '.join(missing)} (found: {', '.join(header)})", file=name, row=1)
-    dupes = {c for c in header if header.count(c) > 1}
-    if dupes:
-        raise InputError(f"column {sorted(dupes)[0]!r} appears twice", file=name, row=1)
-
+    _check_columns(header, name)
     records, seen = [], {}
     for i, cells in rows:
         if not any(c.strip() for c in cells):
@@ -183,8 +172,32 @@ def read_events_text(text: str, name: str) -> pd.DataFrame:
                              "(quote titles that contain commas)", file=name, row=i)
         rec = {k: v.strip() for k, v in zip(header, cells)}
         records.append(_validate_row(rec, name, i, seen))
+    return _events_frame(records, name)
+
+
+def _check_columns(header: list[str], name: str, row=1) -> None:
+    """Every required column, no unknown or repeated one (a misspelling named as itself)."""
+    unknown = [c for c in header if c not in REQUIRED + OPTIONAL]
+    missing = [c for c in REQUIRED if c not in header]
+    for col in unknown:  # a misspelt column is named as itself, not as a missing one
+        hint = suggest(col, [c for c in COLUMNS if c not in header])
+        if hint or not missing:
+            raise InputError(f"unknown column {col!r}{hint or ALLOWED}", file=name, row=row,
+                             field=col)
+    if missing:
+        raise InputError(f"missing column{'s' if len(missing) > 1 else ''} "
+                         f"{', '.join(missing)} (found: {', '.join(header)})", file=name,
+                         row=row)
+    dupes = {c for c in header if header.count(c) > 1}
+    if dupes:
+        raise InputError(f"column {sorted(dupes)[0]!r} appears twice", file=name, row=row)
+
+
+def _events_frame(records: list[dict], name: str,
+                  empty: str = "no events (only a header)") -> pd.DataFrame:
+    """The validated rows as the events frame, sorted by announcement time."""
     if not records:
-        raise InputError("no events (only a header)", file=name)
+        raise InputError(empty, file=name)
     frame = pd.DataFrame.from_records(records)
     frame = frame.sort_values(["announced_at_utc", "event_id"], kind="stable")
     frame = frame.reset_index(drop=True)
@@ -255,14 +268,77 @@ def _validate_row(rec: dict, name: str, row: int, seen: dict) -> dict:
     }
 
 
-def load_events(path: str | Path) -> pd.DataFrame:
-    """Read and validate events.csv; a tidy frame sorted by announcement time.
+def load_events(source: str | Path | pd.DataFrame) -> pd.DataFrame:
+    """Read and validate events.csv (or a DataFrame of the same columns); a tidy frame sorted
+    by announcement time.
 
     Columns: those of the file (absent optional ones filled: time_precision 'minute', tags '',
     scope 'local'), announced_at_utc (the instant, aware UTC) and row (as a spreadsheet counts).
+    A DataFrame gets the same validation (`read_events_frame`); its errors name the file
+    `<DataFrame>` and the row by its index label.
     """
-    path = Path(path)
+    if isinstance(source, pd.DataFrame):
+        return read_events_frame(source)
+    path = Path(source)
     return read_events_text(_read_text(path), str(path))
+
+
+FRAME_NAME = "<DataFrame>"
+DERIVED = ("announced_at_utc", "row")     # what load_events adds: accepted back, and checked
+
+
+def read_events_frame(frame: pd.DataFrame, name: str = FRAME_NAME) -> pd.DataFrame:
+    """Validate events given as a DataFrame, as `read_events_text` validates a file.
+
+    Cells may be text or values: an aware Timestamp in announced_at is its ISO form, a naive
+    one is refused like a naive text; NaN/None is an empty cell. The output of `load_events`
+    (or a filter of it) is accepted back: its announced_at_utc must agree with announced_at.
+    `row` in errors and in the result is the frame's index label (a row is `frame.loc[row]`).
+    """
+    header = [str(c).strip() for c in frame.columns]
+    given = [c for c in header if c not in DERIVED]
+    _check_columns(given, name, row=None)
+    dupes = [c for c in DERIVED if header.count(c) > 1]
+    if dupes:
+        raise InputError(f"column {dupes[0]!r} appears twice", file=name)
+    utc = header.index("announced_at_utc") if "announced_at_utc" in header else None
+    records, seen = [], {}
+    for label, values in zip(frame.index.tolist(), frame.itertuples(index=False, name=None)):
+        rec = {k: _cell_text(v) for k, v in zip(header, values) if k not in DERIVED}
+        if not any(rec.values()):
+            continue
+        out = _validate_row(rec, name, label, seen)
+        if utc is not None and not _missing(values[utc]):
+            try:
+                stated = pd.Timestamp(values[utc])
+            except (TypeError, ValueError):
+                stated = None
+            if stated is None or stated.tzinfo is None or stated != out["announced_at_utc"]:
+                raise InputError(f"announced_at_utc {values[utc]!s} disagrees with "
+                                 f"announced_at {out['announced_at']!r} "
+                                 f"({out['announced_at_utc']:%Y-%m-%d %H:%M} UTC): edit "
+                                 "announced_at, or drop the announced_at_utc column", file=name,
+                                 row=label, field="announced_at_utc")
+        records.append(out)
+    return _events_frame(records, name, empty="no events (no rows)")
+
+
+def _missing(value) -> bool:
+    try:
+        return bool(pd.isna(value))
+    except (TypeError, ValueError):
+        return False
+
+
+def _cell_text(value) -> str:
+    """A DataFrame cell as the text a CSV would hold: an aware instant in ISO form (a naive one
+    without an offset, so it is refused as naive), NaN/None empty."""
+    if _missing(value):
+        return ""
+    if isinstance(value, (pd.Timestamp, datetime, np.datetime64)):
+        stamp = pd.Timestamp(value)
+        return stamp.isoformat() if stamp.tzinfo is not None else str(stamp)
+    return str(value).strip()
 
 
 def _read_text(path: Path) -> str:

@@ -129,9 +129,11 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                 "event_id": "", "series": whole["security"].to_numpy(), "model": "",
                 "reason": ("prices not usable, security skipped: " + whole["kind"]
                            + ": " + whole["reason"]).to_numpy()})], ignore_index=True)
+    from eventstudy.multitest import adjust_results   # p_holm, p_bh beside each p_value
+    car, tests = adjust_results(out.car, out.tests)
     return StudyResult(
         config=config, events=events, alignment=alignment.drop(columns=["day0_pos"]),
-        ar=out.ar, car=out.car, tests=out.tests, panel_source=lambda: out.panel, aar=out.aar,
+        ar=out.ar, car=car, tests=tests, panel_source=lambda: out.panel, aar=out.aar,
         skipped=skipped, gaps=gaps, prices=_prices(panels, where, securities),
         provenance=pd.concat([pd.DataFrame([p.__dict__ for p in loaded.provenance
                                             if not isinstance(p, pd.DataFrame)])]

@@ -29,6 +29,11 @@ DELIBERATE: list = [
            "issue #11 items 1-3: GRANK and Corrado-Zivney re-standardize every day by its "
            "cross-sectional sd (they over-rejected at small N); skew_t uses t(N-1); below a "
            "minimum N (inference.MIN_N) these group tests are NaN with a note"),
+    *[Added(frame, col, f"issue #10 item 3: {what}-adjusted p-value beside p_value, within "
+            "its family (car: all pairs of one model and window; tests: all rows of one test, "
+            "model and window, pair rows and group rows apart); eventstudy.multitest")
+      for frame in ("car", "tests") for col, what in (("p_holm", "Holm"),
+                                                      ("p_bh", "Benjamini-Hochberg"))],
 ]
 
 

@@ -11,6 +11,7 @@ from functools import cached_property, lru_cache
 
 import pandas as pd
 
+from eventstudy.multitest import survival_marker
 from eventstudy.report import figures, fmt
 
 # Tests whose `estimate` is a (mean) cumulative abnormal return: shown as a signed percent.
@@ -95,9 +96,16 @@ def pct_cell(x, **kw) -> Cell:
     return num_cell(x, text, cls="num" + sign, **kw)
 
 
-def p_cell(p) -> Cell:
-    return num_cell(p, fmt.pval(p) + (f" {fmt.stars(p)}" if fmt.stars(p) else ""),
-                    cls="num p" + (" sig" if fmt.stars(p) else ""))
+def p_cell(p, p_holm=None, p_bh=None) -> Cell:
+    """A p-value with its stars, and the survival marker of its adjusted p-values."""
+    mark = survival_marker(p_holm, p_bh)
+    return num_cell(p, fmt.pval(p) + (f" {fmt.stars(p)}" if fmt.stars(p) else "") + mark,
+                    cls="num p" + (" sig" if fmt.stars(p) else ""),
+                    title=adjusted_title(p_holm, p_bh) if mark else "")
+
+
+def adjusted_title(p_holm, p_bh) -> str:
+    return f"adjusted for multiple testing: Holm p {fmt.pval(p_holm)}, BH p {fmt.pval(p_bh)}"
 
 
 def text_cell(s, href: str = "", title: str = "", cls: str = "") -> Cell:
@@ -114,11 +122,15 @@ def car_cell(row, skipped: str = "") -> Cell:
     cell.text += fmt.stars(row.p_value)
     if fmt.stars(row.p_value):
         cell.cls += " sig"
-    cell.small = f"p {fmt.pval(row.p_value)}" if not fmt.missing(row.p_value) else \
+    p_holm, p_bh = getattr(row, "p_holm", None), getattr(row, "p_bh", None)
+    mark = survival_marker(p_holm, p_bh)
+    cell.small = f"p {fmt.pval(row.p_value)}{mark}" if not fmt.missing(row.p_value) else \
         fmt.text(row.note)
     cell.title = (f"{fmt.model_name(row.model)} {fmt.window(row.window_start, row.window_end)}: "
                   f"CAR {fmt.pct(row.car)}, se {fmt.pct(row.se)}, t {fmt.fixed(row.t_stat, 2)}, "
-                  f"p {fmt.pval(row.p_value)}" + (f"; {row.note}" if fmt.text(row.note) else ""))
+                  f"p {fmt.pval(row.p_value)}" + (f" ({adjusted_title(p_holm, p_bh)})"
+                                                  if p_bh is not None else "")
+                  + (f"; {row.note}" if fmt.text(row.note) else ""))
     return cell
 
 
@@ -348,14 +360,16 @@ def test_table(tests: pd.DataFrame, drop: tuple[str, ...], id_: str, root: str,
                view: View) -> Table:
     """The tests frame as a table; columns beyond the known ones are shown as they come."""
     known = ["group", "event_id", "series", "model", "window_start", "window_end", "test",
-             "estimate", "statistic", "dof", "p_value", "n"]
+             "estimate", "statistic", "dof", "p_value", "n", "p_holm", "p_bh"]
+    adjusted = "p_bh" in tests.columns
     extra = [c for c in tests.columns if c not in known]
     cols: list[tuple[str, str]] = []
     show = [c for c in ("group", "event_id", "series", "model") if c not in drop]
     labels = {"group": "group", "event_id": "event", "series": "series", "model": "model"}
     cols += [(labels[c], "") for c in show]
     cols += [("window", ""), ("test", ""), ("estimate", "num"), ("statistic", "num"),
-             ("dof", "num"), ("p", "num"), ("n", "num")]
+             ("dof", "num"), ("p", "num")] + ([("p Holm", "num"), ("p BH", "num")] if adjusted
+                                              else []) + [("n", "num")]
     cols += [(c, "") for c in extra]
     rows = []
     for r in tests.itertuples(index=False):
@@ -371,7 +385,11 @@ def test_table(tests: pd.DataFrame, drop: tuple[str, ...], id_: str, root: str,
                    else num_cell(r.estimate, fmt.fixed(r.estimate, 4, signed=True)))
         row.append(num_cell(r.statistic, fmt.fixed(r.statistic, 3, signed=True)))
         row.append(num_cell(r.dof, fmt.integer(r.dof)))
-        row.append(p_cell(r.p_value))
+        if adjusted:
+            row += [p_cell(r.p_value, r.p_holm, r.p_bh), num_cell(r.p_holm, fmt.pval(r.p_holm)),
+                    num_cell(r.p_bh, fmt.pval(r.p_bh))]
+        else:
+            row.append(p_cell(r.p_value))
         row.append(num_cell(r.n, fmt.integer(r.n)))
         for c in extra:
             value = getattr(r, c)
@@ -454,7 +472,10 @@ def index_context(view: View, margin_days: int = 30) -> dict:
             "n_events": len(ev)}
 
 
-STARS_NOTE = "* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided)"
+STARS_NOTE = ("* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided); \u2020 still below 0.05 "
+              "after the Benjamini-Hochberg adjustment for multiple testing, \u2021 after Holm's "
+              "as well (the family: every pair of one model and window, or every group of one "
+              "test, model and window)")
 
 
 def event_cells(view: View, e) -> list:
@@ -665,7 +686,7 @@ def event_context(view: View, eid: str) -> dict:
                            "_m", "_w")
     car_table = Table(columns=[("series", ""), ("model", ""), ("window", ""), ("CAR", "num"),
                                ("se", "num"), ("t", "num"), ("dof", "num"), ("p", "num"),
-                               ("n est", "num"), ("n days", "num"), ("n excluded", "num"),
+                               ("p Holm", "num"), ("p BH", "num"), ("n est", "num"), ("n days", "num"), ("n excluded", "num"),
                                ("note", "")], id="car")
     for c in car.itertuples(index=False):
         car_table.rows.append([
@@ -675,7 +696,10 @@ def event_context(view: View, eid: str) -> dict:
                  v=f"{int(c.window_start):+05d}{int(c.window_end):+05d}"),
             pct_cell(c.car), num_cell(c.se, fmt.pct(c.se).lstrip("+")),
             num_cell(c.t_stat, fmt.fixed(c.t_stat, 3, signed=True)),
-            num_cell(c.dof, fmt.integer(c.dof)), p_cell(c.p_value),
+            num_cell(c.dof, fmt.integer(c.dof)),
+            p_cell(c.p_value, getattr(c, "p_holm", None), getattr(c, "p_bh", None)),
+            num_cell(getattr(c, "p_holm", None), fmt.pval(getattr(c, "p_holm", None))),
+            num_cell(getattr(c, "p_bh", None), fmt.pval(getattr(c, "p_bh", None))),
             num_cell(c.n_est, fmt.integer(c.n_est)), num_cell(c.n_days, fmt.integer(c.n_days)),
             num_cell(c.n_excluded, fmt.integer(c.n_excluded)), text_cell(c.note, cls="wrap")])
 
@@ -824,9 +848,11 @@ def group_context(view: View, gid: str) -> dict:
                 if x is None:
                     row.append(Cell(cls="num"))
                     continue
-                c = p_cell(x.p_value)
+                p_holm, p_bh = getattr(x, "p_holm", None), getattr(x, "p_bh", None)
+                c = p_cell(x.p_value, p_holm, p_bh)
                 c.title = (f"{name} {fmt.window(*w)}: statistic {fmt.fixed(x.statistic, 3, True)}"
-                           f", p {fmt.pval(x.p_value)}, n {fmt.integer(x.n)}")
+                           f", p {fmt.pval(x.p_value)}, n {fmt.integer(x.n)}"
+                           + (f"; {adjusted_title(p_holm, p_bh)}" if p_bh is not None else ""))
                 row.append(c)
             t.rows.append(row)
         pivots.append(t)
