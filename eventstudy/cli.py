@@ -621,6 +621,8 @@ def regress_command(formula, window, model, cluster, weights, groups, events_pat
                    f"{row.t:8.3f} {row.p:7.4f}")
     if csv_path:
         atomic.write_text(csv_path, to_csv(table))
+
+
 @main.command("export")
 @click.option("--format", "fmt", required=True, type=click.Choice(["latex", "md", "xlsx"]),
               help="LaTeX (booktabs), Markdown or an Excel workbook (needs openpyxl).")
