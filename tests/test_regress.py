@@ -19,6 +19,7 @@ from eventstudy.cli import main
 from eventstudy.config import load_config, parse_config
 from eventstudy.errors import InputError
 from eventstudy.events import load_events, read_events_text
+from eventstudy.regress import regression_frame
 from tests.test_universe_study import sessions
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -372,3 +373,26 @@ def test_run_writes_and_then_removes_regressions_with_the_config(tmp_path):
     assert not (tmp_path / "out" / "results" / "regressions.csv").exists()
     assert not (tmp_path / "out" / "regressions.html").exists()
     assert "regressions.html" not in (tmp_path / "out" / "index.html").read_text("utf-8")
+
+
+def test_firm_event_metadata_is_joined_per_pair(tmp_path):
+    """One firm-event id shared by 12 securities, each with its own surprise: the formula
+    sees each pair's own value (joined on event and security, not on the event alone)."""
+    surprise = np.round(np.linspace(-0.5, 0.6, 12), 2)
+    (tmp_path / "earnings.csv").write_text(
+        "event_id,security,announced_at,category,surprise\n" + "".join(
+            f"q2-news,U{i},2025-08-05 10:00 America/New_York,earnings,{s}\n"
+            for i, s in enumerate(surprise)), "utf-8")
+    result = small(tmp_path, extra='[events.earnings]\npath = "earnings.csv"\n')
+    table = result.regress("car ~ surprise", window=(0, 0), cluster="none")
+    car = result.car[(result.car["event_id"] == "q2-news") & (result.car["window_end"] == 0)]
+    d = car.merge(pd.DataFrame({"series": [f"U{i}" for i in range(12)], "surprise": surprise}),
+                  on="series")
+    fit = smf.ols("car ~ surprise", d).fit(cov_type="HC1", use_t=True)
+    np.testing.assert_allclose(table["estimate"], fit.params, rtol=1e-10)
+    np.testing.assert_allclose(table["se"], fit.bse, rtol=1e-10)
+    # the 72 pairs of the global events have no surprise: dropped, and said so
+    assert (table["n"] == 12).all() and (table["n_dropped"] == 72).all()
+    # the firm file's category wins over the (absent) global one for its pairs
+    frame = regression_frame(result, window=(0, 0))
+    assert set(frame.loc[frame["event_id"] == "q2-news", "category"]) == {"earnings"}
