@@ -510,10 +510,18 @@ def _with_metadata(members, securities, events, firm):
     event's own metadata where the pair is firm-specific)."""
     out = members.merge(securities, on="series", how="left")
     ev = events.drop(columns=[c for c in ("row",) if c in events])
-    if firm is not None:
-        ev = pd.concat([ev, firm.drop(columns=["series"]).drop_duplicates("event_id")],
-                       ignore_index=True).drop_duplicates("event_id")
-    return out.merge(ev, on="event_id", how="left", suffixes=("", "_event"))
+    if firm is None or not len(firm):
+        return out.merge(ev, on="event_id", how="left", suffixes=("", "_event"))
+    # a firm-event id may be shared by several securities, each with its own metadata: join
+    # firm pairs on (event_id, series), global ones on event_id
+    firm = firm.drop(columns=[c for c in ("row",) if c in firm])
+    keys = ["event_id", "series"]
+    is_firm = pd.MultiIndex.from_frame(out[keys]).isin(pd.MultiIndex.from_frame(firm[keys]))
+    out = out.assign(_order=np.arange(len(out)))
+    parts = [out[~is_firm].merge(ev, on="event_id", how="left", suffixes=("", "_event")),
+             out[is_firm].merge(firm, on=keys, how="left", suffixes=("", "_event"))]
+    return (pd.concat(parts, ignore_index=True).sort_values("_order", kind="stable")
+            .drop(columns="_order").reset_index(drop=True))
 
 
 ALIGNMENT_COLUMNS = ["event_id", "series", "calendar", "announced_at", "announced_at_utc",

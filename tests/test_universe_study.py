@@ -245,3 +245,25 @@ universe = "us"
     fresh = run_study(more, cfg, offline=True, cache_dir=tmp_path / "d", memoize=False)
     pd.testing.assert_frame_equal(added.car, fresh.car)
     pd.testing.assert_frame_equal(added.tests, fresh.tests)
+
+
+def test_a_firm_event_shared_by_securities_keeps_each_pairs_metadata(tmp_path):
+    """One firm-event id on several securities, each with its own surprise: a group's `where`
+    sees each pair's own row, not the first row of the id."""
+    market(tmp_path)
+    surprise = {"U0": -0.1, "U1": 0.2, "U2": -0.3, "U3": 0.4, "U4": 0.5}
+    (tmp_path / "news.csv").write_text(
+        "event_id,security,announced_at,time_precision,category,surprise\n" + "".join(
+            f"q2-news,{s},2025-05-06 10:00 America/New_York,minute,news,{v}\n"
+            for s, v in surprise.items()))
+    cfg = universe_config(tmp_path, """
+[events.news]
+path = "news.csv"
+[groups.beats]
+firm_events = "news"
+where = "surprise > 0"
+""")
+    res = run_study(events(), cfg, offline=True, cache_dir=tmp_path / "c", memoize=False)
+    members = res.group_members[res.group_members["group"] == "beats"]
+    assert sorted(members["series"]) == ["U1", "U3", "U4"]
+    assert set(members["event_id"]) == {"q2-news"}
