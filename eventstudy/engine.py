@@ -15,9 +15,14 @@ import pandas as pd
 
 from eventstudy import fit as bfit
 from eventstudy import inference
+from eventstudy.executors import InProcess, Progress, n_tasks
 from eventstudy.models import regressor_names
 
 BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
+#: past this many AR rows (pairs x models x plot/event window days; about 150 bytes each in
+#: memory) the rows go to a Parquet dataset on disk (`eventstudy.store`), not a frame;
+#: [engine] ar_in_memory_rows overrides it
+AR_IN_MEMORY_ROWS = 5_000_000
 #: rank tests rank the estimation days and the event windows' days only, never the wider
 #: plot window (a display setting): issue #11, item 4
 RANK_EVENT_SPAN_ONLY = True
@@ -94,7 +99,7 @@ class Block:
     bench_end: np.ndarray = None              #   each row's return (int64 min: none)
     flagged: np.ndarray = None                # (P, L) days the data checks flagged
     flag_text: np.ndarray = None              # (P,) why ("" where no day is flagged)
-    calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
+    calendar_dates: np.ndarray = None         # datetime64: session date of each position
     benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
 
     def take(self, rows) -> "Block":
@@ -139,7 +144,7 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
         bench_start=_bench(panel, 0, rc, c, exists), bench_end=_bench(panel, 1, rc, c, exists),
-        calendar_dates=panel.calendar_closes.index)
+        calendar_dates=panel.calendar_closes.index.to_numpy())
 
 
 def _bench(panel, side: int, rc, c, exists) -> np.ndarray:
@@ -197,6 +202,24 @@ class PairArrays:
         self.reason[rows] = other.reason
         for n in self.SCALARS + self.ARRAYS:
             getattr(self, n)[rows] = getattr(other, n)
+
+
+@dataclass(frozen=True)
+class PartitionConfig:
+    """The few settings `study_block` reads: what a worker receives instead of the Config
+    (no calendars, series tables or paths)."""
+    estimation_window: tuple
+    event_windows: tuple
+    plot_window: tuple
+    event_span: tuple
+    min_estimation: int
+    factors: tuple
+    dimson_lags: int
+    returns: str
+
+    @classmethod
+    def of(cls, config) -> "PartitionConfig":
+        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
 
 
 def study_block(model: str, b: Block, config) -> PairArrays:
@@ -284,7 +307,7 @@ def study_block(model: str, b: Block, config) -> PairArrays:
 
 def _day(b: Block, pos) -> str:
     """The session date at calendar position `pos`."""
-    return f"{b.calendar_dates[int(pos)]:%Y-%m-%d}"
+    return f"{pd.Timestamp(b.calendar_dates[int(pos)]):%Y-%m-%d}"
 
 
 def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
@@ -300,7 +323,7 @@ def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
 
 def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list,
             config, groups: list, excluded: dict, flagged: dict | None = None, *,
-            memo=None) -> Output:
+            memo=None, executor=None, progress: bool = False, ar_store=None) -> Output:
     """Every (pair, model) of `alignment`, then the groups' tests and AAR paths.
 
     `groups`: (group id, members frame of (event_id, series)) in report order.
@@ -309,7 +332,15 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     the data checks flagged; a pair whose rows hold one is skipped.
     `memo`: an `eventstudy.memo.Memo` (or None): results whose inputs are unchanged are read
     from it, the rest computed; the driver reads and writes it, never a block.
+    `executor`: where the blocks' `study_block` calls run (`eventstudy.executors`; default
+    in-process); they get plain arrays and a `PartitionConfig`, and the reductions (group
+    tests, AAR) stay here. `progress`: a progress line on stderr when it is a terminal.
+    `ar_store`: an `eventstudy.store.PartitionedFrame`; the AR rows are written to it per
+    partition instead of being held as one frame.
     """
+    executor = executor if executor is not None else InProcess()
+    workers = getattr(executor, "workers", 1)
+    plain = PartitionConfig.of(config)
     # pairs in output order: securities sorted as strings, then the alignment's order
     order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
@@ -326,6 +357,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     models = list(config.models)
     results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
     computed = reused = 0
+    bar = Progress(P * len(models), enabled=progress)
+    pending = []                          # (entry, rows, future): filled in as they finish
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         for start in range(0, len(idx), BLOCK_PAIRS):
@@ -338,17 +371,38 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 keys = pair_keys(block, m, config) if memo is not None else None
                 arrays, hit = _from_memo(memo, m, keys, block, config)
                 todo = np.flatnonzero(~hit)
-                if len(todo) == len(hit):
-                    arrays = study_block(m, block, config)
-                elif len(todo):
-                    arrays.put(todo, study_block(m, block.take(todo), config))
-                if memo is not None:
-                    memo.keep(m, keys, _to_columns(arrays))
+                entry = [part, arrays, block, keys]
+                size = n_tasks(len(todo), workers, BLOCK_PAIRS)
+                for i in range(0, len(todo), size):
+                    rows = todo[i:i + size]
+                    sub = block if len(rows) == len(hit) else block.take(rows)
+                    future = executor.submit(study_block, m, sub, plain)
+                    bar.add_part()
+                    future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
+                    pending.append((entry, rows, future))
+                bar.advance(int(hit.sum()), part=False)
                 computed += len(todo)
                 reused += int(hit.sum())
-                results[m].append((part, arrays, block, keys))
+                results[m].append(entry)
+    try:
+        for entry, rows, future in pending:
+            if len(rows) == len(entry[1].reason):
+                entry[1] = future.result()          # the whole block: no copy
+            else:
+                entry[1].put(rows, future.result())
+    except BaseException:
+        for _, _, future in pending:
+            future.cancel()
+        raise
+    finally:
+        bar.close()
+    if memo is not None:            # in the order a one-process run keeps them
+        for i in range(len(results[models[0]]) if models else 0):
+            for m in models:
+                _, arrays, _, keys = results[m][i]
+                memo.keep(m, keys, _to_columns(arrays))
 
-    frames = _frames(pairs, results, models, config)
+    frames = _frames(pairs, results, models, config, ar_store)
     tests = [frames.pop("pair_tests")]
     group_rows = []
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
@@ -395,7 +449,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             kind="stable").reset_index(drop=True)
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
-    aar = group_aar(frames["ar"], groups)
+    aar = group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
@@ -448,8 +502,9 @@ def _window_slice(config, rel) -> slice:
     return slice(w0 - rel[0], w1 - rel[0] + 1)
 
 
-def _frames(pairs, results, models, config) -> dict:
-    """The tidy frames, rows in (pair, model, day/window) order."""
+def _frames(pairs, results, models, config, ar_store=None) -> dict:
+    """The tidy frames, rows in (pair, model, day/window) order; with `ar_store`, the AR rows
+    go to it block by block and `ar` is the store."""
     ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     day0 = pairs["day0"].to_numpy()
@@ -460,7 +515,7 @@ def _frames(pairs, results, models, config) -> dict:
     nw = len(wins)
     log = config.returns == "log"
     for mi, m in enumerate(models):
-        for part, r, b, _ in results[m]:
+        for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
             if bad.any():
                 k = part[bad]
@@ -486,7 +541,7 @@ def _frames(pairs, results, models, config) -> dict:
             with np.errstate(invalid="ignore", divide="ignore"):
                 ar_se = np.sqrt(ar_var[pi, wj])
                 ar_t = abnormal[pi, wj] / ar_se
-            ar_parts.append(pd.DataFrame({
+            ar_part = pd.DataFrame({
                 "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
                 "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
                 "return": ret, "simple_return": np.expm1(ret) if log else ret,
@@ -495,7 +550,11 @@ def _frames(pairs, results, models, config) -> dict:
                 "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
                 "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
                 "gap": (exists & ~b.valid[s, j])[pi, wj],
-                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]}))
+                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]})
+            if ar_store is not None:
+                ar_store.write(ar_part, block=bi, model=mi)
+            else:
+                ar_parts.append(ar_part)
             c = {name: getattr(r, name)[s].ravel() for name in
                  ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
             n_gaps = c["n_gaps"].astype(np.int64)
@@ -527,7 +586,7 @@ def _frames(pairs, results, models, config) -> dict:
                 "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
                 "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
             panel.parts.append((pk, mi, m, r, b, s, abnormal))
-    ar = _ordered(ar_parts, AR_COLUMNS)
+    ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
     boot = _ordered(test_parts, None)
@@ -683,6 +742,10 @@ def _windows(sub, car, car_var, dof, n_days, inv, config):
     return out
 
 
+AAR_INPUT = ["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
+             "car_path_se"]
+
+
 def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
     """AAR and CAAR paths of every group, by model and event day (for charts and tables).
 
@@ -692,8 +755,7 @@ def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
         return pd.DataFrame(columns=AAR_COLUMNS)
     member = pd.concat([m[["event_id", "series"]].assign(group=gid) for gid, m in groups],
                        ignore_index=True).drop_duplicates()
-    sub = ar[["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
-              "car_path_se"]].merge(member, on=["event_id", "series"])
+    sub = ar[AAR_INPUT].merge(member, on=["event_id", "series"])
     if sub.empty:
         return pd.DataFrame(columns=AAR_COLUMNS)
     sub = sub.assign(ar_var=sub["ar_se"] ** 2, path_var=sub["car_path_se"] ** 2)
