@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures as cf
 import math
+import os
 import sys
 import threading
 import time
@@ -23,6 +24,7 @@ from dataclasses import dataclass
 from eventstudy.errors import InputError
 
 LOCAL_DASK_WORKERS = 2
+BLAS_THREADS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 
 
 @dataclass(frozen=True)
@@ -56,9 +58,10 @@ def check_settings(workers=None, dask=None, scheduler=None, *, file=None,
     given = [n for n, v in (("workers", workers), ("dask", dask), ("scheduler", scheduler))
              if v is not None]
     if len(given) > 1:
-        raise InputError(f"{' and '.join(given)} are given: choose one (workers for a process "
-                         "pool, dask = \"local\" or scheduler = \"tcp://host:port\")",
-                         file=file, field=prefix + given[1])
+        raise InputError(f"{' and '.join(prefix + g for g in given)} are both given: choose "
+                         "one (workers for a process pool, dask for a LocalCluster, scheduler "
+                         "for a running Dask scheduler)", file=file,
+                         field=prefix + given[1] if file else None)
     if workers is not None and (isinstance(workers, bool) or not isinstance(workers, int)
                                 or not 1 <= workers <= 1024):
         raise InputError(f"must be a whole number of worker processes from 1 to 1024, not "
@@ -122,8 +125,17 @@ def make_executor(settings: EngineSettings | None):
         raise InputError("Dask is not installed: pip install \"eventstudy[dask]\" (or use "
                          "--workers N for a process pool)", field="engine") from None
     if kind == "dask-local":
-        cluster = distributed.LocalCluster(n_workers=LOCAL_DASK_WORKERS, threads_per_worker=1,
-                                           processes=True, dashboard_address=None)
+        import dask
+        # Dask's nanny pins BLAS to one thread in each worker; ours keep the driver's BLAS
+        # settings, as the in-process run and the process pool do: a different thread count
+        # sums in a different order, and GARCH's optimiser then ends elsewhere
+        environ = {k: v for k, v in dask.config.get("distributed.nanny.pre-spawn-environ",
+                                                     {}).items() if k not in BLAS_THREADS}
+        environ.update({k: os.environ[k] for k in BLAS_THREADS if k in os.environ})
+        with dask.config.set({"distributed.nanny.pre-spawn-environ": environ}):
+            cluster = distributed.LocalCluster(n_workers=LOCAL_DASK_WORKERS,
+                                               threads_per_worker=1, processes=True,
+                                               dashboard_address=None)
         client = distributed.Client(cluster)
     else:
         cluster = None
@@ -131,7 +143,7 @@ def make_executor(settings: EngineSettings | None):
             client = distributed.Client(settings.scheduler, timeout="20s")
         except (OSError, TimeoutError) as exc:
             raise InputError(f"cannot reach the Dask scheduler at {settings.scheduler}: "
-                             f"{exc}", field="engine.scheduler") from None
+                             f"{exc}") from None
     try:
         executor = client.get_executor(pure=False)
         n = len(client.scheduler_info().get("workers", {}))
