@@ -511,6 +511,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
     ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
     panel = _LazyPanel(ev, se, config)
+    panel_store = ar_store.sibling("panel", PANEL_COLUMNS) if ar_store is not None else None
     wins = list(config.event_windows)
     nw = len(wins)
     log = config.returns == "log"
@@ -586,6 +587,9 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
                 "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
             panel.parts.append((pk, mi, m, r, b, s, abnormal))
+            if ar_store is not None:      # on disk too: the blocks need not be kept
+                panel_store.write(panel.part_frame(panel.parts.pop()).drop(columns="_ph"),
+                                  block=bi, model=mi)
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
@@ -598,7 +602,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     pair_tests = pd.concat([t for t in (t_rows, boot) if len(t)], ignore_index=True) \
         if len(car) else pd.DataFrame()
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
-            "panel": panel}
+            "panel": panel if panel_store is None else panel_store}
 
 
 class _LazyPanel:
@@ -609,31 +613,37 @@ class _LazyPanel:
         self.parts, self._ev, self._se, self._config = [], ev, se, config
 
     def frame(self) -> pd.DataFrame:
-        e1 = self._config.estimation_window[1]
-        frames = []
-        for pk, mi, m, r, b, s, abnormal in self.parts:
-            j = _window_slice(self._config, b.rel)
-            fitted = np.isfinite(r.resid[s])
-            after = np.zeros(fitted.shape, bool)
-            after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
-            ar_ev = np.full(fitted.shape, np.nan)
-            var_ev = np.full(fitted.shape, np.nan)
-            ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
-            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
-                                             (1, "event", after, ar_ev, var_ev)):
-                pi, wj = np.nonzero(mask)
-                frames.append(pd.DataFrame({
-                    "_p": pk[pi], "_m": mi, "_ph": ph,
-                    "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
-                    "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
-                    "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
-                    "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
-                    "n_est": r.n_est[s][pi].astype(np.int64)}))
+        frames = [self.part_frame(part) for part in self.parts]
         if not frames:
             return pd.DataFrame(columns=PANEL_COLUMNS)
         out = pd.concat(frames, ignore_index=True)
         order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(), out["_p"].to_numpy()))
         return out.iloc[order][PANEL_COLUMNS].reset_index(drop=True)
+
+    def part_frame(self, part) -> pd.DataFrame:
+        """One (block, model)'s rows: estimation rows, then event rows, with the sort keys
+        `_p` (pair), `_m` (model) and `_ph` (phase)."""
+        pk, mi, m, r, b, s, abnormal = part
+        e1 = self._config.estimation_window[1]
+        frames = []
+        j = _window_slice(self._config, b.rel)
+        fitted = np.isfinite(r.resid[s])
+        after = np.zeros(fitted.shape, bool)
+        after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
+        ar_ev = np.full(fitted.shape, np.nan)
+        var_ev = np.full(fitted.shape, np.nan)
+        ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
+        for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
+                                         (1, "event", after, ar_ev, var_ev)):
+            pi, wj = np.nonzero(mask)
+            frames.append(pd.DataFrame({
+                "_p": pk[pi], "_m": mi, "_ph": ph,
+                "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
+                "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
+                "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
+                "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
+                "n_est": r.n_est[s][pi].astype(np.int64)}))
+        return pd.concat(frames, ignore_index=True)
 
 
 def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:

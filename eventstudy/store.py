@@ -56,6 +56,12 @@ class PartitionedFrame:
             self.files.append(path)
             self.rows += len(part)
 
+    def sibling(self, name: str, columns: list[str]) -> "PartitionedFrame":
+        """Another frame of the same study in a folder beside this one (`<root>/../<name>`;
+        for a temporary dataset, another temporary one)."""
+        root = None if hasattr(self, "_cleanup") else self.root.parent / name
+        return PartitionedFrame(root, self._code.index, columns)
+
     def dataset(self):
         """The pyarrow dataset of every file (for filters and column projection)."""
         import pyarrow.dataset as ds

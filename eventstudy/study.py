@@ -56,14 +56,16 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
               today: pd.Timestamp | None = None, memoize: bool = True,
               recompute: bool = False, executor=None, progress: bool = False,
-              ar_dir: str | Path | None = None) -> StudyResult:
+              dataset_dir: str | Path | None = None) -> StudyResult:
     """Run every (event, security, model) of the config; `fetch` defaults to Yahoo.
 
     `executor`: where the partitions run: a `concurrent.futures`-style executor, or an
     `executors.EngineSettings` (workers / dask / scheduler); None: the config's [engine],
     else in-process. `progress`: a progress line on stderr (only when it is a terminal).
-    `ar_dir`: write the AR rows to a Parquet dataset there (`result.ar_store`); without it
-    they go to a temporary one only past `engine.AR_IN_MEMORY_ROWS` rows.
+    `dataset_dir`: write the AR rows and the estimation panel to Parquet datasets
+    `<dataset_dir>/ar` and `<dataset_dir>/panel` (`result.ar_store`, `result.panel`); without
+    it they go to temporary ones only past `engine.AR_IN_MEMORY_ROWS` AR rows
+    (docs/big-studies.md).
 
     With `memoize`, results whose inputs are unchanged since the last run are read from the
     memo in the cache folder (eventstudy.memo) instead of being computed again; `recompute`
@@ -125,7 +127,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     else:                       # the caller's own executor (they close it)
         settings = getattr(config, "engine", None)
         running = nullcontext(executor)
-    ar_store = _ar_store(alignment, config, settings, ar_dir)
+    ar_store = _ar_store(alignment, config, settings, dataset_dir)
     with running as ex:
         out = compute(alignment, panels, where, securities, config, groups, excluded, flagged,
                       memo=memo, executor=ex, progress=progress, ar_store=ar_store)
@@ -163,7 +165,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         [["group", "event_id", "series"]] if groups else None)
 
 
-def _ar_store(alignment, config, settings, ar_dir):
+def _ar_store(alignment, config, settings, dataset_dir):
     """A Parquet dataset for the AR rows when asked for, or when there would be more than
     `engine.AR_IN_MEMORY_ROWS` (or [engine] ar_in_memory_rows) of them; else None."""
     from eventstudy.engine import AR_COLUMNS, AR_IN_MEMORY_ROWS, window_span
@@ -172,9 +174,10 @@ def _ar_store(alignment, config, settings, ar_dir):
     limit = AR_IN_MEMORY_ROWS if limit is None else limit
     w0, w1 = window_span(config)
     rows = len(alignment) * len(config.models) * (w1 - w0 + 1)
-    if ar_dir is None and rows <= limit:
+    if dataset_dir is None and rows <= limit:
         return None
-    return PartitionedFrame(ar_dir, alignment["event_id"].unique(), AR_COLUMNS)
+    root = Path(dataset_dir) / "ar" if dataset_dir is not None else None
+    return PartitionedFrame(root, alignment["event_id"].unique(), AR_COLUMNS)
 
 
 @dataclass

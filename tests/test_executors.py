@@ -184,12 +184,14 @@ def _wait_for_workers(address: str, n: int) -> None:
 # -- results on disk ---------------------------------------------------------------------------
 
 def test_ar_on_disk_reads_back_as_the_in_memory_frame(study, reference, tmp_path):
-    r = _run(study, ar_dir=tmp_path / "ar")
+    r = _run(study, dataset_dir=tmp_path)
     store = r.ar_store
     assert reference.ar_store is None and store is not None
     pd.testing.assert_frame_equal(r.ar, reference.ar, check_exact=True)
     pd.testing.assert_frame_equal(r.aar, reference.aar, check_exact=True)
     assert len(store) == len(reference.ar)
+    pd.testing.assert_frame_equal(r.panel, reference.panel, check_exact=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["ar", "panel"]
     # one folder per event, one file per (security block, model); atomic writes left no temp
     folders = sorted(p.name for p in (tmp_path / "ar").iterdir())
     assert folders == ["event=0000", "event=0001"]
@@ -210,6 +212,7 @@ def test_config_threshold_sends_ar_to_a_temporary_dataset(tmp_path, reference):
                   cache_dir=tmp_path / "cache", memoize=False)
     assert r.ar_store is not None and r.ar_store.root.is_dir()
     pd.testing.assert_frame_equal(r.ar, reference.ar, check_exact=True)
+    pd.testing.assert_frame_equal(r.panel, reference.panel, check_exact=True)
     root = r.ar_store.root
     del r
     import gc
