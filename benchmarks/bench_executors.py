@@ -2,6 +2,7 @@
 
     python benchmarks/bench_executors.py                       # 500 x 50, 3 runs each
     python benchmarks/bench_executors.py --case 500x50 --repeat 5
+    python benchmarks/bench_executors.py --case 200x2 --models garch
 
 Each run is a fresh interpreter: `study` is `run_study` wall time including starting the
 executor (spawning the pool, starting the cluster) and closing it; `cpu` the driver's CPU
@@ -72,17 +73,22 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--case", default="500x50", help="SECURITIESxEVENTS")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--models", default="market_model",
+                        help="comma-separated models (e.g. garch: one optimisation per pair)")
     args = parser.parse_args(argv)
     n_sec, n_events = (int(x) for x in args.case.split("x"))
     rows = {e: [] for e in ENGINES}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         events, config = bench_scale.make_case(root, n_sec, n_events)
+        models = ", ".join(f'"{m}"' for m in args.models.split(","))
+        config.write_text(config.read_text().replace('models = ["market_model"]',
+                                                     f"models = [{models}]"))
         check = root / "reference"
         for i in range(args.repeat):          # interleaved: load changes hit every engine
             for engine in ENGINES:
                 rows[engine].append(one_run(events, config, engine, check if i == 0 else None))
-    print(f"{args.case}: {rows['in-process'][0]['pairs']} pairs, market model, full battery; "
+    print(f"{args.case}: {rows['in-process'][0]['pairs']} pairs, {args.models}, full battery; "
           f"medians of {args.repeat}")
     print(f"{'engine':14s} {'study s':>8s} {'cpu s':>7s} {'workers cpu s':>14s}  frames")
     for engine, r in rows.items():
