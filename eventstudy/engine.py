@@ -8,6 +8,7 @@ Group tests take the (rel_day x pair) matrices straight from the blocks
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -99,7 +100,7 @@ class Block:
     bench_end: np.ndarray = None              #   each row's return (int64 min: none)
     flagged: np.ndarray = None                # (P, L) days the data checks flagged
     flag_text: np.ndarray = None              # (P,) why ("" where no day is flagged)
-    calendar_dates: np.ndarray = None         # datetime64: session date of each position
+    calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
     benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
 
     def take(self, rows) -> "Block":
@@ -144,7 +145,7 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
         bench_start=_bench(panel, 0, rc, c, exists), bench_end=_bench(panel, 1, rc, c, exists),
-        calendar_dates=panel.calendar_closes.index.to_numpy())
+        calendar_dates=panel.calendar_closes.index)
 
 
 def _bench(panel, side: int, rc, c, exists) -> np.ndarray:
@@ -220,6 +221,15 @@ class PartitionConfig:
     @classmethod
     def of(cls, config) -> "PartitionConfig":
         return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
+
+
+def plain_block(b: Block) -> Block:
+    """The block as a partition gets it: numpy arrays only (the session dates as
+    datetime64, not a pandas index)."""
+    if isinstance(b.calendar_dates, np.ndarray):
+        return b
+    return dataclasses.replace(b, calendar_dates=np.asarray(b.calendar_dates,
+                                                             dtype="datetime64[ns]"))
 
 
 def study_block(model: str, b: Block, config) -> PairArrays:
@@ -358,7 +368,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
     computed = reused = 0
     bar = Progress(P * len(models), enabled=progress)
-    pending = []                          # (entry, rows, future): filled in as they finish
+    pending = []           # (model, entry number, rows, future): the partitions under way
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         for start in range(0, len(idx), BLOCK_PAIRS):
@@ -371,27 +381,27 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 keys = pair_keys(block, m, config) if memo is not None else None
                 arrays, hit = _from_memo(memo, m, keys, block, config)
                 todo = np.flatnonzero(~hit)
-                entry = [part, arrays, block, keys]
                 size = n_tasks(len(todo), workers, BLOCK_PAIRS)
                 for i in range(0, len(todo), size):
                     rows = todo[i:i + size]
                     sub = block if len(rows) == len(hit) else block.take(rows)
-                    future = executor.submit(study_block, m, sub, plain)
+                    future = executor.submit(study_block, m, plain_block(sub), plain)
                     bar.add_part()
                     future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
-                    pending.append((entry, rows, future))
+                    pending.append((m, len(results[m]), rows, future))
                 bar.advance(int(hit.sum()), part=False)
                 computed += len(todo)
                 reused += int(hit.sum())
-                results[m].append(entry)
+                results[m].append((part, arrays, block, keys))
     try:
-        for entry, rows, future in pending:
-            if len(rows) == len(entry[1].reason):
-                entry[1] = future.result()          # the whole block: no copy
+        for m, i, rows, future in pending:
+            entry = results[m][i]
+            if len(rows) == len(entry[1].reason):       # the whole block: no copy
+                results[m][i] = entry[:1] + (future.result(),) + entry[2:]
             else:
                 entry[1].put(rows, future.result())
     except BaseException:
-        for _, _, future in pending:
+        for *_, future in pending:
             future.cancel()
         raise
     finally:
@@ -588,8 +598,9 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
             panel.parts.append((pk, mi, m, r, b, s, abnormal))
             if ar_store is not None:      # on disk too: the blocks need not be kept
-                panel_store.write(panel.part_frame(panel.parts.pop()).drop(columns="_ph"),
-                                  block=bi, model=mi)
+                one = _LazyPanel(ev, se, config)
+                one.parts.append(panel.parts.pop())
+                panel_store.write(one.frame(keys=True), block=bi, model=mi)
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
@@ -612,38 +623,34 @@ class _LazyPanel:
     def __init__(self, ev, se, config):
         self.parts, self._ev, self._se, self._config = [], ev, se, config
 
-    def frame(self) -> pd.DataFrame:
-        frames = [self.part_frame(part) for part in self.parts]
+    def frame(self, keys: bool = False) -> pd.DataFrame:
+        """`keys`: with the sort keys `_p` (pair) and `_m` (model), for a PartitionedFrame."""
+        e1 = self._config.estimation_window[1]
+        frames = []
+        for pk, mi, m, r, b, s, abnormal in self.parts:
+            j = _window_slice(self._config, b.rel)
+            fitted = np.isfinite(r.resid[s])
+            after = np.zeros(fitted.shape, bool)
+            after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
+            ar_ev = np.full(fitted.shape, np.nan)
+            var_ev = np.full(fitted.shape, np.nan)
+            ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
+            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
+                                             (1, "event", after, ar_ev, var_ev)):
+                pi, wj = np.nonzero(mask)
+                frames.append(pd.DataFrame({
+                    "_p": pk[pi], "_m": mi, "_ph": ph,
+                    "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
+                    "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
+                    "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
+                    "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
+                    "n_est": r.n_est[s][pi].astype(np.int64)}))
         if not frames:
             return pd.DataFrame(columns=PANEL_COLUMNS)
         out = pd.concat(frames, ignore_index=True)
         order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(), out["_p"].to_numpy()))
-        return out.iloc[order][PANEL_COLUMNS].reset_index(drop=True)
-
-    def part_frame(self, part) -> pd.DataFrame:
-        """One (block, model)'s rows: estimation rows, then event rows, with the sort keys
-        `_p` (pair), `_m` (model) and `_ph` (phase)."""
-        pk, mi, m, r, b, s, abnormal = part
-        e1 = self._config.estimation_window[1]
-        frames = []
-        j = _window_slice(self._config, b.rel)
-        fitted = np.isfinite(r.resid[s])
-        after = np.zeros(fitted.shape, bool)
-        after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
-        ar_ev = np.full(fitted.shape, np.nan)
-        var_ev = np.full(fitted.shape, np.nan)
-        ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
-        for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
-                                         (1, "event", after, ar_ev, var_ev)):
-            pi, wj = np.nonzero(mask)
-            frames.append(pd.DataFrame({
-                "_p": pk[pi], "_m": mi, "_ph": ph,
-                "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
-                "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
-                "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
-                "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
-                "n_est": r.n_est[s][pi].astype(np.int64)}))
-        return pd.concat(frames, ignore_index=True)
+        keep = PANEL_COLUMNS + (["_p", "_m"] if keys else [])
+        return out.iloc[order][keep].reset_index(drop=True)
 
 
 def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:
