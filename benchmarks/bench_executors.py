@@ -58,8 +58,8 @@ def one_run(events: Path, config: Path, engine: str, check: Path | None) -> dict
         "    else:\n"
         "        for n in names:\n"
         "            import io; b = io.BytesIO(); getattr(r, n).to_parquet(b); b.seek(0)\n"
-        "            pd.testing.assert_frame_equal(pd.read_parquet(b), pd.read_parquet(p / f'{n}.parquet'),"
-        " check_exact=True, obj=n)\n"
+        "            pd.testing.assert_frame_equal(pd.read_parquet(b),\n"
+        "                pd.read_parquet(p / f'{n}.parquet'), check_exact=True, obj=n)\n"
         "        out['identical'] = True\n"
         "print(json.dumps(out))\n")
     done = subprocess.run([sys.executable, "-c", code], cwd=config.parent,

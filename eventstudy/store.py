@@ -4,10 +4,11 @@ Layout (hive-style, readable by pyarrow, Dask, DuckDB or Spark without us):
 
     <root>/event=<k>/block-<b>-model-<m>.parquet
 
-`k` is the event's number among the study's events sorted by id (modulo `EVENT_DIRS`, so a
-million firm-specific events make at most that many folders), `b` the block of securities
-(pairs sorted by security), `m` the model. Each file holds the frame's columns plus `_p` (the
-pair's position) and `_m` (the model's), which put rows back in the in-memory frame's order.
+`k` is the event's number among the study's events sorted by id (modulo `EVENT_DIRS`: with
+more events than that, say a million firm-specific ones, events share folders), `b` the block
+of securities (pairs sorted by security), `m` the model. Each file holds the frame's columns
+plus `_p` (the pair's position) and `_m` (the model's), which put rows back in the in-memory
+frame's order.
 Every file is written atomically (`eventstudy.atomic`); Parquet cannot execute code on read.
 """
 from __future__ import annotations
@@ -23,7 +24,9 @@ import pandas as pd
 
 from eventstudy import atomic
 
-EVENT_DIRS = 1000     # at most this many event folders
+#: at most this many event folders: a block of securities writes one file per folder it
+#: touches, so a million firm-specific events must not mean a million folders
+EVENT_DIRS = 100
 
 
 class PartitionedFrame:
@@ -47,11 +50,13 @@ class PartitionedFrame:
         if not len(frame):
             return
         code = self._code.reindex(frame["event_id"].astype(str)).to_numpy()
-        for k in np.unique(code):
-            part = frame[code == k] if len(np.unique(code)) > 1 else frame
+        folders = np.unique(code)
+        for k in folders:
+            part = frame[code == k] if len(folders) > 1 else frame
             buffer = io.BytesIO()
             part.reset_index(drop=True).to_parquet(buffer, engine="pyarrow", index=False)
-            path = self.root / f"event={int(k):04d}" / f"block-{block:05d}-model-{model:02d}.parquet"
+            name = f"block-{block:05d}-model-{model:02d}.parquet"
+            path = self.root / f"event={int(k):04d}" / name
             atomic.write_bytes(path, buffer.getvalue())
             self.files.append(path)
             self.rows += len(part)
