@@ -2,6 +2,7 @@
 
     python benchmarks/bench_scale.py                 # every case, 3 runs each, medians
     python benchmarks/bench_scale.py --cases 500x1 --repeat 5
+    python benchmarks/bench_scale.py --cases 500x50 --dask       # or --workers 2
     python benchmarks/bench_scale.py --old /path/to/checkout-at-786dab7 --cases 500x1
 
 Synthetic prices have 0.1 % random missing bars (`--missing`): each daily test window whose
@@ -34,6 +35,7 @@ CASES = {"500x1": (500, 1), "5000x1": (5000, 1), "500x50": (500, 50), "universe"
 
 
 MISSING = 0.001     # share of random missing bars in the synthetic prices
+ENGINE: list[str] = []   # --workers N / --dask local: the executor (docs/big-studies.md)
 
 
 def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, seed: int = 7):
@@ -104,8 +106,10 @@ def _study_time(events: Path, config: Path, root: Path) -> dict:
         f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
         "import eventstudy.study, eventstudy.inference\n"
         "w, c = time.perf_counter(), time.process_time()\n"
+        "from eventstudy.executors import check_settings\n"
+        f"engine = check_settings(**{_engine_kwargs()!r})\n"
         f"r = run_study(ev, cfg, offline=True, cache_dir={str(root / 'cache')!r}, "
-        "memoize=False)\n"
+        "memoize=False, executor=engine)\n"
         "import resource\n"
         "print(json.dumps({'study': time.perf_counter() - w, 'cpu': time.process_time() - c,"
         " 'pairs': len(r.alignment), 'cars': len(r.car), 'tests': len(r.tests),"
@@ -119,7 +123,7 @@ def _process_time(events: Path, config: Path, root: Path) -> dict:
     """`eventstudy run --offline` from scratch in a child: wall seconds and peak RSS."""
     out_dir = root / "reports"
     args = ["run", "--offline", "--force", "--events", str(events), "--config", str(config),
-            "--out", str(out_dir), "--cache", str(root / "cache-run")]
+            "--out", str(out_dir), "--cache", str(root / "cache-run")] + ENGINE
     peak_file = root / "peak.txt"
     code = ("import resource, runpy, sys\n"
             f"sys.argv = ['eventstudy'] + {args!r}\n"
@@ -136,6 +140,12 @@ def _process_time(events: Path, config: Path, root: Path) -> dict:
     size = sum(p.stat().st_size for p in out_dir.rglob("*.html"))
     return {"process": wall, "peak_mb": int(peak_file.read_text()) / 1024,
             "html_mb": size / 2 ** 20}
+
+
+def _engine_kwargs() -> dict:
+    if "--dask" in ENGINE:
+        return {"dask": "local"}
+    return {"workers": int(ENGINE[1])} if ENGINE else {}
 
 
 def _env(pythonpath: Path | None = None) -> dict:
@@ -185,7 +195,11 @@ def main(argv=None) -> int:
                         help="share of random missing bars in synthetic prices")
     parser.add_argument("--old", type=Path, default=None,
                         help="an older checkout to run the synthetic cases through")
+    parser.add_argument("--workers", type=int, default=None, help="a process pool of N")
+    parser.add_argument("--dask", action="store_true", help="a 2-worker Dask LocalCluster")
     args = parser.parse_args(argv)
+    ENGINE[:] = (["--workers", str(args.workers)] if args.workers else []) + \
+        (["--dask", "local"] if args.dask else [])
     if args.missing is not None:
         globals()["MISSING"] = args.missing
     print(f"{'case':10s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "

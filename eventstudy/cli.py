@@ -211,11 +211,20 @@ NO_EVENTS_HINT = " (make one with `eventstudy init`, or start one with `eventstu
 @click.option("--force", is_flag=True,
               help="Recompute every result and rebuild every page, changed or not.")
 @click.option("--quiet", "-q", is_flag=True, help="Print only warnings and errors.")
+@click.option("--workers", type=click.IntRange(1, 1024), default=None,
+              help="Run the study's partitions on N local processes ([engine] workers).")
+@click.option("--dask", "dask_mode", type=click.Choice(["local"]), default=None,
+              help="Run them on a Dask LocalCluster of 2 workers (needs eventstudy[dask]).")
+@click.option("--scheduler", default=None, metavar="tcp://HOST:PORT",
+              help="Run them on a running Dask scheduler (needs eventstudy[dask]).")
 @_friendly
-def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
+def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet, workers,
+        dask_mode, scheduler):
     """Run the study and write HTML reports and result CSVs to OUT.
 
-    Progress goes to stdout as the run goes (--quiet: none); warnings and errors to stderr.
+    Progress goes to stdout as the run goes (--quiet: none); warnings and errors to stderr,
+    and a progress bar of the study's partitions too when stderr is a terminal. --workers,
+    --dask and --scheduler (one of them) override the config's [engine]: docs/big-studies.md.
     With --offline, a rerun whose inputs (events, config, cached and bundled prices, this
     version) and outputs are unchanged since the last complete run says so and stops. One run
     at a time per output and cache folder: a second one waits.
@@ -261,6 +270,7 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
 
         events = load_events(events_file)
         config = load_config(config_file)
+        engine = _engine(config, workers, dask_mode, scheduler)
         notes = []
         if config_file is None:
             config, notes = _builtin_groups(config, events)
@@ -280,7 +290,8 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet):
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = run_study(events, config, offline=offline, cache_dir=cache,
-                               recompute=force, memoize=not problem)
+                               recompute=force, memoize=not problem, executor=engine,
+                               progress=not quiet)
         regressions = None
         if getattr(config, "regressions", ()):      # before any file is written: a bad
             from eventstudy.regress import run_regressions   # formula leaves no file
@@ -348,6 +359,19 @@ def _write_regressions(regressions, results: Path) -> list[Path]:
         return []
     atomic.write_text(path, to_csv(regressions))
     return [path]
+
+
+def _engine(config, workers, dask_mode, scheduler):
+    """The executor settings: the command line's, else the config's [engine] (None:
+    in-process); the config's ar_in_memory_rows is kept either way."""
+    if workers is None and dask_mode is None and scheduler is None:
+        return getattr(config, "engine", None)
+    import dataclasses
+
+    from eventstudy.executors import check_settings
+    settings = check_settings(workers, dask_mode, scheduler, prefix="--")
+    rows = getattr(getattr(config, "engine", None), "ar_in_memory_rows", None)
+    return dataclasses.replace(settings, ar_in_memory_rows=rows)
 
 
 MAX_LINES = 20     # per kind of message: a whole market's skips go to the results files

@@ -5,6 +5,7 @@ Unknown keys are errors with a suggestion (a typo must not silently fall back to
 from __future__ import annotations
 
 import ast
+import dataclasses
 import re
 import tomllib
 from dataclasses import dataclass, field
@@ -26,8 +27,9 @@ _GROUP_KEYS = {"series", "universe", "events", "categories", "where", "by", "fir
 _UNIVERSE_KEYS = {"source", "prices", "layout", "securities", "calendar", "close_time", "close_tz",
                   "benchmark", "where", "tickers", "tickers_file"}
 _EVENTS_KEYS = {"path", "kind"}
-_TOP_KEYS = {"study", "series", "universe", "events", "groups", "regressions"}
+_TOP_KEYS = {"study", "series", "universe", "events", "groups", "regressions", "engine"}
 _REGRESSION_KEYS = {"name", "formula", "window", "model", "cluster", "weights", "groups"}
+_ENGINE_KEYS = {"workers", "dask", "scheduler", "ar_in_memory_rows"}
 UNIVERSE_SOURCES = ("csv", "yahoo")
 LAYOUTS = ("folder", "wide", "long")
 
@@ -143,6 +145,7 @@ class Config:
     studied_universes: tuple[str, ...] = ()
     firm_events: dict[str, FirmEventsConfig] = field(default_factory=dict)
     regressions: tuple[RegressionConfig, ...] = ()
+    engine: object = None    # executors.EngineSettings from [engine] (None: in-process)
 
     @property
     def event_span(self) -> tuple[int, int]:
@@ -310,6 +313,8 @@ def parse_config(text: str, name: str) -> Config:
     groups = {gid: _parse_group(gid, body, name, series, universes, firm_events)
               for gid, body in _table(raw.get("groups", {}), name, "groups").items()}
 
+    engine = _parse_engine(raw.get("engine"), name) if "engine" in raw else None
+
     return Config(series=series, studied=studied, estimation_window=est,
                   event_windows=event_windows, plot_window=plot, returns=returns, models=models,
                   min_estimation=min_est, exclude_other_events=exclude, factors=factors,
@@ -318,7 +323,7 @@ def parse_config(text: str, name: str) -> Config:
                   n_boot=_int(study.get("n_boot", 2000), name, "study.n_boot", 100, MAX_N_BOOT),
                   seed=_int(study.get("seed", 0), name, "study.seed", 0),
                   groups=groups, path=name, universes=universes,
-                  studied_universes=studied_universes, firm_events=firm_events,
+                  studied_universes=studied_universes, firm_events=firm_events, engine=engine,
                   regressions=_parse_regressions(raw.get("regressions", []), name,
                                                  event_windows, models, groups))
 
@@ -380,6 +385,22 @@ def _parse_regressions(value, name: str, windows, models, groups) -> tuple:
                                     cluster=cluster, weights=None if weights == "none" else weights,
                                     groups=chosen, field=where))
     return tuple(out)
+
+
+def _parse_engine(body, name: str):
+    """[engine]: where the partitions run (one of workers, dask, scheduler) and how many AR
+    rows a study keeps in memory before writing them to a Parquet dataset."""
+    from eventstudy.executors import check_settings
+    if not isinstance(body, dict):
+        raise InputError("must be a table: [engine] with workers = N, dask = \"local\" or "
+                         "scheduler = \"tcp://host:port\"", file=name, field="engine")
+    _check_keys(body, _ENGINE_KEYS, name, "engine")
+    settings = check_settings(body.get("workers"), body.get("dask"), body.get("scheduler"),
+                              file=name)
+    if "ar_in_memory_rows" in body:
+        rows = _int(body["ar_in_memory_rows"], name, "engine.ar_in_memory_rows", 0)
+        settings = dataclasses.replace(settings, ar_in_memory_rows=rows)
+    return settings
 
 
 def _parse_group(gid: str, body, name: str, series: dict, universes: dict,
@@ -664,7 +685,8 @@ def _unknown_key(key: str, allowed: set[str], where: str) -> str:
     """Where a misplaced key belongs, else the closest allowed key, else the allowed keys."""
     homes = [("[study]", _STUDY_KEYS, "study"), ("[series.<id>]", _SERIES_KEYS, "series."),
              ("[universe.<id>]", _UNIVERSE_KEYS, "universe."),
-             ("[events.<id>]", _EVENTS_KEYS, "events."), ("[groups.<id>]", _GROUP_KEYS, "groups.")]
+             ("[events.<id>]", _EVENTS_KEYS, "events."), ("[groups.<id>]", _GROUP_KEYS, "groups."),
+             ("[engine]", _ENGINE_KEYS, "engine")]
     for label, keys, prefix in homes:
         here = where == prefix or (prefix.endswith(".") and where.startswith(prefix))
         if key in keys and not here:

@@ -8,6 +8,7 @@ Group tests take the (rel_day x pair) matrices straight from the blocks
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -15,9 +16,14 @@ import pandas as pd
 
 from eventstudy import fit as bfit
 from eventstudy import inference
+from eventstudy.executors import InProcess, Progress, n_tasks
 from eventstudy.models import regressor_names
 
 BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
+#: past this many AR rows (pairs x models x plot/event window days; about 150 bytes each in
+#: memory) the rows go to a Parquet dataset on disk (`eventstudy.store`), not a frame;
+#: [engine] ar_in_memory_rows overrides it
+AR_IN_MEMORY_ROWS = 5_000_000
 #: rank tests rank the estimation days and the event windows' days only, never the wider
 #: plot window (a display setting): issue #11, item 4
 RANK_EVENT_SPAN_ONLY = True
@@ -199,6 +205,33 @@ class PairArrays:
             getattr(self, n)[rows] = getattr(other, n)
 
 
+@dataclass(frozen=True)
+class PartitionConfig:
+    """The few settings `study_block` reads: what a worker receives instead of the Config
+    (no calendars, series tables or paths)."""
+    estimation_window: tuple
+    event_windows: tuple
+    plot_window: tuple
+    event_span: tuple
+    min_estimation: int
+    factors: tuple
+    dimson_lags: int
+    returns: str
+
+    @classmethod
+    def of(cls, config) -> "PartitionConfig":
+        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
+
+
+def plain_block(b: Block) -> Block:
+    """The block as a partition gets it: numpy arrays only (the session dates as
+    datetime64, not a pandas index)."""
+    if isinstance(b.calendar_dates, np.ndarray):
+        return b
+    return dataclasses.replace(b, calendar_dates=np.asarray(b.calendar_dates,
+                                                             dtype="datetime64[ns]"))
+
+
 def study_block(model: str, b: Block, config) -> PairArrays:
     """Skip reasons, fit, ARs, CARs and the pair bootstrap of one model for a block."""
     P = len(b.d0)
@@ -284,7 +317,7 @@ def study_block(model: str, b: Block, config) -> PairArrays:
 
 def _day(b: Block, pos) -> str:
     """The session date at calendar position `pos`."""
-    return f"{b.calendar_dates[int(pos)]:%Y-%m-%d}"
+    return f"{pd.Timestamp(b.calendar_dates[int(pos)]):%Y-%m-%d}"
 
 
 def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
@@ -300,7 +333,7 @@ def _needs(model: str, missing: list[str], b: Block, k: int) -> str:
 
 def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list,
             config, groups: list, excluded: dict, flagged: dict | None = None, *,
-            memo=None) -> Output:
+            memo=None, executor=None, progress: bool = False, ar_store=None) -> Output:
     """Every (pair, model) of `alignment`, then the groups' tests and AAR paths.
 
     `groups`: (group id, members frame of (event_id, series)) in report order.
@@ -309,7 +342,15 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     the data checks flagged; a pair whose rows hold one is skipped.
     `memo`: an `eventstudy.memo.Memo` (or None): results whose inputs are unchanged are read
     from it, the rest computed; the driver reads and writes it, never a block.
+    `executor`: where the blocks' `study_block` calls run (`eventstudy.executors`; default
+    in-process); they get plain arrays and a `PartitionConfig`, and the reductions (group
+    tests, AAR) stay here. `progress`: a progress line on stderr when it is a terminal.
+    `ar_store`: an `eventstudy.store.PartitionedFrame`; the AR rows are written to it per
+    partition instead of being held as one frame.
     """
+    executor = executor if executor is not None else InProcess()
+    workers = getattr(executor, "workers", 1)
+    plain = PartitionConfig.of(config)
     # pairs in output order: securities sorted as strings, then the alignment's order
     order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
@@ -326,6 +367,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     models = list(config.models)
     results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
     computed = reused = 0
+    bar = Progress(P * len(models), enabled=progress)
+    pending = []           # (model, entry number, rows, future): the partitions under way
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         for start in range(0, len(idx), BLOCK_PAIRS):
@@ -338,17 +381,38 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 keys = pair_keys(block, m, config) if memo is not None else None
                 arrays, hit = _from_memo(memo, m, keys, block, config)
                 todo = np.flatnonzero(~hit)
-                if len(todo) == len(hit):
-                    arrays = study_block(m, block, config)
-                elif len(todo):
-                    arrays.put(todo, study_block(m, block.take(todo), config))
-                if memo is not None:
-                    memo.keep(m, keys, _to_columns(arrays))
+                size = n_tasks(len(todo), workers, BLOCK_PAIRS)
+                for i in range(0, len(todo), size):
+                    rows = todo[i:i + size]
+                    sub = block if len(rows) == len(hit) else block.take(rows)
+                    future = executor.submit(study_block, m, plain_block(sub), plain)
+                    bar.add_part()
+                    future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
+                    pending.append((m, len(results[m]), rows, future))
+                bar.advance(int(hit.sum()), part=False)
                 computed += len(todo)
                 reused += int(hit.sum())
                 results[m].append((part, arrays, block, keys))
+    try:
+        for m, i, rows, future in pending:
+            entry = results[m][i]
+            if len(rows) == len(entry[1].reason):       # the whole block: no copy
+                results[m][i] = entry[:1] + (future.result(),) + entry[2:]
+            else:
+                entry[1].put(rows, future.result())
+    except BaseException:
+        for *_, future in pending:
+            future.cancel()
+        raise
+    finally:
+        bar.close()
+    if memo is not None:            # in the order a one-process run keeps them
+        for i in range(len(results[models[0]]) if models else 0):
+            for m in models:
+                _, arrays, _, keys = results[m][i]
+                memo.keep(m, keys, _to_columns(arrays))
 
-    frames = _frames(pairs, results, models, config)
+    frames = _frames(pairs, results, models, config, ar_store)
     tests = [frames.pop("pair_tests")]
     group_rows = []
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
@@ -395,7 +459,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             kind="stable").reset_index(drop=True)
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
-    aar = group_aar(frames["ar"], groups)
+    aar = group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
@@ -448,19 +512,21 @@ def _window_slice(config, rel) -> slice:
     return slice(w0 - rel[0], w1 - rel[0] + 1)
 
 
-def _frames(pairs, results, models, config) -> dict:
-    """The tidy frames, rows in (pair, model, day/window) order."""
+def _frames(pairs, results, models, config, ar_store=None) -> dict:
+    """The tidy frames, rows in (pair, model, day/window) order; with `ar_store`, the AR rows
+    go to it block by block and `ar` is the store."""
     ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     day0 = pairs["day0"].to_numpy()
     announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
     ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
     panel = _LazyPanel(ev, se, config)
+    panel_store = ar_store.sibling("panel", PANEL_COLUMNS) if ar_store is not None else None
     wins = list(config.event_windows)
     nw = len(wins)
     log = config.returns == "log"
     for mi, m in enumerate(models):
-        for part, r, b, _ in results[m]:
+        for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
             if bad.any():
                 k = part[bad]
@@ -486,7 +552,7 @@ def _frames(pairs, results, models, config) -> dict:
             with np.errstate(invalid="ignore", divide="ignore"):
                 ar_se = np.sqrt(ar_var[pi, wj])
                 ar_t = abnormal[pi, wj] / ar_se
-            ar_parts.append(pd.DataFrame({
+            ar_part = pd.DataFrame({
                 "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
                 "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
                 "return": ret, "simple_return": np.expm1(ret) if log else ret,
@@ -495,7 +561,11 @@ def _frames(pairs, results, models, config) -> dict:
                 "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
                 "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
                 "gap": (exists & ~b.valid[s, j])[pi, wj],
-                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]}))
+                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]})
+            if ar_store is not None:
+                ar_store.write(ar_part, block=bi, model=mi)
+            else:
+                ar_parts.append(ar_part)
             c = {name: getattr(r, name)[s].ravel() for name in
                  ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
             n_gaps = c["n_gaps"].astype(np.int64)
@@ -527,7 +597,11 @@ def _frames(pairs, results, models, config) -> dict:
                 "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
                 "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
             panel.parts.append((pk, mi, m, r, b, s, abnormal))
-    ar = _ordered(ar_parts, AR_COLUMNS)
+            if ar_store is not None:      # on disk too: the blocks need not be kept
+                one = _LazyPanel(ev, se, config)
+                one.parts.append(panel.parts.pop())
+                panel_store.write(one.frame(keys=True), block=bi, model=mi)
+    ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
     boot = _ordered(test_parts, None)
@@ -539,7 +613,7 @@ def _frames(pairs, results, models, config) -> dict:
     pair_tests = pd.concat([t for t in (t_rows, boot) if len(t)], ignore_index=True) \
         if len(car) else pd.DataFrame()
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
-            "panel": panel}
+            "panel": panel if panel_store is None else panel_store}
 
 
 class _LazyPanel:
@@ -549,7 +623,8 @@ class _LazyPanel:
     def __init__(self, ev, se, config):
         self.parts, self._ev, self._se, self._config = [], ev, se, config
 
-    def frame(self) -> pd.DataFrame:
+    def frame(self, keys: bool = False) -> pd.DataFrame:
+        """`keys`: with the sort keys `_p` (pair) and `_m` (model), for a PartitionedFrame."""
         e1 = self._config.estimation_window[1]
         frames = []
         for pk, mi, m, r, b, s, abnormal in self.parts:
@@ -574,7 +649,8 @@ class _LazyPanel:
             return pd.DataFrame(columns=PANEL_COLUMNS)
         out = pd.concat(frames, ignore_index=True)
         order = np.lexsort((out["_ph"].to_numpy(), out["_m"].to_numpy(), out["_p"].to_numpy()))
-        return out.iloc[order][PANEL_COLUMNS].reset_index(drop=True)
+        keep = PANEL_COLUMNS + (["_p", "_m"] if keys else [])
+        return out.iloc[order][keep].reset_index(drop=True)
 
 
 def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:
@@ -683,6 +759,10 @@ def _windows(sub, car, car_var, dof, n_days, inv, config):
     return out
 
 
+AAR_INPUT = ["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
+             "car_path_se"]
+
+
 def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
     """AAR and CAAR paths of every group, by model and event day (for charts and tables).
 
@@ -692,8 +772,7 @@ def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
         return pd.DataFrame(columns=AAR_COLUMNS)
     member = pd.concat([m[["event_id", "series"]].assign(group=gid) for gid, m in groups],
                        ignore_index=True).drop_duplicates()
-    sub = ar[["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
-              "car_path_se"]].merge(member, on=["event_id", "series"])
+    sub = ar[AAR_INPUT].merge(member, on=["event_id", "series"])
     if sub.empty:
         return pd.DataFrame(columns=AAR_COLUMNS)
     sub = sub.assign(ar_var=sub["ar_se"] ** 2, path_var=sub["car_path_se"] ** 2)

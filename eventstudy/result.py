@@ -24,6 +24,7 @@ class StudyResult:
     events: pd.DataFrame
     alignment: pd.DataFrame   # one row per (event, series): how day 0 was chosen
     ar: pd.DataFrame          # one row per (event, series, model, day) of the plot window
+    #                           (a big study's is on disk: see `ar_store` below)
     car: pd.DataFrame         # one row per (event, series, model, window), with its t-test
     tests: pd.DataFrame       # every test statistic, per pair and per group
     panel_source: object      # builds `panel` (estimation residuals and event ARs) on use
@@ -171,6 +172,24 @@ class StudyResult:
             atomic.write_bytes(path, buffer.getvalue())
             paths.append(path)
         return paths
+
+
+def _get_ar(self) -> pd.DataFrame:
+    ar = self.__dict__["_ar"]
+    return ar if isinstance(ar, pd.DataFrame) else ar.frame()
+
+
+def _set_ar(self, value) -> None:
+    self.__dict__["_ar"] = value
+
+
+# `result.ar` is always a DataFrame. A study too big to hold its ARs (engine.AR_IN_MEMORY_ROWS)
+# keeps them in a Parquet dataset (`eventstudy.store.PartitionedFrame`): `result.ar` then reads
+# it whole, and `result.ar_store.read(event_id=...)` reads one event's rows only.
+StudyResult.ar = property(_get_ar, _set_ar, doc="One row per (event, series, model, day).")
+StudyResult.ar_store = property(
+    lambda self: None if isinstance(self.__dict__["_ar"], pd.DataFrame) else self.__dict__["_ar"],
+    doc="The Parquet dataset holding `ar` (None when it is in memory).")
 
 
 def to_csv(frame: pd.DataFrame) -> str:

@@ -9,6 +9,7 @@ benchmark are computed once per calendar, and each model is fitted for every pai
 from __future__ import annotations
 
 import os
+from contextlib import nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,8 +55,17 @@ class Security:
 def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
               today: pd.Timestamp | None = None, memoize: bool = True,
-              recompute: bool = False) -> StudyResult:
+              recompute: bool = False, executor=None, progress: bool = False,
+              dataset_dir: str | Path | None = None) -> StudyResult:
     """Run every (event, security, model) of the config; `fetch` defaults to Yahoo.
+
+    `executor`: where the partitions run: a `concurrent.futures`-style executor, or an
+    `executors.EngineSettings` (workers / dask / scheduler); None: the config's [engine],
+    else in-process. `progress`: a progress line on stderr (only when it is a terminal).
+    `dataset_dir`: write the AR rows and the estimation panel to Parquet datasets
+    `<dataset_dir>/ar` and `<dataset_dir>/panel` (`result.ar_store`, `result.panel`); without
+    it they go to temporary ones only past `engine.AR_IN_MEMORY_ROWS` AR rows
+    (docs/big-studies.md).
 
     With `memoize`, results whose inputs are unchanged since the last run are read from the
     memo in the cache folder (eventstudy.memo) instead of being computed again; `recompute`
@@ -107,11 +117,20 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                      config.estimation_window)
 
     from eventstudy.engine import compute
+    from eventstudy.executors import EngineSettings, make_executor
     excluded = _excluded_rows(events, panels, where, config, firm)
     flagged = _flagged_rows(panels, where, problems)
     memo = Memo(cache.root, fresh=recompute) if memoize else None
-    out = compute(alignment, panels, where, securities, config, groups, excluded, flagged,
-                  memo=memo)
+    if executor is None or isinstance(executor, EngineSettings):
+        settings = executor or getattr(config, "engine", None)
+        running = make_executor(settings)
+    else:                       # the caller's own executor (they close it)
+        settings = getattr(config, "engine", None)
+        running = nullcontext(executor)
+    ar_store = _ar_store(alignment, config, settings, dataset_dir)
+    with running as ex:
+        out = compute(alignment, panels, where, securities, config, groups, excluded, flagged,
+                      memo=memo, executor=ex, progress=progress, ar_store=ar_store)
     if memo is not None:
         memo.save()
     skipped = out.skipped
@@ -146,6 +165,21 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         .reset_index(drop=True),
         group_members=pd.concat([m.assign(group=gid) for gid, m in groups], ignore_index=True)
         [["group", "event_id", "series"]] if groups else None)
+
+
+def _ar_store(alignment, config, settings, dataset_dir):
+    """A Parquet dataset for the AR rows when asked for, or when there would be more than
+    `engine.AR_IN_MEMORY_ROWS` (or [engine] ar_in_memory_rows) of them; else None."""
+    from eventstudy.engine import AR_COLUMNS, AR_IN_MEMORY_ROWS, window_span
+    from eventstudy.store import PartitionedFrame
+    limit = getattr(settings, "ar_in_memory_rows", None)
+    limit = AR_IN_MEMORY_ROWS if limit is None else limit
+    w0, w1 = window_span(config)
+    rows = len(alignment) * len(config.models) * (w1 - w0 + 1)
+    if dataset_dir is None and rows <= limit:
+        return None
+    root = Path(dataset_dir) / "ar" if dataset_dir is not None else None
+    return PartitionedFrame(root, alignment["event_id"].unique(), AR_COLUMNS)
 
 
 @dataclass
