@@ -280,7 +280,7 @@ def to_latex(tables: list[PaperTable]) -> str:
                 lines.append(f"\\multicolumn{{{k}}}{{l}}{{\\textit{{{latex_escape(title)}}}}}"
                              " \\\\")
             lines += [" & ".join(_latex_cell(c) for c in row) + " \\\\" for row in rows]
-        note = (f"\\par\\smallskip\\parbox{{\\linewidth}}{{\\footnotesize "
+        note = (f"\\par\\smallskip\\noindent\\parbox{{\\linewidth}}{{\\footnotesize "
                 f"\\textit{{Note:}} {latex_escape(t.note)}}}")
         if is_long:
             lines += ["\\end{longtable}", note, ""]

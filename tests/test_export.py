@@ -375,7 +375,7 @@ def test_a_long_table_is_a_longtable_with_its_header_on_every_page():
     tex = export.to_latex([export.car_table(car)])
     assert tex.startswith(LONG_HEAD)
     assert tex.rstrip().endswith("e30 & S & 1.00 \\\\\n &  & (1.00) \\\\\n\\end{longtable}\n"
-                                 "\\par\\smallskip\\parbox{\\linewidth}{\\footnotesize "
+                                 "\\par\\smallskip\\noindent\\parbox{\\linewidth}{\\footnotesize "
                                  "\\textit{Note:} CARs in percent: cumulative abnormal returns "
                                  "over the window (trading days relative to day 0). Standard "
                                  "errors in parentheses; they include the estimation error of "
@@ -395,3 +395,27 @@ def test_cli_export_window_option(results, tmp_path, monkeypatch):
     assert res.exit_code == 2
     assert res.output.strip() == ("error: field --window: no window [0, +9] in the results "
                                   "(known: [0, 0], [-1, +1])")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("pdflatex"),
+                    reason="pdflatex not installed (Debian: texlive-latex-recommended)")
+def test_the_latex_compiles(tmp_path):
+    """Every table (special characters in ids, a longtable, the regressions) through
+    pdflatex: no error."""
+    import subprocess
+    n = 31
+    long_car = pd.DataFrame({"event_id": [f"e{i:02d}" for i in range(n)], "series": "S",
+                             "model": "market_model", "window_start": 0, "window_end": 0,
+                             "car": -0.01, "se": 0.01, "p_value": 0.04, "p_holm": 0.3,
+                             "p_bh": 0.04, "day0": pd.date_range("2025-01-01", periods=n)})
+    tables = export.paper_tables(tiny_car().assign(series="50%_$#~^{}\\&"), tiny_tests(),
+                                 tiny_regressions()) + [export.car_table(long_car)]
+    (tmp_path / "tables.tex").write_text(export.to_latex(tables))
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{booktabs}"
+        "\\usepackage{longtable}\\begin{document}\\input{tables.tex}\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "doc.tex"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0
