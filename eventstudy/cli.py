@@ -660,8 +660,11 @@ def regress_command(formula, window, model, cluster, weights, groups, events_pat
               help="Only this model (repeat for more). Default: every model of the run.")
 @click.option("--test", "group_tests", multiple=True,
               help="Only this group test, e.g. kp_bmp (repeat for more). Default: all.")
+@click.option("--window", "windows", type=(int, int), multiple=True, metavar="START END",
+              help="Only this event window, e.g. --window 0 1 (repeat for more). Default: "
+                   "the study's event windows.")
 @_friendly
-def export_command(fmt, out_path, results_dir, models, group_tests):
+def export_command(fmt, out_path, results_dir, models, group_tests, windows):
     """Write the tables a paper shows: CARs by event and window (stars, se in parentheses),
     the group tests and the regressions, from the CSV files of a run.
 
@@ -675,7 +678,7 @@ def export_command(fmt, out_path, results_dir, models, group_tests):
     frames = export.read_results(_folder(results_dir, "--results"))
     tables = export.paper_tables(frames["car"], frames["tests"], frames["regressions"],
                                  models=models or None, group_tests=group_tests or None,
-                                 events=frames["events"])
+                                 windows=list(windows) or None, events=frames["events"])
     data = export.render(tables, fmt)
     if out_path is None and fmt != "xlsx":
         click.echo(data, nl=False)

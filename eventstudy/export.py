@@ -249,25 +249,43 @@ def _latex_cell(c: Cell) -> str:
     return out
 
 
+LONG_ROWS = 60     # more rows than this: a longtable, which breaks across pages
+
+
 def to_latex(tables: list[PaperTable]) -> str:
-    """booktabs tables in `table` floats, one per paper table, notes below in small type."""
-    parts = ["% Tables written by `eventstudy export`; they need \\usepackage{booktabs}.\n"]
-    for t in tables:
+    """booktabs tables in `table` floats, one per paper table, notes below in small type; a
+    table of more than LONG_ROWS rows (a universe's CARs) is a `longtable` whose header
+    repeats on every page."""
+    long = [sum(len(rows) for _, rows in t.panels) > LONG_ROWS for t in tables]
+    packages = "booktabs" + (" and longtable" if any(long) else "")
+    parts = [f"% Tables by `eventstudy export`; they need \\usepackage{{{packages}}}."
+             .replace("{booktabs and longtable}", "{booktabs} and \\usepackage{longtable}")
+             + "\n"]
+    for t, is_long in zip(tables, long):
         k = len(t.columns)
         spec = "l" * t.stub + "c" * (k - t.stub)
-        lines = ["\\begin{table}[htbp]", "\\centering",
-                 f"\\caption{{{latex_escape(t.title)}}}", f"\\label{{tab:{t.name}}}",
-                 f"\\begin{{tabular}}{{{spec}}}", "\\toprule",
-                 " & ".join(_latex_cell(c) for c in t.columns) + " \\\\"]
+        head = ["\\toprule", " & ".join(_latex_cell(c) for c in t.columns) + " \\\\"]
+        caption = [f"\\caption{{{latex_escape(t.title)}}}", f"\\label{{tab:{t.name}}}"]
+        if is_long:
+            lines = [f"\\begin{{longtable}}{{{spec}}}", "".join(caption) + " \\\\", *head,
+                     "\\midrule", "\\endfirsthead", *head, "\\midrule", "\\endhead",
+                     "\\bottomrule", "\\endfoot"]
+        else:
+            lines = ["\\begin{table}[htbp]", "\\centering", *caption,
+                     f"\\begin{{tabular}}{{{spec}}}", *head]
         for i, (title, rows) in enumerate(t.panels):
-            lines.append("\\midrule")
+            if i or not is_long:
+                lines.append("\\midrule")
             if title:
                 lines.append(f"\\multicolumn{{{k}}}{{l}}{{\\textit{{{latex_escape(title)}}}}}"
                              " \\\\")
             lines += [" & ".join(_latex_cell(c) for c in row) + " \\\\" for row in rows]
-        lines += ["\\bottomrule", "\\end{tabular}", "",
-                  f"\\par\\smallskip\\parbox{{\\linewidth}}{{\\footnotesize "
-                  f"\\textit{{Note:}} {latex_escape(t.note)}}}", "\\end{table}", ""]
+        note = (f"\\par\\smallskip\\noindent\\parbox{{\\linewidth}}{{\\footnotesize "
+                f"\\textit{{Note:}} {latex_escape(t.note)}}}")
+        if is_long:
+            lines += ["\\end{longtable}", note, ""]
+        else:
+            lines += ["\\bottomrule", "\\end{tabular}", "", note, "\\end{table}", ""]
         parts.append("\n".join(lines))
     return "\n".join(parts)
 

@@ -368,9 +368,12 @@ class Summary:
         if self.table.empty:
             out.append("<p>No group tests (the study has no groups).</p>")
         else:
-            head = "".join(f"<th>{escape(h)}</th>" for h in self.HEAD)
-            body = "".join("<tr>" + "".join(f"<td>{escape(v)}</td>" for v in r) + "</tr>"
-                           for r in self._rows())
+            def cell(tag: str, i: int, v: str) -> str:     # numbers right-aligned
+                side = "left" if i in (0, 1, 4) else "right"
+                return f'<{tag} style="text-align:{side}">{escape(v)}</{tag}>'
+            head = "".join(cell("th", i, h) for i, h in enumerate(self.HEAD))
+            body = "".join("<tr>" + "".join(cell("td", i, v) for i, v in enumerate(r))
+                           + "</tr>" for r in self._rows())
             more = (f"<p>... and {len(self.table) - HEADLINE_ROWS} more rows (result.tests)</p>"
                     if len(self.table) > HEADLINE_ROWS else "")
             out.append(f"<p>Group tests, {escape(str(self.model).replace('_', ' '))}: mean "

@@ -124,7 +124,7 @@ def test_car_table_latex_by_hand():
     assert "\\textit{Note:} CARs in percent" in tex
     assert "* p \\textless{} 0.10, ** p \\textless{} 0.05, *** p \\textless{} 0.01" in tex
     assert "\\textdagger{} the p-value is still below 0.05 after the Benjamini-Hochberg" in tex
-    assert tex.startswith("% Tables written by `eventstudy export`; they need "
+    assert tex.startswith("% Tables by `eventstudy export`; they need "
                           "\\usepackage{booktabs}.")
 
 
@@ -326,7 +326,7 @@ def test_the_paper_output_doc_runs(monkeypatch, tmp_path):
     namespace: dict = {}
     for i, block in enumerate(blocks, start=1):
         exec(compile(block, f"paper-output block {i}", "exec"), namespace)
-    assert namespace["tex"].count("\\begin{table}") == 2
+    assert namespace["tex"].count("\\caption{") == 2
     assert "| Event | Series | [0, 0] | [-1, +1] | [0, +5] |" in namespace["md"]
     assert namespace["events"]["announced_at_utc"].iloc[0] == pd.Timestamp("2025-04-02 20:00",
                                                                             tz="UTC")
@@ -344,3 +344,78 @@ def test_result_methods_use_a_regressions_frame_if_the_result_has_one():
     result.regressions = lambda formula: None        # a method of that name is not a frame
     assert len(export.result_tables(result)) == 2
     assert len(export.result_tables(result, regressions=tiny_regressions())) == 3
+
+
+LONG_HEAD = r"""% Tables by `eventstudy export`; they need \usepackage{booktabs} and \usepackage{longtable}.
+
+\begin{longtable}{llc}
+\caption{Cumulative abnormal returns by event and window (market model)}\label{tab:car} \\
+\toprule
+Event & Series & {[0, 0]} \\
+\midrule
+\endfirsthead
+\toprule
+Event & Series & {[0, 0]} \\
+\midrule
+\endhead
+\bottomrule
+\endfoot
+e00 & S & 1.00 \\
+ &  & (1.00) \\
+e01 & S & 1.00 \\
+"""
+
+
+def test_a_long_table_is_a_longtable_with_its_header_on_every_page():
+    n = 31                                   # 62 rows > LONG_ROWS
+    car = pd.DataFrame({"event_id": [f"e{i:02d}" for i in range(n)], "series": "S",
+                        "model": "market_model", "window_start": 0, "window_end": 0,
+                        "car": 0.01, "se": 0.01, "p_value": 0.5,
+                        "day0": pd.date_range("2025-01-01", periods=n)})
+    tex = export.to_latex([export.car_table(car)])
+    assert tex.startswith(LONG_HEAD)
+    assert tex.rstrip().endswith("e30 & S & 1.00 \\\\\n &  & (1.00) \\\\\n\\end{longtable}\n"
+                                 "\\par\\smallskip\\noindent\\parbox{\\linewidth}{\\footnotesize "
+                                 "\\textit{Note:} CARs in percent: cumulative abnormal returns "
+                                 "over the window (trading days relative to day 0). Standard "
+                                 "errors in parentheses; they include the estimation error of "
+                                 "the normal-return model. * p \\textless{} 0.10, ** p "
+                                 "\\textless{} 0.05, *** p \\textless{} 0.01 (two-sided).}")
+    short = export.to_latex([export.car_table(car[:30])])
+    assert "longtable" not in short and "\\begin{table}[htbp]" in short
+
+
+def test_cli_export_window_option(results, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    res = CliRunner().invoke(main, ["export", "--format", "md", "--window", "-1", "1"])
+    assert res.exit_code == 0, res.output
+    assert "| Event | Series | [-1, +1] |" in res.output
+    assert "| Group | Test | N | [-1, +1] |" in res.output
+    res = CliRunner().invoke(main, ["export", "--format", "md", "--window", "0", "9"])
+    assert res.exit_code == 2
+    assert res.output.strip() == ("error: field --window: no window [0, +9] in the results "
+                                  "(known: [0, 0], [-1, +1])")
+
+
+@pytest.mark.skipif(not __import__("shutil").which("pdflatex"),
+                    reason="pdflatex not installed (Debian: texlive-latex-recommended)")
+def test_the_latex_compiles(tmp_path):
+    """Every table (special characters in ids, a longtable, the regressions) through
+    pdflatex: no error."""
+    import subprocess
+    n = 31
+    long_car = pd.DataFrame({"event_id": [f"e{i:02d}" for i in range(n)], "series": "S",
+                             "model": "market_model", "window_start": 0, "window_end": 0,
+                             "car": -0.01, "se": 0.01, "p_value": 0.04, "p_holm": 0.3,
+                             "p_bh": 0.04, "day0": pd.date_range("2025-01-01", periods=n)})
+    tables = export.paper_tables(tiny_car().assign(series="50%_$#~^{}\\&"), tiny_tests(),
+                                 tiny_regressions()) + [export.car_table(long_car)]
+    (tmp_path / "tables.tex").write_text(export.to_latex(tables))
+    (tmp_path / "doc.tex").write_text(
+        "\\documentclass{article}\\usepackage[T1]{fontenc}\\usepackage{booktabs}"
+        "\\usepackage{longtable}\\begin{document}\\input{tables.tex}\\end{document}\n")
+    done = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error",
+                           "doc.tex"], cwd=tmp_path, capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stdout[-2000:]
+    assert (tmp_path / "doc.pdf").stat().st_size > 0

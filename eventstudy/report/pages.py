@@ -686,8 +686,8 @@ def event_context(view: View, eid: str) -> dict:
                            "_m", "_w")
     car_table = Table(columns=[("series", ""), ("model", ""), ("window", ""), ("CAR", "num"),
                                ("se", "num"), ("t", "num"), ("dof", "num"), ("p", "num"),
-                               ("p Holm", "num"), ("p BH", "num"), ("n est", "num"), ("n days", "num"), ("n excluded", "num"),
-                               ("note", "")], id="car")
+                               ("p Holm", "num"), ("p BH", "num"), ("n est", "num"),
+                               ("n days", "num"), ("n excluded", "num"), ("note", "")], id="car")
     for c in car.itertuples(index=False):
         car_table.rows.append([
             text_cell(c.series, title=view.names.get(c.series, "")),
