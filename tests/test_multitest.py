@@ -196,29 +196,39 @@ def _marker(p_holm, p_bh):
 
 
 def test_the_report_marks_what_survives(result):
-    """Event page's CAR table: p Holm and p BH columns from the frame, the p cell marked
-    ‡ (Holm < 0.05) or † (BH only); the group page's p-value grid marked the same way."""
+    """The overview's CAR cells are marked ‡ (Holm < 0.05) or † (BH only), as the group
+    page's p-value grid; event pages show no adjusted p (their family spans every event, so
+    an event page would change whenever an event is added): a note says where they are."""
     from eventstudy.report import fmt
-    from eventstudy.report.pages import STARS_NOTE, View, event_context, group_context
+    from eventstudy.report.pages import (EVENT_STARS_NOTE, STARS_NOTE, View, event_context,
+                                         group_context, index_context)
     view = View(result)
     assert "\u2020 still below 0.05 after the Benjamini-Hochberg" in STARS_NOTE
+    rows = {(r.event_id, r.series, r.model, r.window_start, r.window_end): r
+            for r in result.car.itertuples(index=False)}
+    summary = index_context(view)["summary"]
     marks = 0
-    for eid in ("us-japan-deal", "liberation-day"):
-        table = event_context(view, eid)["car_table"]
-        labels = [label for label, _ in table.columns]
-        ip, ih, ib = labels.index("p"), labels.index("p Holm"), labels.index("p BH")
-        car = result.car[result.car["event_id"] == eid]
-        rows = {(r.series, fmt.model_name(r.model), fmt.window(r.window_start, r.window_end)): r
-                for r in car.itertuples(index=False)}
-        assert len(table.rows) == len(rows)
-        for cells in table.rows:
-            r = rows[(cells[0].text, cells[1].text, cells[2].text)]
-            assert cells[ih].text == fmt.pval(r.p_holm) and cells[ib].text == fmt.pval(r.p_bh)
+    for cells in summary.rows:
+        eid, sid = cells[1].text, cells[2].text
+        cars = cells[4:]
+        keys = [(m, w) for m in view.models for w in view.windows]
+        assert len(cars) == len(keys)
+        for (model, w), cell in zip(keys, cars):
+            r = rows.get((eid, sid, model, *w))
+            if r is None or pd.isna(r.p_value):
+                continue
             mark = _marker(r.p_holm, r.p_bh)
-            text = cells[ip].text
-            assert text.endswith(mark) if mark else text[-1] not in "\u2020\u2021"
+            assert cell.small == f"p {fmt.pval(r.p_value)}{mark}", (eid, sid, model, w)
             marks += bool(mark)
     assert marks > 0          # the automakers' CARs on the deal day survive
+    bare = view.for_event_pages()
+    assert "p_holm" not in bare.r.car.columns and "p_holm" in view.r.car.columns
+    for eid in ("us-japan-deal", "liberation-day"):
+        ctx = event_context(bare, eid)
+        labels = [label for label, _ in ctx["car_table"].columns]
+        assert "p Holm" not in labels and ctx["stars_note"] == EVENT_STARS_NOTE
+        assert not any(c.text[-1:] in ("\u2020", "\u2021") for row in ctx["car_table"].rows
+                       for c in row)
     ctx = group_context(view, "automakers")
     pivot = ctx["pivots"][[t.id for t in ctx["pivots"]].index("pivot-market_model")]
     wins = [label for label, _ in pivot.columns][1:]

@@ -101,9 +101,16 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
         render("regressions.html", out_dir / "regressions.html", "", "Regressions",
                lambda: regressions_context(regressions),
                manifest.digest(common_key, regressions))
+    event_view = []          # built on first use: an unchanged event page needs none
+
+    def for_events() -> pages.View:
+        if not event_view:
+            event_view.append(view.for_event_pages())
+        return event_view[0]
+
     for eid in view.events["event_id"]:
         render("event.html", out_dir / "events" / f"{eid}.html", "../", eid,
-               lambda eid=eid: pages.event_context(view, eid), keys[f"event:{eid}"])
+               lambda eid=eid: pages.event_context(for_events(), eid), keys[f"event:{eid}"])
     for gid in view.groups:
         render("group.html", out_dir / "groups" / f"{view.group_files[gid]}.html", "../",
                f"group {gid}", lambda gid=gid: pages.group_context(view, gid),

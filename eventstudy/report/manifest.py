@@ -80,9 +80,12 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
                         result.tests, view.firm),
         "methods": digest(common_key, sorted(set(result.tests["test"].dropna()))),
     }
-    pair_tests = result.tests[result.tests["group"].fillna("") == ""]
+    # event pages show no adjusted p-values (pages.without_adjusted): not in their keys
+    from eventstudy.report.pages import ADJUSTED
+    bare = lambda frame: frame.drop(columns=list(ADJUSTED), errors="ignore")  # noqa: E731
+    pair_tests = bare(result.tests[result.tests["group"].fillna("") == ""])
     per_event = [(name, frame, row_hashes(frame), frame.groupby("event_id").indices)
-                 for name, frame in (("alignment", result.alignment), ("car", result.car),
+                 for name, frame in (("alignment", result.alignment), ("car", bare(result.car)),
                                      ("tests", pair_tests), ("skipped", result.skipped),
                                      ("ar", result.ar))]
     by_series = {}
@@ -105,7 +108,7 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
             from eventstudy.report import universe
             ar = result.ar[result.ar["event_id"] == eid]
             h.update(digest(universe.event_gaps(view, ar),
-                            *universe.event_page_inputs(view, eid)).encode())
+                            *[bare(f) for f in universe.event_page_inputs(view, eid)]).encode())
         elif eid in ar_dates.index.get_level_values(0):
             for sid, (lo, hi) in ar_dates.loc[eid].iterrows():
                 for name in ("prices", "gaps"):

@@ -6,6 +6,7 @@ p-values by test and window).
 """
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
@@ -239,6 +240,19 @@ class View:
             return frame
         key = frame.assign(_rank=frame["series"].map(self.series_rank).fillna(len(self.series_rank)))
         return key.sort_values(["_rank", "series", *extra], kind="stable").drop(columns="_rank")
+
+    def for_event_pages(self) -> "View":
+        """This view without adjusted p-values (see `without_adjusted`); the rest shared."""
+        out = copy.copy(self)
+        out.r = without_adjusted(self.r)
+        for cached in ("car_index", "_universe_groups"):
+            out.__dict__.pop(cached, None)
+        pair_tests = out.r.tests[out.r.tests["group"].fillna("") == ""]
+        out._by_event = {**self._by_event,
+                         "car": dict(tuple(out.r.car.groupby("event_id", sort=True))),
+                         "tests": dict(tuple(pair_tests.groupby("event_id", sort=True)))}
+        out._frames = {**self._frames, "car": out.r.car, "tests": pair_tests}
+        return out
 
     def of_event(self, name: str, eid: str) -> pd.DataFrame:
         """Rows of one event in a result frame (alignment, car, pair tests, skipped)."""
@@ -476,6 +490,22 @@ STARS_NOTE = ("* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided); \u2020 still b
               "after the Benjamini-Hochberg adjustment for multiple testing, \u2021 after Holm's "
               "as well (the family: every pair of one model and window, or every group of one "
               "test, model and window)")
+EVENT_STARS_NOTE = ("* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided). The p-values adjusted "
+                    "for multiple testing (Holm, Benjamini-Hochberg) are on the overview page "
+                    "(\u2020, \u2021) and in results/car.csv and tests.csv, not here: their "
+                    "family spans every event, and this page stays as it is when an event "
+                    "is added")
+ADJUSTED = ("p_holm", "p_bh")
+
+
+def without_adjusted(result):
+    """The result as event pages see it: no adjusted p-values. Those depend on every pair of
+    their family (all events), so an event page that showed them would change, and be
+    rebuilt, whenever any event is added."""
+    out = copy.copy(result)
+    out.car = result.car.drop(columns=list(ADJUSTED), errors="ignore")
+    out.tests = result.tests.drop(columns=list(ADJUSTED), errors="ignore")
+    return out
 
 
 def event_cells(view: View, e) -> list:
@@ -684,10 +714,12 @@ def event_context(view: View, eid: str) -> dict:
     mrank = {m: i for i, m in enumerate(view.models)}
     car = view.sort_series(car.assign(_m=car["model"].map(mrank), _w=view.window_rank(car)),
                            "_m", "_w")
+    adjusted = "p_bh" in car.columns
     car_table = Table(columns=[("series", ""), ("model", ""), ("window", ""), ("CAR", "num"),
-                               ("se", "num"), ("t", "num"), ("dof", "num"), ("p", "num"),
-                               ("p Holm", "num"), ("p BH", "num"), ("n est", "num"),
-                               ("n days", "num"), ("n excluded", "num"), ("note", "")], id="car")
+                               ("se", "num"), ("t", "num"), ("dof", "num"), ("p", "num")]
+                      + ([("p Holm", "num"), ("p BH", "num")] if adjusted else [])
+                      + [("n est", "num"), ("n days", "num"), ("n excluded", "num"),
+                         ("note", "")], id="car")
     for c in car.itertuples(index=False):
         car_table.rows.append([
             text_cell(c.series, title=view.names.get(c.series, "")),
@@ -698,8 +730,8 @@ def event_context(view: View, eid: str) -> dict:
             num_cell(c.t_stat, fmt.fixed(c.t_stat, 3, signed=True)),
             num_cell(c.dof, fmt.integer(c.dof)),
             p_cell(c.p_value, getattr(c, "p_holm", None), getattr(c, "p_bh", None)),
-            num_cell(getattr(c, "p_holm", None), fmt.pval(getattr(c, "p_holm", None))),
-            num_cell(getattr(c, "p_bh", None), fmt.pval(getattr(c, "p_bh", None))),
+            *([num_cell(c.p_holm, fmt.pval(c.p_holm)), num_cell(c.p_bh, fmt.pval(c.p_bh))]
+              if adjusted else []),
             num_cell(c.n_est, fmt.integer(c.n_est)), num_cell(c.n_days, fmt.integer(c.n_days)),
             num_cell(c.n_excluded, fmt.integer(c.n_excluded)), text_cell(c.note, cls="wrap")])
 
@@ -733,7 +765,8 @@ def event_context(view: View, eid: str) -> dict:
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
         "split_table": split_table, "contaminated": contaminated,
         "headline": headline_context(view, eid, series),
-        "stars_note": STARS_NOTE, "band_z": figures.BAND_Z}
+        "stars_note": EVENT_STARS_NOTE if not adjusted else STARS_NOTE,
+        "band_z": figures.BAND_Z}
 
 
 def return_split(view: View, ar: pd.DataFrame) -> tuple[Table, list[str]]:

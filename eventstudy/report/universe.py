@@ -19,8 +19,8 @@ import pandas as pd
 
 from eventstudy.report import figures, fmt
 from eventstudy.report.pages import (
-    CONTAMINATED, CONTAMINATED_TITLE, STARS_NOTE, Cell, Table, View, car_cell, day0_sentence,
-    event_cells, event_times, num_cell, pct_cell, text_cell)
+    CONTAMINATED, CONTAMINATED_TITLE, EVENT_STARS_NOTE, STARS_NOTE, Cell, Table, View, car_cell,
+    day0_sentence, event_cells, event_times, num_cell, pct_cell, text_cell)
 
 TOP = 20
 MANY_EVENTS = 100     # above this, the index summarises per event category, not per event
@@ -360,7 +360,8 @@ def event_context(view: View, eid: str) -> dict:
         "gaps": count_table(gaps, ["kind"], "gaps-table"), "n_gap_series": gaps["series"].nunique(),
         "groups": [(gid, view.group_href(gid, root)) for gid in in_groups],
         "results": results_links(root), "own_group": own,
-        "stars_note": STARS_NOTE, "band_z": figures.BAND_Z, "cs_t": CS_T}
+        "stars_note": STARS_NOTE if "p_bh" in view.r.car.columns else EVENT_STARS_NOTE,
+        "band_z": figures.BAND_Z, "cs_t": CS_T}
 
 
 def event_gaps(view: View, ar: pd.DataFrame) -> pd.DataFrame:

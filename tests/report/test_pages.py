@@ -425,3 +425,31 @@ def test_ar_chart_marks_the_contaminated_day(contaminated_report):
               and "(N225)" not in s["layout"]["title"]["text"]]
     assert others and not any(x.get("name") == "benchmark contaminated"
                               for s in others for x in s["layout"]["shapes"])
+
+
+def test_a_new_event_rebuilds_its_page_the_index_and_the_groups_not_the_other_events(
+        tmp_path, monkeypatch):
+    """Adjusted p-values change for every pair when an event is added; event pages do not
+    show them, so the other events' pages stay as they are (issue #12: one new event)."""
+    from click.testing import CliRunner
+
+    from eventstudy.cli import main
+    repo = Path(__file__).resolve().parents[2]
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("EVENTSTUDY_CACHE", str(tmp_path / "cache"))
+    events = tmp_path / "events.csv"
+    events.write_text((repo / "events.csv").read_text("utf-8"), "utf-8")
+    res = CliRunner().invoke(main, ["run", "--offline", "--quiet"])
+    assert res.exit_code == 0, res.output
+    before = {p.name: p.read_bytes() for p in (tmp_path / "reports" / "events").glob("*.html")}
+    header = events.read_text("utf-8").splitlines()[0].split(",")
+    row = ("new-event,2025-10-01T16:00:00-04:00,hour,A new event,escalation,japan,"
+           "https://example.org/new" + "," * (len(header) - 7))
+    events.write_text(events.read_text("utf-8") + row + "\n", "utf-8")
+    res = CliRunner().invoke(main, ["run", "--offline"])
+    assert res.exit_code == 0, res.output
+    after = {p.name: p.read_bytes() for p in (tmp_path / "reports" / "events").glob("*.html")}
+    assert set(after) == set(before) | {"new-event.html"}
+    assert all(after[name] == data for name, data in before.items())
+    line = next(x for x in res.output.splitlines() if x.startswith("rebuilt"))
+    assert line.endswith(f"{len(before) + 1} unchanged")          # + methods.html
