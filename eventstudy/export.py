@@ -58,9 +58,12 @@ def car_table(car: pd.DataFrame, *, models=None, windows=None, events=None) -> P
     """CAR (percent) with stars, its standard error in parentheses below; one row pair per
     (event, series), one column per window, one panel per model.
 
-    `events`: event ids in the order to show (default: by day 0, then as they come)."""
+    `events`: the event ids to show, in that order (default: all, by day 0, then as they
+    come)."""
     car = _need(car, "car", ["event_id", "series", "model", "window_start", "window_end",
                              "car", "se", "p_value"])
+    if events is not None:
+        car = car[car["event_id"].isin(set(events))]
     models = _choose(models, _unique(car["model"]), "model", "car")
     wins = _choose_windows(windows, car)
     car = car[car["model"].isin(models)]
@@ -216,9 +219,9 @@ def result_tables(result, regressions=None, **options) -> list[PaperTable]:
     if regressions is None:
         found = getattr(result, "regressions", None)
         regressions = found if isinstance(found, pd.DataFrame) else None
-    events = list(result.events["event_id"]) if getattr(result, "events", None) is not None \
-        else None
-    return paper_tables(result.car, result.tests, regressions, events=events, **options)
+    if options.get("events") is None and getattr(result, "events", None) is not None:
+        options["events"] = list(result.events["event_id"])
+    return paper_tables(result.car, result.tests, regressions, **options)
 
 
 # ----------------------------------------------------------------------------- LaTeX

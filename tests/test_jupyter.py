@@ -191,3 +191,11 @@ def test_load_events_frame_checks_a_stale_utc_column():
                                          r"announced_at_utc .* disagrees with announced_at"):
         load_events(events)
     assert len(load_events(events.drop(columns="announced_at_utc"))) == 2
+
+
+def test_result_to_latex_shows_the_events_asked_for_in_that_order(result):
+    """`events` picks and orders the CAR table's events (it used to clash with the default)."""
+    text = result.to_latex(events=["tariff-pause", "liberation-day"], models=["market_model"])
+    assert "tariff-pause" in text and "liberation-day" in text
+    assert text.index("tariff-pause") < text.index("liberation-day")
+    assert "us-japan-deal" not in text.split("\\end{tabular}")[0]
