@@ -30,7 +30,9 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 SHARED = REPO.parent / "shared"
-CASES = {"500x1": (500, 1), "5000x1": (5000, 1), "500x50": (500, 50), "universe": None}
+CASES = {"500x1": (500, 1), "5000x1": (5000, 1), "500x50": (500, 50), "5000x100": (5000, 100),
+         "firm1m": "firm", "universe": None}
+FIRM = (10_000, 100)     # firm1m: securities x firm-specific events each (1,000,000 pairs)
 
 
 MISSING = 0.001     # share of random missing bars in the synthetic prices
@@ -87,6 +89,57 @@ def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, see
                   + ('\n[groups.by_event]\nuniverse = "synthetic"\nby = ["event_id"]\n'
                      if n_events > 1 else ""))
     (folder / "study.toml").write_text(study)
+    return folder / "events.csv", folder / "study.toml"
+
+
+def make_firm_case(folder: Path, n_sec: int = FIRM[0], per_sec: int = FIRM[1], *,
+                   seed: int = 11):
+    """1,000,000 firm-specific events (issue #9): `n_sec` securities over 20 years of XNYS
+    sessions, `per_sec` events each on random sessions (10:00 New York, so day 0 is that
+    session), declared as an `[events.firm]` file; market model, CAR + BHAR + variances per
+    pair, no groups (the per-pair t-test and bootstrap come with every CAR)."""
+    import numpy as np
+    import pandas as pd
+    from eventstudy.calendars import session_closes
+    from eventstudy.config import SeriesConfig
+    rng = np.random.default_rng(seed)
+    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
+    dates = closes.loc["2006-01-03":"2025-12-31"].index
+    S = len(dates)
+    market = rng.normal(0.0003, 0.01, S)
+    bench = 3000 * np.exp(np.cumsum(market))
+    pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": bench}).to_csv(
+        folder / "bench.csv", index=False)
+    names = np.array([f"F{i:05d}" for i in range(n_sec)], dtype=object)
+    cols = {"date": pd.DatetimeIndex(dates, name="date")}
+    for start in range(0, n_sec, 1000):           # 1,000 securities at a time: less memory
+        n = min(1000, n_sec - start)
+        beta = rng.uniform(0.5, 1.5, n)
+        noise = rng.standard_t(5, (S, n)).astype(np.float32) * rng.uniform(0.01, 0.03, n) \
+            .astype(np.float32)
+        block = 50 * np.exp(np.cumsum(market[:, None] * beta + noise, axis=0))
+        block[rng.random((S, n)) < MISSING] = np.nan
+        cols.update({names[start + i]: block[:, i] for i in range(n)})
+    pd.DataFrame(cols).to_parquet(folder / "prices.parquet", index=False)
+    del cols
+    # events: sessions 300 .. S-10 (a full estimation window and the event windows)
+    day = rng.integers(300, S - 10, (n_sec, per_sec))
+    sec = np.repeat(names, per_sec)
+    when = pd.DatetimeIndex(dates[day.ravel()]).strftime("%Y-%m-%d").to_numpy(dtype=object)
+    pd.DataFrame({"event_id": [f"e{i:07d}" for i in range(n_sec * per_sec)], "security": sec,
+                  "announced_at": when + " 10:00 America/New_York",
+                  "time_precision": "minute", "category": "earnings"}).to_csv(
+        folder / "firm.csv", index=False)
+    pd.DataFrame({"event_id": ["global0"], "announced_at": ["2025-06-02 10:00 America/New_York"],
+                  "time_precision": "minute", "title": "unused", "category": "none", "tags": "",
+                  "source": "https://example.org"}).to_csv(folder / "events.csv", index=False)
+    (folder / "study.toml").write_text(
+        '[study]\nseries = ["BENCH"]\nuniverses = []\nmodels = ["market_model"]\n'
+        'estimation_window = [-250, -11]\nevent_windows = [[0, 0], [-1, 1], [0, 5]]\n'
+        'plot_window = [-1, 5]\n\n'
+        '[series.BENCH]\nsource = "csv"\npath = "bench.csv"\ncalendar = "XNYS"\n\n'
+        '[universe.firms]\nprices = "prices.parquet"\nlayout = "wide"\ncalendar = "XNYS"\n'
+        'benchmark = "BENCH"\n\n[events.firm]\npath = "firm.csv"\n')
     return folder / "events.csv", folder / "study.toml"
 
 
@@ -151,6 +204,8 @@ def run_case(name: str, repeat: int, old: Path | None) -> dict:
             root = Path(tmp)
             if CASES[name] is None:
                 events, config = universe_case(root)
+            elif CASES[name] == "firm":
+                events, config = make_firm_case(root)
             else:
                 events, config = make_case(root, *CASES[name], old=old is not None)
             if old is not None:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from eventstudy import fastpath
 from eventstudy import fit as bfit
 from eventstudy import inference
 from eventstudy.models import regressor_names
@@ -246,6 +247,8 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
         for k in i])
     s = np.flatnonzero(todo)
+    if len(s) and fastpath.use_fast(len(s), model):
+        s = s[~_study_fast(b, s, X, offset, est, config, out)]
     if not len(s):
         return out
     if model == "garch":
@@ -280,6 +283,51 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         getattr(out, name)[g] = stack(name)[good]
     out.boot_p[g], out.boot_m[g] = boot_p[good], boot_m[good]
     return out
+
+
+def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndarray:
+    """The fused kernel (eventstudy.fastpath) on pairs `s`: fills `out` for the pairs it
+    settles and returns that (len(s),) mask; the others (too few rows, a rank too close to
+    call) go through the numpy path, which words their reasons."""
+    from scipy import special
+    e0, e1 = config.estimation_window
+    w0, w1 = window_span(config)
+    j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
+    gap = b.exists[s, j] & ~b.valid[s, j]
+    k = fastpath.fused(b.ret[s] - offset[s], X[s], est[s], b.ret[s, j], offset[s, j],
+                       b.span[s, j], X[s, j], b.exists[s, j], gap, b.rel[j],
+                       list(config.event_windows), b.last[s] - b.d0[s],
+                       config.returns == "log")
+    status = k["status"]
+    done = (status == fastpath.OK) | (status == fastpath.CONSTANT)
+    out.reason[s[status == fastpath.CONSTANT]] = ("constant returns in the estimation window "
+                                                  "(residual variance 0)")
+    good = status == fastpath.OK
+    g = s[good]
+    if not len(g):
+        return done
+    je = slice(e0 - b.rel[0], e1 - b.rel[0] + 1)
+    resid = k["resid"][good]
+    car = k["car"][good]
+    n_days = k["n_days"][good]
+    boot_p, boot_m = inference.pair_bootstrap_matrix(resid[:, je], car, n_days)
+    sigma2 = k["sigma2"][good]
+    dof = k["dof"][good]
+    out.sigma2[g], out.dof[g], out.n_est[g] = sigma2, dof, k["n_est"][good]
+    out.resid[g] = resid
+    out.est_var[g] = np.where(np.isfinite(resid), sigma2[:, None], np.nan)
+    out.expected[g], out.ar_var[g], out.path_var[g] = (k["expected"][good], k["ar_var"][good],
+                                                       k["path_var"][good])
+    t = k["t"][good]
+    se = np.sqrt(k["var"][good])
+    with np.errstate(invalid="ignore"):
+        out.p[g] = 2 * special.stdtr(dof[:, None], -np.abs(t))
+    out.car[g], out.se[g], out.var[g], out.t[g], out.bhar[g] = car, se, se ** 2, t, \
+        k["bhar"][good]
+    out.n_days[g], out.n_gaps[g], out.waiting[g] = n_days, k["n_gaps"][good], \
+        k["waiting"][good]
+    out.boot_p[g], out.boot_m[g] = boot_p, boot_m
+    return done
 
 
 def _day(b: Block, pos) -> str:
