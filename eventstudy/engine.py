@@ -111,6 +111,30 @@ class Block:
                      benchmark_field=self.benchmark_field[rows])
 
 
+def window_block(b: Block, config) -> Block:
+    """The block as the frames read it once its pairs are computed: the window rows only
+    (copies, so that the (pairs x days) arrays of the whole span are freed: at 500k pairs each
+    is ~1 GB). The dates of the whole span are derived from day 0 (`span_dates`)."""
+    j = _window_slice(config, b.rel)
+    cut = lambda a: np.ascontiguousarray(a[:, j])  # noqa: E731
+    return Block(rel=b.rel[j], exists=cut(b.exists), valid=cut(b.valid), ret=cut(b.ret),
+                 span=cut(b.span), excluded=cut(b.excluded), date=cut(b.date),
+                 regs={k: cut(v) for k, v in b.regs.items()}, has=b.has, d0=b.d0,
+                 first=b.first, last=b.last, bench_start=cut(b.bench_start),
+                 bench_end=cut(b.bench_end), flagged=cut(b.flagged), flag_text=b.flag_text,
+                 calendar_dates=b.calendar_dates, benchmark_field=b.benchmark_field)
+
+
+def span_dates(b: Block, s: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """(len(s), len(rel)) session dates at day 0 + rel (NaT off the calendar): what
+    `gather` put in `date` wherever the pair has a row."""
+    pos = b.d0[s][:, None] + rel[None, :]
+    cal = b.calendar_dates.to_numpy().astype("datetime64[ns]")
+    inside = (pos >= 0) & (pos < len(cal))
+    return np.where(inside, cal[np.clip(pos, 0, max(len(cal) - 1, 0))],
+                    np.datetime64("NaT", "ns"))
+
+
 def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
            excluded_rows: np.ndarray, flagged_rows: np.ndarray | None = None,
            flag_reasons: dict | None = None) -> Block:
@@ -297,7 +321,7 @@ def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndar
     k = fastpath.fused(b.ret[s] - offset[s], X[s], est[s], b.ret[s, j], offset[s, j],
                        b.span[s, j], X[s, j], b.exists[s, j], gap, b.rel[j],
                        list(config.event_windows), b.last[s] - b.d0[s],
-                       config.returns == "log")
+                       config.returns == "log", slice(e0 - b.rel[0], e1 - b.rel[0] + 1))
     status = k["status"]
     done = (status == fastpath.OK) | (status == fastpath.CONSTANT)
     out.reason[s[status == fastpath.CONSTANT]] = ("constant returns in the estimation window "
@@ -306,11 +330,9 @@ def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndar
     g = s[good]
     if not len(g):
         return done
-    je = slice(e0 - b.rel[0], e1 - b.rel[0] + 1)
     resid = k["resid"][good]
     car = k["car"][good]
     n_days = k["n_days"][good]
-    boot_p, boot_m = inference.pair_bootstrap_matrix(resid[:, je], car, n_days)
     sigma2 = k["sigma2"][good]
     dof = k["dof"][good]
     out.sigma2[g], out.dof[g], out.n_est[g] = sigma2, dof, k["n_est"][good]
@@ -326,7 +348,7 @@ def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndar
         k["bhar"][good]
     out.n_days[g], out.n_gaps[g], out.waiting[g] = n_days, k["n_gaps"][good], \
         k["waiting"][good]
-    out.boot_p[g], out.boot_m[g] = boot_p, boot_m
+    out.boot_p[g], out.boot_m[g] = k["boot_p"][good], k["boot_m"][good]
     return done
 
 
@@ -395,13 +417,16 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 computed += len(todo)
                 reused += int(hit.sum())
                 results[m].append((part, arrays, block, keys))
+            small = window_block(block, config)        # frees the block's whole-span arrays
+            for m in models:
+                results[m][-1] = results[m][-1][:2] + (small,) + results[m][-1][3:]
 
     frames = _frames(pairs, results, models, config)
     tests = [frames.pop("pair_tests")]
     group_rows = []
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
-    for m in models:
+    for m in models if member_of else ():      # no groups: no group matrices either
         gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         for gid, member in member_of:
@@ -600,11 +625,15 @@ class _LazyPanel:
     def frame(self) -> pd.DataFrame:
         e1 = self._config.estimation_window[1]
         frames = []
+        lo, hi = pair_span(self._config)
+        rel = np.arange(lo, hi + 1)
+        j = _window_slice(self._config, rel)
         for pk, mi, m, r, b, s, abnormal in self.parts:
-            j = _window_slice(self._config, b.rel)
+            jb = _window_slice(self._config, b.rel)
             fitted = np.isfinite(r.resid[s])
             after = np.zeros(fitted.shape, bool)
-            after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
+            after[:, j] = b.exists[s, jb] & (b.rel[jb] > e1)[None, :]
+            dates = span_dates(b, s, rel)
             ar_ev = np.full(fitted.shape, np.nan)
             var_ev = np.full(fitted.shape, np.nan)
             ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
@@ -614,7 +643,7 @@ class _LazyPanel:
                 frames.append(pd.DataFrame({
                     "_p": pk[pi], "_m": mi, "_ph": ph,
                     "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
-                    "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
+                    "phase": phase, "rel_day": rel[wj], "date": dates[pi, wj],
                     "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
                     "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
                     "n_est": r.n_est[s][pi].astype(np.int64)}))
@@ -680,18 +709,19 @@ def _group_matrix(pairs, results, config):
         pk = part[s]
         studied[pk] = True
         j = _window_slice(config, rel)
+        jb = _window_slice(config, b.rel)
         fitted = np.isfinite(r.resid[s])
         evt = np.zeros(fitted.shape, bool)
-        evt[:, j] = b.exists[s, j]
+        evt[:, j] = b.exists[s, jb]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, r.resid[s], np.nan)
         var = np.where(fitted, r.est_var[s], np.nan)
-        ar[:, j] = np.where(evt[:, j], b.ret[s, j] - r.expected[s], ar[:, j])
+        ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
         var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
         k = keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)
-        parts.append((pk, ar, var, fitted, evt, b.date[s], r.dof[s], k))
+        parts.append((pk, ar, var, fitted, evt, span_dates(b, s, rel), r.dof[s], k))
     idx = np.flatnonzero(studied)
     ev = pairs["event_id"].to_numpy().astype(str)[idx]
     se = pairs["series"].to_numpy().astype(str)[idx]

@@ -104,7 +104,7 @@ def _compile():
 
     @numba.njit(cache=True, nogil=True)
     def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, last_rel,
-              log):
+              log, je0, je1, rel_tol):
         P, L = y.shape
         k = X.shape[2]
         W = ret_w.shape[1]
@@ -125,6 +125,11 @@ def _compile():
         n_days = np.zeros((P, nw))
         n_gaps = np.zeros((P, nw))
         waiting = np.zeros((P, nw))
+        boot_p = np.full((P, nw), nan)
+        boot_m = np.zeros((P, nw))
+        T = je1 - je0
+        csum = np.zeros(T + 1)
+        bad = np.zeros(T + 1, np.int64)
         xtx = np.zeros((k, k))
         xty = np.zeros(k)
         beta = np.zeros(k)
@@ -263,16 +268,39 @@ def _compile():
                 var[p, w] = v
                 t[p, w] = sc / se
                 bhar[p, w] = (np.expm1(sr) - np.expm1(se_)) if log else (pr - pe)
+            # --- pair bootstrap (inference.pair_bootstrap_matrix, the same sums) -----------
+            for i in range(T):
+                e = resid[p, je0 + i]
+                fin = np.isfinite(e)
+                csum[i + 1] = csum[i] + (e if fin else 0.0)
+                bad[i + 1] = bad[i] + (0 if fin else 1)
+            for w in range(nw):
+                L_ = int(n_days[p, w])
+                if not np.isfinite(car[p, w]) or L_ < 1 or L_ > T:
+                    continue
+                thr = np.abs(car[p, w]) * (1 - rel_tol)
+                cnt = 0
+                mm = 0
+                for i in range(T - L_ + 1):
+                    if bad[i + L_] - bad[i] == 0:
+                        mm += 1
+                        if np.abs(csum[i + L_] - csum[i]) >= thr:
+                            cnt += 1
+                boot_m[p, w] = mm
+                if mm > 0:
+                    boot_p[p, w] = (cnt + 1) / (mm + 1)
         return (status, n_est, dof, sigma2, resid, expected, ar_var, path_var, car, var, t,
-                bhar, n_days, n_gaps, waiting)
+                bhar, n_days, n_gaps, waiting, boot_p, boot_m)
 
     return {"fused": fused}
 
 
 def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, windows, last_rel,
-          log: bool) -> dict:
+          log: bool, est_cols: slice) -> dict:
     """Run the kernel on one block (arrays as `engine.study_block` builds them); a dict of
-    its outputs. Pairs with status SHORT or DOUBT are left for the numpy path."""
+    its outputs. Pairs with status SHORT or DOUBT are left for the numpy path. `est_cols`:
+    the estimation window's columns of `y` (the pair bootstrap's reference sums)."""
+    from eventstudy.inference import _REL_TOL
     k = _kernels()
     if k is None:
         raise ImportError("numba is not installed (pip install 'eventstudy-markets[fast]')")
@@ -281,7 +309,8 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, windows,
                      c(ret_w, dtype=float), c(off_w, dtype=float), c(span_w, dtype=float),
                      c(X_w, dtype=float), c(exists_w, dtype=np.bool_), c(gap_w, dtype=np.bool_),
                      c(rel_w, dtype=np.int64), c(np.asarray(windows, dtype=np.int64).reshape(-1, 2)),
-                     c(last_rel, dtype=np.int64), bool(log))
+                     c(last_rel, dtype=np.int64), bool(log), int(est_cols.start),
+                     int(est_cols.stop), float(_REL_TOL))
     names = ("status", "n_est", "dof", "sigma2", "resid", "expected", "ar_var", "path_var",
-             "car", "var", "t", "bhar", "n_days", "n_gaps", "waiting")
+             "car", "var", "t", "bhar", "n_days", "n_gaps", "waiting", "boot_p", "boot_m")
     return dict(zip(names, out))

@@ -139,3 +139,20 @@ def test_the_switch(monkeypatch):
     assert not fastpath.use_fast(10 ** 6, "market_model")
     monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
     assert fastpath.use_fast(1, "market_model")
+
+
+def test_the_kernels_pair_bootstrap_is_the_numpy_one_on_the_same_numbers(monkeypatch):
+    """Given the kernel's own residuals and CARs, its bootstrap p-values and counts are
+    bitwise those of inference.pair_bootstrap_matrix (same cumulative sums, same threshold)."""
+    from eventstudy import inference
+    data = _block()
+    config = _config(returns="log")
+    fast = _study("market_model", config, True, monkeypatch, *data)
+    ok = fast.reason == ""
+    lo, _ = engine.pair_span(config)
+    e0, e1 = config.estimation_window
+    est = fast.resid[ok][:, e0 - lo:e1 - lo + 1]
+    p, m = inference.pair_bootstrap_matrix(est, fast.car[ok], fast.n_days[ok])
+    assert np.array_equal(p, fast.boot_p[ok], equal_nan=True)
+    assert np.array_equal(m, fast.boot_m[ok])
+    assert np.isfinite(p).sum() > 100
