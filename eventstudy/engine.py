@@ -138,40 +138,50 @@ def span_dates(b: Block, s: np.ndarray, rel: np.ndarray) -> np.ndarray:
 def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
            excluded_rows: np.ndarray, flagged_rows: np.ndarray | None = None,
            flag_reasons: dict | None = None) -> Block:
-    """The rows `rel` around each pair's day 0 from its security's column of the panel."""
+    """The rows `rel` around each pair's day 0 from its security's column of the panel.
+
+    The block's own securities are first copied out security-major (U x S, a few hundred
+    columns), so that each pair's rows are read contiguously: gathering a pair's days straight
+    from the (sessions x securities) panel touches one cache line per day."""
     S = panel.close.shape[0]
     r = (d0 - panel.offset)[:, None] + rel[None, :]
     inb = (r >= 0) & (r < S) & (d0 >= 0)[:, None]
     rc = np.clip(r, 0, max(S - 1, 0))
-    c = cols[:, None]
-    exists = inb & panel.exists[rc, c] if S else np.zeros(r.shape, bool)
     nan = np.nan
+    if S:
+        ucols, local = np.unique(cols, return_inverse=True)
+        flat = local.reshape(-1)[:, None] * S + rc
+
+        def take(a):
+            return np.ascontiguousarray(a[:, ucols].T).reshape(-1)[flat]
+    else:
+        def take(a):
+            return np.zeros(r.shape, a.dtype)
+    exists = inb & take(panel.exists)
     dates = panel.dates.to_numpy()
-    flagged = inb & flagged_rows[rc, c] if flagged_rows is not None else np.zeros(r.shape, bool)
+    flagged = inb & take(flagged_rows) if flagged_rows is not None else np.zeros(r.shape, bool)
     flag_text = np.full(len(d0), "", dtype=object)
     for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
         j = int(np.argmax(flagged[k]))
         why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
         flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+    none = np.iinfo(np.int64).min
+    if panel.bench_interval is None or not S:
+        bench = [np.full(r.shape, none, dtype=np.int64)] * 2
+    else:
+        bench = [np.where(exists, take(panel.bench_interval[side]), none) for side in (0, 1)]
     return Block(
-        rel=rel, exists=exists, valid=exists & panel.valid[rc, c],
-        ret=np.where(exists, panel.ret[rc, c], nan),
-        span=np.where(exists, panel.span[rc, c], nan),
-        excluded=inb & excluded_rows[rc, c],
+        rel=rel, exists=exists, valid=exists & take(panel.valid),
+        ret=np.where(exists, take(panel.ret), nan),
+        span=np.where(exists, take(panel.span), nan),
+        excluded=inb & take(excluded_rows),
         date=np.where(exists, dates[rc], np.datetime64("NaT")),
-        regs={k: np.where(exists, v[rc, c], nan) for k, v in panel.regressors.items()},
+        regs={k: np.where(exists, take(v), nan) for k, v in panel.regressors.items()},
         has={k: v[cols] for k, v in panel.has.items()},
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
-        bench_start=_bench(panel, 0, rc, c, exists), bench_end=_bench(panel, 1, rc, c, exists),
+        bench_start=bench[0], bench_end=bench[1],
         calendar_dates=panel.calendar_closes.index)
-
-
-def _bench(panel, side: int, rc, c, exists) -> np.ndarray:
-    none = np.iinfo(np.int64).min
-    if panel.bench_interval is None or not panel.close.shape[0]:
-        return np.full(rc.shape, none, dtype=np.int64)
-    return np.where(exists, panel.bench_interval[side][rc, c], none)
 
 
 @dataclass
@@ -317,11 +327,14 @@ def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndar
     e0, e1 = config.estimation_window
     w0, w1 = window_span(config)
     j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
+    if len(s) == len(b.d0):             # every pair: views, no (pairs x days) copies
+        s = slice(None)
     gap = b.exists[s, j] & ~b.valid[s, j]
     k = fastpath.fused(b.ret[s] - offset[s], X[s], est[s], b.ret[s, j], offset[s, j],
                        b.span[s, j], X[s, j], b.exists[s, j], gap, b.rel[j],
                        list(config.event_windows), b.last[s] - b.d0[s],
                        config.returns == "log", slice(e0 - b.rel[0], e1 - b.rel[0] + 1))
+    s = np.arange(len(b.d0))[s]
     status = k["status"]
     done = (status == fastpath.OK) | (status == fastpath.CONSTANT)
     out.reason[s[status == fastpath.CONSTANT]] = ("constant returns in the estimation window "
