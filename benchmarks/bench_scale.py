@@ -149,9 +149,10 @@ def universe_case(folder: Path):
     return REPO / "events.csv", example / "study.toml"
 
 
-def _study_time(events: Path, config: Path, root: Path) -> dict:
-    """Run the study in a fresh interpreter; return its wall and CPU seconds."""
-    code = (
+def _study_time(events: Path, config: Path, root: Path, code: Path | None = None) -> dict:
+    """Run the study in a fresh interpreter; return its wall and CPU seconds (`code`: the
+    checkout whose eventstudy runs it, default this one)."""
+    code_ = (
         "import time, json, sys\n"
         "from eventstudy import load_events, load_config, run_study\n"
         f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
@@ -163,25 +164,27 @@ def _study_time(events: Path, config: Path, root: Path) -> dict:
         "print(json.dumps({'study': time.perf_counter() - w, 'cpu': time.process_time() - c,"
         " 'pairs': len(r.alignment), 'cars': len(r.car), 'tests': len(r.tests),"
         " 'study_peak_mb': resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
-    out = subprocess.run([sys.executable, "-c", code], cwd=config.parent, env=_env(),
-                         capture_output=True, text=True, check=True)
+    out = subprocess.run([sys.executable, "-c", code_], cwd=config.parent, env=_env(code),
+                         capture_output=True, text=True)
+    if out.returncode != 0:
+        raise RuntimeError(out.stderr[-2000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
-def _process_time(events: Path, config: Path, root: Path) -> dict:
+def _process_time(events: Path, config: Path, root: Path, code: Path | None = None) -> dict:
     """`eventstudy run --offline` from scratch in a child: wall seconds and peak RSS."""
     out_dir = root / "reports"
     args = ["run", "--offline", "--force", "--events", str(events), "--config", str(config),
             "--out", str(out_dir), "--cache", str(root / "cache-run")]
     peak_file = root / "peak.txt"
-    code = ("import resource, runpy, sys\n"
+    code_ = ("import resource, runpy, sys\n"
             f"sys.argv = ['eventstudy'] + {args!r}\n"
             "try:\n    runpy.run_module('eventstudy.cli', run_name='__main__')\n"
             "finally:\n"
             f"    open({str(peak_file)!r}, 'w').write(str(resource.getrusage("
             "resource.RUSAGE_SELF).ru_maxrss))\n")
     t = time.perf_counter()
-    done = subprocess.run([sys.executable, "-c", code], cwd=config.parent, env=_env(),
+    done = subprocess.run([sys.executable, "-c", code_], cwd=config.parent, env=_env(code),
                           capture_output=True, text=True)
     wall = time.perf_counter() - t
     if done.returncode != 0:
@@ -197,7 +200,8 @@ def _env(pythonpath: Path | None = None) -> dict:
     return env
 
 
-def run_case(name: str, repeat: int, old: Path | None) -> dict:
+def run_case(name: str, repeat: int, old: Path | None, code: Path | None = None,
+             process: bool = True) -> dict:
     rows = []
     for _ in range(repeat):
         with tempfile.TemporaryDirectory() as tmp:
@@ -209,7 +213,7 @@ def run_case(name: str, repeat: int, old: Path | None) -> dict:
             else:
                 events, config = make_case(root, *CASES[name], old=old is not None)
             if old is not None:
-                code = (
+                snippet = (
                     "import time, json\n"
                     "from eventstudy import load_events, load_config, run_study\n"
                     f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
@@ -220,12 +224,13 @@ def run_case(name: str, repeat: int, old: Path | None) -> dict:
                     "print(json.dumps({'study': time.perf_counter() - w, "
                     "'cpu': time.process_time() - c, 'pairs': len(r.alignment), 'peak_mb': "
                     "resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))\n")
-                done = subprocess.run([sys.executable, "-c", code], cwd=root,
+                done = subprocess.run([sys.executable, "-c", snippet], cwd=root,
                                       env=_env(old), capture_output=True, text=True, check=True)
                 row = json.loads(done.stdout.strip().splitlines()[-1])
             else:
-                row = _study_time(events, config, root)
-                row.update(_process_time(events, config, root))
+                row = _study_time(events, config, root, code)
+                if process:
+                    row.update(_process_time(events, config, root, code))
             rows.append(row)
     out = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     out["runs"] = len(rows)
@@ -240,18 +245,26 @@ def main(argv=None) -> int:
                         help="share of random missing bars in synthetic prices")
     parser.add_argument("--old", type=Path, default=None,
                         help="an older checkout to run the synthetic cases through")
+    parser.add_argument("--baseline", type=Path, default=None,
+                        help="another checkout with universes (e.g. a worktree of main): each "
+                             "case also runs with its code, same data, for an old-vs-new row")
+    parser.add_argument("--study-only", action="store_true",
+                        help="skip the whole-process run (reports)")
     args = parser.parse_args(argv)
     if args.missing is not None:
         globals()["MISSING"] = args.missing
-    print(f"{'case':10s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
+    print(f"{'case':16s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
           f"{'peak MB':>8s} {'html MB':>8s}  (medians of {args.repeat})")
     for name in args.cases:
         if args.old is not None and CASES[name] is None:
             continue
-        r = run_case(name, args.repeat, args.old)
-        print(f"{name:10s} {int(r['pairs']):7d} {r['study']:8.2f} {r['cpu']:7.2f} "
-              f"{r.get('process', float('nan')):9.2f} {r['peak_mb']:8.0f} "
-              f"{r.get('html_mb', float('nan')):8.2f}", flush=True)
+        runs = [("", None)] + ([(" (base)", args.baseline)] if args.baseline else [])
+        for tag, code in runs:
+            r = run_case(name, args.repeat, args.old, code, not args.study_only)
+            peak = r.get("peak_mb", r.get("study_peak_mb"))
+            print(f"{(name + tag):16s} {int(r['pairs']):7d} {r['study']:8.2f} {r['cpu']:7.2f} "
+                  f"{r.get('process', float('nan')):9.2f} {peak:8.0f} "
+                  f"{r.get('html_mb', float('nan')):8.2f}", flush=True)
     return 0
 
 
