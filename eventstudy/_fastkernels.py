@@ -233,3 +233,84 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, la
                 boot_p[p, w] = (cnt + 1) / (mm + 1)
     return (status, n_est, dof, sigma2, resid, expected, ar_var, path_var, car, var, t,
             bhar, n_days, n_gaps, waiting, boot_p, boot_m)
+
+
+@numba.njit(cache=True, nogil=True)
+def column_ranks(xt):
+    """inference._column_ranks on the transposed matrix (pairs x days): average ranks
+    (1-based) of each row's finite entries, NaN elsewhere; the same (first + last) / 2 + 1
+    of each tie run, so the same bits."""
+    P, D = xt.shape
+    out = np.full((P, D), np.nan)
+    vals = np.empty(D)
+    pos = np.empty(D, np.int64)
+    for p in range(P):
+        m = 0
+        for d in range(D):
+            v = xt[p, d]
+            if np.isfinite(v):
+                vals[m] = v
+                pos[m] = d
+                m += 1
+        if m == 0:
+            continue
+        order = np.argsort(vals[:m])
+        a = 0
+        while a < m:
+            b = a
+            while b + 1 < m and vals[order[b + 1]] == vals[order[a]]:
+                b += 1
+            r = (a + b) / 2.0 + 1.0
+            for i in range(a, b + 1):
+                out[p, pos[order[i]]] = r
+            a = b + 1
+    return out
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_counts(idx, y, y2, cls, has_cls, sd, thr, rel_tol):
+    """inference._bootstrap_p's counts for one block of resamples `idx` (rows of draws):
+    per window, resamples kept (spread above rel_tol * sd, not all one value or one tie
+    class) and those whose |t| reaches `thr`. Sums over each row's draws instead of a
+    count-matrix product: the same resamples, the same tests."""
+    c, n = idx.shape
+    W = y.shape[1]
+    hits = np.zeros(W, np.int64)
+    kept = np.zeros(W, np.int64)
+    s1 = np.zeros(W)
+    s2 = np.zeros(W)
+    rn = np.sqrt(n)
+    for b in range(c):
+        s1[:] = 0.0
+        s2[:] = 0.0
+        first = idx[b, 0]
+        single = True
+        for i in range(n):
+            j = idx[b, i]
+            if j != first:
+                single = False
+            for k in range(W):
+                s1[k] += y[j, k]
+                s2[k] += y2[j, k]
+        if single:
+            continue
+        for k in range(W):
+            mb = s1[k] / n
+            vb = (s2[k] - s1[k] * mb) / (n - 1)
+            sb = np.sqrt(max(vb, 0.0))
+            if not sb > rel_tol * sd[k]:
+                continue
+            if has_cls[k]:
+                c0 = cls[k, first]
+                same = True
+                for i in range(1, n):
+                    if cls[k, idx[b, i]] != c0:
+                        same = False
+                        break
+                if same:
+                    continue
+            kept[k] += 1
+            tb = mb / (sb / rn)
+            if np.abs(tb) >= thr[k]:
+                hits[k] += 1
+    return hits, kept

@@ -56,6 +56,17 @@ def use_fast(n_pairs: int, model: str) -> bool:
     return available()
 
 
+def kernels_if_loaded():
+    """The kernels module for the helpers of the group tests (ranks, the group bootstrap) when
+    numba is already loaded in this process (a big block took the fast path) or the switch is
+    `on`; None otherwise, so that a small study never imports numba for them."""
+    m = mode()
+    if m == "off" or not (loaded() or (m == "on" and available())):
+        return None
+    from eventstudy import _fastkernels
+    return _fastkernels
+
+
 def _kernels():
     if "kernels" not in _STATE:
         try:

@@ -379,6 +379,10 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
+    from eventstudy.fastpath import kernels_if_loaded
+    fast = kernels_if_loaded()
+    if fast is not None:                          # numba already loaded: the same ranks
+        return fast.column_ranks(np.ascontiguousarray(np.asarray(x, dtype=float).T)).T
     xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
     P, D = xt.shape
     flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
@@ -969,9 +973,28 @@ def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
     kept = np.zeros(y.shape[1], dtype=np.int64)
     rng = np.random.default_rng(ctx.seed)
     step = max(1, (1 << 22) // n)
+    from eventstudy.fastpath import kernels_if_loaded
+    fast = kernels_if_loaded()
+    if fast is not None:          # numba loaded: sums over each resample's draws, no counts
+        W = y.shape[1]
+        cls = np.zeros((W, n), dtype=np.int64)
+        has_cls = np.zeros(W, dtype=bool)
+        for k in range(W):
+            _, inv = np.unique(y[:, k], return_inverse=True)
+            cls[k] = inv.ravel()
+            has_cls[k] = inv.max() != n - 1
+        with np.errstate(invalid="ignore"):
+            thr = np.abs(t) * (1 - _REL_TOL)
+        yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
+        sd_ = np.asarray(sd, dtype=float)
     for b0 in range(0, ctx.n_boot, step):
         c = min(step, ctx.n_boot - b0)
         idx = rng.integers(0, n, size=(c, n))
+        if fast is not None:
+            h, kp = fast.bootstrap_counts(idx, yc, y2c, cls, has_cls, sd_, thr, _REL_TOL)
+            hits += h
+            kept += kp
+            continue
         counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
                              minlength=c * n).reshape(c, n).astype(float)
         s1 = counts @ y

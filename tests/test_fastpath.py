@@ -156,3 +156,44 @@ def test_the_kernels_pair_bootstrap_is_the_numpy_one_on_the_same_numbers(monkeyp
     assert np.array_equal(p, fast.boot_p[ok], equal_nan=True)
     assert np.array_equal(m, fast.boot_m[ok])
     assert np.isfinite(p).sum() > 100
+
+
+def test_the_group_tests_are_the_same_with_the_kernels_loaded(monkeypatch):
+    """Ranks (bitwise) and the group bootstrap (same draws; sums per resample instead of a
+    count-matrix product, so |t| may differ in the last bit, never a count here) give the
+    same group test rows as the numpy helpers, on a gapped group with tied CARs."""
+    from eventstudy import inference
+    rng = np.random.default_rng(5)
+    D, P = 80, 120
+    ar = rng.standard_t(4, (D, P)) * 0.01
+    ar[rng.random((D, P)) < 0.05] = np.nan
+    ar[:, :10] = np.round(ar[:, :10], 3)                  # ties in the ranks
+    days = np.arange(-69, 11)
+    is_est = (days < -10)[:, None] & np.isfinite(ar)
+    is_evt = (days >= -1)[:, None] & (days <= 5)[:, None] & np.isfinite(ar)
+    date = (np.arange(D)[:, None] + rng.integers(0, 3, P)[None, :]) + 19000
+    keys = [(f"e{i // 40}", f"s{i:03d}") for i in range(P)]
+    gm = inference.GroupMatrix.from_arrays(keys, days, ar, np.full((D, P), 1e-4), is_est,
+                                           is_evt, date, np.full(P, 50.0))
+    car = np.round(rng.normal(0, 0.02, P), 3)            # tied CARs
+    car[[3, 70]] = np.nan
+    wins = [inference.WindowCars(0, 5, car, np.full(P, 4e-4), np.full(P, 50.0),
+                                 np.full(P, 6.0))] + \
+        [inference.WindowCars.from_day(gm, d) for d in (-1, 0, 1)]
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+    slow = inference.group_tests_matrix(gm, wins, n_boot=500, seed=3)
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+    assert fastpath.kernels_if_loaded() is not None
+    x = ar.copy()
+    assert np.array_equal(inference._column_ranks(x), _numpy_ranks(x, monkeypatch),
+                          equal_nan=True)
+    fast = inference.group_tests_matrix(gm, wins, n_boot=500, seed=3)
+    import pandas as pd
+    pd.testing.assert_frame_equal(fast, slow, check_exact=True)
+
+
+def _numpy_ranks(x, monkeypatch):
+    from eventstudy import inference
+    with monkeypatch.context() as m:
+        m.setenv("EVENTSTUDY_FASTPATH", "off")
+        return inference._column_ranks(x)
