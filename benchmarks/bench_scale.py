@@ -210,6 +210,8 @@ def run_case(name: str, repeat: int, old: Path | None, code: Path | None = None,
                 events, config = universe_case(root)
             elif CASES[name] == "firm":
                 events, config = make_firm_case(root)
+            elif CASES[name][0] == "firm":
+                events, config = make_firm_case(root, *CASES[name][1:])
             else:
                 events, config = make_case(root, *CASES[name], old=old is not None)
             if old is not None:
@@ -239,7 +241,9 @@ def run_case(name: str, repeat: int, old: Path | None, code: Path | None = None,
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--cases", nargs="*", default=list(CASES), choices=list(CASES))
+    parser.add_argument("--cases", nargs="*", default=list(CASES),
+                        help=f"{', '.join(CASES)}; or any NxM (N securities x M global "
+                             "events) or firmNxM (N securities x M firm events each)")
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--missing", type=float, default=None,
                         help="share of random missing bars in synthetic prices")
@@ -256,6 +260,10 @@ def main(argv=None) -> int:
     print(f"{'case':16s} {'pairs':>7s} {'study s':>8s} {'cpu s':>7s} {'process s':>9s} "
           f"{'peak MB':>8s} {'html MB':>8s}  (medians of {args.repeat})")
     for name in args.cases:
+        if name not in CASES:           # a scaled case: NxM or firmNxM
+            firm = name.startswith("firm")
+            n, m = (int(v) for v in name.removeprefix("firm").split("x"))
+            CASES[name] = ("firm", n, m) if firm else (n, m)
         if args.old is not None and CASES[name] is None:
             continue
         runs = [("", None)] + ([(" (base)", args.baseline)] if args.baseline else [])

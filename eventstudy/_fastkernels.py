@@ -236,38 +236,6 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, la
 
 
 @numba.njit(cache=True, nogil=True)
-def column_ranks(xt):
-    """inference._column_ranks on the transposed matrix (pairs x days): average ranks
-    (1-based) of each row's finite entries, NaN elsewhere; the same (first + last) / 2 + 1
-    of each tie run, so the same bits."""
-    P, D = xt.shape
-    out = np.full((P, D), np.nan)
-    vals = np.empty(D)
-    pos = np.empty(D, np.int64)
-    for p in range(P):
-        m = 0
-        for d in range(D):
-            v = xt[p, d]
-            if np.isfinite(v):
-                vals[m] = v
-                pos[m] = d
-                m += 1
-        if m == 0:
-            continue
-        order = np.argsort(vals[:m])
-        a = 0
-        while a < m:
-            b = a
-            while b + 1 < m and vals[order[b + 1]] == vals[order[a]]:
-                b += 1
-            r = (a + b) / 2.0 + 1.0
-            for i in range(a, b + 1):
-                out[p, pos[order[i]]] = r
-            a = b + 1
-    return out
-
-
-@numba.njit(cache=True, nogil=True)
 def bootstrap_counts(idx, y, y2, cls, has_cls, sd, thr, rel_tol):
     """inference._bootstrap_p's counts for one block of resamples `idx` (rows of draws):
     per window, resamples kept (spread above rel_tol * sd, not all one value or one tie

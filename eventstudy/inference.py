@@ -379,10 +379,6 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
-    from eventstudy.fastpath import kernels_if_loaded
-    fast = kernels_if_loaded()
-    if fast is not None:                          # numba already loaded: the same ranks
-        return fast.column_ranks(np.ascontiguousarray(np.asarray(x, dtype=float).T)).T
     xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
     P, D = xt.shape
     flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
