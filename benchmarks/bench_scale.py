@@ -1,8 +1,16 @@
-"""Scale benchmark of the study engine (issue #8): synthetic panels and the real universe.
+"""Scale benchmark of the study engine (issues #8, #9): synthetic panels and the real universe.
 
     python benchmarks/bench_scale.py                 # every case, 3 runs each, medians
     python benchmarks/bench_scale.py --cases 500x1 --repeat 5
     python benchmarks/bench_scale.py --old /path/to/checkout-at-786dab7 --cases 500x1
+    python benchmarks/bench_scale.py --cases 500x1 500x50 --baseline /path/to/main  # old vs new
+    python benchmarks/bench_scale.py --cases 5000x100 firm1m --repeat 1 --study-only
+    python benchmarks/bench_scale.py --cases 1000x100 firm1000x100 --study-only     # scaled
+
+Cases: `NxM` is N securities x M global events (5000x100 is issue #9's); `firm1m` is issue
+#9's 1,000,000 firm-specific events (10,000 securities x 100 random sessions each over 20
+years of XNYS, an `[events.firm]` file, market model, CAR + BHAR + variances per pair, no
+groups), `firmNxM` a scaled version of it.
 
 Synthetic prices have 0.1 % random missing bars (`--missing`): each daily test window whose
 pairs differ (a pair without an AR that day) is ranked and bootstrapped on its own, so gaps
