@@ -54,7 +54,17 @@ def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, see
     from eventstudy.config import SeriesConfig
     rng = np.random.default_rng(seed)
     closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
-    dates = closes.loc["2021-01-04":"2025-12-31"].index
+    all_dates = closes.loc[:"2025-12-31"].index
+    if n_events > 50:
+        # 100 global events in two years would leave most estimation windows with fewer than
+        # 120 days once the other events' windows are excluded (500x50 studies 13,494 of its
+        # 25,000 pairs for that reason): spread them, 20 sessions an event
+        last = all_dates.searchsorted(pd.Timestamp("2025-11-28"), side="right")
+        pool = all_dates[last - 20 * n_events:last]
+        dates = all_dates[all_dates.searchsorted(pool[0]) - 320:]
+    else:
+        dates = closes.loc["2021-01-04":"2025-12-31"].index
+        pool = dates[(dates >= "2024-01-01") & (dates <= "2025-11-28")]
     S = len(dates)
     market = rng.normal(0.0003, 0.01, S)
     beta = rng.uniform(0.5, 1.5, n_sec)
@@ -65,8 +75,7 @@ def make_case(folder: Path, n_sec: int, n_events: int, *, old: bool = False, see
     names = [f"S{i:05d}" for i in range(n_sec)]
     pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": bench}).to_csv(
         folder / "bench.csv", index=False)
-    # events at 10:00 New York on random sessions of 2024-2025 (day 0 the same session)
-    pool = dates[(dates >= "2024-01-01") & (dates <= "2025-11-28")]
+    # events at 10:00 New York on random sessions of the pool (day 0 the same session)
     days = np.sort(rng.choice(len(pool), n_events, replace=False))
     pd.DataFrame({
         "event_id": [f"ev{i:03d}" for i in range(n_events)],
