@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from eventstudy import fastpath
 from eventstudy import fit as bfit
 from eventstudy import inference
 from eventstudy.executors import InProcess, Progress, n_tasks
@@ -116,43 +117,77 @@ class Block:
                      benchmark_field=self.benchmark_field[rows])
 
 
+def window_block(b: Block, config) -> Block:
+    """The block as the frames read it once its pairs are computed: the window rows only
+    (copies, so that the (pairs x days) arrays of the whole span are freed: at 500k pairs each
+    is ~1 GB). The dates of the whole span are derived from day 0 (`span_dates`)."""
+    j = _window_slice(config, b.rel)
+    cut = lambda a: np.ascontiguousarray(a[:, j])  # noqa: E731
+    return Block(rel=b.rel[j], exists=cut(b.exists), valid=cut(b.valid), ret=cut(b.ret),
+                 span=cut(b.span), excluded=cut(b.excluded), date=cut(b.date),
+                 regs={k: cut(v) for k, v in b.regs.items()}, has=b.has, d0=b.d0,
+                 first=b.first, last=b.last, bench_start=cut(b.bench_start),
+                 bench_end=cut(b.bench_end), flagged=cut(b.flagged), flag_text=b.flag_text,
+                 calendar_dates=b.calendar_dates, benchmark_field=b.benchmark_field)
+
+
+def span_dates(b: Block, s: np.ndarray, rel: np.ndarray) -> np.ndarray:
+    """(len(s), len(rel)) session dates at day 0 + rel (NaT off the calendar): what
+    `gather` put in `date` wherever the pair has a row."""
+    pos = b.d0[s][:, None] + rel[None, :]
+    cal = b.calendar_dates.to_numpy().astype("datetime64[ns]")
+    inside = (pos >= 0) & (pos < len(cal))
+    return np.where(inside, cal[np.clip(pos, 0, max(len(cal) - 1, 0))],
+                    np.datetime64("NaT", "ns"))
+
+
 def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
            excluded_rows: np.ndarray, flagged_rows: np.ndarray | None = None,
            flag_reasons: dict | None = None) -> Block:
-    """The rows `rel` around each pair's day 0 from its security's column of the panel."""
+    """The rows `rel` around each pair's day 0 from its security's column of the panel.
+
+    The block's own securities are first copied out security-major (U x S, a few hundred
+    columns), so that each pair's rows are read contiguously: gathering a pair's days straight
+    from the (sessions x securities) panel touches one cache line per day."""
     S = panel.close.shape[0]
     r = (d0 - panel.offset)[:, None] + rel[None, :]
     inb = (r >= 0) & (r < S) & (d0 >= 0)[:, None]
     rc = np.clip(r, 0, max(S - 1, 0))
-    c = cols[:, None]
-    exists = inb & panel.exists[rc, c] if S else np.zeros(r.shape, bool)
     nan = np.nan
+    if S:
+        ucols, local = np.unique(cols, return_inverse=True)
+        flat = local.reshape(-1)[:, None] * S + rc
+
+        def take(a):
+            return np.ascontiguousarray(a[:, ucols].T).reshape(-1)[flat]
+    else:
+        def take(a):
+            return np.zeros(r.shape, a.dtype)
+    exists = inb & take(panel.exists)
     dates = panel.dates.to_numpy()
-    flagged = inb & flagged_rows[rc, c] if flagged_rows is not None else np.zeros(r.shape, bool)
+    flagged = inb & take(flagged_rows) if flagged_rows is not None else np.zeros(r.shape, bool)
     flag_text = np.full(len(d0), "", dtype=object)
     for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
         j = int(np.argmax(flagged[k]))
         why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
         flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+    none = np.iinfo(np.int64).min
+    if panel.bench_interval is None or not S:
+        bench = [np.full(r.shape, none, dtype=np.int64)] * 2
+    else:
+        bench = [np.where(exists, take(panel.bench_interval[side]), none) for side in (0, 1)]
     return Block(
-        rel=rel, exists=exists, valid=exists & panel.valid[rc, c],
-        ret=np.where(exists, panel.ret[rc, c], nan),
-        span=np.where(exists, panel.span[rc, c], nan),
-        excluded=inb & excluded_rows[rc, c],
+        rel=rel, exists=exists, valid=exists & take(panel.valid),
+        ret=np.where(exists, take(panel.ret), nan),
+        span=np.where(exists, take(panel.span), nan),
+        excluded=inb & take(excluded_rows),
         date=np.where(exists, dates[rc], np.datetime64("NaT")),
-        regs={k: np.where(exists, v[rc, c], nan) for k, v in panel.regressors.items()},
+        regs={k: np.where(exists, take(v), nan) for k, v in panel.regressors.items()},
         has={k: v[cols] for k, v in panel.has.items()},
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
-        bench_start=_bench(panel, 0, rc, c, exists), bench_end=_bench(panel, 1, rc, c, exists),
+        bench_start=bench[0], bench_end=bench[1],
         calendar_dates=panel.calendar_closes.index)
-
-
-def _bench(panel, side: int, rc, c, exists) -> np.ndarray:
-    none = np.iinfo(np.int64).min
-    if panel.bench_interval is None or not panel.close.shape[0]:
-        return np.full(rc.shape, none, dtype=np.int64)
-    return np.where(exists, panel.bench_interval[side][rc, c], none)
 
 
 @dataclass
@@ -217,10 +252,13 @@ class PartitionConfig:
     factors: tuple
     dimson_lags: int
     returns: str
+    fast_models: tuple = ()     # the models whose blocks take the fused kernel, decided once
+    #                             on the driver (every partition the same path: same numbers)
 
     @classmethod
-    def of(cls, config) -> "PartitionConfig":
-        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__})
+    def of(cls, config, fast_models: tuple = ()) -> "PartitionConfig":
+        return cls(**{f: getattr(config, f) for f in cls.__dataclass_fields__
+                      if f != "fast_models"}, fast_models=tuple(fast_models))
 
 
 def plain_block(b: Block) -> Block:
@@ -279,6 +317,9 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
         for k in i])
     s = np.flatnonzero(todo)
+    chosen = getattr(config, "fast_models", None)
+    if len(s) and (model in chosen if chosen is not None else fastpath.use_fast(len(s), model)):
+        s = s[~_study_fast(b, s, X, offset, est, config, out)]
     if not len(s):
         return out
     if model == "garch":
@@ -313,6 +354,52 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         getattr(out, name)[g] = stack(name)[good]
     out.boot_p[g], out.boot_m[g] = boot_p[good], boot_m[good]
     return out
+
+
+def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndarray:
+    """The fused kernel (eventstudy.fastpath) on pairs `s`: fills `out` for the pairs it
+    settles and returns that (len(s),) mask; the others (too few rows, a rank too close to
+    call) go through the numpy path, which words their reasons."""
+    from scipy import special
+    e0, e1 = config.estimation_window
+    w0, w1 = window_span(config)
+    j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
+    if len(s) == len(b.d0):             # every pair: views, no (pairs x days) copies
+        s = slice(None)
+    gap = b.exists[s, j] & ~b.valid[s, j]
+    k = fastpath.fused(b.ret[s] - offset[s], X[s], est[s], b.ret[s, j], offset[s, j],
+                       b.span[s, j], X[s, j], b.exists[s, j], gap, b.rel[j],
+                       list(config.event_windows), b.last[s] - b.d0[s],
+                       config.returns == "log", slice(e0 - b.rel[0], e1 - b.rel[0] + 1))
+    s = np.arange(len(b.d0))[s]
+    status = k["status"]
+    done = (status == fastpath.OK) | (status == fastpath.CONSTANT)
+    out.reason[s[status == fastpath.CONSTANT]] = ("constant returns in the estimation window "
+                                                  "(residual variance 0)")
+    good = status == fastpath.OK
+    g = s[good]
+    if not len(g):
+        return done
+    resid = k["resid"][good]
+    car = k["car"][good]
+    n_days = k["n_days"][good]
+    sigma2 = k["sigma2"][good]
+    dof = k["dof"][good]
+    out.sigma2[g], out.dof[g], out.n_est[g] = sigma2, dof, k["n_est"][good]
+    out.resid[g] = resid
+    out.est_var[g] = np.where(np.isfinite(resid), sigma2[:, None], np.nan)
+    out.expected[g], out.ar_var[g], out.path_var[g] = (k["expected"][good], k["ar_var"][good],
+                                                       k["path_var"][good])
+    t = k["t"][good]
+    se = np.sqrt(k["var"][good])
+    with np.errstate(invalid="ignore"):
+        out.p[g] = 2 * special.stdtr(dof[:, None], -np.abs(t))
+    out.car[g], out.se[g], out.var[g], out.t[g], out.bhar[g] = car, se, se ** 2, t, \
+        k["bhar"][good]
+    out.n_days[g], out.n_gaps[g], out.waiting[g] = n_days, k["n_gaps"][good], \
+        k["waiting"][good]
+    out.boot_p[g], out.boot_m[g] = k["boot_p"][good], k["boot_m"][good]
+    return done
 
 
 def _day(b: Block, pos) -> str:
@@ -350,11 +437,13 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     """
     executor = executor if executor is not None else InProcess()
     workers = getattr(executor, "workers", 1)
-    plain = PartitionConfig.of(config)
     # pairs in output order: securities sorted as strings, then the alignment's order
     order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
     P = len(pairs)
+    # the fast path by the study's largest block, not each partition's size or process state
+    plain = PartitionConfig.of(config, [m for m in config.models
+                                        if fastpath.use_fast(min(P, BLOCK_PAIRS), m)])
     se = pairs["series"].to_numpy(dtype=object)
     d0 = pairs["day0_pos"].to_numpy(dtype=np.int64)
     lo, hi = pair_span(config)
@@ -393,6 +482,10 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 computed += len(todo)
                 reused += int(hit.sum())
                 results[m].append((part, arrays, block, keys))
+            # the partitions have their own copies: keep the event-window days only
+            small = window_block(block, config)
+            for m in models:
+                results[m][-1] = results[m][-1][:2] + (small,) + results[m][-1][3:]
     try:
         for m, i, rows, future in pending:
             entry = results[m][i]
@@ -417,7 +510,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     group_rows = []
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
-    for m in models:
+    for m in models if member_of else ():      # no groups: no group matrices either
         gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         for gid, member in member_of:
@@ -627,11 +720,15 @@ class _LazyPanel:
         """`keys`: with the sort keys `_p` (pair) and `_m` (model), for a PartitionedFrame."""
         e1 = self._config.estimation_window[1]
         frames = []
+        lo, hi = pair_span(self._config)
+        rel = np.arange(lo, hi + 1)
+        j = _window_slice(self._config, rel)
         for pk, mi, m, r, b, s, abnormal in self.parts:
-            j = _window_slice(self._config, b.rel)
+            jb = _window_slice(self._config, b.rel)
             fitted = np.isfinite(r.resid[s])
             after = np.zeros(fitted.shape, bool)
-            after[:, j] = b.exists[s, j] & (b.rel[j] > e1)[None, :]
+            after[:, j] = b.exists[s, jb] & (b.rel[jb] > e1)[None, :]
+            dates = span_dates(b, s, rel)
             ar_ev = np.full(fitted.shape, np.nan)
             var_ev = np.full(fitted.shape, np.nan)
             ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
@@ -641,7 +738,7 @@ class _LazyPanel:
                 frames.append(pd.DataFrame({
                     "_p": pk[pi], "_m": mi, "_ph": ph,
                     "event_id": self._ev[pk[pi]], "series": self._se[pk[pi]], "model": m,
-                    "phase": phase, "rel_day": b.rel[wj], "date": b.date[s][pi, wj],
+                    "phase": phase, "rel_day": rel[wj], "date": dates[pi, wj],
                     "abnormal_return": ar[pi, wj], "ar_var": var[pi, wj],
                     "sigma2": r.sigma2[s][pi], "dof": r.dof[s][pi].astype(np.int64),
                     "n_est": r.n_est[s][pi].astype(np.int64)}))
@@ -708,18 +805,19 @@ def _group_matrix(pairs, results, config):
         pk = part[s]
         studied[pk] = True
         j = _window_slice(config, rel)
+        jb = _window_slice(config, b.rel)
         fitted = np.isfinite(r.resid[s])
         evt = np.zeros(fitted.shape, bool)
-        evt[:, j] = b.exists[s, j]
+        evt[:, j] = b.exists[s, jb]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, r.resid[s], np.nan)
         var = np.where(fitted, r.est_var[s], np.nan)
-        ar[:, j] = np.where(evt[:, j], b.ret[s, j] - r.expected[s], ar[:, j])
+        ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
         var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
         k = keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)
-        parts.append((pk, ar, var, fitted, evt, b.date[s], r.dof[s], k))
+        parts.append((pk, ar, var, fitted, evt, span_dates(b, s, rel), r.dof[s], k))
     idx = np.flatnonzero(studied)
     ev = pairs["event_id"].to_numpy().astype(str)[idx]
     se = pairs["series"].to_numpy().astype(str)[idx]

@@ -960,18 +960,31 @@ def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
     y = x - mean                                                        # impose the null
     y2 = y * y
     # tie classes of y (a resample of tied values is degenerate too)
-    classes = []
-    for k in range(y.shape[1]):
-        _, inv = np.unique(y[:, k], return_inverse=True)
-        classes.append(None if inv.max() == n - 1 else sparse.csr_matrix(
-            (np.ones(n), (np.arange(n), inv.ravel())), shape=(n, int(inv.max()) + 1)))
+    inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel() for k in range(y.shape[1])]
+    classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
+        (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1)) for inv in inverse]
     hits = np.zeros(y.shape[1], dtype=np.int64)
     kept = np.zeros(y.shape[1], dtype=np.int64)
     rng = np.random.default_rng(ctx.seed)
     step = max(1, (1 << 22) // n)
+    from eventstudy.fastpath import kernels_if_loaded
+    fast = kernels_if_loaded()
+    if fast is not None:          # numba loaded: sums over each resample's draws, no counts
+        tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
+        has_ties = np.array([c is not None for c in classes], dtype=bool)
+        with np.errstate(invalid="ignore"):
+            thr = np.abs(t) * (1 - _REL_TOL)
+        yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
+        sd_ = np.asarray(sd, dtype=float)
     for b0 in range(0, ctx.n_boot, step):
         c = min(step, ctx.n_boot - b0)
         idx = rng.integers(0, n, size=(c, n))
+        if fast is not None:
+            h, kp = fast.bootstrap_counts(idx, yc, y2c, tie_class, has_ties, sd_, thr,
+                                          _REL_TOL)
+            hits += h
+            kept += kp
+            continue
         counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
                              minlength=c * n).reshape(c, n).astype(float)
         s1 = counts @ y

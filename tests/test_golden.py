@@ -37,15 +37,29 @@ DELIBERATE: list = [
 ]
 
 
-@pytest.fixture(scope="module")
-def computed(tmp_path_factory):
+_RUNS: dict = {}
+
+
+def _computed(tmp_path_factory, path: str):
     """Every scenario run once with today's code, in a child process with one BLAS thread
-    (see make_golden: GARCH fits depend on the thread count); its frames as Parquet."""
-    out = tmp_path_factory.mktemp("golden-new")
-    done = compute(list(SCENARIOS), out)
-    if done.returncode:
-        pytest.fail(f"the scenarios failed to run:\n{done.stderr[-4000:]}", pytrace=False)
-    return out
+    (see make_golden: GARCH fits depend on the thread count); its frames as Parquet.
+    `path`: "numpy" (the reference) or "fast" (the numba kernels forced on for every block,
+    eventstudy.fastpath; skipped when numba is not installed)."""
+    if path not in _RUNS:
+        if path == "fast":
+            pytest.importorskip("numba")
+        out = tmp_path_factory.mktemp(f"golden-{path}")
+        done = compute(list(SCENARIOS), out, {"EVENTSTUDY_FASTPATH": "on" if path == "fast"
+                                              else "off"})
+        if done.returncode:
+            pytest.fail(f"the scenarios failed to run:\n{done.stderr[-4000:]}", pytrace=False)
+        _RUNS[path] = out
+    return _RUNS[path]
+
+
+@pytest.fixture(scope="module", params=["numpy", "fast"])
+def computed(request, tmp_path_factory):
+    return _computed(tmp_path_factory, request.param)
 
 
 @pytest.mark.parametrize("frame", FRAMES)

@@ -45,9 +45,11 @@ def run_scenario(name: str, folder: Path):
     return run_study(events, config, **kwargs)
 
 
-def compute(names: list[str], out: Path) -> subprocess.CompletedProcess:
-    """Run the scenarios in a child process with one BLAS thread; frames go to `out`."""
-    env = {**os.environ, **ONE_THREAD,
+def compute(names: list[str], out: Path, env_extra: dict | None = None
+            ) -> subprocess.CompletedProcess:
+    """Run the scenarios in a child process with one BLAS thread; frames go to `out`
+    (`env_extra`: e.g. EVENTSTUDY_FASTPATH=on, to force the numba kernels)."""
+    env = {**os.environ, **ONE_THREAD, **(env_extra or {}),
            "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     return subprocess.run([sys.executable, "-m", "tests.golden.make_golden", "--out", str(out),
                            *names], cwd=REPO, env=env, capture_output=True, text=True)
