@@ -101,6 +101,15 @@ def test_process_pool_gives_identical_frames(study, reference):
     assert_same(reference, _run(study, EngineSettings(workers=2)))
 
 
+def test_the_fast_path_on_a_process_pool_gives_the_in_process_frames(study, monkeypatch):
+    """The fused kernel in spawned workers gives bitwise the frames of one process (the path
+    itself is chosen once on the driver, engine.PartitionConfig.fast_models, so a partition
+    smaller than the fast path's threshold cannot take the other path)."""
+    pytest.importorskip("numba")
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")        # the spawned workers inherit it
+    assert_same(_run(study), _run(study, EngineSettings(workers=2)))
+
+
 def test_dask_local_cluster_gives_identical_frames(study, reference):
     pytest.importorskip("distributed")
     assert_same(reference, _run(study, EngineSettings(dask="local")))
