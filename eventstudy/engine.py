@@ -20,6 +20,7 @@ from eventstudy import inference
 from eventstudy.executors import InProcess, Progress, n_tasks
 from eventstudy.models import regressor_names
 
+STOPPED_SESSIONS = 5        # a last bar this far before the panel's: the security stopped
 BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
 #: past this many AR rows (pairs x models x plot/event window days; about 150 bytes each in
 #: memory) the rows go to a Parquet dataset on disk (`eventstudy.store`), not a frame;
@@ -103,6 +104,7 @@ class Block:
     flag_text: np.ndarray = None              # (P,) why ("" where no day is flagged)
     calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
     benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
+    data_end: int = -1                        # the panel's latest bar (calendar position)
 
     def take(self, rows) -> "Block":
         """The block of pairs `rows` (same days)."""
@@ -114,7 +116,7 @@ class Block:
                      flagged=self.flagged[rows], flag_text=self.flag_text[rows],
                      bench_start=self.bench_start[rows], bench_end=self.bench_end[rows],
                      calendar_dates=self.calendar_dates,
-                     benchmark_field=self.benchmark_field[rows])
+                     benchmark_field=self.benchmark_field[rows], data_end=self.data_end)
 
 
 def window_block(b: Block, config) -> Block:
@@ -128,7 +130,8 @@ def window_block(b: Block, config) -> Block:
                  regs={k: cut(v) for k, v in b.regs.items()}, has=b.has, d0=b.d0,
                  first=b.first, last=b.last, bench_start=cut(b.bench_start),
                  bench_end=cut(b.bench_end), flagged=cut(b.flagged), flag_text=b.flag_text,
-                 calendar_dates=b.calendar_dates, benchmark_field=b.benchmark_field)
+                 calendar_dates=b.calendar_dates, benchmark_field=b.benchmark_field,
+                 data_end=b.data_end)
 
 
 def span_dates(b: Block, s: np.ndarray, rel: np.ndarray) -> np.ndarray:
@@ -187,7 +190,8 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         d0=d0, first=panel.offset + panel.first_row[cols],
         last=panel.offset + panel.last_row[cols], flagged=flagged, flag_text=flag_text,
         bench_start=bench[0], bench_end=bench[1],
-        calendar_dates=panel.calendar_closes.index)
+        calendar_dates=panel.calendar_closes.index,
+        data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row) else -1)
 
 
 @dataclass
@@ -300,6 +304,12 @@ def study_block(model: str, b: Block, config) -> PairArrays:
         todo &= ~mask
 
     skip(b.d0 < 0, "announcement outside the calendar's range")
+    # after its last bar: data to come, unless the panel's other securities have bars well
+    # past it (a delisting or a suspension: nothing will come, say so rather than "waiting")
+    stopped = b.last < b.data_end - STOPPED_SESSIONS
+    skip((b.d0 > b.last) & stopped, lambda i: [
+        f"no bars after {_day(b, b.last[k])} (delisted or suspended: the other securities' "
+        f"data run to {_day(b, b.data_end)}); day 0 is {_day(b, b.d0[k])}" for k in i])
     skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, b.d0[k])}, "
                                    f"the last bar is {_day(b, b.last[k])}" for k in i])
     missing = {n_: ~b.has.get(n_, np.zeros(P, bool)) for n_ in needs if n_ != "span"}

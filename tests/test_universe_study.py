@@ -267,3 +267,24 @@ where = "surprise > 0"
     members = res.group_members[res.group_members["group"] == "beats"]
     assert sorted(members["series"]) == ["U1", "U3", "U4"]
     assert set(members["event_id"]) == {"q2-news"}
+
+
+def test_a_delisted_security_is_not_waiting_for_data(tmp_path):
+    """After a security's last bar: 'waiting for data' when the other securities' data end
+    there too (the vendor has not sent it yet), 'no bars after' when they go on (delisted)."""
+    wide, _, _ = market(tmp_path)
+    dates = pd.to_datetime(wide["date"])
+    wide.loc[dates > "2025-06-30", "U4"] = np.nan                   # U4 stops trading
+    wide.to_csv(tmp_path / "wide.csv", index=False)
+    (tmp_path / "late.csv").write_text(
+        "event_id,security,announced_at,time_precision,category\n"
+        "after-the-data,U0,2026-01-06 10:00 America/New_York,minute,news\n")
+    cfg = universe_config(tmp_path, '[events.late]\npath = "late.csv"\n')
+    res = run_study(events(), cfg, offline=True, cache_dir=tmp_path / "c", memoize=False)
+    reason = res.skipped.drop_duplicates(["event_id", "series"]).set_index(
+        ["event_id", "series"])["reason"]
+    assert reason[("ev-c", "U4")] == ("no bars after 2025-06-30 (delisted or suspended: the "
+                                      "other securities' data run to 2025-12-30); day 0 is "
+                                      "2025-09-15")
+    assert reason[("after-the-data", "U0")].startswith("waiting for data: day 0 is 2026-01-06")
+    assert ("ev-c", "U3") not in reason.index                       # the others are studied
