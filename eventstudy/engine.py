@@ -523,10 +523,15 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     for m in models if member_of else ():      # no groups: no group matrices either
         gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
+        same_pairs = {}      # groups of the very same pairs (one event: its group and the
+        #                      pooled one) get the same rows: a pure function of the pairs
         for gid, member in member_of:
             if not np.isfinite(car[member]).any():
                 continue
             cols = np.sort(colpos[member & (colpos >= 0)])
+            if cols.tobytes() in same_pairs:
+                group_rows.append((gid, m, same_pairs[cols.tobytes()]))
+                continue
             gkey = None
             if memo is not None:
                 gkey = memo.group_key(m, pair_key[:, cols], test_windows(config),
@@ -535,6 +540,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 if res is not None:
                     reused += 1
                     memo.keep_group(gkey, res)
+                    same_pairs[cols.tobytes()] = res
                     group_rows.append((gid, m, res))
                     continue
             sub = gm if len(cols) == len(gm.keys) else gm.take(cols)   # pooled: no copy
@@ -544,6 +550,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             computed += 1
             if memo is not None:
                 memo.keep_group(gkey, res)
+            same_pairs[cols.tobytes()] = res
             group_rows.append((gid, m, res))
     rank = {gid: i for i, (gid, _) in enumerate(groups)}
     group_rows.sort(key=lambda r: (rank[r[0]], models.index(r[1])))
