@@ -12,8 +12,9 @@ calls LAPACK's `inv` and `solve` separately. Each is a last-bit difference, magn
 the condition number of X'X.
 
 The switch (`use_fast`): the environment variable `EVENTSTUDY_FASTPATH` = `auto` (default),
-`on` or `off`. `auto` takes the fast path for a block of at least `FAST_MIN_PAIRS` pairs, or
-for any block once numba is loaded in the process: importing numba and loading the compiled
+`on` or `off`. `auto` takes the fast path for a study whose largest block has at least
+`FAST_MIN_PAIRS` pairs (the engine decides once per study, on the driver, so that a study's
+numbers never depend on what ran before it in the process): importing numba and loading the compiled
 kernels from its disk cache (`cache=True`) costs 0.5-1 s per process, and compiling them the
 first time ~10 s, which a study of a few thousand pairs would not win back. Without numba
 (it is the optional extra `eventstudy-markets[fast]`) every block takes the numpy path.
@@ -51,7 +52,7 @@ def use_fast(n_pairs: int, model: str) -> bool:
     if model in ("garch", "scholes_williams"):
         return False
     m = mode()
-    if m == "off" or (m == "auto" and n_pairs < FAST_MIN_PAIRS and not loaded()):
+    if m == "off" or (m == "auto" and n_pairs < FAST_MIN_PAIRS):
         return False
     return available()
 
