@@ -30,5 +30,6 @@ def test_the_quant_workflow_notebook_executes(tmp_path, monkeypatch):
             for o in c.outputs if "text/html" in o.get("data", {})]
     assert html and "liberation-day" in html[0]                     # the result's summary
     latex = outputs[-1]
-    assert "\\begin{tabular}" in latex and "\\toprule" in latex and "liberation-day" in latex
-    assert "C(sector\\_en)" in latex or "sector" in latex          # the regression table
+    assert latex.count("\\toprule") >= 2                       # the group table, the regressions
+    assert "Banks" in latex and "Retail Trade" in latex and "kp bmp" in latex
+    assert "C(sector\\_en)[T.Banks]" in latex and "by event" in latex and "by security" in latex
