@@ -177,10 +177,10 @@ def _study_time(events: Path, config: Path, root: Path, code: Path | None = None
         f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
         "import eventstudy.study, eventstudy.inference\n"
         "w, c = time.perf_counter(), time.process_time()\n"
-        "from eventstudy.executors import check_settings\n"
-        f"engine = check_settings(**{_engine_kwargs()!r})\n"
+        + ("from eventstudy.executors import check_settings\n"
+           f"engine = check_settings(**{_engine_kwargs()!r})\n" if ENGINE else "") +
         f"r = run_study(ev, cfg, offline=True, cache_dir={str(root / 'cache')!r}, "
-        "memoize=False, executor=engine)\n"
+        "memoize=False" + (", executor=engine" if ENGINE else "") + ")\n"
         "import resource\n"
         "print(json.dumps({'study': time.perf_counter() - w, 'cpu': time.process_time() - c,"
         " 'pairs': len(r.alignment), 'cars': len(r.car), 'tests': len(r.tests),"
