@@ -949,7 +949,6 @@ def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
     applied to every window through count matrices: a resample's sum is counts @ y. A resample
     of one repeated value has no spread: its t is undefined and it is left out.
     """
-    from scipy import sparse
     wins = [w for w in ctx.windows if np.array_equal(np.isfinite(w.car), sel)]
     n = int(sel.sum())
     x = np.column_stack([w.car[sel] for w in wins])                     # (n, W)
@@ -961,6 +960,8 @@ def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
     y2 = y * y
     # tie classes of y (a resample of tied values is degenerate too)
     inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel() for k in range(y.shape[1])]
+    if any(inv.max() < n - 1 for inv in inverse):
+        from scipy import sparse           # (only for tied values: ~15 ms to import)
     classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
         (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1)) for inv in inverse]
     hits = np.zeros(y.shape[1], dtype=np.int64)
