@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import difflib
 import re
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -233,19 +232,11 @@ def _garch_variances(series: str, resid: np.ndarray) -> np.ndarray:
     """Conditional variances h_t of a GARCH(1,1) fitted by arch to the base model's residuals
     over the whole sample (event sessions included: their residual is the abnormal return, as
     in the study's GARCH model, and h_t only uses sessions before t)."""
-    scale = 100.0
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        res = mdl.arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
-                         rescale=False).fit(disp="off")
-    alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
-    omega = float(res.params["omega"])
-    if res.convergence_flag != 0 or not (np.isfinite([omega, alpha, beta]).all()
-                                         and omega > 0 and alpha + beta < 1):
-        raise InputError(f"series {series!r}: GARCH(1,1) did not converge to a stationary fit "
-                         f"on the sample (SLSQP exit {res.convergence_flag}), so the garch "
-                         "dummy regression has no weights")
-    return (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
+    try:
+        return mdl.garch11(resid, "the sample")[3]
+    except mdl.ModelError as exc:
+        raise InputError(f"series {series!r}: {exc}, so the garch dummy regression has no "
+                         "weights") from None
 
 
 def _event_days(result, series: str, frame: pd.DataFrame, notes: list[str]) -> pd.DataFrame:

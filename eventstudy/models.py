@@ -241,23 +241,30 @@ def arch_model(*args, **kwargs):
     return make(*args, **kwargs)
 
 
-def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
-    """GARCH(1,1)-scaled model: OLS mean (`names`), then arch on the residuals (in percent)."""
-    mean = fit("garch", est, names)
-    resid = mean.residuals.to_numpy(dtype=float)
+def garch11(resid: np.ndarray, where: str = "the estimation window"):
+    """(omega, alpha, beta, h_t) of a zero-mean GARCH(1,1) fitted by arch to `resid` (in
+    percent, for the optimiser; returned in the residuals' units). ModelError when arch's
+    optimiser stopped early or the fit is not stationary: those estimates are never used."""
     scale = 100.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
                          rescale=False).fit(disp="off")
     if res.convergence_flag != 0:    # scipy's SLSQP exit code: the estimates are not a maximum
-        raise ModelError("GARCH(1,1): the optimiser did not converge on the estimation window "
+        raise ModelError(f"GARCH(1,1): the optimiser did not converge on {where} "
                          f"(SLSQP exit {res.convergence_flag})")
     omega = float(res.params["omega"]) / scale ** 2
     alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
     if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
-        raise ModelError("GARCH(1,1) did not converge to a stationary fit on the estimation window")
-    h = (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
+        raise ModelError(f"GARCH(1,1) did not converge to a stationary fit on {where}")
+    return omega, alpha, beta, (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
+
+
+def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
+    """GARCH(1,1)-scaled model: OLS mean (`names`), then arch on the residuals (`garch11`)."""
+    mean = fit("garch", est, names)
+    resid = mean.residuals.to_numpy(dtype=float)
+    omega, alpha, beta, h = garch11(resid)
     return GarchFit(model="garch", mean=mean, omega=omega, alpha=alpha, beta=beta,
                     last_h=float(h[-1]), last_e2=float(resid[-1] ** 2),
                     estimation_variance=h)
