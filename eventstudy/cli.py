@@ -19,6 +19,7 @@ from pathlib import Path
 import click
 
 from eventstudy import __version__
+from eventstudy.config import MODELS
 from eventstudy.errors import DataError, InputError
 
 EXIT_BAD_INPUT = 2
@@ -418,6 +419,43 @@ _EVENTS_OPTION = click.option("--events", "events_path", default="events.csv", s
                               type=click.Path(dir_okay=False), help="The events file.")
 
 
+def _narrowed_study_options(f):
+    """--events, --config, --offline, --cache, --csv: the options of `test` and `regress`."""
+    for option in reversed([
+            _EVENTS_OPTION,
+            click.option("--config", "config_path", default=None,
+                         type=click.Path(dir_okay=False),
+                         help="Study config (TOML). Default: the built-in 2025 tariff study."),
+            click.option("--offline", is_flag=True,
+                         help="Do not fetch: use the cache, then the bundled sample."),
+            click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False)),
+            click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
+                         help="Also write the table to this CSV file.")]):
+        f = option(f)
+    return f
+
+
+def _narrowed_study(events_path, config_path, cache_dir, offline, narrow, *,
+                    silence_warnings: bool = False):
+    """The study `test` and `regress` need: the config narrowed by `narrow(config)` (which
+    also checks the command's options against it), run under the cache's lock without the
+    memo (memoize=False: it must not replace the memo of `eventstudy run`)."""
+    from eventstudy.config import load_config
+    from eventstudy.events import load_events
+    from eventstudy.study import run_study
+    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
+    config = load_config(_input_file(config_path, "--config") if config_path else None)
+    cache = _cache_folder(cache_dir)
+    config = narrow(config)
+    events = load_events(events_file)
+    with ExitStack() as locks, warnings.catch_warnings():
+        if silence_warnings:
+            warnings.simplefilter("ignore")
+        _locked(locks, cache)
+        return run_study(events, config, offline=offline, cache_dir=cache, memoize=False)
+
+
+
 @events.command("list")
 @_EVENTS_OPTION
 @_friendly
@@ -508,16 +546,9 @@ def fetch(events_path, config_path, cache_dir):
 @click.argument("hypotheses", nargs=-1, required=True)
 @click.option("--series", required=True, help="Series id, e.g. N225.")
 @click.option("--model", default="market_model", show_default=True,
-              type=click.Choice(["constant_mean", "market_adjusted", "market_model",
-                                 "factor_model", "dimson", "scholes_williams", "garch"]),
+              type=click.Choice(MODELS),
               help="Any model a study runs (the list in eventstudy.config.MODELS).")
-@_EVENTS_OPTION
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Study config (TOML). Default: the built-in 2025 tariff study.")
-@click.option("--offline", is_flag=True, help="Do not fetch: use the cache, then the bundled sample.")
-@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False))
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the table to this CSV file.")
+@_narrowed_study_options
 @_friendly
 def test_command(hypotheses, series, model, events_path, config_path, offline, cache_dir,
                  csv_path):
@@ -532,23 +563,16 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
     from dataclasses import replace
 
     from eventstudy import atomic
-    from eventstudy.config import load_config
-    from eventstudy.events import load_events
     from eventstudy.hypotheses import test_hypotheses
     from eventstudy.result import to_csv
-    from eventstudy.study import run_study
-    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
-    config = load_config(_input_file(config_path, "--config") if config_path else None)
-    cache = _cache_folder(cache_dir)
-    if series not in config.series:
-        raise InputError(f"unknown series {series!r} (known: {', '.join(config.series)})",
-                         field="--series")
-    config = replace(config, studied=(series,), models=(model,), groups={})
-    # memoize=False: this narrowed study must not replace the memo of `eventstudy run`
-    events = load_events(events_file)
-    with ExitStack() as locks:
-        _locked(locks, cache)
-        result = run_study(events, config, offline=offline, cache_dir=cache, memoize=False)
+
+    def narrow(config):
+        if series not in config.series:
+            raise InputError(f"unknown series {series!r} (known: {', '.join(config.series)})",
+                             field="--series")
+        return replace(config, studied=(series,), models=(model,), groups={})
+
+    result = _narrowed_study(events_path, config_path, cache_dir, offline, narrow)
     for warning in result.warnings:
         click.echo(f"warning: {warning}", err=True)
     table = test_hypotheses(result, list(hypotheses), series=series, model=model)
@@ -566,8 +590,7 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
 @click.option("--window", nargs=2, type=int, required=True, metavar="START END",
               help="An event window of the study, in trading days (e.g. --window 0 0).")
 @click.option("--model", default="market_model", show_default=True,
-              type=click.Choice(["constant_mean", "market_adjusted", "market_model",
-                                 "factor_model", "dimson", "scholes_williams", "garch"]))
+              type=click.Choice(MODELS))
 @click.option("--cluster", default="event_id", show_default=True,
               type=click.Choice(["event_id", "day0", "security", "both", "none"]),
               help="Cluster the standard errors by event, by event date, by security, both "
@@ -577,13 +600,7 @@ def test_command(hypotheses, series, model, events_path, config_path, offline, c
 @click.option("--groups", "groups", multiple=True, metavar="G",
               help="Only the pairs of these groups of the config (repeat the option, or "
                    "G1,G2).")
-@_EVENTS_OPTION
-@click.option("--config", "config_path", default=None, type=click.Path(dir_okay=False),
-              help="Study config (TOML). Default: the built-in 2025 tariff study.")
-@click.option("--offline", is_flag=True, help="Do not fetch: use the cache, then the bundled sample.")
-@click.option("--cache", "cache_dir", default=None, type=click.Path(file_okay=False))
-@click.option("--csv", "csv_path", default=None, type=click.Path(dir_okay=False),
-              help="Also write the table to this CSV file.")
+@_narrowed_study_options
 @_friendly
 def regress_command(formula, window, model, cluster, weights, groups, events_path, config_path,
                     offline, cache_dir, csv_path):
@@ -600,35 +617,28 @@ def regress_command(formula, window, model, cluster, weights, groups, events_pat
     from dataclasses import replace
 
     from eventstudy import atomic
-    from eventstudy.config import load_config
-    from eventstudy.events import load_events
     from eventstudy.regress import regress
     from eventstudy.result import to_csv
-    from eventstudy.study import run_study
-    events_file = _input_file(events_path, "--events", NO_EVENTS_HINT)
-    config = load_config(_input_file(config_path, "--config") if config_path else None)
-    cache = _cache_folder(cache_dir)
     window = tuple(window)
     groups = [g for value in groups for g in value.split(",") if g]   # repeated or a,b
-    if window not in config.event_windows:
-        have = ", ".join(f"{a} {b}" for a, b in config.event_windows)
-        raise InputError(f"{window[0]} {window[1]} is not an event window of the study "
-                         f"({have}; add it to study.event_windows)", field="--window")
-    for g in groups:
-        if g not in config.groups:
-            from eventstudy.errors import suggest
-            raise InputError(f"unknown group {g!r}{suggest(g, config.groups)}", field="--groups")
-    # only the model and the groups asked for (group tests cost most); the windows stay the
-    # study's: they set the days excluded from estimation, so the CARs are those of `run`.
-    # memoize=False: this narrowed study must not replace the memo of `eventstudy run`
-    config = replace(config, models=(model,), groups={g: config.groups[g] for g in groups},
-                     regressions=())
-    events = load_events(events_file)
-    with ExitStack() as locks:
-        _locked(locks, cache)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = run_study(events, config, offline=offline, cache_dir=cache, memoize=False)
+
+    def narrow(config):
+        if window not in config.event_windows:
+            have = ", ".join(f"{a} {b}" for a, b in config.event_windows)
+            raise InputError(f"{window[0]} {window[1]} is not an event window of the study "
+                             f"({have}; add it to study.event_windows)", field="--window")
+        for g in groups:
+            if g not in config.groups:
+                from eventstudy.errors import suggest
+                raise InputError(f"unknown group {g!r}{suggest(g, config.groups)}",
+                                 field="--groups")
+        # only the model and the groups asked for (group tests cost most); the windows stay
+        # the study's: they set the days excluded from estimation, so the CARs are `run`'s
+        return replace(config, models=(model,), groups={g: config.groups[g] for g in groups},
+                       regressions=())
+
+    result = _narrowed_study(events_path, config_path, cache_dir, offline, narrow,
+                             silence_warnings=True)
     table = regress(result, formula, window=window, model=model, cluster=cluster,
                     weights=None if weights in (None, "none") else weights,
                     groups=list(groups) or None)
