@@ -508,6 +508,14 @@ def without_adjusted(result):
     return out
 
 
+def event_header(e) -> dict:
+    """What an event page's head shows of the event (a row of View.events)."""
+    return {"number": e.number, "id": e.event_id, "title": e.title, "category": e.category,
+            "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
+            "precision": e.time_precision, "source": fmt.text(e.source),
+            "source_href": fmt.web_url(e.source), "raw": e.announced_at}
+
+
 def event_cells(view: View, e) -> list:
     """An events table's first cells: number, id (linked), title, category, New York and
     Tokyo times."""
@@ -755,10 +763,7 @@ def event_context(view: View, eid: str) -> dict:
     split_table, contaminated = return_split(view, ar)
     return {
         "large": False,
-        "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
-              "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
-              "precision": e.time_precision, "source": fmt.text(e.source),
-              "source_href": fmt.web_url(e.source), "raw": e.announced_at},
+        "e": event_header(e),
         "day0_rows": day0_rows, "day0_sentences": day0_sentences, "charts": charts, "car_table": car_table,
         "tests_table": tests_table, "gaps": gaps_rows,
         "skipped": skipped_table(view.of_event("skipped", eid), view, root, False),

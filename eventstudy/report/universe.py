@@ -20,7 +20,7 @@ import pandas as pd
 from eventstudy.report import figures, fmt
 from eventstudy.report.pages import (
     CONTAMINATED, CONTAMINATED_TITLE, EVENT_STARS_NOTE, STARS_NOTE, Cell, Table, View, car_cell,
-    day0_sentence, event_cells, event_times, num_cell, pct_cell, text_cell)
+    day0_sentence, event_cells, event_header, num_cell, pct_cell, text_cell)
 
 TOP = 20
 MANY_EVENTS = 100     # above this, the index summarises per event category, not per event
@@ -347,10 +347,7 @@ def event_context(view: View, eid: str) -> dict:
     gaps = event_gaps(view, ar)
     return {
         "large": True,
-        "e": {"number": e.number, "id": eid, "title": e.title, "category": e.category,
-              "tags": fmt.tags(e.tags), "times": event_times(e.announced_at_utc),
-              "precision": e.time_precision, "source": fmt.text(e.source),
-              "source_href": fmt.web_url(e.source), "raw": e.announced_at},
+        "e": event_header(e),
         "n_pairs": len(align), "model": fmt.model_name(model),
         "market_wide": eid in view.market_wide, "day0_rows": day0_rows, "charts": charts,
         "all_table": all_row, "tables": tables, "top": top, "bottom": bottom,
