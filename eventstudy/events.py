@@ -163,16 +163,22 @@ def read_events_text(text: str, name: str) -> pd.DataFrame:
     """Validate the CSV text of an events file; rows counted as in a spreadsheet (header = 1)."""
     rows, header = _header(text, name, REQUIRED)
     _check_columns(header, name)
-    records, seen = [], {}
+    seen: dict = {}
+    records = [_validate_row(rec, name, i, seen)
+               for i, rec in _records(rows, header, name, "titles")]
+    return _events_frame(records, name)
+
+
+def _records(rows, header: list[str], name: str, what: str):
+    """(row number, {column: stripped cell}) of each non-blank row; a row with the wrong
+    number of fields is an error (an unquoted comma in one of the `what`)."""
     for i, cells in rows:
         if not any(c.strip() for c in cells):
             continue
         if len(cells) != len(header):
             raise InputError(f"{len(cells)} fields where the header has {len(header)} "
-                             "(quote titles that contain commas)", file=name, row=i)
-        rec = {k: v.strip() for k, v in zip(header, cells)}
-        records.append(_validate_row(rec, name, i, seen))
-    return _events_frame(records, name)
+                             f"(quote {what} that contain commas)", file=name, row=i)
+        yield i, {k: v.strip() for k, v in zip(header, cells)}
 
 
 def _check_columns(header: list[str], name: str, row=1) -> None:
@@ -436,13 +442,7 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
                          file=name, row=1, field=reserved[0])
 
     records, seen = [], {}
-    for i, cells in rows:
-        if not any(c.strip() for c in cells):
-            continue
-        if len(cells) != len(header):
-            raise InputError(f"{len(cells)} fields where the header has {len(header)} "
-                             "(quote values that contain commas)", file=name, row=i)
-        rec = {k: v.strip() for k, v in zip(header, cells)}
+    for i, rec in _records(rows, header, name, "values"):
         eid, security = rec["event_id"], rec["security"]
         if not eid:
             raise InputError("empty event_id", file=name, row=i, field="event_id")
