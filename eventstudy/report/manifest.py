@@ -81,8 +81,7 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
         "methods": digest(common_key, sorted(set(result.tests["test"].dropna()))),
     }
     # event pages show no adjusted p-values (pages.without_adjusted): not in their keys
-    from eventstudy.report.pages import ADJUSTED
-    bare = lambda frame: frame.drop(columns=list(ADJUSTED), errors="ignore")  # noqa: E731
+    from eventstudy.report.pages import drop_adjusted as bare
     pair_tests = bare(result.tests[result.tests["group"].fillna("") == ""])
     per_event = [(name, frame, row_hashes(frame), frame.groupby("event_id").indices)
                  for name, frame in (("alignment", result.alignment), ("car", bare(result.car)),

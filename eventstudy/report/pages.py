@@ -498,13 +498,17 @@ EVENT_STARS_NOTE = ("* p < 0.10, ** p < 0.05, *** p < 0.01 (two-sided). The p-va
 ADJUSTED = ("p_holm", "p_bh")
 
 
+def drop_adjusted(frame: pd.DataFrame) -> pd.DataFrame:
+    """The frame without the adjusted p-value columns (what an event page reads)."""
+    return frame.drop(columns=list(ADJUSTED), errors="ignore")
+
+
 def without_adjusted(result):
     """The result as event pages see it: no adjusted p-values. Those depend on every pair of
     their family (all events), so an event page that showed them would change, and be
     rebuilt, whenever any event is added."""
     out = copy.copy(result)
-    out.car = result.car.drop(columns=list(ADJUSTED), errors="ignore")
-    out.tests = result.tests.drop(columns=list(ADJUSTED), errors="ignore")
+    out.car, out.tests = drop_adjusted(result.car), drop_adjusted(result.tests)
     return out
 
 
