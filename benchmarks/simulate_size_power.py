@@ -432,7 +432,8 @@ def _hall(x: np.ndarray, gamma: str = "G1", cubic: bool = True) -> np.ndarray:
 def skew_variants(pools: dict, source: str, sizes=(10, 30), samples: int = 20000,
                   n_boot: int = 400, seed: int = 0) -> pd.DataFrame:
     """Rejection rates at 5 % of variants of the skewness-adjusted t on N CARs drawn
-    independently from the pool: the plain t, inference's skew_t (Hall 1992 with G1, t(N-1)),
+    independently from the pool, and the correlation of the sample's t with its skewness G1
+    (``corr_S_g``: 0 for a symmetric light-tailed population): the plain t, inference's skew_t (Hall 1992 with G1, t(N-1)),
     Lyon-Barber-Tsai's skewness estimate, Johnson (1978) without Hall's cubic term, normal
     p-values, and two bootstrap calibrations of Hall's statistic (full-size resamples of the
     centred CARs, 1,000 samples, N <= 100): symmetric (|t*| >= |t|) and equal-tailed
@@ -446,7 +447,10 @@ def skew_variants(pools: dict, source: str, sizes=(10, 30), samples: int = 20000
             x = c[rng.integers(0, len(c), (samples, n))]
             p = lambda t: 2 * special.stdtr(n - 1, -np.abs(t))           # noqa: E731
             t = x.mean(axis=1) / (x.std(axis=1, ddof=1) / np.sqrt(n))
+            z = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, ddof=1, keepdims=True)
+            g1 = n / ((n - 1) * (n - 2)) * (z ** 3).sum(axis=1)
             row = {"source": source, "window": f"[{w[0]},{w[1]}]", "N": n,
+                   "corr_S_g": float(np.corrcoef(t, g1)[0, 1]),
                    "t": np.mean(p(t) < 0.05),
                    "skew_t": np.mean(p(_hall(x)) < 0.05),
                    "lbt_gamma": np.mean(p(_hall(x, "lbt")) < 0.05),
