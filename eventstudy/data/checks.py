@@ -213,9 +213,8 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     has_prev = valid & (prev >= 0)
     cols = np.broadcast_to(np.arange(len(names)), values.shape)
     with np.errstate(invalid="ignore", divide="ignore"):
-        log_values = np.log(values)
-        log_ratio = np.where(has_prev, log_values - log_values[np.maximum(prev, 0), cols],
-                             np.nan)
+        log_ratio = np.where(has_prev, np.log(values) - np.log(
+            values[np.maximum(prev, 0), cols]), np.nan)
 
     jump = np.abs(log_ratio) >= np.log(IMPOSSIBLE_JUMP)
     impossible = jump.any(axis=0) & (skip_reason == None)  # noqa: E711 - numpy elementwise
@@ -236,13 +235,11 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     # split-like jumps (rare: the loop runs over candidates, not over days or securities)
     logk = np.log(np.asarray(SPLIT_RATIOS, dtype=float))
     size = np.abs(log_ratio)
-    # one pass over the matrix for the candidates (a jump of at least the smallest ratio),
-    # then each candidate against every ratio
-    with np.errstate(invalid="ignore"):
-        cand_r, cand_c = np.nonzero(size >= logk.min() - SPLIT_TOLERANCE)
-    near = (np.abs(size[cand_r, cand_c, None] - logk) <= SPLIT_TOLERANCE).any(axis=1) \
-        & ~skip[cand_c]
-    for r, c in zip(cand_r[near], cand_c[near]):
+    near = np.zeros(values.shape, dtype=bool)
+    for lk in logk:                                  # one (dates x securities) pass per ratio
+        near |= np.abs(size - lk) <= SPLIT_TOLERANCE
+    near &= ~skip[None, :]
+    for r, c in zip(*np.nonzero(near)):
         if not valid[r, c]:        # dropped as part of an earlier bad print
             continue
         earlier = np.flatnonzero(valid[:r, c])
