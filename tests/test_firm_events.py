@@ -104,8 +104,11 @@ def test_missing_file(tmp_path):
 
 # ---------------------------------------------------------------- the column-wise reader
 def _row_by_row(path):
+    """The row reader's frame; and the column reader must have read the file itself."""
     from eventstudy import events
     text = events._read_text(path)
+    rows, header = events._header(text, str(path), events.FIRM_REQUIRED)
+    assert events._firm_columns(text, rows, header, str(path)) is not None
     rows, header = events._header(text, str(path), events.FIRM_REQUIRED)
     return events._firm_rows(rows, header, str(path))
 
