@@ -169,11 +169,7 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
     exists = inb & take(panel.exists)
     dates = panel.dates.to_numpy()
     flagged = inb & take(flagged_rows) if flagged_rows is not None else np.zeros(r.shape, bool)
-    flag_text = np.full(len(d0), "", dtype=object)
-    for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
-        j = int(np.argmax(flagged[k]))
-        why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
-        flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+    flag_text = _flag_text(panel, cols, rc, flagged, flag_reasons)
     none = np.iinfo(np.int64).min
     if panel.bench_interval is None or not S:
         bench = [np.full(r.shape, none, dtype=np.int64)] * 2
@@ -192,6 +188,106 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         bench_start=bench[0], bench_end=bench[1],
         calendar_dates=panel.calendar_closes.index,
         data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row) else -1)
+
+
+def _flag_text(panel, cols, rc, flagged, flag_reasons) -> np.ndarray:
+    """(P,) why each pair is skipped for a flagged day in its rows ("" where none is)."""
+    flag_text = np.full(len(cols), "", dtype=object)
+    for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
+        j = int(np.argmax(flagged[k]))
+        why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
+        flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+    return flag_text
+
+
+@dataclass
+class Slab:
+    """The securities of a block of pairs as security-major rows of their panel, (U, S)
+    each: what the fused kernel reads in place. A `Block` copies (pairs x days) arrays
+    instead, ~12 of them: at a million firm events that copy cost more than the fit.
+
+    Pair p's day `rel[i]` is row `r0[p] + i` of row `col[p]` (outside 0..S-1: no row)."""
+    rel: np.ndarray          # (L,) the days of `pair_span`
+    ret: np.ndarray          # (U, S)
+    span: np.ndarray
+    valid: np.ndarray
+    exists: np.ndarray
+    excluded: np.ndarray
+    regs: dict               # name -> (U, S): the regressors the models read
+    col: np.ndarray          # (P,)
+    r0: np.ndarray           # (P,)
+    d0: np.ndarray           # (P,) calendar positions, as in `Block`
+    first: np.ndarray
+    last: np.ndarray
+    has: dict                # name -> (P,) bool
+    flag_text: np.ndarray    # (P,)
+    calendar_dates: np.ndarray
+    benchmark_field: np.ndarray = None
+    data_end: int = -1
+
+    def take(self, rows) -> "Slab":
+        """The pairs `rows` (the same securities' rows)."""
+        return dataclasses.replace(
+            self, col=self.col[rows], r0=self.r0[rows], d0=self.d0[rows],
+            first=self.first[rows], last=self.last[rows],
+            has={k: v[rows] for k, v in self.has.items()}, flag_text=self.flag_text[rows],
+            benchmark_field=self.benchmark_field[rows])
+
+    def block(self, rows) -> Block:
+        """The (pairs x days) `Block` of the pairs `rows`, as `gather` builds it (for the few
+        pairs the kernel leaves to the numpy path)."""
+        S = self.ret.shape[1]
+        r = self.r0[rows][:, None] + np.arange(len(self.rel))[None, :]
+        inb = (r >= 0) & (r < S)
+        flat = self.col[rows][:, None] * S + np.clip(r, 0, max(S - 1, 0))
+        take = lambda a: inb & a.reshape(-1)[flat] if a.dtype == bool else np.where(  # noqa
+            inb, a.reshape(-1)[flat], np.nan)
+        exists = take(self.exists)
+        none = np.full(r.shape, np.iinfo(np.int64).min, dtype=np.int64)
+        cal = np.asarray(self.calendar_dates, dtype="datetime64[ns]")
+        pos = self.d0[rows][:, None] + self.rel[None, :]
+        date = np.where(exists, cal[np.clip(pos, 0, max(len(cal) - 1, 0))],
+                        np.datetime64("NaT", "ns"))
+        return Block(rel=self.rel, exists=exists, valid=exists & take(self.valid),
+                     ret=np.where(exists, take(self.ret), np.nan),
+                     span=np.where(exists, take(self.span), np.nan),
+                     excluded=take(self.excluded), date=date,
+                     regs={k: np.where(exists, take(v), np.nan) for k, v in self.regs.items()},
+                     has={k: v[rows] for k, v in self.has.items()}, d0=self.d0[rows],
+                     first=self.first[rows], last=self.last[rows], bench_start=none,
+                     bench_end=none, flagged=np.zeros(r.shape, bool),
+                     flag_text=self.flag_text[rows], calendar_dates=self.calendar_dates,
+                     benchmark_field=self.benchmark_field[rows], data_end=self.data_end)
+
+
+def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows: np.ndarray,
+         regs: list, flagged_rows: np.ndarray | None = None,
+         flag_reasons: dict | None = None) -> Slab:
+    """The `Slab` of the pairs (cols, d0): their securities' rows of the panel (one
+    transposed copy of each array the models read: ret, span, gaps, excluded rows and the
+    regressors `regs`)."""
+    S = panel.close.shape[0]
+    ucols, local = np.unique(cols, return_inverse=True)
+    if len(ucols) and ucols[-1] - ucols[0] + 1 == len(ucols):
+        ucols = slice(int(ucols[0]), int(ucols[-1]) + 1)      # a view: one copy, not two
+    t = lambda a: np.ascontiguousarray(a[:, ucols].T)  # noqa: E731
+    r0 = np.where(d0 >= 0, d0 - panel.offset + rel[0], -2 * len(rel) - S)
+    flag_text = np.full(len(d0), "", dtype=object)
+    if flagged_rows is not None and flagged_rows.any():
+        r = r0[:, None] + np.arange(len(rel))[None, :]
+        inb = (r >= 0) & (r < S)
+        rc = np.clip(r, 0, max(S - 1, 0))
+        flag_text = _flag_text(panel, cols, rc, inb & flagged_rows[rc, cols[:, None]],
+                               flag_reasons)
+    return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span), valid=t(panel.valid),
+                exists=t(panel.exists), excluded=t(excluded_rows),
+                regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),
+                r0=r0.astype(np.int64), d0=d0, first=panel.offset + panel.first_row[cols],
+                last=panel.offset + panel.last_row[cols],
+                has={k: v[cols] for k, v in panel.has.items()}, flag_text=flag_text,
+                calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
+                data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
+                else -1)
 
 
 @dataclass
@@ -228,19 +324,32 @@ class PairArrays:
               "p", "bhar", "n_days", "n_gaps", "waiting", "boot_p", "boot_m")
 
     @classmethod
-    def empty(cls, P: int, L: int, W: int, nw: int) -> "PairArrays":
+    def empty(cls, P: int, L: int, W: int, nw: int, est_var: bool = True) -> "PairArrays":
+        """`est_var=False`: the variances of the estimation rows are derived, not stored
+        (`est_variance`; least squares: sigma2 on every fitted row)."""
         f = lambda *shape: np.full(shape, np.nan)  # noqa: E731
         return cls(np.full(P, "", dtype=object), np.zeros(P, np.int64), f(P), f(P), f(P),
-                   f(P, L), f(P, L), f(P, W), f(P, W), f(P, W),
+                   f(P, L), f(P, L) if est_var else None, f(P, W), f(P, W), f(P, W),
                    *(f(P, nw) for _ in range(11)))
 
+    def est_variance(self, rows) -> np.ndarray:
+        """(len(rows), L): each fitted estimation row's variance (NaN elsewhere)."""
+        if self.est_var is not None:
+            return self.est_var[rows]
+        return np.where(np.isfinite(self.resid[rows]), self.sigma2[rows][:, None], np.nan)
+
     def take(self, rows) -> "PairArrays":
-        return PairArrays(self.reason[rows], *(getattr(self, n)[rows]
+        return PairArrays(self.reason[rows], *(None if getattr(self, n) is None else
+                                               getattr(self, n)[rows]
                                                for n in self.SCALARS + self.ARRAYS))
 
     def put(self, rows, other: "PairArrays") -> None:
         self.reason[rows] = other.reason
         for n in self.SCALARS + self.ARRAYS:
+            if n == "est_var" and (self.est_var is None or other.est_var is None):
+                if self.est_var is not None:
+                    self.est_var[rows] = other.est_variance(slice(None))
+                continue
             getattr(self, n)[rows] = getattr(other, n)
 
 
@@ -284,7 +393,6 @@ def study_block(model: str, b: Block, config) -> PairArrays:
     names = regressor_names(model, config.factors, config.dimson_lags)
     X = np.stack([b.span if n == "span" else b.regs[n] for n in names], axis=2) if names \
         else np.zeros(b.ret.shape + (0,))
-    needs = names + (["rm"] if model == "market_adjusted" else [])
     offset = b.regs["rm"] if model == "market_adjusted" else np.zeros(b.ret.shape)
     complete = np.isfinite(b.ret) & np.isfinite(X).all(axis=2) & np.isfinite(offset)
     in_est = (b.rel >= e0) & (b.rel <= e1)
@@ -292,44 +400,16 @@ def study_block(model: str, b: Block, config) -> PairArrays:
     out.n_excluded[:] = (usable & b.excluded).sum(axis=1)
     est = usable & ~b.excluded
     n = est.sum(axis=1)
-
     reason = out.reason
-    todo = np.ones(P, bool)
-
-    def skip(mask, text):
-        nonlocal todo
-        mask = mask & todo
-        if mask.any():
-            reason[mask] = text(np.flatnonzero(mask)) if callable(text) else text
-        todo &= ~mask
-
-    skip(b.d0 < 0, "announcement outside the calendar's range")
-    # after its last bar: data to come, unless the panel's other securities have bars well
-    # past it (a delisting or a suspension: nothing will come, say so rather than "waiting")
-    stopped = b.last < b.data_end - STOPPED_SESSIONS
-    skip((b.d0 > b.last) & stopped, lambda i: [
-        f"no bars after {_day(b, b.last[k])} (delisted or suspended: the other securities' "
-        f"data run to {_day(b, b.data_end)}); day 0 is {_day(b, b.d0[k])}" for k in i])
-    skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, b.d0[k])}, "
-                                   f"the last bar is {_day(b, b.last[k])}" for k in i])
-    missing = {n_: ~b.has.get(n_, np.zeros(P, bool)) for n_ in needs if n_ != "span"}
-    if missing:
-        any_missing = np.any(list(missing.values()), axis=0)
-        skip(any_missing, lambda i: [_needs(model, [n_ for n_ in needs if n_ in missing
-                                                    and missing[n_][k]], b, k) for k in i])
-    skip(b.flag_text != "", lambda i: list(b.flag_text[i]))
-    skip(b.d0 + e1 < b.first, lambda i: [
-        f"before the data: the estimation window ends before the first price "
-        f"({_day(b, b.first[k])})" for k in i])
-    skip(n < config.min_estimation, lambda i: [
-        (f"data start {_day(b, b.first[k])} cuts the estimation window: "
-         if b.d0[k] + e0 < b.first[k] else "")
-        + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
-        for k in i])
+    todo = _skip_rules(model, b, config, reason)
+    few = todo & (n < config.min_estimation)
+    reason[few] = _few_text(b, n, np.flatnonzero(few), config)
+    todo &= ~few
     s = np.flatnonzero(todo)
     chosen = getattr(config, "fast_models", None)
     if len(s) and (model in chosen if chosen is not None else fastpath.use_fast(len(s), model)):
-        s = s[~_study_fast(b, s, X, offset, est, config, out)]
+        s = s[~_study_fast(b, s, X, offset if model == "market_adjusted" else None, config,
+                           out)]
     if not len(s):
         return out
     if model == "garch":
@@ -366,50 +446,114 @@ def study_block(model: str, b: Block, config) -> PairArrays:
     return out
 
 
-def _study_fast(b: Block, s, X, offset, est, config, out: PairArrays) -> np.ndarray:
-    """The fused kernel (eventstudy.fastpath) on pairs `s`: fills `out` for the pairs it
-    settles and returns that (len(s),) mask; the others (too few rows, a rank too close to
-    call) go through the numpy path, which words their reasons."""
+def _skip_rules(model: str, b, config, reason: np.ndarray) -> np.ndarray:
+    """Word the reasons of the pairs skipped before any fit (`b`: a Block or a Slab, for
+    their per-pair fields), in order; the (P,) mask of the pairs left. The last rule, too few
+    usable estimation days, needs the count: `_few_text`."""
+    P = len(b.d0)
+    e1 = config.estimation_window[1]
+    names = regressor_names(model, config.factors, config.dimson_lags)
+    needs = names + (["rm"] if model == "market_adjusted" else [])
+    todo = np.ones(P, bool)
+
+    def skip(mask, text):
+        nonlocal todo
+        mask = mask & todo
+        if mask.any():
+            reason[mask] = text(np.flatnonzero(mask)) if callable(text) else text
+        todo &= ~mask
+
+    skip(b.d0 < 0, "announcement outside the calendar's range")
+    # after its last bar: data to come, unless the panel's other securities have bars well
+    # past it (a delisting or a suspension: nothing will come, say so rather than "waiting")
+    stopped = b.last < b.data_end - STOPPED_SESSIONS
+    skip((b.d0 > b.last) & stopped, lambda i: [
+        f"no bars after {_day(b, b.last[k])} (delisted or suspended: the other securities' "
+        f"data run to {_day(b, b.data_end)}); day 0 is {_day(b, b.d0[k])}" for k in i])
+    skip(b.d0 > b.last, lambda i: [f"waiting for data: day 0 is {_day(b, b.d0[k])}, "
+                                   f"the last bar is {_day(b, b.last[k])}" for k in i])
+    missing = {n_: ~b.has.get(n_, np.zeros(P, bool)) for n_ in needs if n_ != "span"}
+    if missing:
+        any_missing = np.any(list(missing.values()), axis=0)
+        skip(any_missing, lambda i: [_needs(model, [n_ for n_ in needs if n_ in missing
+                                                    and missing[n_][k]], b, k) for k in i])
+    skip(b.flag_text != "", lambda i: list(b.flag_text[i]))
+    skip(b.d0 + e1 < b.first, lambda i: [
+        f"before the data: the estimation window ends before the first price "
+        f"({_day(b, b.first[k])})" for k in i])
+    return todo
+
+
+def _few_text(b, n, i, config) -> list:
+    """The reasons of the pairs `i` with fewer than min_estimation usable estimation days."""
+    e0 = config.estimation_window[0]
+    return [(f"data start {_day(b, b.first[k])} cuts the estimation window: "
+             if b.d0[k] + e0 < b.first[k] else "")
+            + f"{n[k]} usable estimation days, fewer than min_estimation {config.min_estimation}"
+            for k in i]
+
+
+def _study_fast(b: Block, s, X, offset, config, out: PairArrays) -> np.ndarray:
+    """The fused kernel (eventstudy.fastpath) on pairs `s` of a block (each pair its own
+    row of the (P, L) arrays): fills `out` for the pairs it settles and returns that
+    (len(s),) mask; the others (too few rows, a rank too close to call) go through the numpy
+    path, which words their reasons."""
+    status, _, _ = _kernel(b, s, np.zeros(len(s), np.int64), b.last[s] - b.d0[s], X, offset,
+                           np.ones(len(s), bool), config, out, s)
+    return (status == fastpath.OK) | (status == fastpath.CONSTANT)
+
+
+def _kernel(src, col, r0, last_rel, X, off, todo, config, out: PairArrays, dest):
+    """Run the fused kernel on pairs read from `src` (a Block or a Slab: ret, span, valid,
+    exists, excluded rows) at (col, r0), write the settled ones to rows `dest` of `out`
+    (with their p-values, and the reasons of constant returns); (status, n, n_excluded)."""
     from scipy import special
     e0, e1 = config.estimation_window
     w0, w1 = window_span(config)
-    j = slice(w0 - b.rel[0], w1 - b.rel[0] + 1)
-    if len(s) == len(b.d0):             # every pair: views, no (pairs x days) copies
-        s = slice(None)
-    gap = b.exists[s, j] & ~b.valid[s, j]
-    k = fastpath.fused(b.ret[s] - offset[s], X[s], est[s], b.ret[s, j], offset[s, j],
-                       b.span[s, j], X[s, j], b.exists[s, j], gap, b.rel[j],
-                       list(config.event_windows), b.last[s] - b.d0[s],
-                       config.returns == "log", slice(e0 - b.rel[0], e1 - b.rel[0] + 1))
-    s = np.arange(len(b.d0))[s]
-    status = k["status"]
-    done = (status == fastpath.OK) | (status == fastpath.CONSTANT)
-    out.reason[s[status == fastpath.CONSTANT]] = ("constant returns in the estimation window "
-                                                  "(residual variance 0)")
-    good = status == fastpath.OK
-    g = s[good]
-    if not len(g):
-        return done
-    resid = k["resid"][good]
-    car = k["car"][good]
-    n_days = k["n_days"][good]
-    sigma2 = k["sigma2"][good]
-    dof = k["dof"][good]
-    out.sigma2[g], out.dof[g], out.n_est[g] = sigma2, dof, k["n_est"][good]
-    out.resid[g] = resid
-    out.est_var[g] = np.where(np.isfinite(resid), sigma2[:, None], np.nan)
-    out.expected[g], out.ar_var[g], out.path_var[g] = (k["expected"][good], k["ar_var"][good],
-                                                       k["path_var"][good])
-    t = k["t"][good]
-    se = np.sqrt(k["var"][good])
-    with np.errstate(invalid="ignore"):
-        out.p[g] = 2 * special.stdtr(dof[:, None], -np.abs(t))
-    out.car[g], out.se[g], out.var[g], out.t[g], out.bhar[g] = car, se, se ** 2, t, \
-        k["bhar"][good]
-    out.n_days[g], out.n_gaps[g], out.waiting[g] = n_days, k["n_gaps"][good], \
-        k["waiting"][good]
-    out.boot_p[g], out.boot_m[g] = k["boot_p"][good], k["boot_m"][good]
-    return done
+    lo = src.rel[0]
+    status, n, n_out = fastpath.fused(
+        src.ret, src.span, X, off, src.valid, src.exists, src.excluded, col, r0,
+        slice(e0 - lo, e1 - lo + 1), slice(w0 - lo, w1 - lo + 1), src.rel[w0 - lo:w1 - lo + 1],
+        list(config.event_windows), last_rel, todo, config.min_estimation,
+        config.returns == "log", out, dest)
+    out.reason[dest[status == fastpath.CONSTANT]] = ("constant returns in the estimation "
+                                                     "window (residual variance 0)")
+    g = dest[status == fastpath.OK]
+    if len(g):
+        se = np.sqrt(out.var[g])
+        out.se[g], out.var[g] = se, se ** 2
+        with np.errstate(invalid="ignore"):
+            out.p[g] = 2 * special.stdtr(out.dof[g][:, None], -np.abs(out.t[g]))
+        if out.est_var is not None:
+            out.est_var[g] = np.where(np.isfinite(out.resid[g]), out.sigma2[g][:, None],
+                                      np.nan)
+    return status, n, n_out
+
+
+def study_slab(model: str, sl: Slab, config) -> PairArrays:
+    """`study_block` for the pairs of a Slab, the fused kernel reading the panel's rows in
+    place (the numbers are `study_block`'s on the fast path: the same kernel on the same
+    values; its estimation variances are derived, `PairArrays.est_variance`)."""
+    P = len(sl.d0)
+    w0, w1 = window_span(config)
+    out = PairArrays.empty(P, len(sl.rel), w1 - w0 + 1, len(config.event_windows),
+                           est_var=False)
+    names = regressor_names(model, config.factors, config.dimson_lags)
+    U, S = sl.ret.shape
+    X = np.stack([sl.span if n == "span" else sl.regs[n] for n in names], axis=2) if names \
+        else np.zeros((U, S, 0))
+    todo = _skip_rules(model, sl, config, out.reason)
+    rows = np.arange(P)
+    status, n, n_out = _kernel(sl, sl.col, sl.r0, sl.last - sl.d0, X,
+                               sl.regs["rm"] if model == "market_adjusted" else None, todo,
+                               config, out, rows)
+    out.n_excluded[:] = n_out
+    few = status == fastpath.FEW
+    out.reason[few] = _few_text(sl, n, np.flatnonzero(few), config)
+    rest = np.flatnonzero((status == fastpath.SHORT) | (status == fastpath.DOUBT))
+    if len(rest):                  # left to the numpy path, which words their reasons
+        out.put(rest, study_block(model, sl.block(rest), config))
+    return out
 
 
 def _day(b: Block, pos) -> str:
@@ -468,14 +612,47 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     computed = reused = 0
     bar = Progress(P * len(models), enabled=progress)
     pending = []           # (model, entry number, rows, future): the partitions under way
+    # every model on the fused kernel and no memo (whose keys hash the (pairs x days) rows):
+    # the kernel reads the panel's rows in place (`Slab`), only the window days are gathered
+    direct = memo is None and bool(models) and all(m in plain.fast_models for m in models)
+    regs = sorted({n for m in models for n in regressor_names(m, config.factors,
+                                                               config.dimson_lags)
+                   if n != "span"} | ({"rm"} if "market_adjusted" in models else set()))
+    wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
+    fields = pd.Series(bench_field)
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
+        flag_rows = flagged["mask"][key] if flagged else None
+        if direct and flag_rows is not None and not flag_rows.any():
+            flag_rows = None
         for start in range(0, len(idx), BLOCK_PAIRS):
             part = idx[start:start + BLOCK_PAIRS]
+            field = fields.reindex(se[part]).to_numpy(dtype=object)
+            if direct:
+                sl = slab(panel, col_of[part], d0[part], rel, excluded[key], regs, flag_rows,
+                          flagged["reasons"] if flagged else None)
+                sl.benchmark_field = field
+                small = gather(panel, col_of[part], d0[part], wrel, excluded[key])
+                small.benchmark_field, small.flag_text = field, sl.flag_text
+                for m in models:
+                    size = n_tasks(len(part), workers, BLOCK_PAIRS)
+                    for i in range(0, len(part), size):
+                        rows = np.arange(i, min(i + size, len(part)))
+                        sub = sl if len(rows) == len(part) else sl.take(rows)
+                        future = executor.submit(study_slab, m, sub, plain)
+                        bar.add_part()
+                        future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
+                        pending.append((m, len(results[m]), rows, future))
+                    computed += len(part)
+                    arrays = None if size >= len(part) else PairArrays.empty(
+                        len(part), len(rel), len(wrel), len(config.event_windows),
+                        est_var=False)
+                    results[m].append((part, arrays, small, None))
+                continue
             block = gather(panel, col_of[part], d0[part], rel, excluded[key],
                            flagged["mask"][key] if flagged else None,
                            flagged["reasons"] if flagged else None)
-            block.benchmark_field = np.array([bench_field[s] for s in se[part]], dtype=object)
+            block.benchmark_field = field
             for m in models:
                 keys = pair_keys(block, m, config) if memo is not None else None
                 arrays, hit = _from_memo(memo, m, keys, block, config)
@@ -499,7 +676,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     try:
         for m, i, rows, future in pending:
             entry = results[m][i]
-            if len(rows) == len(entry[1].reason):       # the whole block: no copy
+            if entry[1] is None or len(rows) == len(entry[1].reason):   # whole: no copy
                 results[m][i] = entry[:1] + (future.result(),) + entry[2:]
             else:
                 entry[1].put(rows, future.result())
@@ -605,7 +782,8 @@ def _from_memo(memo, model, keys, block, config):
 
 
 def _to_columns(a: PairArrays) -> dict:
-    return {"reason": a.reason, **{n: getattr(a, n) for n in PairArrays.SCALARS
+    return {"reason": a.reason, **{n: a.est_variance(slice(None)) if n == "est_var"
+                                   else getattr(a, n) for n in PairArrays.SCALARS
                                    + PairArrays.ARRAYS}}
 
 
@@ -749,7 +927,8 @@ class _LazyPanel:
             ar_ev = np.full(fitted.shape, np.nan)
             var_ev = np.full(fitted.shape, np.nan)
             ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
-            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s], r.est_var[s]),
+            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s],
+                                              r.est_variance(s)),
                                              (1, "event", after, ar_ev, var_ev)):
                 pi, wj = np.nonzero(mask)
                 frames.append(pd.DataFrame({
@@ -830,7 +1009,7 @@ def _group_matrix(pairs, results, config):
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, r.resid[s], np.nan)
-        var = np.where(fitted, r.est_var[s], np.nan)
+        var = np.where(fitted, r.est_variance(s), np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
         var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
         k = keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)
