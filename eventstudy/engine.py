@@ -746,7 +746,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             kind="stable").reset_index(drop=True)
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
-    aar = group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
+    aar = (group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
+           if groups else pd.DataFrame(columns=AAR_COLUMNS))
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
@@ -802,7 +803,9 @@ def _window_slice(config, rel) -> slice:
 
 def _frames(pairs, results, models, config, ar_store=None) -> dict:
     """The tidy frames, rows in (pair, model, day/window) order; with `ar_store`, the AR rows
-    go to it block by block and `ar` is the store."""
+    (and the estimation panel) go to it block by block and `ar` is the store: at once for a
+    dataset the caller named, else when it is first read (a temporary dataset: a study of a
+    million pairs need not spend its time writing rows nobody reads)."""
     ev = pairs["event_id"].to_numpy(dtype=object)
     se = pairs["series"].to_numpy(dtype=object)
     day0 = pairs["day0"].to_numpy()
@@ -813,6 +816,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     wins = list(config.event_windows)
     nw = len(wins)
     log = config.returns == "log"
+    on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
     for mi, m in enumerate(models):
         for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
@@ -826,34 +830,12 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 continue
             pk = part[s]
             j = _window_slice(config, b.rel)
-            wrel = b.rel[j]
-            exists = b.exists[s, j]
-            ret_w = b.ret[s, j]
-            expected = r.expected[s]
-            ok = np.isfinite(expected)
-            abnormal = ret_w - expected
-            path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
-            path_se = _ffill(np.sqrt(r.path_var[s]))
-            ar_var = r.ar_var[s]
-            pi, wj = np.nonzero(exists)
-            ret = ret_w[pi, wj]
-            with np.errstate(invalid="ignore", divide="ignore"):
-                ar_se = np.sqrt(ar_var[pi, wj])
-                ar_t = abnormal[pi, wj] / ar_se
-            ar_part = pd.DataFrame({
-                "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
-                "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
-                "return": ret, "simple_return": np.expm1(ret) if log else ret,
-                "benchmark_return": b.regs["rm"][s, j][pi, wj],
-                "expected_return": expected[pi, wj], "abnormal_return": abnormal[pi, wj],
-                "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
-                "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
-                "gap": (exists & ~b.valid[s, j])[pi, wj],
-                "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]})
+            abnormal = b.ret[s, j] - r.expected[s]
             if ar_store is not None:
-                ar_store.write(ar_part, block=bi, model=mi)
+                on_disk.append((bi, mi, m, pk, r, b, s, abnormal))
             else:
-                ar_parts.append(ar_part)
+                ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
+                                         abnormal))
             c = {name: getattr(r, name)[s].ravel() for name in
                  ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
             n_gaps = c["n_gaps"].astype(np.int64)
@@ -884,11 +866,27 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 "test": "bootstrap", "estimate": car[keep], "statistic": car[keep],
                 "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
                 "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
-            panel.parts.append((pk, mi, m, r, b, s, abnormal))
-            if ar_store is not None:      # on disk too: the blocks need not be kept
+            if ar_store is None:
+                panel.parts.append((pk, mi, m, r, b, s, abnormal))
+    if ar_store is not None:
+        written = []
+
+        def write():                    # once, for whichever of the two is read first
+            if written:
+                return
+            written.append(True)
+            for bi, mi, m, pk, r, b, s, abnormal in on_disk:
+                ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
+                                        abnormal), block=bi, model=mi)
                 one = _LazyPanel(ev, se, config)
-                one.parts.append(panel.parts.pop())
+                one.parts.append((pk, mi, m, r, b, s, abnormal))
                 panel_store.write(one.frame(keys=True), block=bi, model=mi)
+            on_disk.clear()
+        if ar_store.temporary:          # a temporary dataset: written when first read
+            ar_store.defer(write)
+            panel_store.defer(write)
+        else:                           # the dataset the caller asked for: written now
+            write()
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
@@ -902,6 +900,34 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
         if len(car) else pd.DataFrame()
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
+
+
+def _ar_part(ev, se, announced, config, mi, m, pk, r, b, s, abnormal) -> pd.DataFrame:
+    """The AR rows of one block and model (its studied pairs `s`, window rows of `b`)."""
+    j = _window_slice(config, b.rel)
+    wrel = b.rel[j]
+    exists = b.exists[s, j]
+    ret_w = b.ret[s, j]
+    expected = r.expected[s]
+    ok = np.isfinite(expected)
+    path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
+    path_se = _ffill(np.sqrt(r.path_var[s]))
+    ar_var = r.ar_var[s]
+    pi, wj = np.nonzero(exists)
+    ret = ret_w[pi, wj]
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ar_se = np.sqrt(ar_var[pi, wj])
+        ar_t = abnormal[pi, wj] / ar_se
+    return pd.DataFrame({
+        "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
+        "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
+        "return": ret, "simple_return": np.expm1(ret) if config.returns == "log" else ret,
+        "benchmark_return": b.regs["rm"][s, j][pi, wj],
+        "expected_return": expected[pi, wj], "abnormal_return": abnormal[pi, wj],
+        "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
+        "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
+        "gap": (exists & ~b.valid[s, j])[pi, wj],
+        "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]})
 
 
 class _LazyPanel:
