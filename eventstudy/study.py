@@ -153,7 +153,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     return StudyResult(
         config=config, events=events, alignment=alignment.drop(columns=["day0_pos"]),
         ar=out.ar, car=car, tests=tests, panel_source=lambda: out.panel, aar=out.aar,
-        skipped=skipped, gaps=gaps, prices=_prices(panels, where, securities),
+        skipped=skipped, gaps=gaps, prices=lambda: _prices(panels, where, securities),
         provenance=pd.concat([pd.DataFrame([p.__dict__ for p in loaded.provenance
                                             if not isinstance(p, pd.DataFrame)])]
                              + [p for p in loaded.provenance if isinstance(p, pd.DataFrame)],
