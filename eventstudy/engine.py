@@ -171,10 +171,8 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
     flagged = inb & take(flagged_rows) if flagged_rows is not None else np.zeros(r.shape, bool)
     flag_text = _flag_text(panel, cols, rc, flagged, flag_reasons)
     none = np.iinfo(np.int64).min
-    if panel.bench_interval is None or not S:
-        bench = [np.full(r.shape, none, dtype=np.int64)] * 2
-    else:
-        bench = [np.where(exists, take(panel.bench_interval[side]), none) for side in (0, 1)]
+    bench = [np.where(exists, side, none)
+             for side in panel.bench_interval_at(rc, np.broadcast_to(cols[:, None], r.shape))]
     return Block(
         rel=rel, exists=exists, valid=exists & take(panel.valid),
         ret=np.where(exists, take(panel.ret), nan),
@@ -265,7 +263,8 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
          flag_reasons: dict | None = None) -> Slab:
     """The `Slab` of the pairs (cols, d0): their securities' rows of the panel (one
     transposed copy of each array the models read: ret, span, gaps, excluded rows and the
-    regressors `regs`)."""
+    regressors `regs`). `flagged_rows`: the keys col * S + row of the panel's flagged cells,
+    sorted (`flag_keys`)."""
     S = panel.close.shape[0]
     ucols, local = np.unique(cols, return_inverse=True)
     if len(ucols) and ucols[-1] - ucols[0] + 1 == len(ucols):
@@ -273,12 +272,18 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
     t = lambda a: np.ascontiguousarray(a[:, ucols].T)  # noqa: E731
     r0 = np.where(d0 >= 0, d0 - panel.offset + rel[0], -2 * len(rel) - S)
     flag_text = np.full(len(d0), "", dtype=object)
-    if flagged_rows is not None and flagged_rows.any():
-        r = r0[:, None] + np.arange(len(rel))[None, :]
-        inb = (r >= 0) & (r < S)
-        rc = np.clip(r, 0, max(S - 1, 0))
-        flag_text = _flag_text(panel, cols, rc, inb & flagged_rows[rc, cols[:, None]],
-                               flag_reasons)
+    if flagged_rows is not None and len(flagged_rows):
+        # flagged_rows: the flagged cells' keys col * S + row, sorted; each pair's first
+        # flagged row inside its days, as `gather` finds it
+        lo = np.clip(r0, 0, S)
+        hi = np.clip(r0 + len(rel), 0, S)
+        at = np.searchsorted(flagged_rows, cols * S + lo)
+        key = flagged_rows[np.minimum(at, len(flagged_rows) - 1)]
+        hit = (at < len(flagged_rows)) & (key < cols * S + hi) & (hi > lo)
+        for k in np.flatnonzero(hit):
+            row = int(key[k] - cols[k] * S)
+            why = (flag_reasons or {}).get((panel.key, row, int(cols[k])), "flagged day")
+            flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
     return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span), valid=t(panel.valid),
                 exists=t(panel.exists), excluded=t(excluded_rows),
                 regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),
@@ -288,6 +293,13 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
                 calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
                 data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
                 else -1)
+
+
+def flag_keys(flagged_rows: np.ndarray) -> np.ndarray:
+    """The sorted keys col * S + row of the flagged cells of an (S, N) mask."""
+    S = flagged_rows.shape[0]
+    rr, cc = np.nonzero(flagged_rows)
+    return np.sort(cc.astype(np.int64) * S + rr)
 
 
 @dataclass
@@ -622,9 +634,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     fields = pd.Series(bench_field)
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
-        flag_rows = flagged["mask"][key] if flagged else None
-        if direct and flag_rows is not None and not flag_rows.any():
-            flag_rows = None
+        flag_rows = flag_keys(flagged["mask"][key]) if flagged and direct else None
         for start in range(0, len(idx), BLOCK_PAIRS):
             part = idx[start:start + BLOCK_PAIRS]
             field = fields.reindex(se[part]).to_numpy(dtype=object)

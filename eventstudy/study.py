@@ -20,7 +20,7 @@ from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
-from eventstudy.panel import (asof_prices, bench_intervals, build_panel, build_panel_wide,
+from eventstudy.panel import (asof_prices, bench_closes, build_panel, build_panel_wide,
                               interval_returns, shift_bars)
 from eventstudy.result import StudyResult
 
@@ -376,15 +376,20 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         for s in members:
             if s.cfg.benchmark is not None:
                 by_bench.setdefault(s.cfg.benchmark, []).append(where[s.id][1])
-        panel.bench_interval = np.full((2, S, n), np.iinfo(np.int64).min, dtype=np.int64)
-        for bid, cols in by_bench.items():
+        panel.bench_close = np.full((len(by_bench), S), np.iinfo(np.int64).min, np.int64)
+        panel.bench_of = np.full(n, -1, dtype=np.int64)
+        for b, (bid, cols) in enumerate(by_bench.items()):
             cols = np.asarray(cols)
             bench_ns, bench_close = bench_bars(bid)
             rm = interval_returns(panel, asof_prices(panel, bench_ns, bench_close), cols,
                                   config.returns)
-            panel.regressors["rm"][:, cols] = rm
+            if len(cols) == n and np.array_equal(cols, np.arange(n)):
+                panel.regressors["rm"] = rm          # every column: no copy
+            else:
+                panel.regressors["rm"][:, cols] = rm
             panel.has["rm"][cols] = True
-            panel.bench_interval[:, :, cols] = bench_intervals(panel, bench_ns, cols)
+            panel.bench_close[b] = bench_closes(panel, bench_ns)
+            panel.bench_of[cols] = b
         rm = panel.regressors["rm"]
         for k in range(1, lags + 1):
             panel.regressors[f"rm_lag{k}"] = shift_bars(rm, panel.valid, k)
