@@ -39,12 +39,21 @@ class PartitionedFrame:
             self._cleanup = weakref.finalize(self, shutil.rmtree, root, True)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        events = np.unique(np.asarray(list(event_ids), dtype=object).astype(str))
-        self._code = pd.Series(np.arange(len(events)) % EVENT_DIRS, index=events)
+        self._events = event_ids
         self.columns = list(columns)
         self.files: list[Path] = []
         self.rows = 0
         self._pending = []          # writers deferred until the dataset is first read
+
+    @property
+    def _code(self) -> pd.Series:
+        """Each event's folder: its number among the events sorted by id, modulo
+        EVENT_DIRS (worked out when first needed: a million ids take a while)."""
+        if not isinstance(self._events, pd.Series):
+            events = pd.Index(pd.unique(pd.Series(self._events, dtype="str"))).sort_values()
+            self._events = pd.Series(np.arange(len(events)) % EVENT_DIRS,
+                                     index=events.astype(object))
+        return self._events
 
     @property
     def temporary(self) -> bool:
@@ -79,7 +88,8 @@ class PartitionedFrame:
         """Another frame of the same study in a folder beside this one (`<root>/../<name>`;
         for a temporary dataset, another temporary one)."""
         root = None if hasattr(self, "_cleanup") else self.root.parent / name
-        return PartitionedFrame(root, self._code.index, columns)
+        events = self._events.index if isinstance(self._events, pd.Series) else self._events
+        return PartitionedFrame(root, events, columns)
 
     def dataset(self):
         """The pyarrow dataset of every file (for filters and column projection)."""

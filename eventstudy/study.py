@@ -427,9 +427,10 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
             rows = (pos[:, None] + offsets[None, :]).ravel() - p.offset
             mask[rows[(rows >= 0) & (rows < S)], :] = True
             if firm is not None:
-                mine = firm[[where.get(x, (None,))[0] == key for x in firm["series"]]]
+                on, col = _where_arrays(where, firm["series"], key)
+                mine = firm[on]
                 if len(mine):
-                    cols = np.asarray([where[x][1] for x in mine["series"]])
+                    cols = col[on]
                     at = closes.searchsorted(pd.DatetimeIndex(mine["announced_at_utc"])
                                              .tz_convert("UTC").as_unit("ns"), side="right")
                     ok = (at > 0) & (at < len(closes))
@@ -439,6 +440,17 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
                     mask[rows[inside], c[inside]] = True
         out[key] = mask
     return out
+
+
+def _where_arrays(where: dict, ids, key) -> tuple[np.ndarray, np.ndarray]:
+    """For each id of `ids`: whether its panel is `key`, and its column there (-1: in no
+    panel), without a Python loop over a million firm events."""
+    names = pd.Index(list(where))
+    on_key = np.array([where[n][0] == key for n in names], dtype=bool)
+    cols = np.array([where[n][1] for n in names], dtype=np.int64)
+    at = names.get_indexer(pd.Index(ids))
+    found = at >= 0
+    return found & on_key[np.maximum(at, 0)], np.where(found, cols[np.maximum(at, 0)], -1)
 
 
 def _flagged_rows(panels, where, problems) -> dict:
@@ -592,8 +604,9 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     if firm is not None:
         f = firm[firm["series"].isin(list(where))]
         firm_parts = []
-        for key in dict.fromkeys(where[x][0] for x in f["series"]):
-            sub = f[[where[x][0] == key for x in f["series"]]]
+        # panels in the order of their first firm event (securities in first-seen order)
+        for key in dict.fromkeys(where[x][0] for x in pd.unique(f["series"])):
+            sub = f[_where_arrays(where, f["series"], key)[0]]
             cfg = next(s.cfg for s in securities if s.panel_key == key)
             firm_parts.append(_align_rows(
                 sub["event_id"].to_numpy(dtype=object), sub["series"].to_numpy(dtype=object),
