@@ -52,7 +52,9 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
     with n >= min_est: masked normal equations, residuals and sigma^2, the window rows
     (expected return, AR and running-CAR variances), each event window's CAR, variance, t,
     BHAR, days and gaps, and the pair bootstrap's counts (see engine). Results of a settled
-    pair (status OK) go to row dest[p] of the output arrays; the rest stay as they are.
+    pair (status OK) go to row dest[p] of the output arrays; the rest stay as they are
+    (but for the estimation columns of `resid`, set NaN where a fitted pair has no row: it may
+    be a reused buffer).
     Estimation columns je0..je1-1 of the L days, window columns jw0..jw0+W-1."""
     P = col.shape[0]
     S = ret.shape[1]
@@ -122,6 +124,8 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
                     d = y[i] - mean
                     ss += d * d
                     resid[q, je0 + i] = y[i]
+                else:
+                    resid[q, je0 + i] = nan
             s2 = ss / (n - 1)
             dof_ = n - 1
             V = np.zeros((0, 0))
@@ -158,6 +162,8 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
                     e = y[i] - f
                     resid[q, je0 + i] = e
                     ss += e * e
+                else:
+                    resid[q, je0 + i] = nan
             s2 = ss / (n - k)
             dof_ = n - k
         if not s2 > 1e-16:

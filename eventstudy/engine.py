@@ -9,6 +9,8 @@ Group tests take the (rel_day x pair) matrices straight from the blocks
 from __future__ import annotations
 
 import dataclasses
+import functools
+import threading
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -335,20 +337,32 @@ class PairArrays:
     ARRAYS = ("resid", "est_var", "expected", "ar_var", "path_var", "car", "var", "se", "t",
               "p", "bhar", "n_days", "n_gaps", "waiting", "boot_p", "boot_m")
 
+    resid_source = None      # when `resid` is None: a function that computes it again
+
     @classmethod
-    def empty(cls, P: int, L: int, W: int, nw: int, est_var: bool = True) -> "PairArrays":
+    def empty(cls, P: int, L: int, W: int, nw: int, est_var: bool = True,
+              resid: bool = True) -> "PairArrays":
         """`est_var=False`: the variances of the estimation rows are derived, not stored
-        (`est_variance`; least squares: sigma2 on every fitted row)."""
+        (`est_variance`; least squares: sigma2 on every fitted row). `resid=False`: no
+        residuals either (the caller sets `resid_source`, or fills `resid` itself)."""
         f = lambda *shape: np.full(shape, np.nan)  # noqa: E731
         return cls(np.full(P, "", dtype=object), np.zeros(P, np.int64), f(P), f(P), f(P),
-                   f(P, L), f(P, L) if est_var else None, f(P, W), f(P, W), f(P, W),
-                   *(f(P, nw) for _ in range(11)))
+                   f(P, L) if resid else None, f(P, L) if est_var else None, f(P, W),
+                   f(P, W), f(P, W), *(f(P, nw) for _ in range(11)))
+
+    def residuals(self, rows) -> np.ndarray:
+        """(len(rows), L): the estimation residuals (NaN off the fitted rows); computed again
+        from `resid_source` when the study did not keep them."""
+        if self.resid is None:
+            self.resid = self.resid_source()
+            self.resid_source = None
+        return self.resid[rows]
 
     def est_variance(self, rows) -> np.ndarray:
         """(len(rows), L): each fitted estimation row's variance (NaN elsewhere)."""
         if self.est_var is not None:
             return self.est_var[rows]
-        return np.where(np.isfinite(self.resid[rows]), self.sigma2[rows][:, None], np.nan)
+        return np.where(np.isfinite(self.residuals(rows)), self.sigma2[rows][:, None], np.nan)
 
     def take(self, rows) -> "PairArrays":
         return PairArrays(self.reason[rows], *(None if getattr(self, n) is None else
@@ -362,6 +376,8 @@ class PairArrays:
                 if self.est_var is not None:
                     self.est_var[rows] = other.est_variance(slice(None))
                 continue
+            if n == "resid" and (self.resid is None or other.resid is None):
+                continue             # not kept: `resid_source` computes the whole block
             getattr(self, n)[rows] = getattr(other, n)
 
 
@@ -542,14 +558,24 @@ def _kernel(src, col, r0, last_rel, X, off, todo, config, out: PairArrays, dest)
     return status, n, n_out
 
 
-def study_slab(model: str, sl: Slab, config) -> PairArrays:
+_SCRATCH = threading.local()      # a residual buffer per thread, reused block after block
+
+
+def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArrays:
     """`study_block` for the pairs of a Slab, the fused kernel reading the panel's rows in
     place (the numbers are `study_block`'s on the fast path: the same kernel on the same
-    values; its estimation variances are derived, `PairArrays.est_variance`)."""
+    values; its estimation variances are derived, `PairArrays.est_variance`).
+    `keep_resid=False`: the estimation residuals (P x L, 2 GB at a million pairs) are not
+    returned (`resid` None): a study without groups needs them only for `result.panel`."""
     P = len(sl.d0)
     w0, w1 = window_span(config)
     out = PairArrays.empty(P, len(sl.rel), w1 - w0 + 1, len(config.event_windows),
-                           est_var=False)
+                           est_var=False, resid=keep_resid)
+    if not keep_resid:               # the kernel writes every row it reads (no NaN fill)
+        buf = getattr(_SCRATCH, "resid", None)
+        if buf is None or buf.shape[0] < P or buf.shape[1] != len(sl.rel):
+            buf = _SCRATCH.resid = np.empty((max(P, BLOCK_PAIRS), len(sl.rel)))
+        out.resid = buf[:P]
     names = regressor_names(model, config.factors, config.dimson_lags)
     U, S = sl.ret.shape
     X = np.stack([sl.span if n == "span" else sl.regs[n] for n in names], axis=2) if names \
@@ -565,7 +591,17 @@ def study_slab(model: str, sl: Slab, config) -> PairArrays:
     rest = np.flatnonzero((status == fastpath.SHORT) | (status == fastpath.DOUBT))
     if len(rest):                  # left to the numpy path, which words their reasons
         out.put(rest, study_block(model, sl.block(rest), config))
+    if not keep_resid:
+        out.resid = None
     return out
+
+
+def _resid_again(panel, cols, d0, rel, excluded, regs, flags, reasons, field, model,
+                 config) -> np.ndarray:
+    """A block's estimation residuals, computed again as `compute` computed them."""
+    sl = slab(panel, cols, d0, rel, excluded, regs, flags, reasons)
+    sl.benchmark_field = field
+    return study_slab(model, sl, config).resid
 
 
 def _day(b: Block, pos) -> str:
@@ -632,6 +668,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                    if n != "span"} | ({"rm"} if "market_adjusted" in models else set()))
     wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
     fields = pd.Series(bench_field)
+    again = {}             # (model, entry) -> how to compute a block's residuals again
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         flag_rows = flag_keys(flagged["mask"][key]) if flagged and direct else None
@@ -649,15 +686,20 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     for i in range(0, len(part), size):
                         rows = np.arange(i, min(i + size, len(part)))
                         sub = sl if len(rows) == len(part) else sl.take(rows)
-                        future = executor.submit(study_slab, m, sub, plain)
+                        future = executor.submit(study_slab, m, sub, plain, bool(groups))
                         bar.add_part()
                         future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                         pending.append((m, len(results[m]), rows, future))
                     computed += len(part)
                     arrays = None if size >= len(part) else PairArrays.empty(
                         len(part), len(rel), len(wrel), len(config.event_windows),
-                        est_var=False)
+                        est_var=False, resid=bool(groups))
                     results[m].append((part, arrays, small, None))
+                    if not groups:
+                        again[(m, len(results[m]) - 1)] = functools.partial(
+                            _resid_again, panel, col_of[part], d0[part], rel, excluded[key],
+                            regs, flag_rows, flagged["reasons"] if flagged else None, field,
+                            m, plain)
                 continue
             block = gather(panel, col_of[part], d0[part], rel, excluded[key],
                            flagged["mask"][key] if flagged else None,
@@ -696,6 +738,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         raise
     finally:
         bar.close()
+    for (m, i), source in again.items():
+        results[m][i][1].resid_source = source
     if memo is not None:            # in the order a one-process run keeps them
         for i in range(len(results[models[0]]) if models else 0):
             for m in models:
@@ -956,14 +1000,14 @@ class _LazyPanel:
         j = _window_slice(self._config, rel)
         for pk, mi, m, r, b, s, abnormal in self.parts:
             jb = _window_slice(self._config, b.rel)
-            fitted = np.isfinite(r.resid[s])
+            fitted = np.isfinite(r.residuals(s))
             after = np.zeros(fitted.shape, bool)
             after[:, j] = b.exists[s, jb] & (b.rel[jb] > e1)[None, :]
             dates = span_dates(b, s, rel)
             ar_ev = np.full(fitted.shape, np.nan)
             var_ev = np.full(fitted.shape, np.nan)
             ar_ev[:, j], var_ev[:, j] = abnormal, r.ar_var[s]
-            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.resid[s],
+            for ph, phase, mask, ar, var in ((0, "estimation", fitted, r.residuals(s),
                                               r.est_variance(s)),
                                              (1, "event", after, ar_ev, var_ev)):
                 pi, wj = np.nonzero(mask)
@@ -1038,13 +1082,13 @@ def _group_matrix(pairs, results, config):
         studied[pk] = True
         j = _window_slice(config, rel)
         jb = _window_slice(config, b.rel)
-        fitted = np.isfinite(r.resid[s])
+        fitted = np.isfinite(r.residuals(s))
         evt = np.zeros(fitted.shape, bool)
         evt[:, j] = b.exists[s, jb]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
-        ar = np.where(fitted, r.resid[s], np.nan)
+        ar = np.where(fitted, r.residuals(s), np.nan)
         var = np.where(fitted, r.est_variance(s), np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
         var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
