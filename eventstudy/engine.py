@@ -749,7 +749,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     frames = _frames(pairs, results, models, config, ar_store)
     tests = [frames.pop("pair_tests")]
     group_rows = []
-    index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]])
+    index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]]) if groups else None
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
     for m in models if member_of else ():      # no groups: no group matrices either
         gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
@@ -795,9 +795,11 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         ratio = tests["test"].isin(RATIO_TESTS)
         with np.errstate(invalid="ignore", divide="ignore"):
             tests["se"] = np.where(ratio, tests["estimate"] / tests["statistic"], np.nan)
-        tests = tests[TEST_COLUMNS].sort_values(
-            ["group", "model", "event_id", "series", "window_start", "window_end", "test"],
-            kind="stable").reset_index(drop=True)
+        tests = tests[TEST_COLUMNS]
+        if group_rows:        # the pair rows come in order (_pair_tests), before any group's
+            tests = tests.sort_values(["group", "model", "event_id", "series", "window_start",
+                                       "window_end", "test"], kind="stable")
+        tests = tests.reset_index(drop=True)
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     aar = (group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
@@ -911,15 +913,10 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 "sigma": np.sqrt(r.sigma2[rs]),
                 "car_simple": np.expm1(car) if log else car, "bhar": c["bhar"],
                 "car_var": c["var"], "day0": day0[pr], "note": note}))
-            keep = np.isfinite(car)
-            test_parts.append(pd.DataFrame({
-                "_p": pr[keep], "_m": mi, "group": "", "model": m, "event_id": ev[pr[keep]],
-                "series": se[pr[keep]],
-                "window_start": np.tile([w[0] for w in wins], len(pk))[keep],
-                "window_end": np.tile([w[1] for w in wins], len(pk))[keep],
-                "test": "bootstrap", "estimate": car[keep], "statistic": car[keep],
-                "dof": np.nan, "p_value": r.boot_p[s].ravel()[keep],
-                "n": r.boot_m[s].ravel()[keep].astype(np.int64), "note": ""}))
+            test_parts.append((pr, mi, np.tile([w[0] for w in wins], len(pk)),
+                               np.tile([w[1] for w in wins], len(pk)), car, c["t"], c["p"],
+                               r.dof[rs].astype(np.int64), c["n_days"].astype(np.int64),
+                               r.boot_p[s].ravel(), r.boot_m[s].ravel()))
             if ar_store is None:
                 panel.parts.append((pk, mi, m, r, b, s, abnormal))
     if ar_store is not None:
@@ -944,16 +941,60 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _ordered(car_parts, CAR_COLUMNS)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
-    boot = _ordered(test_parts, None)
-    t_rows = car.assign(group="", test="t", estimate=car["car"], statistic=car["t_stat"],
-                        n=car["n_days"], note="")[["group", "model", "event_id", "series",
-                                                   "window_start", "window_end", "test",
-                                                   "estimate", "statistic", "dof", "p_value",
-                                                   "n", "note"]]
-    pair_tests = pd.concat([t for t in (t_rows, boot) if len(t)], ignore_index=True) \
-        if len(car) else pd.DataFrame()
+    pair_tests = _pair_tests(ev, se, models, test_parts)
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
+
+
+def _pair_tests(ev, se, models, parts) -> pd.DataFrame:
+    """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
+    order of the tests frame (model, event_id, series, window, test; "bootstrap" before
+    "t"): the pairs are ranked once, instead of sorting millions of rows by their strings."""
+    if not parts:
+        return pd.DataFrame()
+    cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
+    pr, ws, we, car, t, p, dof, nd, bp, bm = (cat(i) for i in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10))
+    mi = np.concatenate([np.full(len(q[0]), q[1]) for q in parts])
+    names = np.asarray(models, dtype=object)
+    mrank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
+    order = np.lexsort((we, ws, _pair_rank(ev, se)[pr], mrank[mi]))
+    pr, mi, ws, we, car, t, p, dof, nd, bp, bm = (a[order] for a in (pr, mi, ws, we, car, t, p,
+                                                                     dof, nd, bp, bm))
+    keep = np.isfinite(car)
+    at_t = np.cumsum(1 + keep) - 1              # each CAR's t row; its bootstrap row before
+    at_b = at_t[keep] - 1
+    total = len(car) + int(keep.sum())
+
+    def rows(t_values, b_values, dtype):
+        out = np.empty(total, dtype=dtype)
+        out[at_t] = t_values
+        out[at_b] = b_values
+        return out
+    model = names[mi]
+    test = np.full(total, "t", dtype=object)
+    test[at_b] = "bootstrap"
+    return pd.DataFrame({
+        "group": np.full(total, "", dtype=object), "model": rows(model, model[keep], object),
+        "event_id": rows(ev[pr], ev[pr[keep]], object),
+        "series": rows(se[pr], se[pr[keep]], object),
+        "window_start": rows(ws, ws[keep], np.int64), "window_end": rows(we, we[keep], np.int64),
+        "test": test, "estimate": rows(car, car[keep], float),
+        "statistic": rows(t, car[keep], float), "dof": rows(dof, np.nan, float),
+        "p_value": rows(p, bp[keep], float), "n": rows(nd, bm[keep].astype(np.int64), np.int64),
+        "note": np.full(total, "", dtype=object)})
+
+
+def _pair_rank(ev, se) -> np.ndarray:
+    """(P,) each pair's rank by (event_id, series) as strings (arrow sorts UTF-8 bytes:
+    code point order, as Python does)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    order = pc.sort_indices(pa.table({"e": pa.array(ev, pa.string()),
+                                      "s": pa.array(se, pa.string())}),
+                            sort_keys=[("e", "ascending"), ("s", "ascending")]).to_numpy()
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return rank
 
 
 def _ar_part(ev, se, announced, config, mi, m, pk, r, b, s, abnormal) -> pd.DataFrame:
