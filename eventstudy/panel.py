@@ -168,10 +168,11 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
     if S:
         prev[1:] = prev[:-1].copy()
         prev[0] = -1
-    ret = np.full((S, n), np.nan)
+    ret = np.empty((S, n))
     span = np.full((S, n), np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.full((S, n), np.nan)
+        ratio = np.empty((S, n))
+        ratio[:1] = np.nan
         np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
         rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
         rr += 1

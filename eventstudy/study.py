@@ -369,13 +369,16 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         lags = _lags_needed(config)
         names = ["rm"] + [f"rm_lag{k}" for k in range(1, lags + 1)] \
             + [f"rm_lead{k}" for k in range(1, lags + 1)]
-        for name in names + [f"f_{f}" for f in config.factors]:
-            panel.regressors[name] = np.full((S, n), np.nan)
-            panel.has[name] = np.zeros(n, bool)
         by_bench: dict[str, list[int]] = {}
         for s in members:
             if s.cfg.benchmark is not None:
                 by_bench.setdefault(s.cfg.benchmark, []).append(where[s.id][1])
+        one = len(by_bench) == 1 and np.array_equal(next(iter(by_bench.values())),
+                                                     np.arange(n))
+        for name in names + [f"f_{f}" for f in config.factors]:     # (rm of one benchmark
+            panel.regressors[name] = None if one and name == "rm" \
+                else np.full((S, n), np.nan)                        #  for all: set below)
+            panel.has[name] = np.zeros(n, bool)
         panel.bench_close = np.full((len(by_bench), S), np.iinfo(np.int64).min, np.int64)
         panel.bench_of = np.full(n, -1, dtype=np.int64)
         for b, (bid, cols) in enumerate(by_bench.items()):
