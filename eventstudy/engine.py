@@ -1085,9 +1085,11 @@ def _ordered(parts, columns) -> pd.DataFrame:
     """Concatenate per-model parts and order rows by pair, then model (stable within)."""
     if not parts:
         return pd.DataFrame(columns=columns or [])
-    out = pd.concat(parts, ignore_index=True)
-    order = np.lexsort((out["_m"].to_numpy(), out["_p"].to_numpy()))
-    out = out.iloc[order].reset_index(drop=True)
+    out = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0]
+    p, m = out["_p"].to_numpy(), out["_m"].to_numpy()
+    if len(p) > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
+        out = out.iloc[np.lexsort((m, p))]        # (one model: the blocks come in order)
+    out = out.reset_index(drop=True)
     return out[columns] if columns else out.drop(columns=["_p", "_m"])
 
 

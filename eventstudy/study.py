@@ -617,8 +617,10 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
                 sub["time_precision"].to_numpy() if "time_precision" in sub else "minute",
                 panels[key].calendar_closes).assign(_i=sub.index.to_numpy()))
         if firm_parts:
-            parts.append(pd.concat(firm_parts).sort_values("_i", kind="stable")
-                         .drop(columns="_i"))
+            firm_rows = pd.concat(firm_parts) if len(firm_parts) > 1 else firm_parts[0]
+            if not firm_rows["_i"].is_monotonic_increasing:     # (one panel: in order)
+                firm_rows = firm_rows.sort_values("_i", kind="stable")
+            parts.append(firm_rows.drop(columns="_i"))
     if not parts:
         return pd.DataFrame(columns=ALIGNMENT_COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -670,7 +672,8 @@ def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
         firsts = pd.DataFrame([f.iloc[0][["pos", "date", "close_utc"]] for f in firsts.values()
                                if len(f)],
                               index=[s for s, f in firsts.items() if len(f)])
-    a = alignment[alignment["series"].isin(firsts.index)]
+    a = alignment[alignment["series"].isin(firsts.index)
+                  & alignment["event_id"].isin(events["event_id"])]     # (not firm events)
     if a.empty:
         return
     first = firsts.loc[a["series"]]
