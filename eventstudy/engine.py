@@ -878,6 +878,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     nw = len(wins)
     log = config.returns == "log"
     on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
+    ev_text, se_text, model_text = _text(ev), _text(se), _text(models)
     for mi, m in enumerate(models):
         for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
@@ -900,15 +901,18 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             c = {name: getattr(r, name)[s].ravel() for name in
                  ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
             n_gaps = c["n_gaps"].astype(np.int64)
-            gaps_note = np.array([f"{g} missing bar(s) in window" if g else "" for g in n_gaps],
-                                 dtype=object) if len(n_gaps) else np.empty(0, object)
-            note = np.where(c["waiting"] > 0, "waiting for data",
-                            np.where(c["n_days"] == 0, "no returns in window", gaps_note))
+            # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
+            code = np.where(c["waiting"] > 0, 1, np.where(c["n_days"] == 0, 2,
+                                                          np.where(n_gaps > 0, 2 + n_gaps, 0)))
+            notes = _text(["", "waiting for data", "no returns in window"]
+                          + [f"{g} missing bar(s) in window"
+                             for g in range(1, int(n_gaps.max(initial=0)) + 1)])
             pr = np.repeat(pk, nw)
             rs = np.repeat(s, nw)
             car = c["car"]
             car_parts.append(pd.DataFrame({
-                "_p": pr, "_m": mi, "event_id": ev[pr], "series": se[pr], "model": m,
+                "_p": pr, "_m": mi, "event_id": _col(ev_text, pr), "series": _col(se_text, pr),
+                "model": _col(model_text, np.full(len(pr), mi)),
                 "window_start": np.tile([w[0] for w in wins], len(pk)),
                 "window_end": np.tile([w[1] for w in wins], len(pk)),
                 "car": car, "se": c["se"], "t_stat": c["t"],
@@ -917,7 +921,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 "n_excluded": r.n_excluded[rs].astype(np.int64),
                 "sigma": np.sqrt(r.sigma2[rs]),
                 "car_simple": np.expm1(car) if log else car, "bhar": c["bhar"],
-                "car_var": c["var"], "day0": day0[pr], "note": note}))
+                "car_var": c["var"], "day0": day0[pr], "note": _col(notes, code)}))
             test_parts.append((pr, mi, np.tile([w[0] for w in wins], len(pk)),
                                np.tile([w[1] for w in wins], len(pk)), car, c["t"], c["p"],
                                r.dof[rs].astype(np.int64), c["n_days"].astype(np.int64),
@@ -951,6 +955,18 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             "panel": panel if panel_store is None else panel_store}
 
 
+def _text(values):
+    """A pyarrow string array of `values` (strings), to take rows of with `_col`."""
+    import pyarrow as pa
+    return pa.array(np.asarray(values, dtype=object), pa.string())
+
+
+def _col(text, idx) -> pd.Series:
+    """The strings `text[idx]` as a pandas string column: arrow's take, instead of turning
+    millions of Python strings into an arrow column one by one (10x faster at 3 million)."""
+    return text.take(np.asarray(idx, dtype=np.int64)).to_pandas()
+
+
 def _pair_tests(ev, se, models, parts) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
@@ -975,18 +991,17 @@ def _pair_tests(ev, se, models, parts) -> pd.DataFrame:
         out[at_t] = t_values
         out[at_b] = b_values
         return out
-    model = names[mi]
-    test = np.full(total, "t", dtype=object)
-    test[at_b] = "bootstrap"
+    pair = rows(pr, pr[keep], np.int64)
+    blank = _col(_text([""]), np.zeros(total, np.int64))
     return pd.DataFrame({
-        "group": np.full(total, "", dtype=object), "model": rows(model, model[keep], object),
-        "event_id": rows(ev[pr], ev[pr[keep]], object),
-        "series": rows(se[pr], se[pr[keep]], object),
+        "group": blank, "model": _col(_text(names), rows(mi, mi[keep], np.int64)),
+        "event_id": _col(_text(ev), pair), "series": _col(_text(se), pair),
         "window_start": rows(ws, ws[keep], np.int64), "window_end": rows(we, we[keep], np.int64),
-        "test": test, "estimate": rows(car, car[keep], float),
+        "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
+        "estimate": rows(car, car[keep], float),
         "statistic": rows(t, car[keep], float), "dof": rows(dof, np.nan, float),
         "p_value": rows(p, bp[keep], float), "n": rows(nd, bm[keep].astype(np.int64), np.int64),
-        "note": np.full(total, "", dtype=object)})
+        "note": blank})
 
 
 def _pair_rank(ev, se) -> np.ndarray:
