@@ -123,3 +123,43 @@ def test_the_slab_path_equals_the_numpy_path(runs, frame):
             assert err.max(initial=0.0) <= 1e-12, (col, err.max())
         else:
             pd.testing.assert_series_equal(a, b, check_exact=True)
+
+
+def test_panel_returns_and_benchmark_intervals_match_a_bar_by_bar_reference():
+    """Returns, spans and benchmark intervals by row differences (panel._assemble,
+    interval_returns, Panel.bench_interval_at) against each security's bars one by one."""
+    from eventstudy.panel import (asof_prices, bench_closes, bench_intervals, build_panel_wide,
+                                  interval_returns)
+    rng = np.random.default_rng(8)
+    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
+    dates = closes.loc["2023-01-03":"2024-06-28"].index
+    S, N = len(dates), 12
+    prices = 40 * np.exp(np.cumsum(rng.normal(0, 0.02, (S, N)), axis=0))
+    prices[rng.random((S, N)) < 0.1] = np.nan
+    prices[:50, 1] = np.nan
+    prices[-30:, 2] = np.nan
+    panel, _ = build_panel_wide(("universe", "u"), closes,
+                                pd.DataFrame(prices, index=pd.DatetimeIndex(dates)), "log")
+    bench_rows = np.flatnonzero(rng.random(S) > 0.05)             # a benchmark with gaps
+    bench_ns = pd.DatetimeIndex(closes.loc[dates].array).as_unit("ns").asi8[bench_rows]
+    bench = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, len(bench_rows))))
+    asof = asof_prices(panel, bench_ns, bench)
+    rm = interval_returns(panel, asof, np.arange(N), "log")
+    every = bench_intervals(panel, bench_ns, np.arange(N))
+    panel.bench_close = bench_closes(panel, bench_ns)[None, :]
+    panel.bench_of = np.zeros(N, np.int64)
+    for c in range(N):
+        rows = np.flatnonzero(panel.valid[:, c])
+        for a, b in zip(rows[:-1], rows[1:]):
+            assert panel.ret[b, c] == np.log(panel.close[b, c] / panel.close[a, c])
+            assert panel.span[b, c] == b - a
+            assert rm[b, c] == np.log(asof[b] / asof[a]) or np.isnan(asof[a])
+        first = rows[0]
+        assert np.isnan(panel.ret[first, c]) and np.isnan(panel.span[first, c])
+        assert np.isnan(rm[first, c])
+        off = np.setdiff1d(np.arange(S), rows)
+        assert np.isnan(panel.ret[off, c]).all() and np.isnan(rm[off, c]).all()
+    r = np.arange(S)[:, None].repeat(N, axis=1)
+    c = np.arange(N)[None, :].repeat(S, axis=0)
+    start, end = panel.bench_interval_at(r, c)
+    assert np.array_equal(start, every[0]) and np.array_equal(end, every[1])
