@@ -82,6 +82,9 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
         # --- the estimation rows: usable (valid, one-session return, complete), kept out
         n = 0
         m = 0
+        xtx[:, :] = 0.0            # the normal equations, summed while counting (in order)
+        xty[:] = 0.0
+        fit = todo[p]
         for i in range(T):
             r = r0[p] + je0 + i
             est[i] = False
@@ -100,6 +103,12 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
             est[i] = True
             y[i] = ret[c, r] - (off[c, r] if has_off else 0.0)
             n += 1
+            if fit:
+                for a in range(k):
+                    xa = X[c, r, a]
+                    xty[a] += xa * y[i]
+                    for b_ in range(a + 1):
+                        xtx[a, b_] += xa * X[c, r, b_]
         n_all[p] = n
         n_out[p] = m
         if not todo[p]:
@@ -130,16 +139,6 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
             dof_ = n - 1
             V = np.zeros((0, 0))
         else:
-            xtx[:, :] = 0.0
-            xty[:] = 0.0
-            for i in range(T):
-                if est[i]:
-                    r = r0[p] + je0 + i
-                    for a in range(k):
-                        xa = X[c, r, a]
-                        xty[a] += xa * y[i]
-                        for b_ in range(a + 1):
-                            xtx[a, b_] += xa * X[c, r, b_]
             for a in range(k):
                 for b_ in range(a):
                     xtx[b_, a] = xtx[a, b_]

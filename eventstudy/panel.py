@@ -161,15 +161,15 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
     exists = (r >= (first_row - offset)[None, :]) & (r <= (last_row - offset)[None, :])
     valid = np.isfinite(close)
     valid &= exists
-    close[~valid] = np.nan
+    np.copyto(close, np.nan, where=~valid)
     # each row's previous bar: the row before it, except right after a gap (few rows)
-    prev = np.where(valid, r, -1)
-    np.maximum.accumulate(prev, axis=0, out=prev)
+    prev = np.empty((S, n), dtype=r.dtype)
     if S:
-        prev[1:] = prev[:-1].copy()
         prev[0] = -1
+        np.copyto(prev[1:], np.where(valid[:-1], r[:-1], -1))
+        np.maximum.accumulate(prev, axis=0, out=prev)
     ret = np.empty((S, n))
-    span = np.full((S, n), np.nan)
+    span = np.empty((S, n))
     with np.errstate(invalid="ignore", divide="ignore"):
         ratio = np.empty((S, n))
         ratio[:1] = np.nan
@@ -185,7 +185,9 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         else:
             np.subtract(ratio, 1.0, out=ret)
         del ratio
-    span[1:][valid[1:] & valid[:-1]] = 1.0
+    if S:
+        span[0] = np.nan
+        np.copyto(span[1:], np.where(valid[1:] & valid[:-1], 1.0, np.nan))
     span[rr[after], cc[after]] = (rr - pr)[after]
     return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
                  securities=list(securities), close=close, exists=exists, valid=valid,
