@@ -104,6 +104,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         if any(len(p) for p in loaded.problems) else None
 
     panels, where, gaps = _build_panels(securities, inputs, config, problems)
+    inputs = data = None        # the closes are in the panels now (a market's: 400 MB)
     _add_regressors(panels, where, securities, config)
 
     pairs = study_pairs(events, config, security_meta)
