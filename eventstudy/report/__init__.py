@@ -127,6 +127,7 @@ def _environment():
         loader=jinja2.PackageLoader("eventstudy.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["table"] = pages.table_html    # {{ table(t, "class") }} in the templates
     return env
 
 
