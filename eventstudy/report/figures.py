@@ -21,7 +21,6 @@ import math
 from dataclasses import dataclass
 
 import pandas as pd
-import plotly.graph_objects as go
 
 from eventstudy.report import fmt
 
@@ -80,9 +79,11 @@ def to_chart(fig: dict, title: str, kind: str = "") -> Chart:
     return Chart(title=title, spec=text, height=int(fig["layout"]["height"]), kind=kind)
 
 
-def validate(chart: Chart | str) -> go.Figure:
+def validate(chart: Chart | str):
     """Check a chart's spec against plotly's schema (slow: for tests, not for every build).
-    Raises ValueError on a property plotly does not know."""
+    Raises ValueError on a property plotly does not know. Returns the go.Figure (plotly's
+    graph_objects are imported here only: a build writes the specs as JSON without them)."""
+    import plotly.graph_objects as go
     spec = json.loads(chart.spec if isinstance(chart, Chart) else chart)
     return go.Figure(data=spec["data"], layout=spec["layout"])
 
