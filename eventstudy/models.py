@@ -283,24 +283,6 @@ def _garch_recursion(params, f: list, backcast: float, lo: list, hi: list) -> np
     return np.array(out)
 
 
-def _garch_recursions(params: np.ndarray, f: np.ndarray, backcast: float, lo: np.ndarray,
-                      hi: np.ndarray) -> np.ndarray:
-    """`_garch_recursion` for many parameter rows at once (the starting-value grid), the same
-    arithmetic elementwise: a loop over days, vectors of candidates. (C, n)."""
-    omega, alpha, beta = params[:, 0], params[:, 1], params[:, 2]
-    out = np.empty((len(params), len(f)))
-    f_prev = s_prev = np.full(len(params), backcast)
-    for t in range(len(f)):
-        s = omega + alpha * f_prev
-        s = s + beta * s_prev
-        s = np.where(s < lo[t], lo[t], s)
-        for i in np.flatnonzero(s > hi[t]):          # (rare) arch's soft upper bound
-            s[i] = hi[t] + 1000 if s[i] > _DBL_MAX else hi[t] + math.log(s[i] / hi[t])
-        out[:, t] = s
-        f_prev, s_prev = np.full(len(params), f[t]), s
-    return out
-
-
 def _normal_nll(y: np.ndarray, sigma2: np.ndarray) -> float:
     """Minus arch's Normal.loglikelihood of one series."""
     return -float(np.sum(-0.5 * (_LOG_2PI + np.log(sigma2) + y ** 2.0 / sigma2)))
@@ -337,16 +319,16 @@ def garch11_qmle(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
     bounds[bounds[:, 1] < min_upper, 1] = min_upper
     bounds[bounds[:, 1] > upper, 1] = upper
     lo, hi = bounds[:, 0].tolist(), bounds[:, 1].tolist()
-    # GARCH.starting_values: the grid point of highest Gaussian likelihood (arch's grid has a
-    # gamma axis even without an asymmetric term; its duplicates do not change the argmax)
+    # GARCH.starting_values: the grid point of highest Gaussian likelihood. arch's grid is
+    # alpha x gamma x (alpha + beta) = 64 points, but without an asymmetric term its gamma
+    # axis only repeats the 16 (alpha, alpha + beta) points; argmax over those 16, in the same
+    # order, picks the same point (a tie breaks to the first in both).
     target = np.mean(np.absolute(y) ** 2.0)
     target *= (np.mean(y ** 2) / (target ** 1.0)) ** 1.0
-    grid = [(a, agb) for a in (0.01, 0.05, 0.1, 0.2) for _ in range(4)
-            for agb in (0.5, 0.7, 0.9, 0.98)]
-    starts = np.array([[(1.0 - agb) * target, a, agb - a] for a, agb in grid])
-    paths = _garch_recursions(starts, np.asarray(f), backcast, bounds[:, 0], bounds[:, 1])
-    llfs = np.array([-_normal_nll(y, np.ascontiguousarray(path)) for path in paths])
-    start = starts[int(np.argmax(llfs))].copy()
+    starts = [np.array([(1.0 - agb) * target, a, agb - a]) for a in (0.01, 0.05, 0.1, 0.2)
+              for agb in (0.5, 0.7, 0.9, 0.98)]
+    llfs = np.array([-_garch_nll(sv, y, f, backcast, lo, hi) for sv in starts])
+    start = starts[int(np.argmax(llfs))]
     v = float(np.mean(np.absolute(y) ** 2.0))                 # GARCH.bounds
     box = [(1e-8 * v, 10.0 * v), (0.0, 1.0), (0.0, 1.0)]
     # GARCH.constraints: omega, alpha, beta >= 0 and 1 - alpha - beta >= 0, one function each
