@@ -28,7 +28,7 @@ from pathlib import Path
 RECORD = ".eventstudy-run.json"
 VERSION = 1
 _SKIP = {RECORD, ".eventstudy.lock"}
-_LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels", "arch", "exchange_calendars",
+_LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels", "exchange_calendars",
               "pyarrow", "plotly", "jinja2")
 
 
