@@ -91,11 +91,13 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
     keys = manifest.page_keys(result, view, common_key)
     render("index.html", out_dir / "index.html", "", "Overview",
            lambda: pages.index_context(view), keys["index"])
-    docs = methods_doc.render_docs()
-    render("methods.html", out_dir / "methods.html", "", "Methods",
-           lambda: pages.methods_context(view, docs[0] if docs else None,
-                                         ", ".join(docs[1]) if docs else ""),
-           manifest.digest(keys["methods"], docs))
+    def methods() -> dict:      # rendered only when the page is rebuilt
+        docs = methods_doc.render_docs()
+        return pages.methods_context(view, docs[0] if docs else None,
+                                     ", ".join(docs[1]) if docs else "")
+
+    render("methods.html", out_dir / "methods.html", "", "Methods", methods,
+           manifest.digest(keys["methods"], methods_doc.doc_sources()))
     if has_regressions:
         from eventstudy.report.regressions import regressions_context
         render("regressions.html", out_dir / "regressions.html", "", "Regressions",
