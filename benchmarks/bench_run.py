@@ -7,14 +7,17 @@ median of --repeat runs, with its CPU seconds (user + system) beside it: on a sh
 the CPU time is the steadier figure. --baseline times another checkout (e.g. main) in the
 same run, interleaved with this one, so both see the same machine.
 
+"cold full run" starts from an empty output folder and an empty cache (--cache, and
+$EVENTSTUDY_CACHE, where the calendars' session tables are kept); "rerun, nothing new" reruns
+it; "one new event" appends an event to a copy of events.csv first (a copy of
+liberation-day's row, moved to 2025-10-01, so its data is there). Targets (issue #12): 3.0 s,
+1.0 s and 1.5 s on a quiet machine. Also prints the size of every page. Writes nothing
+outside a temporary folder. Runs the eventstudy found on sys.path (set PYTHONPATH to a
+checkout to time it), or with --baseline both checkouts.
+
 Compiled bytecode: an installed package has its .pyc files, so each checkout runs once
 untimed first with PYTHONPYCACHEPREFIX in the temporary folder (PYTHONDONTWRITEBYTECODE is
-dropped for the runs); otherwise a run would compile every module of ours each time. "cold full run" starts from an empty output folder and an empty
-cache (--cache and $EVENTSTUDY_CACHE, where the calendars' session tables are kept); "rerun, nothing new" reruns it; "one new event" appends an event to a copy of
-events.csv first (a copy of liberation-day's row, moved to 2025-10-01, so its data is there).
-Targets (issue #12): 3.0 s, 1.0 s and 1.5 s on a quiet machine. Also prints the size of every
-page. Writes nothing outside a temporary folder. Runs the eventstudy found on sys.path (set
-PYTHONPATH to a checkout to time it).
+dropped for the runs); otherwise a run would compile every module of ours each time.
 """
 from __future__ import annotations
 
