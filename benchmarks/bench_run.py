@@ -42,15 +42,18 @@ def new_event_row(events: Path) -> str:
     return NEW_EVENT.rstrip("\n") + "," * (len(header) - 7) + "\n"
 
 
-def run(events: Path, out: Path, cache: Path, env=None) -> tuple[float, float, float, str]:
+def run(events: Path, out: Path, cache: Path, env=None, cwd: Path = REPO,
+        ) -> tuple[float, float, float, str]:
     """Wall seconds, CPU seconds, peak resident memory (MiB) and the summary line of one CLI
-    run (`env`: the child's environment, e.g. PYTHONPATH naming the checkout to time)."""
+    run (`env`: the child's environment, e.g. PYTHONPATH naming the checkout to time). The
+    child runs in `cwd`, the checkout timed: its study.toml is the config, and `python -m`
+    puts that folder first on sys.path (before PYTHONPATH), so it is also the code run."""
     started = time.perf_counter()
     with tempfile.TemporaryFile("w+") as log:
         proc = subprocess.Popen([sys.executable, "-m", "eventstudy.cli", "run", "--offline",
                                  "--events", str(events), "--out", str(out), "--cache",
                                  str(cache)], stdout=log, stderr=subprocess.DEVNULL, text=True,
-                                env=env)
+                                env=env, cwd=cwd)
         _, status, usage = os.wait4(proc.pid, 0)
         proc.returncode = os.waitstatus_to_exitcode(status)
         seconds = time.perf_counter() - started
@@ -74,7 +77,7 @@ def child_env(checkout: Path | None, pycache: Path) -> dict:
     return env
 
 
-def scenario(env: dict, rows: dict, tmp: Path) -> list[tuple[str, int]]:
+def scenario(env: dict, rows: dict, tmp: Path, cwd: Path = REPO) -> list[tuple[str, int]]:
     """The three runs in a fresh folder: their figures appended to `rows`; the page sizes."""
     events = tmp / "events.csv"
     shutil.copy(REPO / "events.csv", events)
@@ -86,7 +89,7 @@ def scenario(env: dict, rows: dict, tmp: Path) -> list[tuple[str, int]]:
         if name == "one new event":
             with open(events, "a", encoding="utf-8") as fh:
                 fh.write(new_event_row(events))
-        rows[name].append(run(events, out, cache, env))
+        rows[name].append(run(events, out, cache, env, cwd))
     return sorted((p.relative_to(out).as_posix(), p.stat().st_size)
                   for p in out.rglob("*") if p.is_file())
 
@@ -110,11 +113,11 @@ def main(argv=None) -> None:
         envs = {tree: child_env(path, top / f"pycache-{tree}") for tree, path in trees.items()}
         for tree, env in envs.items():          # untimed: compiles and caches the bytecode
             with tempfile.TemporaryDirectory(dir=top) as tmp:
-                scenario(env, {name: [] for name in NAMES}, Path(tmp))
+                scenario(env, {name: [] for name in NAMES}, Path(tmp), trees[tree] or REPO)
         for _ in range(args.repeat):
             for tree, env in envs.items():
                 with tempfile.TemporaryDirectory(dir=top) as tmp:
-                    sizes = scenario(env, rows[tree], Path(tmp))
+                    sizes = scenario(env, rows[tree], Path(tmp), trees[tree] or REPO)
     print(f"| run | checkout | median of {args.repeat} (s) | target (s) | CPU, median (s) "
           "| runs (s) | peak memory (MiB) | what it did |")
     print("|---|---|---|---|---|---|---|---|")
