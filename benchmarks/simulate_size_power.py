@@ -256,17 +256,23 @@ def normal_sample(rng, n_pairs: int, shock: float, df: float = np.inf, hetero: b
 # the simulation
 # --------------------------------------------------------------------------------------------
 
+def source_returns(source: str):
+    """(frames, eligible positions) of a real source ("real", "universe"); (None, None) for a
+    synthetic one (normal, t, garch...)."""
+    if source == "real":
+        frames = real_returns()
+        return frames, eligible(frames)
+    if source == "universe":
+        frames = universe_returns()
+        return frames, universe_eligible(frames)
+    return None, None
+
+
 def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_boot: int = 500,
              shocks=(0.0,)) -> pd.DataFrame:
     """One row per (test, window, shock): rejection rate among samples with a p-value, the
     number of those samples and of NaN rows (with the first note seen)."""
-    frames = positions = None
-    if source == "real":
-        frames = real_returns()
-        positions = eligible(frames)
-    elif source == "universe":
-        frames = universe_returns()
-        positions = universe_eligible(frames)
+    frames, positions = source_returns(source)
     rows = []
     for shock in shocks:
         rng = np.random.default_rng(seed)                    # same pseudo-events per shock
@@ -353,13 +359,7 @@ def _pool(source: str, pairs: int, seed: int, garch_model: bool = False) -> dict
     """CARs and standardized CARs of ``pairs`` independent pseudo-events, per window (drawn
     100 at a time by the samplers above), the mean nominal SCAR variance dof/(dof - 2) and the
     mean first-order autocorrelation of the pairs' estimation-window ARs."""
-    frames = positions = None
-    if source == "real":
-        frames = real_returns()
-        positions = eligible(frames)
-    elif source == "universe":
-        frames = universe_returns()
-        positions = universe_eligible(frames)
+    frames, positions = source_returns(source)
     rng = np.random.default_rng(seed)
     out = {k: {w: [] for w in WINDOWS} for k in ("car", "ols", "garch")}
     nominal, rho1 = [], []
