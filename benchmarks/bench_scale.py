@@ -15,7 +15,8 @@ groups), `firmNxM` a scaled version of it.
 
 Synthetic prices have 0.1 % random missing bars (`--missing`): each daily test window whose
 pairs differ (a pair without an AR that day) is ranked and bootstrapped on its own, so gaps
-cost time. Each case runs in a fresh process: `study` is `run_study` alone (wall and CPU seconds),
+cost time. Each case runs in a fresh process: `study` is `run_study` alone (wall and CPU seconds;
+its modules, pyarrow's Parquet reader included, are imported before the clock starts),
 `process` the whole `eventstudy run --offline` (imports, study, CSVs and HTML reports) in a
 child process, and `peak` the child's peak resident memory. Synthetic prices (a market factor
 plus noise, random missing bars) are written to a temporary folder as one wide Parquet file;
@@ -175,7 +176,10 @@ def _study_time(events: Path, config: Path, root: Path, code: Path | None = None
         "import time, json, sys\n"
         "from eventstudy import load_events, load_config, run_study\n"
         f"ev = load_events({str(events)!r}); cfg = load_config({str(config)!r})\n"
-        "import eventstudy.study, eventstudy.inference\n"
+        # imports are counted in `process`, not in `study` (the time of run_study itself)
+        "import eventstudy.study, eventstudy.inference, eventstudy.engine, eventstudy.executors\n"
+        "import eventstudy.data.universe, eventstudy.data.prices, eventstudy.data.cache\n"
+        "import eventstudy.multitest, eventstudy.store, pyarrow.parquet, pyarrow.dataset\n"
         "w, c = time.perf_counter(), time.process_time()\n"
         + ("from eventstudy.executors import check_settings\n"
            f"engine = check_settings(**{_engine_kwargs()!r})\n" if ENGINE else "") +

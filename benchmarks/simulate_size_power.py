@@ -13,15 +13,23 @@ Two sources of abnormal returns, each giving samples of N pseudo-events (pairs):
   study's data checks.
 * ``normal``: i.i.d. N(0, 1) returns, constant-mean model, every pair on its own dates;
   ``hnormal``: the same with a volatility per pair uniform in [0.5, 2] (CARs then are a scale
-  mixture, fat-tailed across pairs); ``t3``, ``t5``: Student t returns.
+  mixture, fat-tailed across pairs); ``t3``, ``t5``: Student t returns; ``garch``: GARCH(1,1)
+  returns (alpha 0.08, beta 0.90, Student t5 innovations), the textbook model of daily stock
+  returns: volatility clusters and the estimation window's variance is a noisy measure of the
+  event day's (it reproduces the real returns' over-rejection by patell and bw_cda).
 
 ``inference.group_tests_matrix`` runs on each sample (no study, no I/O beyond reading the
 sample once); a shock s adds s (real: in log return; normal: s in units of s_i) to day 0.
 A test rejects when its two-sided p < 0.05; NaN rows (a test's minimum N) are counted apart.
+Beside each rejection rate, ``var_ratio`` is the variance of the test's statistic over the
+samples divided by its nominal variance (1 for a normal reference, dof/(dof - 2) for Student
+t): a test that over-rejects because its denominator understates the spread shows it there.
 
     python benchmarks/simulate_size_power.py --samples 1000 --pairs 10,30    # the docs table
     python benchmarks/simulate_size_power.py --samples 100 --pairs 10         # quick look
     python benchmarks/simulate_size_power.py --kp-gapped 500                  # KP at scale
+    python benchmarks/simulate_size_power.py --samples 2000 --pairs 10 --variance   # + var_ratio
+    python benchmarks/simulate_size_power.py --pooled 20000 --sources real,universe,normal,garch
 
 Prints a markdown table per N; ``--out`` writes the long table as CSV.
 """
@@ -207,12 +215,33 @@ def real_sample(frames, rng, n_pairs: int, shock: float, positions=None):
     return _group(cols, dates)
 
 
-def normal_sample(rng, n_pairs: int, shock: float, df: float = np.inf, hetero: bool = False):
+#: GARCH(1,1) of the ``garch`` source: (alpha, beta, Student t innovations' df, burn-in days)
+GARCH = (0.08, 0.90, 5.0, 500)
+
+
+def garch_returns(rng, days: int, n: int) -> np.ndarray:
+    """(days, n) GARCH(1,1) returns with unit unconditional variance: h_t = (1 - alpha - beta)
+    + alpha r_{t-1}^2 + beta h_{t-1}, r_t = sqrt(h_t) z_t, z_t unit-variance Student t; each
+    column starts from the unconditional variance and runs a burn-in first."""
+    alpha, beta, df, burn = GARCH
+    z = rng.standard_t(df, (burn + days, n)) * np.sqrt((df - 2) / df)
+    h = np.ones(n)
+    r = np.empty_like(z)
+    for t in range(burn + days):                    # a recursion in time, vectorised over n
+        r[t] = np.sqrt(h) * z[t]
+        h = (1.0 - alpha - beta) + alpha * r[t] ** 2 + beta * h
+    return r[burn:]
+
+
+def normal_sample(rng, n_pairs: int, shock: float, df: float = np.inf, hetero: bool = False,
+                  garch: bool = False):
     """i.i.d. returns (normal, or Student t with ``df`` scaled to unit variance); with
-    ``hetero`` each pair has its own volatility."""
+    ``hetero`` each pair has its own volatility; with ``garch`` GARCH(1,1) returns."""
     D = EVT[1] - EST[0] + 1
     vol = rng.uniform(0.5, 2.0, n_pairs) if hetero else np.ones(n_pairs)
-    if np.isinf(df):
+    if garch:
+        e = garch_returns(rng, D, n_pairs)
+    elif np.isinf(df):
         e = rng.standard_normal((D, n_pairs))
     else:
         e = rng.standard_t(df, (D, n_pairs)) * np.sqrt((df - 2) / df)
@@ -227,17 +256,23 @@ def normal_sample(rng, n_pairs: int, shock: float, df: float = np.inf, hetero: b
 # the simulation
 # --------------------------------------------------------------------------------------------
 
+def source_returns(source: str):
+    """(frames, eligible positions) of a real source ("real", "universe"); (None, None) for a
+    synthetic one (normal, t, garch...)."""
+    if source == "real":
+        frames = real_returns()
+        return frames, eligible(frames)
+    if source == "universe":
+        frames = universe_returns()
+        return frames, universe_eligible(frames)
+    return None, None
+
+
 def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_boot: int = 500,
              shocks=(0.0,)) -> pd.DataFrame:
     """One row per (test, window, shock): rejection rate among samples with a p-value, the
     number of those samples and of NaN rows (with the first note seen)."""
-    frames = positions = None
-    if source == "real":
-        frames = real_returns()
-        positions = eligible(frames)
-    elif source == "universe":
-        frames = universe_returns()
-        positions = universe_eligible(frames)
+    frames, positions = source_returns(source)
     rows = []
     for shock in shocks:
         rng = np.random.default_rng(seed)                    # same pseudo-events per shock
@@ -247,24 +282,33 @@ def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_bo
             else:
                 g, wins = normal_sample(rng, n_pairs, shock,
                                         df=float(source[1:]) if source[0] == "t" else np.inf,
-                                        hetero=source == "hnormal")
+                                        hetero=source == "hnormal", garch=source == "garch")
             out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s)
             rows.append(out.assign(shock=shock, sample=s))
     out = pd.concat(rows, ignore_index=True)
     out["reject"] = out["p_value"] < 0.05
     out["has_p"] = out["p_value"].notna()
+    # nominal variance of the statistic: 1 (normal reference) or dof / (dof - 2) (Student t)
+    stat = out["statistic"].where(np.isfinite(out["statistic"]) & out["has_p"])
+    out["stat"] = stat
+    out["nominal"] = np.where(out["dof"] > 2, out["dof"] / (out["dof"] - 2), 1.0)
     table = (out.groupby(["test", "window_start", "window_end", "shock"], sort=False)
              .agg(rate=("reject", "sum"), count=("has_p", "sum"), nan=("has_p", "size"),
-                  note=("note", "max")).reset_index())
+                  note=("note", "max"), stat_var=("stat", "var"), nominal=("nominal", "mean"))
+             .reset_index())
     table["nan"] = table["nan"] - table["count"]
     table["rate"] = table["rate"] / table["count"].where(table["count"] > 0)
+    table["var_ratio"] = table.pop("stat_var") / table.pop("nominal")
     return table.assign(source=source, n_pairs=n_pairs)
 
 
-def markdown(table: pd.DataFrame) -> str:
-    """One row per test, one column per (window, shock); NaN rows shown as 'NaN'."""
-    cells = table.assign(cell=np.where(table["count"] > 0,
-                                       (100 * table["rate"]).map("{:.1f}%".format), "NaN"),
+def markdown(table: pd.DataFrame, variance: bool = False) -> str:
+    """One row per test, one column per (window, shock); NaN rows shown as 'NaN'. With
+    ``variance``, each cell also shows the statistic's variance over its nominal one."""
+    cell = (100 * table["rate"]).map("{:.1f}%".format)
+    if variance:
+        cell = cell + table["var_ratio"].map(" ({:.2f})".format)
+    cells = table.assign(cell=np.where(table["count"] > 0, cell, "NaN"),
                          col=table.apply(lambda r: f"[{r.window_start},{r.window_end}]"
                                          + (f" +{r.shock:g}" if r.shock else ""), axis=1))
     wide = cells.pivot_table(index="test", columns="col", values="cell", aggfunc="first",
@@ -274,6 +318,167 @@ def markdown(table: pd.DataFrame) -> str:
     for test, values in wide.iterrows():
         lines.append(f"| {test} | " + " | ".join(values) + " |")
     return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------------------------
+# why a test over-rejects: the standardized CARs of many independent pseudo-events
+# --------------------------------------------------------------------------------------------
+
+def _draw(source: str, rng, n_pairs: int, frames=None, positions=None):
+    if source in ("real", "universe"):
+        return real_sample(frames, rng, n_pairs, 0.0, positions)
+    return normal_sample(rng, n_pairs, 0.0,
+                         df=float(source[1:]) if source[0] == "t" else np.inf,
+                         hetero=source == "hnormal", garch=source == "garch")
+
+
+def _garch_scar(g: inference.GroupMatrix) -> dict:
+    """Each pair's SCARs with the study's GARCH(1,1) variances (models.garch11 on its
+    estimation residuals, h_t filtered through the event rows with the pair's own ARs, as the
+    ``garch`` model does; docs/methods.md); NaN for a pair whose fit is refused."""
+    from eventstudy.models import ModelError, garch11
+    est = g.is_est[:, 0]
+    out = {w: np.full(len(g.keys), np.nan) for w in WINDOWS}
+    for i in range(len(g.keys)):
+        e = g.ar[:, i]
+        try:
+            omega, alpha, beta, h_est = garch11(e[est])
+        except ModelError:
+            continue
+        h = np.empty(len(e))
+        h[est] = h_est
+        for t in np.flatnonzero(~est):                  # day t uses information up to t - 1
+            h[t] = omega + alpha * e[t - 1] ** 2 + beta * h[t - 1]
+        for a, b in WINDOWS:
+            rows = (g.days >= a) & (g.days <= b)
+            out[(a, b)][i] = e[rows].sum() / np.sqrt(h[rows].sum())
+    return out
+
+
+def _pool(source: str, pairs: int, seed: int, garch_model: bool = False) -> dict:
+    """CARs and standardized CARs of ``pairs`` independent pseudo-events, per window (drawn
+    100 at a time by the samplers above), the mean nominal SCAR variance dof/(dof - 2) and the
+    mean first-order autocorrelation of the pairs' estimation-window ARs."""
+    frames, positions = source_returns(source)
+    rng = np.random.default_rng(seed)
+    out = {k: {w: [] for w in WINDOWS} for k in ("car", "ols", "garch")}
+    nominal, rho1 = [], []
+    while len(nominal) < pairs:
+        g, wins = _draw(source, rng, min(100, pairs - len(nominal)), frames, positions)
+        nominal += list(g.dof / (g.dof - 2))
+        e = g.est_ar[g.is_est.any(axis=1)]
+        e = e - np.nanmean(e, axis=0)
+        rho1 += list(np.nansum(e[1:] * e[:-1], axis=0) / np.nansum(e * e, axis=0))
+        for w in wins:
+            out["car"][(w.start, w.end)].append(w.car)
+            out["ols"][(w.start, w.end)].append(w.car / np.sqrt(w.car_var))
+        if garch_model:
+            for w, v in _garch_scar(g).items():
+                out["garch"][w].append(v)
+    pools = {k: {w: np.concatenate(v) for w, v in d.items() if v} for k, d in out.items()}
+    pools["nominal"] = float(np.mean(nominal))
+    pools["rho1"] = float(np.mean(rho1))
+    return pools
+
+
+def pooled(pools: dict, source: str, sizes=(10, 30), resamples: int = 40000,
+           seed: int = 0) -> pd.DataFrame:
+    """Per window, the standardized CAR (SCAR = CAR / sqrt(prediction-error variance),
+    Patell's summand) of independent pseudo-events (:func:`_pool`): its variance over the
+    nominal dof / (dof - 2) (the exact variance of a t(dof) variable, which it is under i.i.d.
+    normal returns), its excess kurtosis, and Patell's rejection rate at each N of ``sizes``
+    when N SCARs are drawn independently from the pool (no cross-correlation), with the nominal
+    variance (``patell``) and with the pool's own variance (``patell_measured``): this
+    separates a misstated variance from fat tails. ``ar_autocorr``: the mean lag-1
+    autocorrelation of the estimation ARs (a negative one shrinks a multi-day CAR's variance
+    below L sigma^2, which the prediction-error variance assumes). Rows ``garch``: the same for SCARs
+    standardized by the ``garch`` model's conditional variances, when pooled."""
+    from scipy import stats
+    rng = np.random.default_rng(seed)
+    nominal = pools["nominal"]
+    rows = []
+    for kind in ("ols", "garch"):
+        for w, x in pools[kind].items():
+            x = x[np.isfinite(x)]
+            row = {"source": source, "variance": kind, "window": f"[{w[0]},{w[1]}]",
+                   "pairs": len(x), "var_ratio": x.var() / nominal,
+                   "ar_autocorr": pools["rho1"],
+                   "excess_kurtosis": float(stats.kurtosis(x)), "mean": x.mean()}
+            for n in sizes:
+                s = x[rng.integers(0, len(x), (resamples, n))].sum(axis=1)
+                row[f"patell N={n}"] = np.mean(np.abs(s) / np.sqrt(n * nominal) > 1.96)
+                row[f"patell_measured N={n}"] = np.mean(np.abs(s) / np.sqrt(n * x.var())
+                                                        > 1.96)
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _hall(x: np.ndarray, gamma: str = "G1", cubic: bool = True) -> np.ndarray:
+    """Skewness-adjusted t of the rows of x (last axis): sqrt(n)(S + g S^2/3 [+ g^2 S^3/27]
+    + g/(6n)), S = mean/sd; g the adjusted G1 (inference's) or, ``"lbt"``, Lyon, Barber &
+    Tsai's m3 / s^3."""
+    n = x.shape[-1]
+    m = x.mean(axis=-1)
+    sd = x.std(axis=-1, ddof=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        S = m / sd
+        g = ((x - m[..., None]) ** 3).mean(axis=-1) / sd ** 3
+        if gamma == "G1":
+            g = g * n * n / ((n - 1) * (n - 2))
+        return np.sqrt(n) * (S + g * S ** 2 / 3 + (g ** 2 * S ** 3 / 27 if cubic else 0)
+                             + g / (6 * n))
+
+
+def skew_variants(pools: dict, source: str, sizes=(10, 30), samples: int = 20000,
+                  n_boot: int = 400, seed: int = 0) -> pd.DataFrame:
+    """Rejection rates at 5 % of variants of the skewness-adjusted t on N CARs drawn
+    independently from the pool, and the correlation of the sample's t with its skewness G1
+    (``corr_S_g``: 0 for a symmetric light-tailed population): the plain t, inference's skew_t (Hall 1992 with G1, t(N-1)),
+    Lyon-Barber-Tsai's skewness estimate, Johnson (1978) without Hall's cubic term, normal
+    p-values, and two bootstrap calibrations of Hall's statistic (full-size resamples of the
+    centred CARs, 1,000 samples, N <= 100): symmetric (|t*| >= |t|) and equal-tailed
+    (LBT's)."""
+    from scipy import special
+    rng = np.random.default_rng(seed)
+    rows = []
+    for w, c in pools["car"].items():
+        c = c[np.isfinite(c)]
+        for n in sizes:
+            x = c[rng.integers(0, len(c), (samples, n))]
+            p = lambda t: 2 * special.stdtr(n - 1, -np.abs(t))           # noqa: E731
+            t = x.mean(axis=1) / (x.std(axis=1, ddof=1) / np.sqrt(n))
+            z = (x - x.mean(axis=1, keepdims=True)) / x.std(axis=1, ddof=1, keepdims=True)
+            g1 = n / ((n - 1) * (n - 2)) * (z ** 3).sum(axis=1)
+            row = {"source": source, "window": f"[{w[0]},{w[1]}]", "N": n,
+                   "corr_S_g": float(np.corrcoef(t, g1)[0, 1]),
+                   "t": np.mean(p(t) < 0.05),
+                   "skew_t": np.mean(p(_hall(x)) < 0.05),
+                   "lbt_gamma": np.mean(p(_hall(x, "lbt")) < 0.05),
+                   "johnson": np.mean(p(_hall(x, cubic=False)) < 0.05),
+                   "normal_p": np.mean(special.erfc(np.abs(_hall(x)) / np.sqrt(2)) < 0.05)}
+            if n > 100:                        # (the bootstrap's memory grows with n)
+                rows.append(row)
+                continue
+            xs = x[:1000]
+            t0 = _hall(xs)
+            y = xs - xs.mean(axis=1, keepdims=True)
+            idx = rng.integers(0, n, (len(xs), n_boot, n))
+            tb = _hall(np.take_along_axis(np.broadcast_to(y[:, None, :], idx.shape), idx, 2))
+            ok = np.isfinite(tb)
+            hits = (np.abs(tb) >= np.abs(t0)[:, None]) & ok
+            row["boot_symmetric"] = np.mean(hits.sum(axis=1) / ok.sum(axis=1) < 0.05)
+            tb = np.where(ok, tb, np.nan)
+            lo, hi = np.nanquantile(tb, [0.025, 0.975], axis=1)
+            row["boot_equal_tailed"] = np.mean((t0 < lo) | (t0 > hi))
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def _print_markdown(t: pd.DataFrame) -> None:
+    print("| " + " | ".join(t.columns) + " |\n|" + "---|" * len(t.columns))
+    for r in t.itertuples(index=False):
+        print("| " + " | ".join(f"{v:.3f}" if isinstance(v, float) else str(v) for v in r)
+              + " |")
 
 
 # --------------------------------------------------------------------------------------------
@@ -337,6 +542,14 @@ def main(argv=None) -> None:
                         help="instead: size of exact vs date-sums KP on gapped data")
     parser.add_argument("--no-min-n", action="store_true",
                         help="calibration: compute every test at every N (inference.MIN_N off)")
+    parser.add_argument("--variance", action="store_true",
+                        help="show var(statistic) / nominal variance beside each rate")
+    parser.add_argument("--pooled", type=int, default=0, metavar="PAIRS",
+                        help="instead: variance and tails of the standardized CAR of PAIRS "
+                             "independent pseudo-events per source, Patell's size from them, "
+                             "and variants of skew_t on their CARs")
+    parser.add_argument("--garch-model", action="store_true",
+                        help="with --pooled: also standardize by the garch model's variances")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     if args.no_min_n:
@@ -353,13 +566,27 @@ def main(argv=None) -> None:
         print(f"\n{args.kp_gapped} samples, commit {commit}, "
               f"{time.process_time() - started:.0f} s CPU", file=sys.stderr)
         return
+    if args.pooled:
+        sizes = tuple(int(x) for x in args.pairs.split(","))
+        scar, skew = [], []
+        for src in args.sources.split(","):
+            pools = _pool(src, args.pooled, args.seed, args.garch_model)
+            scar.append(pooled(pools, src, sizes, seed=args.seed))
+            skew.append(skew_variants(pools, src, sizes, seed=args.seed))
+        _print_markdown(pd.concat(scar, ignore_index=True))
+        print()
+        _print_markdown(pd.concat(skew, ignore_index=True))
+        print(f"\n{args.pooled} pairs per source, commit {commit}, "
+              f"{time.process_time() - started:.0f} s CPU", file=sys.stderr)
+        return
     shocks = tuple(float(x) for x in args.shocks.split(","))
     tables = []
     for source in args.sources.split(","):
         for n in (int(x) for x in args.pairs.split(",")):
             t = simulate(args.samples, n, args.seed, source, args.n_boot, shocks)
             tables.append(t)
-            print(f"\n### {source}, N = {n}, {args.samples} samples\n\n{markdown(t)}")
+            print(f"\n### {source}, N = {n}, {args.samples} samples\n\n"
+                  f"{markdown(t, args.variance)}")
             notes = t.loc[t["nan"] > 0, ["test", "note"]].drop_duplicates("test")
             for test, note in notes.itertuples(index=False):
                 print(f"* {test}: NaN ({note})")

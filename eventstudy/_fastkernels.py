@@ -4,7 +4,7 @@ when numba is installed and a block is big enough). Compiled on first use and ca
 import numba
 import numpy as np
 
-OK, SHORT, DOUBT, CONSTANT = 0, 1, 2, 3
+OK, SHORT, DOUBT, CONSTANT, FEW, SKIPPED = 0, 1, 2, 3, 4, 5
 
 
 @numba.njit(cache=True, nogil=True)
@@ -42,33 +42,29 @@ def _clear_rank(xtx, k):
 
 
 @numba.njit(cache=True, nogil=True)
-def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, last_rel,
-          log, je0, je1, rel_tol):
-    """One pass per pair over its rows: masked normal equations, residuals and sigma^2, the
-    window rows (expected return, AR and running-CAR variances), each event window's CAR,
-    variance, t, BHAR, days and gaps, and the pair bootstrap's counts (see engine)."""
-    P, L = y.shape
+def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1, jw0,
+          rel_w, wins, last_rel, todo, min_est, log, rel_tol, dest,
+          resid, expected, ar_var, path_var, car, var, t, bhar, n_days, n_gaps, waiting,
+          boot_p, boot_m, sigma2, dof, n_est):
+    """One pass per pair over its rows, read in place from security-major arrays (U, S):
+    pair p's day i is row r0[p] + i of column col[p] (outside 0..S-1: no row). Counts the
+    usable estimation rows (n, and those kept out as event rows); for the pairs in `todo`
+    with n >= min_est: masked normal equations, residuals and sigma^2, the window rows
+    (expected return, AR and running-CAR variances), each event window's CAR, variance, t,
+    BHAR, days and gaps, and the pair bootstrap's counts (see engine). Results of a settled
+    pair (status OK) go to row dest[p] of the output arrays; the rest stay as they are
+    (but for the estimation columns of `resid`, set NaN where a fitted pair has no row: it may
+    be a reused buffer).
+    Estimation columns je0..je1-1 of the L days, window columns jw0..jw0+W-1."""
+    P = col.shape[0]
+    S = ret.shape[1]
     k = X.shape[2]
-    W = ret_w.shape[1]
+    W = rel_w.shape[0]
     nw = wins.shape[0]
     nan = np.nan
-    status = np.zeros(P, np.int8)
-    n_est = np.zeros(P, np.int64)
-    dof = np.zeros(P, np.int64)
-    sigma2 = np.full(P, nan)
-    resid = np.full((P, L), nan)
-    expected = np.full((P, W), nan)
-    ar_var = np.full((P, W), nan)
-    path_var = np.full((P, W), nan)
-    car = np.full((P, nw), nan)
-    var = np.full((P, nw), nan)
-    t = np.full((P, nw), nan)
-    bhar = np.full((P, nw), nan)
-    n_days = np.zeros((P, nw))
-    n_gaps = np.zeros((P, nw))
-    waiting = np.zeros((P, nw))
-    boot_p = np.full((P, nw), nan)
-    boot_m = np.zeros((P, nw))
+    status = np.full(P, SKIPPED, np.int8)
+    n_all = np.zeros(P, np.int64)
+    n_out = np.zeros(P, np.int64)
     T = je1 - je0
     csum = np.zeros(T + 1)
     bad = np.zeros(T + 1, np.int64)
@@ -78,94 +74,136 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, la
     cum = np.zeros(k)
     s = np.zeros(k)
     ok = np.zeros(W, np.bool_)
+    est = np.zeros(T, np.bool_)
+    y = np.zeros(T)
+    ex = np.zeros(W, np.bool_)
     for p in range(P):
+        c = col[p]
+        # --- the estimation rows: usable (valid, one-session return, complete), kept out
         n = 0
-        for i in range(L):
-            if est[p, i]:
-                n += 1
-        n_est[p] = n
+        m = 0
+        xtx[:, :] = 0.0            # the normal equations, summed while counting (in order)
+        xty[:] = 0.0
+        fit = todo[p]
+        for i in range(T):
+            r = r0[p] + je0 + i
+            est[i] = False
+            if r < 0 or r >= S or not valid[c, r] or span[c, r] != 1.0:
+                continue
+            good = np.isfinite(ret[c, r])
+            if has_off:
+                good = good and np.isfinite(off[c, r])
+            for a in range(k):
+                good = good and np.isfinite(X[c, r, a])
+            if not good:
+                continue
+            if excluded[c, r]:
+                m += 1
+                continue
+            est[i] = True
+            y[i] = ret[c, r] - (off[c, r] if has_off else 0.0)
+            n += 1
+            if fit:
+                for a in range(k):
+                    xa = X[c, r, a]
+                    xty[a] += xa * y[i]
+                    for b_ in range(a + 1):
+                        xtx[a, b_] += xa * X[c, r, b_]
+        n_all[p] = n
+        n_out[p] = m
+        if not todo[p]:
+            continue
+        if n < min_est:
+            status[p] = FEW
+            continue
         if n <= k + 1:
             status[p] = SHORT
             continue
+        q = dest[p]
         # --- fit -------------------------------------------------------------------
         if k == 0:
             acc = 0.0
-            for i in range(L):
-                if est[p, i]:
-                    acc += y[p, i]
+            for i in range(T):
+                if est[i]:
+                    acc += y[i]
             mean = acc / n
             ss = 0.0
-            for i in range(L):
-                if est[p, i]:
-                    d = y[p, i] - mean
+            for i in range(T):
+                if est[i]:
+                    d = y[i] - mean
                     ss += d * d
-                    resid[p, i] = y[p, i]
+                    resid[q, je0 + i] = y[i]
+                else:
+                    resid[q, je0 + i] = nan
             s2 = ss / (n - 1)
-            dof[p] = n - 1
+            dof_ = n - 1
             V = np.zeros((0, 0))
         else:
-            xtx[:, :] = 0.0
-            xty[:] = 0.0
-            for i in range(L):
-                if est[p, i]:
-                    for a in range(k):
-                        xa = X[p, i, a]
-                        xty[a] += xa * y[p, i]
-                        for c in range(a + 1):
-                            xtx[a, c] += xa * X[p, i, c]
             for a in range(k):
-                for c in range(a):
-                    xtx[c, a] = xtx[a, c]
+                for b_ in range(a):
+                    xtx[b_, a] = xtx[a, b_]
             if not _clear_rank(xtx, k):
                 status[p] = DOUBT
                 continue
             V = _inverse(xtx, k)
             for a in range(k):
                 acc = 0.0
-                for c in range(k):
-                    acc += V[a, c] * xty[c]
+                for b_ in range(k):
+                    acc += V[a, b_] * xty[b_]
                 beta[a] = acc
             ss = 0.0
-            for i in range(L):
-                if est[p, i]:
+            for i in range(T):
+                if est[i]:
+                    r = r0[p] + je0 + i
                     f = 0.0
                     for a in range(k):
-                        f += X[p, i, a] * beta[a]
-                    e = y[p, i] - f
-                    resid[p, i] = e
+                        f += X[c, r, a] * beta[a]
+                    e = y[i] - f
+                    resid[q, je0 + i] = e
                     ss += e * e
+                else:
+                    resid[q, je0 + i] = nan
             s2 = ss / (n - k)
-            dof[p] = n - k
+            dof_ = n - k
         if not s2 > 1e-16:
             status[p] = CONSTANT
-            for i in range(L):
-                resid[p, i] = nan
+            for i in range(T):
+                resid[q, je0 + i] = nan
             continue
-        sigma2[p] = s2
+        status[p] = OK
+        sigma2[q] = s2
+        dof[q] = dof_
+        n_est[q] = n
+        boot_m[q, :] = 0.0
         # --- window rows: expected, AR variance, running CAR variance ---------------
         cum[:] = 0.0
         cspan = 0.0
         for j in range(W):
-            good = exists_w[p, j] and np.isfinite(ret_w[p, j]) and np.isfinite(off_w[p, j])
+            r = r0[p] + jw0 + j
+            inside = r >= 0 and r < S
+            ex[j] = inside and exists[c, r]
+            good = ex[j] and np.isfinite(ret[c, r])
+            if good and has_off:
+                good = np.isfinite(off[c, r])
             for a in range(k):
-                good = good and np.isfinite(X_w[p, j, a])
+                good = good and np.isfinite(X[c, r, a])
             ok[j] = good
             if not good:
                 continue
             f = 0.0
             quad = 0.0
             for a in range(k):
-                f += X_w[p, j, a] * beta[a]
-                cum[a] += X_w[p, j, a]
-            cspan += span_w[p, j]
+                f += X[c, r, a] * beta[a]
+                cum[a] += X[c, r, a]
+            cspan += span[c, r]
             qc = 0.0
             for a in range(k):
-                for c in range(k):
-                    quad += X_w[p, j, a] * V[a, c] * X_w[p, j, c]
-                    qc += cum[a] * V[a, c] * cum[c]
-            expected[p, j] = off_w[p, j] + f
-            ar_var[p, j] = s2 * (span_w[p, j] + quad)
-            path_var[p, j] = s2 * (cspan + qc)
+                for b_ in range(k):
+                    quad += X[c, r, a] * V[a, b_] * X[c, r, b_]
+                    qc += cum[a] * V[a, b_] * cum[b_]
+            expected[q, j] = (off[c, r] if has_off else 0.0) + f
+            ar_var[q, j] = s2 * (span[c, r] + quad)
+            path_var[q, j] = s2 * (cspan + qc)
         # --- event windows ------------------------------------------------------------
         for w in range(nw):
             w0, w1 = wins[w, 0], wins[w, 1]
@@ -181,46 +219,47 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, la
             for j in range(W):
                 if rel_w[j] < w0 or rel_w[j] > w1:
                     continue
-                if gap_w[p, j] and exists_w[p, j]:
+                r = r0[p] + jw0 + j
+                if ex[j] and not valid[c, r]:
                     ng += 1
                 if not ok[j]:
                     continue
                 nd += 1
-                sc += ret_w[p, j] - expected[p, j]
-                sspan += span_w[p, j]
-                sr += ret_w[p, j]
-                se_ += expected[p, j]
-                pr *= 1.0 + ret_w[p, j]
-                pe *= 1.0 + expected[p, j]
+                sc += ret[c, r] - expected[q, j]
+                sspan += span[c, r]
+                sr += ret[c, r]
+                se_ += expected[q, j]
+                pr *= 1.0 + ret[c, r]
+                pe *= 1.0 + expected[q, j]
                 for a in range(k):
-                    s[a] += X_w[p, j, a]
-            n_days[p, w] = nd
-            n_gaps[p, w] = ng
+                    s[a] += X[c, r, a]
+            n_days[q, w] = nd
+            n_gaps[q, w] = ng
             wait = w1 > last_rel[p]
-            waiting[p, w] = 1.0 if wait else 0.0
+            waiting[q, w] = 1.0 if wait else 0.0
             if nd == 0 or wait:
                 continue
             extra = 0.0
             for a in range(k):
-                for c in range(k):
-                    extra += s[a] * V[a, c] * s[c]
+                for b_ in range(k):
+                    extra += s[a] * V[a, b_] * s[b_]
             v = s2 * (sspan + extra)
             se = np.sqrt(v)
-            car[p, w] = sc
-            var[p, w] = v
-            t[p, w] = sc / se
-            bhar[p, w] = (np.expm1(sr) - np.expm1(se_)) if log else (pr - pe)
+            car[q, w] = sc
+            var[q, w] = v
+            t[q, w] = sc / se
+            bhar[q, w] = (np.expm1(sr) - np.expm1(se_)) if log else (pr - pe)
         # --- pair bootstrap (inference.pair_bootstrap_matrix, the same sums) -----------
         for i in range(T):
-            e = resid[p, je0 + i]
+            e = resid[q, je0 + i]
             fin = np.isfinite(e)
             csum[i + 1] = csum[i] + (e if fin else 0.0)
             bad[i + 1] = bad[i] + (0 if fin else 1)
         for w in range(nw):
-            L_ = int(n_days[p, w])
-            if not np.isfinite(car[p, w]) or L_ < 1 or L_ > T:
+            L_ = int(n_days[q, w])
+            if not np.isfinite(car[q, w]) or L_ < 1 or L_ > T:
                 continue
-            thr = np.abs(car[p, w]) * (1 - rel_tol)
+            thr = np.abs(car[q, w]) * (1 - rel_tol)
             cnt = 0
             mm = 0
             for i in range(T - L_ + 1):
@@ -228,11 +267,10 @@ def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, wins, la
                     mm += 1
                     if np.abs(csum[i + L_] - csum[i]) >= thr:
                         cnt += 1
-            boot_m[p, w] = mm
+            boot_m[q, w] = mm
             if mm > 0:
-                boot_p[p, w] = (cnt + 1) / (mm + 1)
-    return (status, n_est, dof, sigma2, resid, expected, ar_var, path_var, car, var, t,
-            bhar, n_days, n_gaps, waiting, boot_p, boot_m)
+                boot_p[q, w] = (cnt + 1) / (mm + 1)
+    return status, n_all, n_out
 
 
 @numba.njit(cache=True, nogil=True)

@@ -2,7 +2,7 @@
 
 Only click and the standard library are imported up front: `eventstudy --help`, `events
 list` and a rerun with nothing new must not pay for the numeric stack (pandas, scipy,
-statsmodels, arch, plotly), which the commands import when they need it.
+statsmodels, plotly), which the commands import when they need it.
 """
 from __future__ import annotations
 

@@ -456,7 +456,8 @@ def _parse_universe(uid: str, body, name: str) -> UniverseConfig:
     if text["calendar"] is None:
         raise InputError("missing (an exchange_calendars code such as XTKS, XNYS or 24/5)",
                          file=name, field=f"{where}.calendar")
-    _check_calendar(text["calendar"], name, f"{where}.calendar")
+    _check_calendar(text["calendar"], name, f"{where}.calendar", text["close_time"],
+                    text["close_tz"])
     _check_close(text["close_time"], text["close_tz"], name, where)
     layout = text["layout"]
     if layout is not None and layout not in LAYOUTS:
@@ -650,7 +651,8 @@ def _parse_series(sid: str, body, name: str) -> SeriesConfig:
         raise InputError("missing (an exchange_calendars code such as XTKS, XNYS or 24/5)",
                          file=name, field=f"{where}.calendar")
     calendar = body["calendar"]
-    _check_calendar(calendar, name, f"{where}.calendar")
+    _check_calendar(calendar, name, f"{where}.calendar", body.get("close_time"),
+                    body.get("close_tz"))
     if source == "yahoo" and not body.get("ticker"):
         raise InputError("missing (the Yahoo ticker, e.g. ^N225)", file=name,
                          field=f"{where}.ticker")
@@ -734,7 +736,11 @@ def _str_list(value, name: str, field_name: str) -> list[str]:
     return value
 
 
-def _check_calendar(code: str, name: str, field_name: str) -> None:
+def _check_calendar(code: str, name: str, field_name: str, close_time=None,
+                    close_tz=None) -> None:
+    from eventstudy.calendars import known_calendar
+    if known_calendar(code, close_time, close_tz):
+        return      # a code this exchange_calendars built before (its import: ~60 ms)
     import exchange_calendars as xc
     names = xc.get_calendar_names(include_aliases=True)
     if code not in names:

@@ -422,11 +422,24 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
     time_precision and category, and any metadata (e.g. surprise): numbers become numbers.
     An event id may cover several securities (a sector's news) but (event_id, security)
     is unique. Sorted by announcement time like `load_events`; `row` is the file's row.
+
+    A million rows are read column-wise (`_firm_columns`: pyarrow's CSV reader, each time
+    zone's instants parsed at once); a file that holds any bad or unusual row is read again
+    row by row (`_firm_rows`), which words the first error exactly as before.
     """
     path = Path(path)
     name = str(path)
     text = _read_text(path)
     rows, header = _header(text, name, FIRM_REQUIRED)
+    _check_firm_header(header, name)
+    frame = _firm_columns(text, rows, header, name)
+    if frame is None:
+        rows, header = _header(text, name, FIRM_REQUIRED)
+        frame = _firm_rows(rows, header, name)
+    return frame
+
+
+def _check_firm_header(header: list[str], name: str) -> None:
     missing = [c for c in FIRM_REQUIRED if c not in header]
     if missing:
         hint = next((suggest(m, header) for m in missing if suggest(m, header)), "")
@@ -441,6 +454,9 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
         raise InputError(f"column {reserved[0]!r} is computed by the tool: rename it",
                          file=name, row=1, field=reserved[0])
 
+
+def _firm_rows(rows, header: list[str], name: str) -> pd.DataFrame:
+    """The row-by-row reader: the reference, and the one that words a bad row's error."""
     records, seen = [], {}
     for i, rec in _records(rows, header, name, "values"):
         eid, security = rec["event_id"], rec["security"]
@@ -465,7 +481,11 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
         records.append(rec)
     if not records:
         raise InputError("no events (only a header)", file=name)
-    frame = pd.DataFrame.from_records(records)
+    return _firm_frame(pd.DataFrame.from_records(records), header, name)
+
+
+def _firm_frame(frame: pd.DataFrame, header: list[str], name: str,
+                sort: bool = True) -> pd.DataFrame:
     front = ["event_id", "security", "announced_at", "announced_at_utc", "time_precision",
              "category"]
     extra = [c for c in header if c not in front]
@@ -475,7 +495,177 @@ def load_firm_events(path: str | Path) -> pd.DataFrame:
         numbers = pd.to_numeric(values, errors="coerce")
         if numbers.notna().any() and numbers.notna().sum() == values.notna().sum():
             frame[col] = numbers.astype("float64")
-    frame = frame.sort_values(["announced_at_utc", "event_id", "security"], kind="stable")
+    if sort:
+        frame = frame.sort_values(["announced_at_utc", "event_id", "security"], kind="stable")
     frame = frame.reset_index(drop=True)
     frame.attrs["file"] = name
     return frame
+
+
+# Python's str.strip() whitespace (str.isspace), as an RE2 class for pyarrow
+_SPACE = "[" + "".join(f"\\x{{{c:04x}}}" for c in range(0x3001) if chr(c).isspace()) + "]"
+_LOCAL = r"\d{4}-\d{2}-\d{2}[ T]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?"
+_ZONE_NAME = re.compile(r"[A-Za-z_]+(?:/[A-Za-z_-]+)+|UTC")     # after a local time: a zone
+_OFFSET_ISO = rf"^{_LOCAL}(?:Z|[+-]\d{{2}}:\d{{2}})$"                 # ISO with a UTC offset
+
+
+def _firm_columns(text: str, rows, header: list[str], name: str) -> pd.DataFrame | None:
+    """`_firm_rows`' frame, computed column by column; None when any row is bad or unusual
+    (a blank or ragged row, a malformed quote, an id, security, precision or instant that
+    `_firm_rows` refuses or that is not in a common form): the caller reads the file again row
+    by row, which words the first error. Equal to `_firm_rows` (tests/test_firm_events.py)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    cells = _firm_cells(text, rows, len(header))
+    if cells is None or not len(cells[0]):
+        return None
+    cols = dict(zip(header, cells[0]))
+    padded = "\"" in text or not _no_padding(text)
+    for c, values in cols.items():          # strip as str.strip() does, only where needed
+        if padded and pc.any(pc.match_substring_regex(
+                values, f"^{_SPACE}|{_SPACE}$")).as_py():
+            cols[c] = pa.array([v.strip() for v in values.to_pylist()], pa.string())
+    n = len(cols["event_id"])
+    if not pc.all(pc.match_substring_regex(cols["event_id"], r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+                  ).as_py():
+        return None
+    sec = cols["security"]
+    if pc.any(pc.equal(pc.utf8_length(sec), 0)).as_py() or pc.any(pc.match_substring_regex(
+            sec, r"^[=+\-@]|[\x{00}-\x{1f}\x{7f}-\x{9f}]")).as_py():
+        return None
+    if pc.count_distinct(cols["event_id"]).as_py() < n and pd.DataFrame(
+            {"e": cols["event_id"].to_pandas(), "s": sec.to_pandas()}).duplicated().any():
+        return None
+    precision = cols.get("time_precision", pa.array([""] * n, pa.string()))
+    precision = pc.if_else(pc.equal(precision, ""), "minute", precision)
+    if not pc.all(pc.is_in(precision, pa.array(PRECISIONS))).as_py():
+        return None
+    utc = _instants(cols["announced_at"])
+    if utc is None:
+        return None
+    ns, unit = utc
+    cols.update(time_precision=precision, row=pa.array(cells[1]))
+    cols.setdefault("category", pa.array([""] * n, pa.string()))
+    # sorted by instant, event_id, security as `_firm_rows` sorts (stable; arrow orders
+    # strings by their UTF-8 bytes, i.e. by code point, as Python and pandas do)
+    order = pc.sort_indices(pa.table({"t": ns, "e": cols["event_id"], "s": sec}),
+                            sort_keys=[("t", "ascending"), ("e", "ascending"),
+                                       ("s", "ascending")])
+    frame = pd.DataFrame({c: v.take(order).to_pandas() for c, v in cols.items()})
+    frame["announced_at_utc"] = pd.to_datetime(ns[order.to_numpy()], unit="ns",
+                                               utc=True).as_unit(unit)
+    return _firm_frame(frame, header, name, sort=False)
+
+
+def _no_padding(text: str) -> bool:
+    """Whether no cell of an unquoted ASCII CSV text starts or ends with whitespace: the bytes
+    beside each comma and line break, instead of a regex over every cell."""
+    if not text.isascii() or "\r" in text:
+        return False
+    b = np.frombuffer(text.encode("ascii"), np.uint8)
+    if not len(b):
+        return True
+    space = np.zeros(256, bool)
+    space[[ord(c) for c in map(chr, range(128)) if c.isspace()]] = True
+    sep = np.flatnonzero((b == ord(",")) | (b == ord("\n")))
+    ends = np.r_[sep - 1, len(b) - 1]          # last byte of each cell (or its separator)
+    starts = np.r_[0, sep + 1]
+    ends, starts = ends[ends >= 0], starts[starts < len(b)]
+    return not (space[b[ends]] & (b[ends] != ord("\n"))).any() and \
+        not (space[b[starts]] & (b[starts] != ord("\n"))).any()
+
+
+def _firm_cells(text: str, rows, width: int):
+    """(the columns as pyarrow string arrays, each row's number) of a file whose rows are
+    all `width` fields; None for anything irregular. Without quotes (the common case) the
+    body goes to pyarrow's CSV reader; with quotes, to `rows` (the csv module, row numbers as
+    a spreadsheet counts them)."""
+    import pyarrow as pa
+    if '"' not in text and ("\r" not in text or text.count("\r") == text.count("\r\n")):
+        import pyarrow.csv as pacsv
+        end = text.find("\n")
+        body = text[end + 1:] if end >= 0 else ""
+        names = [f"c{i}" for i in range(width)]
+        try:
+            table = pacsv.read_csv(
+                io.BytesIO(body.encode("utf-8")),
+                read_options=pacsv.ReadOptions(column_names=names),
+                parse_options=pacsv.ParseOptions(quote_char=False, newlines_in_values=False,
+                                                 ignore_empty_lines=False),
+                convert_options=pacsv.ConvertOptions(
+                    column_types={c: pa.string() for c in names}, strings_can_be_null=False,
+                    quoted_strings_can_be_null=False))
+        except (pa.ArrowInvalid, ValueError):
+            return None
+        return ([table.column(c).combine_chunks() for c in names],
+                np.arange(table.num_rows, dtype=np.int64) + 2)
+    try:
+        records = list(rows)
+    except InputError:
+        return None
+    if any(len(cells) != width for _, cells in records):
+        return None           # ragged, or blank (skipped by _firm_rows with its row number)
+    columns = list(zip(*(cells for _, cells in records))) or [()] * width
+    return ([pa.array(list(c), pa.string()) for c in columns],
+            np.array([i for i, _ in records], dtype=np.int64))
+
+
+def _instants(values) -> tuple[np.ndarray, str] | None:
+    """announced_at as UTC instants (int64 ns) and `parse_instant`'s unit (the finest any row
+    needs);
+    each zone's local times are localised at once, ISO times with an offset parsed at once,
+    any other form row by row; None if a row is refused (a skipped or repeated local hour,
+    an unknown zone, a naive time...)."""
+    import pyarrow.compute as pc
+    n = len(values)
+    ns = np.zeros(n, np.int64)
+    units = set()
+    done = np.zeros(n, bool)
+    parts = pc.split_pattern(values, " ", max_splits=1, reverse=True)
+    two = pc.equal(pc.list_value_length(parts), 2)
+    at = np.flatnonzero(two.to_numpy(zero_copy_only=False))
+    if len(at):
+        if len(at) < n:
+            parts = parts.take(at)
+        local, zone = pc.list_element(parts, 0), pc.list_element(parts, 1)
+        ok = pc.match_substring_regex(local, f"^{_LOCAL}$").to_numpy(zero_copy_only=False)
+        zone = pc.dictionary_encode(zone)
+        code = zone.indices.to_numpy(zero_copy_only=False)
+        for k, name in enumerate(zone.dictionary.to_pylist()):
+            if not _ZONE_NAME.fullmatch(name):
+                continue
+            try:
+                tz = ZoneInfo(name)
+            except (ZoneInfoNotFoundError, ValueError):
+                return None
+            mine = np.flatnonzero((code == k) & ok)
+            if not len(mine):
+                continue
+            text = local if len(mine) == len(at) else local.take(mine)
+            stamps = pd.DatetimeIndex(pd.to_datetime(text.to_pandas(), format="ISO8601"))
+            aware = stamps.tz_localize(tz, ambiguous="NaT", nonexistent="NaT")
+            if aware.hasnans:
+                return None
+            units.add(stamps.unit)
+            ns[at[mine]] = aware.tz_convert("UTC").as_unit("ns").asi8
+            done[at[mine]] = True
+    rows = np.flatnonzero(~done)
+    if len(rows):
+        rest = values.take(rows) if len(rows) < n else values
+        iso = pc.match_substring_regex(rest, _OFFSET_ISO).to_numpy(zero_copy_only=False)
+        if iso.any():
+            stamps = pd.DatetimeIndex(pd.to_datetime(rest.filter(iso).to_pandas(),
+                                                     format="ISO8601", utc=True))
+            units.add(stamps.unit)
+            ns[rows[iso]] = stamps.as_unit("ns").asi8
+            done[rows[iso]] = True
+    rows = np.flatnonzero(~done)
+    text = values.take(rows).to_pylist() if len(rows) else []
+    for i, one in zip(rows, text):        # other forms ('UTC+9', 'Etc/GMT-9'): one by one
+        try:
+            stamp = parse_instant(one)
+        except ValueError:
+            return None
+        units.add(stamp.unit)
+        ns[i] = stamp.tz_convert("UTC").as_unit("ns").value
+    return ns, max(units, key=["s", "ms", "us", "ns"].index)

@@ -30,7 +30,7 @@ FAST_MIN_PAIRS = 10_000     # pairs in a block from which `auto` pays numba's lo
 _STATE: dict = {}           # "kernels": the compiled functions, or None when numba is missing
 
 # statuses of a pair in the kernel's output
-OK, SHORT, DOUBT, CONSTANT = 0, 1, 2, 3
+OK, SHORT, DOUBT, CONSTANT, FEW, SKIPPED = 0, 1, 2, 3, 4, 5
 
 
 def available() -> bool:
@@ -80,22 +80,30 @@ def _kernels():
     return _STATE["kernels"]
 
 
-def fused(y, X, est, ret_w, off_w, span_w, X_w, exists_w, gap_w, rel_w, windows, last_rel,
-          log: bool, est_cols: slice) -> dict:
-    """Run the kernel on one block (arrays as `engine.study_block` builds them); a dict of
-    its outputs. Pairs with status SHORT or DOUBT are left for the numpy path. `est_cols`:
-    the estimation window's columns of `y` (the pair bootstrap's reference sums)."""
+def fused(ret, span, X, off, valid, exists, excluded, col, r0, est_cols: slice,
+          win_cols: slice, rel_w, windows, last_rel, todo, min_est: int, log: bool, out,
+          dest) -> tuple:
+    """Run the kernel on P pairs read in place from (U, S) rows (a `Block`'s (pairs x days)
+    arrays are the case U = P, r0 = 0): pair p's day i is row r0[p] + i of row col[p]; X is
+    (U, S, k), `off` the benchmark return subtracted from y (market-adjusted) or None.
+    Writes the pairs it settles (status OK) into rows `dest` of `out` (an
+    `engine.PairArrays`, its arrays as allocated: C-ordered float64); returns (status, n,
+    n_excluded) per pair. Pairs in `todo` with status SHORT or DOUBT are left for the numpy
+    path, FEW ones (n < min_est) for the caller to word."""
     from eventstudy.inference import _REL_TOL
     k = _kernels()
     if k is None:
         raise ImportError("numba is not installed (pip install 'eventstudy-markets[fast]')")
     c = np.ascontiguousarray
-    out = k["fused"](c(y, dtype=float), c(X, dtype=float), c(est, dtype=np.bool_),
-                     c(ret_w, dtype=float), c(off_w, dtype=float), c(span_w, dtype=float),
-                     c(X_w, dtype=float), c(exists_w, dtype=np.bool_), c(gap_w, dtype=np.bool_),
-                     c(rel_w, dtype=np.int64), c(np.asarray(windows, dtype=np.int64).reshape(-1, 2)),
-                     c(last_rel, dtype=np.int64), bool(log), int(est_cols.start),
-                     int(est_cols.stop), float(_REL_TOL))
-    names = ("status", "n_est", "dof", "sigma2", "resid", "expected", "ar_var", "path_var",
-             "car", "var", "t", "bhar", "n_days", "n_gaps", "waiting", "boot_p", "boot_m")
-    return dict(zip(names, out))
+    has_off = off is not None
+    return k["fused"](
+        c(ret, dtype=float), c(span, dtype=float), c(X, dtype=float),
+        c(off, dtype=float) if has_off else np.zeros((1, 1)), has_off,
+        c(valid, dtype=np.bool_), c(exists, dtype=np.bool_), c(excluded, dtype=np.bool_),
+        c(col, dtype=np.int64), c(r0, dtype=np.int64), int(est_cols.start),
+        int(est_cols.stop), int(win_cols.start), c(rel_w, dtype=np.int64),
+        c(np.asarray(windows, dtype=np.int64).reshape(-1, 2)), c(last_rel, dtype=np.int64),
+        c(todo, dtype=np.bool_), int(min_est), bool(log), float(_REL_TOL),
+        c(dest, dtype=np.int64), out.resid, out.expected, out.ar_var, out.path_var, out.car,
+        out.var, out.t, out.bhar, out.n_days, out.n_gaps, out.waiting, out.boot_p, out.boot_m,
+        out.sigma2, out.dof, out.n_est)

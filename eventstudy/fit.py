@@ -160,8 +160,9 @@ def fit_scholes_williams(y, rm, lag1, lead1, span, mask) -> Fits:
 
 
 def fit_garch(y, X, mask, names) -> Fits:
-    """GARCH(1,1)-scaled market model: arch per pair (the QMLE has no batched form here),
-    each fit exactly `models.fit_garch` on the same rows."""
+    """GARCH(1,1)-scaled market model: one QMLE per pair (arch's estimator,
+    `models.garch11_qmle`; it has no batched form), each fit exactly `models.fit_garch` on the
+    same rows."""
     import pandas as pd
 
     from eventstudy import models as mdl
@@ -170,7 +171,7 @@ def fit_garch(y, X, mask, names) -> Fits:
     out = _empty(P, L, k)
     out.garch = {name: np.full(P, np.nan) for name in ("omega", "alpha", "beta", "last_h",
                                                        "last_e2")}
-    for p in range(P):      # one arch optimisation per pair: ~40 ms each, loop cost negligible
+    for p in range(P):      # one SLSQP optimisation per pair: ~10 ms each, loop cost negligible
         rows = np.flatnonzero(mask[p])
         est = pd.DataFrame(X[p, rows], columns=names)
         est["ret"] = y[p, rows]

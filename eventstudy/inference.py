@@ -559,6 +559,9 @@ def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
 
 
 def _test_bw_cda(ctx: _Context, w: WindowCars):
+    """Brown & Warner's crude dependence adjustment. It takes the estimation window's AAR
+    variance as the event window's, which real daily returns break (up to 7 % at 5 %,
+    docs/size-power.md)."""
     x, sel = _cars(w)
     n = len(x)
     est = float(x.mean()) if n else _NAN
@@ -578,6 +581,9 @@ def _patell_parts(w: WindowCars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
 
 
 def _test_patell(ctx: _Context, w: WindowCars):
+    """Patell (1976): exact under i.i.d. normal returns. Real daily returns' clustered, fat-tailed
+    volatility makes sigma_hat a noisy measure of the event window's variance and the test
+    over-rejects (6.4-7.4 % at 5 % on day 0, any N; docs/size-power.md); bmp does not."""
     s, dof, _ = _patell_parts(w)
     n = len(s)
     if n < 1:
@@ -917,6 +923,9 @@ def _wilcoxon_cdf(n: int) -> np.ndarray:
 
 
 def _test_skew_t(ctx: _Context, w: WindowCars):
+    """Hall's (1992) skewness-adjusted t with t(N - 1) p-values. Built for skewed CARs; on
+    symmetric fat-tailed ones (daily CARs) the sample skewness moves with the mean and the
+    test over-rejects (6-8 % at 5 %, any N; docs/size-power.md)."""
     x, _ = _cars(w)
     n = len(x)
     est = float(x.mean()) if n else _NAN

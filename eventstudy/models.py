@@ -9,7 +9,7 @@ is never dropped.
 """
 from __future__ import annotations
 
-import os
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -102,8 +102,11 @@ def design(model: str, frame: pd.DataFrame, names: list[str]) -> tuple[pd.DataFr
     return X, offset
 
 
-def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
-    """OLS on the estimation rows (already cleaned: no gaps, span 1, regressors present)."""
+def fit(model: str, est: pd.DataFrame, names: list[str], *, ols=None) -> ModelFit:
+    """OLS on the estimation rows (already cleaned: no gaps, span 1, regressors present).
+
+    `ols(y, X) -> (params, (X'X)^-1, residuals, SSR / dof, dof)`: statsmodels' OLS by
+    default; `pinv_ols` is the same arithmetic without importing statsmodels."""
     X, offset = design(model, est, names)
     y = est["ret"] - offset
     n, k = X.shape
@@ -115,12 +118,12 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         if np.linalg.matrix_rank(X.to_numpy()) < k:
             raise ModelError("the regressors are collinear in the estimation window "
                              "(e.g. a constant benchmark)")
-        from statsmodels.regression.linear_model import OLS   # ~0.5 s: on use
-        res = OLS(y.to_numpy(dtype=float), X.to_numpy(dtype=float)).fit()  # arrays: no wrapping
-        resid = pd.Series(res.resid, index=est.index)
-        sigma2, dof = float(res.scale), int(round(res.df_resid))
-        xtx_inv = np.asarray(res.normalized_cov_params, dtype=float)
-        params = pd.Series(res.params, index=names)
+        b, xtx_inv, e, sigma2, dof = (ols or statsmodels_ols)(y.to_numpy(dtype=float),
+                                                              X.to_numpy(dtype=float))
+        resid = pd.Series(e, index=est.index)
+        sigma2, dof = float(sigma2), int(round(dof))
+        xtx_inv = np.asarray(xtx_inv, dtype=float)
+        params = pd.Series(b, index=names)
     else:
         resid = y  # market-adjusted: the abnormal return itself is the residual
         sigma2, dof = float(y.var(ddof=1)), n - 1
@@ -130,6 +133,30 @@ def fit(model: str, est: pd.DataFrame, names: list[str]) -> ModelFit:
         raise ModelError("constant returns in the estimation window (residual variance 0)")
     return ModelFit(model=model, params=params, sigma2=sigma2, dof=dof, n_est=n,
                     xtx_inv=xtx_inv, residuals=resid)
+
+
+def statsmodels_ols(y: np.ndarray, X: np.ndarray):
+    """statsmodels' OLS (arrays in: no pandas wrapping)."""
+    from statsmodels.regression.linear_model import OLS   # ~0.5 s with scipy.stats: on use
+    res = OLS(y, X).fit()
+    return res.params, res.normalized_cov_params, res.resid, res.scale, res.df_resid
+
+
+def pinv_ols(y: np.ndarray, X: np.ndarray):
+    """statsmodels' `OLS(y, X).fit()` (method "pinv") operation for operation, so the numbers
+    are the same to the bit (tests/test_models.py checks it), without importing statsmodels
+    and with it scipy.stats (~0.5 s): the GARCH model's mean equation, where a last-bit
+    difference could move arch's optimiser. X has full column rank (`fit` checks it)."""
+    u, s, vt = np.linalg.svd(X.conjugate(), False)        # statsmodels.tools.pinv_extended
+    cutoff = 1e-15 * np.maximum.reduce(s)
+    s = s.copy()
+    for i in range(len(s)):                               # k values: not a hot loop
+        s[i] = 1.0 / s[i] if s[i] > cutoff else 0.0
+    pinv = np.dot(np.transpose(vt), np.multiply(s[:, np.newaxis], np.transpose(u)))
+    params = np.dot(pinv, y)
+    resid = y - np.dot(X, params)
+    dof = float(X.shape[0]) - X.shape[1]
+    return params, np.dot(pinv, np.transpose(pinv)), resid, np.dot(resid, resid) / dof, dof
 
 
 def fit_scholes_williams(est: pd.DataFrame) -> ModelFit:
@@ -232,37 +259,111 @@ class GarchFit:
         return self.conditional_variance_x(e, frame["span"].to_numpy(dtype=float))
 
 
-def arch_model(*args, **kwargs):
-    """arch's `arch_model`, imported on first use without numba: arch's GARCH recursions are
-    its compiled Cython ones either way, and numba (installed with our `fast` extra) would only
-    add ~0.4 s to the import. A user's own ARCH_DISABLE_NUMBA setting is kept."""
-    os.environ.setdefault("ARCH_DISABLE_NUMBA", "1")
-    from arch import arch_model as make
-    return make(*args, **kwargs)
+_LOG_2PI = np.log(2 * np.pi)
+_DBL_MAX = np.finfo(float).max
+
+
+def _garch_recursion(params, f: list, backcast: float, lo: list, hi: list) -> np.ndarray:
+    """arch's `garch_recursion` for p = 1, o = 0, q = 1 (recursions.pyx), step for step:
+    s_t = omega + alpha f_{t-1} + beta s_{t-1} (backcast before the first day), kept within
+    [lo_t, hi_t] (above hi_t: hi_t + log(s_t / hi_t)). A sequential loop over the days of one
+    series (~50 us for 250 days)."""
+    omega, alpha, beta = float(params[0]), float(params[1]), float(params[2])
+    out = []
+    f_prev = s_prev = backcast
+    for f_t, lo_t, hi_t in zip(f, lo, hi):
+        s = omega + alpha * f_prev
+        s = s + beta * s_prev
+        if s < lo_t:
+            s = lo_t
+        elif s > hi_t:
+            s = hi_t + 1000 if s > _DBL_MAX else hi_t + math.log(s / hi_t)
+        out.append(s)
+        f_prev, s_prev = f_t, s
+    return np.array(out)
+
+
+def _normal_nll(y: np.ndarray, sigma2: np.ndarray) -> float:
+    """Minus arch's Normal.loglikelihood of one series."""
+    return -float(np.sum(-0.5 * (_LOG_2PI + np.log(sigma2) + y ** 2.0 / sigma2)))
+
+
+def _garch_nll(params, y, f, backcast, lo, hi) -> float:
+    return _normal_nll(y, _garch_recursion(params, f, backcast, lo, hi))
+
+
+def garch11_qmle(y: np.ndarray) -> tuple[np.ndarray, np.ndarray, int]:
+    """(omega, alpha, beta), the conditional volatilities and SLSQP's exit status of
+    `arch_model(y, mean="Zero", vol="GARCH", p=1, q=1, rescale=False).fit(disp="off")`.
+
+    Why not arch itself: importing arch imports statsmodels and scipy.stats (~0.5 s, a third
+    of a rerun with one new event). This is arch 7-8's estimator step for step (backcast,
+    variance bounds, the starting-value grid, SLSQP with arch's bounds and constraints), so the
+    numbers are arch's to the bit: tests/test_models.py compares them with arch's on real and
+    simulated series (arch stays a test dependency and the oracle)."""
+    from scipy.optimize import minimize     # ~0.15 s; scipy.stats and statsmodels are not needed
+    y = np.asarray(y, dtype=float)
+    n = y.shape[0]
+    f = (np.absolute(y) ** 2.0).tolist()
+    tau = min(75, n)
+    w = 0.94 ** np.arange(tau)
+    w = w / sum(w)                                          # (sic: Python's sum, as arch)
+    backcast = float(np.sum((np.absolute(y[:tau]) ** 2.0) * w))   # GARCH.backcast
+    # VolatilityProcess.variance_bounds: loose multiples of an EWMA of y^2
+    ewma = _garch_recursion((0.0, 1.0 - 0.94, 0.94), (y ** 2.0).tolist(),
+                            float(w.dot(y[:tau] ** 2.0)), [-1.0] * n, [1.7e308] * n)
+    bounds = np.vstack((ewma / 1e6, ewma * 1e6)).T
+    lower, upper = float(np.var(y)) / 1e8, 1e7 * (1 + float(np.max(y ** 2.0)))
+    min_upper = 1 + float(np.max(y ** 2.0))
+    bounds[bounds[:, 0] < lower, 0] = lower
+    bounds[bounds[:, 1] < min_upper, 1] = min_upper
+    bounds[bounds[:, 1] > upper, 1] = upper
+    lo, hi = bounds[:, 0].tolist(), bounds[:, 1].tolist()
+    # GARCH.starting_values: the grid point of highest Gaussian likelihood. arch's grid is
+    # alpha x gamma x (alpha + beta) = 64 points, but without an asymmetric term its gamma
+    # axis only repeats the 16 (alpha, alpha + beta) points; argmax over those 16, in the same
+    # order, picks the same point (a tie breaks to the first in both).
+    target = np.mean(np.absolute(y) ** 2.0)
+    target *= (np.mean(y ** 2) / (target ** 1.0)) ** 1.0
+    starts = [np.array([(1.0 - agb) * target, a, agb - a]) for a in (0.01, 0.05, 0.1, 0.2)
+              for agb in (0.5, 0.7, 0.9, 0.98)]
+    llfs = np.array([-_garch_nll(sv, y, f, backcast, lo, hi) for sv in starts])
+    start = starts[int(np.argmax(llfs))]
+    v = float(np.mean(np.absolute(y) ** 2.0))                 # GARCH.bounds
+    box = [(1e-8 * v, 10.0 * v), (0.0, 1.0), (0.0, 1.0)]
+    # GARCH.constraints: omega, alpha, beta >= 0 and 1 - alpha - beta >= 0, one function each
+    rows = (((1.0, 0.0, 0.0), 0.0), ((0.0, 1.0, 0.0), 0.0), ((0.0, 0.0, 1.0), 0.0),
+            ((0.0, -1.0, -1.0), -1.0))
+    constraints = [{"type": "ineq", "fun": lambda p, *_, a=np.array(a), b=b: np.dot(a, p) - b}
+                   for a, b in rows]
+    opt = minimize(_garch_nll, start, args=(y, f, backcast, lo, hi), method="SLSQP",
+                   bounds=box, constraints=constraints, tol=None, options={"disp": False})
+    return opt.x, np.sqrt(_garch_recursion(opt.x, f, backcast, lo, hi)), int(opt.status)
 
 
 def garch11(resid: np.ndarray, where: str = "the estimation window"):
-    """(omega, alpha, beta, h_t) of a zero-mean GARCH(1,1) fitted by arch to `resid` (in
-    percent, for the optimiser; returned in the residuals' units). ModelError when arch's
-    optimiser stopped early or the fit is not stationary: those estimates are never used."""
+    """(omega, alpha, beta, h_t) of a zero-mean GARCH(1,1) fitted to `resid` (in percent, for
+    the optimiser; returned in the residuals' units) by arch's estimator (`garch11_qmle`).
+    ModelError when the optimiser stopped early or the fit is not stationary: those estimates
+    are never used."""
     scale = 100.0
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        res = arch_model(resid * scale, mean="Zero", vol="GARCH", p=1, q=1,
-                         rescale=False).fit(disp="off")
-    if res.convergence_flag != 0:    # scipy's SLSQP exit code: the estimates are not a maximum
+        params, vol, status = garch11_qmle(resid * scale)
+    if status != 0:    # scipy's SLSQP exit code: the estimates are not a maximum
         raise ModelError(f"GARCH(1,1): the optimiser did not converge on {where} "
-                         f"(SLSQP exit {res.convergence_flag})")
-    omega = float(res.params["omega"]) / scale ** 2
-    alpha, beta = float(res.params["alpha[1]"]), float(res.params["beta[1]"])
+                         f"(SLSQP exit {status})")
+    omega = float(params[0]) / scale ** 2
+    alpha, beta = float(params[1]), float(params[2])
     if not (np.isfinite([omega, alpha, beta]).all() and omega > 0 and alpha + beta < 1):
         raise ModelError(f"GARCH(1,1) did not converge to a stationary fit on {where}")
-    return omega, alpha, beta, (np.asarray(res.conditional_volatility, dtype=float) / scale) ** 2
+    return omega, alpha, beta, (np.asarray(vol, dtype=float) / scale) ** 2
 
 
 def fit_garch(est: pd.DataFrame, names: list[str]) -> GarchFit:
-    """GARCH(1,1)-scaled model: OLS mean (`names`), then arch on the residuals (`garch11`)."""
-    mean = fit("garch", est, names)
+    """GARCH(1,1)-scaled model: OLS mean (`names`), then GARCH(1,1) on the residuals
+    (`garch11`). Neither imports statsmodels nor arch (their numbers, to the bit)."""
+    mean = fit("garch", est, names, ols=pinv_ols)
     resid = mean.residuals.to_numpy(dtype=float)
     omega, alpha, beta, h = garch11(resid)
     return GarchFit(model="garch", mean=mean, omega=omega, alpha=alpha, beta=beta,

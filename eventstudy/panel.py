@@ -36,8 +36,24 @@ class Panel:
     last_row: np.ndarray            # (N,)
     regressors: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (S, N)
     has: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (N,) who has it
-    bench_interval: np.ndarray | None = None   # (2, S, N) int64 ns: benchmark bar closes
-    #                                            that start and end each return's interval
+    bench_close: np.ndarray | None = None   # (B, S) int64 ns: each benchmark's last close
+    #                                         at or before each row's close (`bench_closes`)
+    bench_of: np.ndarray | None = None      # (N,) which row of bench_close (-1: none)
+
+    def bench_interval_at(self, rows: np.ndarray, cols: np.ndarray) -> tuple:
+        """The close instants (int64 ns) of the benchmark bars that start and end the
+        benchmark interval of the returns at (rows, cols) (int64 min where there is none):
+        `bench_intervals` at those cells, without a (2, S, N) array of them all."""
+        none = np.iinfo(np.int64).min
+        if self.bench_close is None or not self.close.shape[0] or not len(self.bench_close):
+            return np.full(rows.shape, none, np.int64), np.full(rows.shape, none, np.int64)
+        b = self.bench_of[cols]
+        prev = self.prev[rows, cols]
+        has = self.valid[rows, cols] & (prev >= 0) & (b >= 0)
+        bb = np.maximum(b, 0)
+        end = np.where(has, self.bench_close[bb, rows], none)
+        start = np.where(has, self.bench_close[bb, np.where(has, prev, 0)], none)
+        return start, end
 
     @property
     def gap(self) -> np.ndarray:
@@ -141,22 +157,38 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
     close = np.full((S, n), np.nan)
     inside = (rows >= offset) & (rows < offset + S)
     close[rows[inside] - offset] = values[inside]
-    r = np.arange(S)[:, None]
+    r = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
     exists = (r >= (first_row - offset)[None, :]) & (r <= (last_row - offset)[None, :])
-    valid = exists & np.isfinite(close)
-    close = np.where(valid, close, np.nan)
-    idx = np.where(valid, r, -1)
-    last_at_or_before = np.maximum.accumulate(idx, axis=0) if S else idx
-    prev = np.vstack([np.full((1, n), -1), last_at_or_before[:-1]]) if S else idx
-    has_prev = valid & (prev >= 0)
-    safe_prev = np.where(has_prev, prev, 0)
-    cols = np.arange(n)[None, :]
-    ret = np.full((S, n), np.nan)
-    span = np.full((S, n), np.nan)
+    valid = np.isfinite(close)
+    valid &= exists
+    np.copyto(close, np.nan, where=~valid)
+    # each row's previous bar: the row before it, except right after a gap (few rows)
+    prev = np.empty((S, n), dtype=r.dtype)
+    if S:
+        prev[0] = -1
+        np.copyto(prev[1:], np.where(valid[:-1], r[:-1], -1))
+        np.maximum.accumulate(prev, axis=0, out=prev)
+    ret = np.empty((S, n))
+    span = np.empty((S, n))
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = close / close[safe_prev, cols]
-    ret[has_prev] = (np.log(ratio) if kind == "log" else ratio - 1.0)[has_prev]
-    span[has_prev] = (r - prev)[has_prev]
+        ratio = np.empty((S, n))
+        ratio[:1] = np.nan
+        np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
+        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr += 1
+        pr = prev[rr, cc]
+        after = pr >= 0                                         # a bar after a gap
+        ratio[rr[after], cc[after]] = close[rr[after], cc[after]] / close[pr[after],
+                                                                          cc[after]]
+        if kind == "log":
+            np.log(ratio, out=ret)
+        else:
+            np.subtract(ratio, 1.0, out=ret)
+        del ratio
+    if S:
+        span[0] = np.nan
+        np.copyto(span[1:], np.where(valid[1:] & valid[:-1], 1.0, np.nan))
+    span[rr[after], cc[after]] = (rr - pr)[after]
     return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
                  securities=list(securities), close=close, exists=exists, valid=valid,
                  prev=prev, ret=ret, span=span, first_row=first_row - offset,
@@ -171,22 +203,36 @@ def asof_prices(panel: Panel, bench_ns: np.ndarray, bench_close: np.ndarray) -> 
 
 def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
                      kind: str = "log") -> np.ndarray:
-    """(S, len(columns)) returns of an as-of price over each security's own bar intervals."""
-    valid = panel.valid[:, columns]
-    prev = panel.prev[:, columns]
-    has_prev = valid & (prev >= 0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = asof[:, None] / asof[np.where(has_prev, prev, 0)]
+    """(S, len(columns)) returns of an as-of price over each security's own bar intervals.
+
+    A bar right after another is the as-of price's one-row return (one vector for every
+    security); only the few bars after a gap need their own interval."""
+    every = len(columns) == panel.valid.shape[1] and np.array_equal(
+        columns, np.arange(len(columns)))
+    valid = panel.valid if every else panel.valid[:, columns]
+    S = valid.shape[0]
     out = np.full(valid.shape, np.nan)
-    out[has_prev] = (np.log(ratio) if kind == "log" else ratio - 1.0)[has_prev]
-    out[valid & ~has_prev] = np.nan
+    if not S:
+        return out
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = asof[1:] / asof[:-1]
+        step = np.log(step) if kind == "log" else step - 1.0
+        both = valid[1:] & valid[:-1]
+        out[1:] = np.where(both, step[:, None], np.nan)
+        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr += 1
+        prev = (panel.prev if every else panel.prev[:, columns])[rr, cc]
+        after = prev >= 0
+        ratio = asof[rr[after]] / asof[prev[after]]
+        out[rr[after], cc[after]] = np.log(ratio) if kind == "log" else ratio - 1.0
     return out
 
 
 def bench_intervals(panel: Panel, bench_ns: np.ndarray, columns: np.ndarray) -> np.ndarray:
     """(2, S, len(columns)) int64: the close instants of the benchmark bars that start and end
     each security return's benchmark interval (int64 min where there is none): an
-    announcement inside (start, end] means the benchmark reacted to it too."""
+    announcement inside (start, end] means the benchmark reacted to it too. The reference of
+    `Panel.bench_interval_at`, which gives the same for a few rows."""
     at = np.searchsorted(bench_ns, panel.close_ns, side="right") - 1
     none = np.iinfo(np.int64).min
     end_all = np.where(at >= 0, bench_ns[np.maximum(at, 0)], none)
@@ -196,6 +242,13 @@ def bench_intervals(panel: Panel, bench_ns: np.ndarray, columns: np.ndarray) -> 
     end = np.where(has_prev, end_all[:, None], none)
     start = np.where(has_prev, end_all[np.where(has_prev, prev, 0)], none)
     return np.stack([start, end])
+
+
+def bench_closes(panel: Panel, bench_ns: np.ndarray) -> np.ndarray:
+    """(S,) int64: the close instant of the benchmark's last bar at or before each row's
+    close (int64 min before its first): what `Panel.bench_interval_at` reads."""
+    at = np.searchsorted(bench_ns, panel.close_ns, side="right") - 1
+    return np.where(at >= 0, bench_ns[np.maximum(at, 0)], np.iinfo(np.int64).min)
 
 
 def shift_bars(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:

@@ -187,6 +187,20 @@ def _set_ar(self, value) -> None:
 # keeps them in a Parquet dataset (`eventstudy.store.PartitionedFrame`): `result.ar` then reads
 # it whole, and `result.ar_store.read(event_id=...)` reads one event's rows only.
 StudyResult.ar = property(_get_ar, _set_ar, doc="One row per (event, series, model, day).")
+def _get_prices(self) -> pd.DataFrame:
+    prices = self.__dict__["_prices"]
+    if not isinstance(prices, pd.DataFrame):        # built when first read
+        prices = self.__dict__["_prices"] = prices()
+    return prices
+
+
+def _set_prices(self, value) -> None:
+    self.__dict__["_prices"] = value
+
+
+# `result.prices` may be given as a function that builds it: a market of 10,000 securities over
+# 20 years is 50 million bars, a frame the study itself never needs.
+StudyResult.prices = property(_get_prices, _set_prices, doc="(series, date, close) as used.")
 StudyResult.ar_store = property(
     lambda self: None if isinstance(self.__dict__["_ar"], pd.DataFrame) else self.__dict__["_ar"],
     doc="The Parquet dataset holding `ar` (None when it is in memory).")

@@ -39,11 +39,34 @@ class PartitionedFrame:
             self._cleanup = weakref.finalize(self, shutil.rmtree, root, True)
         self.root = Path(root)
         self.root.mkdir(parents=True, exist_ok=True)
-        events = np.unique(np.asarray(list(event_ids), dtype=object).astype(str))
-        self._code = pd.Series(np.arange(len(events)) % EVENT_DIRS, index=events)
+        self._events = event_ids
         self.columns = list(columns)
         self.files: list[Path] = []
         self.rows = 0
+        self._pending = []          # writers deferred until the dataset is first read
+
+    @property
+    def _code(self) -> pd.Series:
+        """Each event's folder: its number among the events sorted by id, modulo
+        EVENT_DIRS (worked out when first needed: a million ids take a while)."""
+        if not isinstance(self._events, pd.Series):
+            events = pd.Index(pd.unique(pd.Series(self._events, dtype="str"))).sort_values()
+            self._events = pd.Series(np.arange(len(events)) % EVENT_DIRS,
+                                     index=events.astype(object))
+        return self._events
+
+    @property
+    def temporary(self) -> bool:
+        """A dataset of our own (removed with this object), not a folder the caller named."""
+        return hasattr(self, "_cleanup")
+
+    def defer(self, fill) -> None:
+        """Call `fill()` (which writes the partitions) when the dataset is first read."""
+        self._pending.append(fill)
+
+    def _ready(self) -> None:
+        while self._pending:
+            self._pending.pop(0)()
 
     def write(self, frame: pd.DataFrame, *, block: int, model: int) -> None:
         """One partition's rows (with `_p` and `_m`), one file per event folder."""
@@ -65,17 +88,20 @@ class PartitionedFrame:
         """Another frame of the same study in a folder beside this one (`<root>/../<name>`;
         for a temporary dataset, another temporary one)."""
         root = None if hasattr(self, "_cleanup") else self.root.parent / name
-        return PartitionedFrame(root, self._code.index, columns)
+        events = self._events.index if isinstance(self._events, pd.Series) else self._events
+        return PartitionedFrame(root, events, columns)
 
     def dataset(self):
         """The pyarrow dataset of every file (for filters and column projection)."""
         import pyarrow.dataset as ds
+        self._ready()
         return ds.dataset([str(f) for f in self.files], format="parquet")
 
     def read(self, event_id=None, series=None, columns=None) -> pd.DataFrame:
         """The rows of one event (and/or one series), in the frame's order: only that
         event's folder is opened."""
         import pyarrow.dataset as ds
+        self._ready()
         files = self.files
         if event_id is not None:
             k = self._code.get(str(event_id))
@@ -97,6 +123,7 @@ class PartitionedFrame:
 
     def frame(self, columns=None) -> pd.DataFrame:
         """The whole frame, as the in-memory study would hold it (same rows, same order)."""
+        self._ready()
         if not self.files:
             return self._empty(columns)
         wanted = list(columns or self.columns)
@@ -108,9 +135,11 @@ class PartitionedFrame:
         return pd.DataFrame(columns=list(columns or self.columns))
 
     def __len__(self) -> int:
+        self._ready()
         return self.rows
 
     def __repr__(self) -> str:
+        self._ready()
         return f"PartitionedFrame({str(self.root)!r}, {self.rows:,} rows, {len(self.files)} files)"
 
 

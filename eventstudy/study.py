@@ -20,7 +20,7 @@ from eventstudy.calendars import close_rule, session_closes
 from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
-from eventstudy.panel import (asof_prices, bench_intervals, build_panel, build_panel_wide,
+from eventstudy.panel import (asof_prices, bench_closes, build_panel, build_panel_wide,
                               interval_returns, shift_bars)
 from eventstudy.result import StudyResult
 
@@ -104,6 +104,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         if any(len(p) for p in loaded.problems) else None
 
     panels, where, gaps = _build_panels(securities, inputs, config, problems)
+    inputs = data = None        # the closes are in the panels now (a market's: 400 MB)
     _add_regressors(panels, where, securities, config)
 
     pairs = study_pairs(events, config, security_meta)
@@ -153,7 +154,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     return StudyResult(
         config=config, events=events, alignment=alignment.drop(columns=["day0_pos"]),
         ar=out.ar, car=car, tests=tests, panel_source=lambda: out.panel, aar=out.aar,
-        skipped=skipped, gaps=gaps, prices=_prices(panels, where, securities),
+        skipped=skipped, gaps=gaps, prices=lambda: _prices(panels, where, securities),
         provenance=pd.concat([pd.DataFrame([p.__dict__ for p in loaded.provenance
                                             if not isinstance(p, pd.DataFrame)])]
                              + [p for p in loaded.provenance if isinstance(p, pd.DataFrame)],
@@ -369,22 +370,30 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         lags = _lags_needed(config)
         names = ["rm"] + [f"rm_lag{k}" for k in range(1, lags + 1)] \
             + [f"rm_lead{k}" for k in range(1, lags + 1)]
-        for name in names + [f"f_{f}" for f in config.factors]:
-            panel.regressors[name] = np.full((S, n), np.nan)
-            panel.has[name] = np.zeros(n, bool)
         by_bench: dict[str, list[int]] = {}
         for s in members:
             if s.cfg.benchmark is not None:
                 by_bench.setdefault(s.cfg.benchmark, []).append(where[s.id][1])
-        panel.bench_interval = np.full((2, S, n), np.iinfo(np.int64).min, dtype=np.int64)
-        for bid, cols in by_bench.items():
+        one = len(by_bench) == 1 and np.array_equal(next(iter(by_bench.values())),
+                                                     np.arange(n))
+        for name in names + [f"f_{f}" for f in config.factors]:     # (rm of one benchmark
+            panel.regressors[name] = None if one and name == "rm" \
+                else np.full((S, n), np.nan)                        #  for all: set below)
+            panel.has[name] = np.zeros(n, bool)
+        panel.bench_close = np.full((len(by_bench), S), np.iinfo(np.int64).min, np.int64)
+        panel.bench_of = np.full(n, -1, dtype=np.int64)
+        for b, (bid, cols) in enumerate(by_bench.items()):
             cols = np.asarray(cols)
             bench_ns, bench_close = bench_bars(bid)
             rm = interval_returns(panel, asof_prices(panel, bench_ns, bench_close), cols,
                                   config.returns)
-            panel.regressors["rm"][:, cols] = rm
+            if len(cols) == n and np.array_equal(cols, np.arange(n)):
+                panel.regressors["rm"] = rm          # every column: no copy
+            else:
+                panel.regressors["rm"][:, cols] = rm
             panel.has["rm"][cols] = True
-            panel.bench_interval[:, :, cols] = bench_intervals(panel, bench_ns, cols)
+            panel.bench_close[b] = bench_closes(panel, bench_ns)
+            panel.bench_of[cols] = b
         rm = panel.regressors["rm"]
         for k in range(1, lags + 1):
             panel.regressors[f"rm_lag{k}"] = shift_bars(rm, panel.valid, k)
@@ -422,9 +431,10 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
             rows = (pos[:, None] + offsets[None, :]).ravel() - p.offset
             mask[rows[(rows >= 0) & (rows < S)], :] = True
             if firm is not None:
-                mine = firm[[where.get(x, (None,))[0] == key for x in firm["series"]]]
+                on, col = _where_arrays(where, firm["series"], key)
+                mine = firm[on]
                 if len(mine):
-                    cols = np.asarray([where[x][1] for x in mine["series"]])
+                    cols = col[on]
                     at = closes.searchsorted(pd.DatetimeIndex(mine["announced_at_utc"])
                                              .tz_convert("UTC").as_unit("ns"), side="right")
                     ok = (at > 0) & (at < len(closes))
@@ -434,6 +444,17 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
                     mask[rows[inside], c[inside]] = True
         out[key] = mask
     return out
+
+
+def _where_arrays(where: dict, ids, key) -> tuple[np.ndarray, np.ndarray]:
+    """For each id of `ids`: whether its panel is `key`, and its column there (-1: in no
+    panel), without a Python loop over a million firm events."""
+    names = pd.Index(list(where))
+    on_key = np.array([where[n][0] == key for n in names], dtype=bool)
+    cols = np.array([where[n][1] for n in names], dtype=np.int64)
+    at = names.get_indexer(pd.Index(ids))
+    found = at >= 0
+    return found & on_key[np.maximum(at, 0)], np.where(found, cols[np.maximum(at, 0)], -1)
 
 
 def _flagged_rows(panels, where, problems) -> dict:
@@ -587,8 +608,9 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     if firm is not None:
         f = firm[firm["series"].isin(list(where))]
         firm_parts = []
-        for key in dict.fromkeys(where[x][0] for x in f["series"]):
-            sub = f[[where[x][0] == key for x in f["series"]]]
+        # panels in the order of their first firm event (securities in first-seen order)
+        for key in dict.fromkeys(where[x][0] for x in pd.unique(f["series"])):
+            sub = f[_where_arrays(where, f["series"], key)[0]]
             cfg = next(s.cfg for s in securities if s.panel_key == key)
             firm_parts.append(_align_rows(
                 sub["event_id"].to_numpy(dtype=object), sub["series"].to_numpy(dtype=object),
@@ -596,8 +618,10 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
                 sub["time_precision"].to_numpy() if "time_precision" in sub else "minute",
                 panels[key].calendar_closes).assign(_i=sub.index.to_numpy()))
         if firm_parts:
-            parts.append(pd.concat(firm_parts).sort_values("_i", kind="stable")
-                         .drop(columns="_i"))
+            firm_rows = pd.concat(firm_parts) if len(firm_parts) > 1 else firm_parts[0]
+            if not firm_rows["_i"].is_monotonic_increasing:     # (one panel: in order)
+                firm_rows = firm_rows.sort_values("_i", kind="stable")
+            parts.append(firm_rows.drop(columns="_i"))
     if not parts:
         return pd.DataFrame(columns=ALIGNMENT_COLUMNS)
     return pd.concat(parts, ignore_index=True)
@@ -649,7 +673,8 @@ def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
         firsts = pd.DataFrame([f.iloc[0][["pos", "date", "close_utc"]] for f in firsts.values()
                                if len(f)],
                               index=[s for s, f in firsts.items() if len(f)])
-    a = alignment[alignment["series"].isin(firsts.index)]
+    a = alignment[alignment["series"].isin(firsts.index)
+                  & alignment["event_id"].isin(events["event_id"])]     # (not firm events)
     if a.empty:
         return
     first = firsts.loc[a["series"]]

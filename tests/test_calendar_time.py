@@ -14,31 +14,19 @@ from eventstudy import run_study
 from eventstudy.config import parse_config
 from eventstudy.errors import InputError
 from eventstudy.events import read_events_text
-from tests.test_universe_study import sessions
+from tests.synthetic import sessions, us_study
 
 ROOT = Path(__file__).resolve().parents[1]
 EVENTS = """event_id,announced_at,time_precision,title,category,tags,source
 ev-a,2025-03-03T10:00:00-05:00,minute,A,escalation,,https://example.org/a
 ev-b,2025-03-05T10:00:00-05:00,minute,B,escalation,,https://example.org/b
 """
-CONFIG = """
-[study]
-universes = ["us"]
+CONFIG = us_study("""
 models = ["market_model"]
 estimation_window = [-150, -11]
 event_windows = [[0, 0], [0, 2]]
 min_estimation = 100
-n_boot = 200
-[series.BENCH]
-source = "csv"
-path = "bench.csv"
-calendar = "XNYS"
-[universe.us]
-prices = "wide.csv"
-securities = "members.csv"
-calendar = "XNYS"
-benchmark = "BENCH"
-[groups.g1]                 # U0 around ev-a
+n_boot = 200""", """[groups.g1]                 # U0 around ev-a
 universe = "us"
 events = ["ev-a"]
 where = "sector == 'A'"
@@ -46,7 +34,7 @@ where = "sector == 'A'"
 universe = "us"
 events = ["ev-b"]
 where = "sector != 'C'"
-"""
+""")
 
 
 @pytest.fixture

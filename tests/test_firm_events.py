@@ -100,3 +100,67 @@ def test_bad_files(tmp_path, text, expected):
 def test_missing_file(tmp_path):
     with pytest.raises(InputError, match="file not found"):
         load_firm_events(tmp_path / "nope.csv")
+
+
+# ---------------------------------------------------------------- the column-wise reader
+def _row_by_row(path):
+    """The row reader's frame; and the column reader must have read the file itself."""
+    from eventstudy import events
+    text = events._read_text(path)
+    rows, header = events._header(text, str(path), events.FIRM_REQUIRED)
+    assert events._firm_columns(text, rows, header, str(path)) is not None
+    rows, header = events._header(text, str(path), events.FIRM_REQUIRED)
+    return events._firm_rows(rows, header, str(path))
+
+
+@pytest.mark.parametrize("text", [
+    GOOD,
+    GOOD.replace("\n", "\r\n"),                                        # Windows line ends
+    HEADER + " e1 , X ,2025-05-01T16:30Z , hour ,news, 1.5\n",          # padded cells
+    HEADER + "e1,X,2025-05-01 16:30:00.123456789 UTC,,,\n"              # ns: the finest unit
+             "e2,X,2025-05-01 09:00 UTC+9,,,\n"                         # a person's UTC+9
+             "e3,Y,2025-05-01 09:00 Etc/GMT-9,,,\n"                     # tzdb's sign
+             "e4,Y,2025-03-09 01:30 America/New_York,,,\n"
+             "e5,Y,2025-05-01 12:00:00 Europe/London,day,,\n",
+    "security,event_id,announced_at,note\nX,e1,2025-05-01T16:30:00Z,\"beat, raised\"\n"
+    "Y,e1,2025-05-01T16:30:00Z,\"in \"\"quotes\"\"\"\n",              # quoted cells
+    HEADER + "e1,Ä,2025-05-01T16:30Z,,,\n",                             # non-ASCII security
+])
+def test_column_reader_equals_row_reader(tmp_path, text):
+    path = tmp_path / "f.csv"
+    path.write_bytes(text.encode("utf-8"))
+    pd.testing.assert_frame_equal(load_firm_events(path), _row_by_row(path))
+
+
+def test_column_reader_on_many_random_rows(tmp_path):
+    """Random zones and offsets, ids shared by three securities, many equal instants (the
+    sort's ties), numeric metadata."""
+    import numpy as np
+    rng = np.random.default_rng(5)
+    n = 3000
+    zones = np.array(["America/New_York", "Asia/Tokyo", "Europe/London", "UTC"])
+    day = pd.Timestamp("2020-01-01") + pd.to_timedelta(rng.integers(0, 1500, n), "D")
+    minute = rng.integers(0, 24 * 60, n)
+    stamp = day + pd.to_timedelta(minute, "min")
+    zoned = [f"{s:%Y-%m-%d %H:%M} {z}" for s, z in zip(stamp, rng.choice(zones, n))]
+    iso = [f"{s:%Y-%m-%dT%H:%M:%S}{o}" for s, o in zip(stamp, rng.choice(
+        ["Z", "+09:00", "-04:00", "+05:30"], n))]
+    when = np.where(rng.random(n) < 0.5, zoned, iso)
+    when[rng.random(n) < 0.3] = "2024-06-03 10:00 America/New_York"     # ties on the instant
+    rows = [f"ev{i // 3},S{i % 97},{w},{rng.choice(['', 'day', 'hour'])},"
+            f"cat,{rng.normal():.4f}" for i, w in enumerate(when)]
+    path = tmp_path / "many.csv"
+    path.write_text(HEADER + "\n".join(rows) + "\n", "utf-8")
+    pd.testing.assert_frame_equal(load_firm_events(path), _row_by_row(path))
+
+
+def test_bad_row_after_many_good_ones_is_worded_by_the_row_reader(tmp_path):
+    good = "".join(f"e{i},X{i},2025-05-01T16:30Z,,,\n" for i in range(2000))
+    with pytest.raises(InputError) as err:
+        load(tmp_path, HEADER + good + "e1,X1,2025-05-02T16:30Z,,,\n", "bad.csv")
+    assert str(err.value).endswith("row 2002, field event_id: duplicate pair (e1, X1) (first "
+                                   "on row 3)")
+    with pytest.raises(InputError) as err:
+        load(tmp_path, HEADER + good + "e,Y,2025-03-09 02:30 America/New_York,,,\n", "bad.csv")
+    assert "row 2002, field announced_at:" in str(err.value) and "does not exist" in str(
+        err.value)

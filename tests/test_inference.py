@@ -226,6 +226,24 @@ def test_skew_t_by_hand(small):
     assert r.p_value == pytest.approx(2 * stats.t.sf(abs(t), n - 1))
 
 
+def test_skew_t_is_halls_transformation_with_scipys_unbiased_skewness():
+    # Hall (1992) / Lyon, Barber & Tsai (1999): sqrt(N)(S + g S^2/3 + g^2 S^3/27 + g/(6N)),
+    # S = mean / sd; our g is the adjusted Fisher-Pearson G1 = scipy.stats.skew(bias=False)
+    rng = np.random.default_rng(1992)
+    est = rng.standard_normal((60, 20)) * 0.01
+    ev = rng.lognormal(0.0, 0.8, (3, 20)) * 0.01 - 0.012          # right-skewed CARs
+    panel, cars = frames_from_ars(est, ev, [W3])
+    r = row(group_tests(panel, cars, [W3], tests=["skew_t"]), "skew_t", W3)
+    car = ev.sum(axis=0)
+    n = len(car)
+    S = car.mean() / car.std(ddof=1)
+    g = stats.skew(car, bias=False)
+    t = math.sqrt(n) * (S + g * S ** 2 / 3 + g ** 2 * S ** 3 / 27 + g / (6 * n))
+    assert g > 0.5
+    assert r.statistic == pytest.approx(t, rel=1e-10)
+    assert r.p_value == pytest.approx(2 * stats.t.sf(abs(t), n - 1), rel=1e-10)
+
+
 # --------------------------------------------------------------------------------------------
 # Kolari-Pynnonen
 # --------------------------------------------------------------------------------------------

@@ -176,9 +176,9 @@ def test_scholes_williams_beta_by_hand_and_under_non_synchronous_trading():
     assert fit.dof == len(rows) - 2 and fit.n_est == len(rows)
 
 
-def test_garch_does_not_import_numba():
-    """arch's GARCH uses its Cython recursions; importing numba through arch costs ~0.4 s."""
-    pytest.importorskip("numba")            # (the `fast` extra) nothing to avoid without it
+def test_garch_imports_neither_arch_nor_statsmodels():
+    """arch (and statsmodels' OLS) import statsmodels and scipy.stats: ~0.5 s of a rerun with
+    one new event. models.garch11_qmle and pinv_ols give their numbers without them."""
     import subprocess
     import sys
     code = ("import numpy as np, pandas as pd, sys\n"
@@ -186,31 +186,115 @@ def test_garch_does_not_import_numba():
             "rng = np.random.default_rng(0)\n"
             "est = pd.DataFrame({'ret': rng.normal(0, 0.01, 300), 'span': 1.0})\n"
             "models.fit_garch(est, ['span'])\n"
-            "print('arch' in sys.modules, 'numba' in sys.modules)\n")
-    env = {k: v for k, v in __import__("os").environ.items() if k != "ARCH_DISABLE_NUMBA"}
+            "print(*[m in sys.modules for m in ('arch', 'statsmodels', 'scipy.stats', "
+            "'numba')])\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                         env=env, cwd=__import__("pathlib").Path(__file__).parents[1])
-    assert out.stdout.split() == ["True", "False"], out.stderr
+                         cwd=__import__("pathlib").Path(__file__).parents[1])
+    assert out.stdout.split() == ["False"] * 4, out.stderr
+
+
+def _arch_fit(y):
+    import warnings
+    arch = pytest.importorskip("arch")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return arch.arch_model(y, mean="Zero", vol="GARCH", p=1, q=1,
+                               rescale=False).fit(disp="off")
+
+
+def _bundled_returns(name):
+    from importlib import resources
+    path = resources.files("eventstudy").joinpath("data", "sample", name)
+    with resources.as_file(path) as f:
+        close = pd.read_csv(f)["close"].to_numpy(dtype=float)
+    return np.diff(np.log(close))
+
+
+def _garch_cases():
+    """Estimation windows of real returns (calm and April 2025), fat-tailed noise of many
+    lengths and scales, simulated GARCH series, and windows where SLSQP fails."""
+    cases = []
+    for name in ("_N225.csv", "JPY=X.csv", "7201.T.csv", "7203.T.csv"):
+        r = _bundled_returns(name)
+        for end in (len(r), len(r) - 130, len(r) - 400, len(r) - 900):
+            cases.append((f"{name}:{end}", 100 * (r[end - 240:end] - r[end - 240:end].mean())))
+    rng = np.random.default_rng(2026)
+    for k in range(16):
+        n = int(rng.integers(40, 400))
+        cases.append((f"t5:{k}", rng.standard_t(5, n) * rng.uniform(0.2, 3.0)))
+    for k in range(8):
+        e, _ = simulate_garch(250, 0.05, rng.uniform(0.0, 0.3), rng.uniform(0.5, 0.69),
+                              seed=100 + k)
+        cases.append((f"garch:{k}", e))
+    return cases
+
+
+@pytest.mark.parametrize("name,y", _garch_cases(), ids=lambda c: c if isinstance(c, str) else "")
+def test_garch11_qmle_is_arch_to_the_bit(name, y):
+    """The estimator is arch's (same backcast, bounds, starting grid and SLSQP calls): the
+    same parameters, conditional volatilities and optimiser status, exactly."""
+    res = _arch_fit(y)
+    params, vol, status = mdl.garch11_qmle(y)
+    assert status == res.convergence_flag
+    np.testing.assert_array_equal(params, res.params.to_numpy())
+    np.testing.assert_array_equal(vol, res.conditional_volatility)
+
+
+def test_garch11_qmle_agrees_with_arch_when_slsqp_fails():
+    """Some windows make SLSQP stop with 'Inequality constraints incompatible' (exit 4): the
+    status is arch's too, so such a fit is refused in both."""
+    rng = np.random.default_rng(0)
+    statuses = []
+    for _ in range(60):
+        y = rng.standard_t(4, int(rng.integers(60, 400))) * rng.uniform(0.3, 3)
+        params, _, status = mdl.garch11_qmle(y)
+        res = _arch_fit(y)
+        assert status == res.convergence_flag
+        np.testing.assert_array_equal(params, res.params.to_numpy())
+        statuses.append(status)
+    assert 0 in statuses and any(statuses)      # both outcomes were exercised
+
+
+@given(st.integers(0, 10_000), st.integers(8, 300), st.integers(1, 4))
+@settings(max_examples=40, deadline=None)
+def test_pinv_ols_is_statsmodels_to_the_bit(seed, n, k):
+    from statsmodels.regression.linear_model import OLS
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([np.ones(n)] + [rng.normal(0, 0.01, n) for _ in range(k - 1)])
+    y = X @ rng.normal(0, 1, k) * 0.01 + rng.standard_t(4, n) * 0.01
+    X = pd.DataFrame(X).to_numpy(dtype=float)       # the layout models.fit passes
+    res = OLS(y, X).fit()
+    params, cov, resid, scale, dof = mdl.pinv_ols(y, X)
+    np.testing.assert_array_equal(params, res.params)
+    np.testing.assert_array_equal(cov, res.normalized_cov_params)
+    np.testing.assert_array_equal(resid, res.resid)
+    assert scale == res.scale and dof == res.df_resid
+
+
+def test_garch_mean_equation_is_the_statsmodels_fit():
+    rng = np.random.default_rng(3)
+    rm = rng.normal(0, 0.01, 240)
+    est = frame(0.0003 + 0.9 * rm + simulate_garch(240, 2e-6, 0.1, 0.85, seed=4)[0], rm)
+    garch = mdl.fit_garch(est, ["span", "rm"])
+    ols = mdl.fit("market_model", est, ["span", "rm"])
+    np.testing.assert_array_equal(garch.params.to_numpy(), ols.params.to_numpy())
+    np.testing.assert_array_equal(garch.mean.xtx_inv, ols.xtx_inv)
+    assert garch.sigma2 == ols.sigma2 and garch.dof == ols.dof
 
 
 def test_a_garch_fit_whose_optimiser_did_not_converge_is_refused(monkeypatch):
-    """arch returns estimates even when SLSQP stops early (convergence_flag != 0): they are
-    not a maximum of the likelihood, so the pair is skipped with the reason, never used."""
-    from types import SimpleNamespace
-
+    """SLSQP returns estimates even when it stops early (arch's convergence_flag != 0): they
+    are not a maximum of the likelihood, so the pair is skipped with the reason, never used."""
     from eventstudy import models
     rng = np.random.default_rng(1)
     est = pd.DataFrame({"ret": rng.normal(0, 0.01, 300), "span": 1.0})
-    real = models.arch_model
+    real = models.garch11_qmle
 
-    def stopped_early(*args, **kwargs):
-        model = real(*args, **kwargs)
-        fit = model.fit(disp="off")
-        return SimpleNamespace(fit=lambda **kw: SimpleNamespace(
-            params=fit.params, conditional_volatility=fit.conditional_volatility,
-            convergence_flag=9))                      # SLSQP: iteration limit reached
+    def stopped_early(y):
+        params, vol, _ = real(y)
+        return params, vol, 9                         # SLSQP: iteration limit reached
 
     assert models.fit_garch(est, ["span"]).alpha >= 0          # converges as it is
-    monkeypatch.setattr(models, "arch_model", stopped_early)
+    monkeypatch.setattr(models, "garch11_qmle", stopped_early)
     with pytest.raises(models.ModelError, match=r"did not converge .*\(SLSQP exit 9\)"):
         models.fit_garch(est, ["span"])

@@ -20,7 +20,7 @@ from eventstudy.config import load_config, parse_config
 from eventstudy.errors import InputError
 from eventstudy.events import load_events, read_events_text
 from eventstudy.regress import regression_frame
-from tests.test_universe_study import sessions
+from tests.synthetic import sessions, us_study
 
 ROOT = Path(__file__).resolve().parents[1]
 UNIVERSE = ROOT / "examples" / "universe"
@@ -155,24 +155,12 @@ def small(tmp_path, n_events=6, extra=""):
     """12 US stocks in 3 sectors around `n_events` events (the config and events file are
     written to tmp_path for the CLI); returns the study's result."""
     market(tmp_path)
-    text = f"""
-[study]
-universes = ["us"]
+    text = us_study("""
 models = ["market_model"]
 estimation_window = [-150, -11]
 event_windows = [[0, 0], [0, 2]]
 min_estimation = 100
-n_boot = 200
-[series.BENCH]
-source = "csv"
-path = "bench.csv"
-calendar = "XNYS"
-[universe.us]
-prices = "wide.csv"
-securities = "members.csv"
-calendar = "XNYS"
-benchmark = "BENCH"
-{extra}"""
+n_boot = 200""", extra)
     (tmp_path / "study.toml").write_text(text, "utf-8")
     lines = EVENTS.splitlines(keepends=True)
     (tmp_path / "events.csv").write_text("".join(lines[:n_events + 1]), "utf-8")
@@ -287,23 +275,10 @@ def test_formulas_are_checked_before_anything_runs(tmp_path):
 
 def test_config_regressions_are_validated_field_by_field(tmp_path):
     market(tmp_path, n=6)
-    base = """
-[study]
-universes = ["us"]
-models = ["market_model"]
-[series.BENCH]
-source = "csv"
-path = "bench.csv"
-calendar = "XNYS"
-[universe.us]
-prices = "wide.csv"
-securities = "members.csv"
-calendar = "XNYS"
-benchmark = "BENCH"
-[groups.banks]
+    base = us_study('models = ["market_model"]', """[groups.banks]
 universe = "us"
 where = "sector == 'Banks'"
-"""
+""")
     ok = parse_config(base + '[[regressions]]\nname = "s"\nformula = "car ~ C(sector)"\n'
                       'window = [0, 0]\ngroups = ["banks"]\nweights = "inverse_variance"\n',
                       "study.toml")

@@ -6,6 +6,7 @@ normal returns: without an event every group test rejects near 5 % or is NaN wit
 import importlib.util
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 PATH = Path(__file__).resolve().parents[1] / "benchmarks" / "simulate_size_power.py"
@@ -40,3 +41,34 @@ def test_a_two_percent_day0_shock_is_found(sim):
     day0 = table[(table.window_start == 0) & (table.window_end == 0) & (table["count"] > 0)]
     assert len(day0) == 11
     assert (day0["rate"] >= 0.5).all(), day0[["test", "rate"]]
+
+
+def test_the_standardized_car_has_the_t_variance_on_normal_returns(sim):
+    # i.i.d. normal returns: CAR / sqrt(prediction-error variance) is exactly t(dof), whose
+    # variance dof / (dof - 2) is Patell's; 4,000 pairs put the ratio within ~0.07 of 1
+    table = sim.pooled(sim._pool("normal", 4000, seed=11), "normal", sizes=(10,),
+                       resamples=20000, seed=11)
+    assert (table["var_ratio"].between(0.92, 1.08)).all(), table
+    assert (table["excess_kurtosis"].abs() < 0.5).all(), table
+    assert (table["patell N=10"].between(0.04, 0.06)).all(), table
+
+
+def test_garch_returns_inflate_patells_variance_and_the_measured_variance_sizes_it(sim):
+    # GARCH(1,1) with t5 innovations (clustered, fat-tailed volatility, as real daily returns):
+    # the estimation window's variance understates the event window's on average (Jensen: a
+    # noisy variance in the denominator), so the SCAR's variance exceeds dof/(dof-2) and
+    # Patell over-rejects; scaled by the measured variance it is sized again
+    pools = sim._pool("garch", 4000, seed=12)
+    table = sim.pooled(pools, "garch", sizes=(10,), resamples=20000, seed=12)
+    assert table["var_ratio"].mean() > 1.05, table
+    assert (table["patell N=10"] > table["patell_measured N=10"]).all(), table
+    assert (table["patell_measured N=10"].between(0.04, 0.065)).all(), table
+
+
+def test_garch_returns_have_unit_variance_and_volatility_clustering(sim):
+    r = sim.garch_returns(np.random.default_rng(3), 2000, 200)
+    assert r.var() == pytest.approx(1.0, abs=0.1)
+    r2 = r ** 2 - (r ** 2).mean()
+    rho = (r2[1:] * r2[:-1]).mean() / (r2 * r2).mean()
+    assert rho > 0.1                       # squared returns are autocorrelated (clustering)
+    assert abs((r[1:] * r[:-1]).mean()) < 0.02      # returns themselves are not

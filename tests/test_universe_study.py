@@ -5,20 +5,15 @@ import pandas as pd
 import pytest
 
 from eventstudy import run_study
-from eventstudy.calendars import session_closes
-from eventstudy.config import SeriesConfig, parse_config
+from eventstudy.config import parse_config
 from eventstudy.events import read_events_text
+from tests.synthetic import sessions, us_study
 
 EVENTS = """event_id,announced_at,time_precision,title,category,tags,source
 ev-a,2025-03-03T10:00:00-05:00,minute,A,escalation,,https://example.org/a
 ev-b,2025-06-02T16:30:00-04:00,minute,B,escalation,,https://example.org/b
 ev-c,2025-09-15T10:00:00-04:00,minute,C,negotiation,,https://example.org/c
 """
-
-
-def sessions(calendar, start="2023-01-02", end="2025-12-30"):
-    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar=calendar))
-    return closes.loc[start:end].index
 
 
 def market(tmp_path, n=6, seed=3):
@@ -43,24 +38,11 @@ def market(tmp_path, n=6, seed=3):
 
 
 def universe_config(tmp_path, extra=""):
-    return parse_config(f"""
-[study]
-universes = ["us"]
+    return parse_config(us_study("""
 models = ["constant_mean", "market_model"]
 estimation_window = [-200, -11]
 min_estimation = 100
-n_boot = 200
-[series.BENCH]
-source = "csv"
-path = "bench.csv"
-calendar = "XNYS"
-[universe.us]
-prices = "wide.csv"
-securities = "members.csv"
-calendar = "XNYS"
-benchmark = "BENCH"
-{extra}
-""", str(tmp_path / "study.toml"))
+n_boot = 200""", extra), str(tmp_path / "study.toml"))
 
 
 def events():

@@ -194,9 +194,9 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     valid = ~np.isnan(values)
     n_valid = valid.sum(axis=0)
     skip_reason = np.full(len(names), None, dtype=object)
-    with np.errstate(invalid="ignore"):
-        lo, hi = np.nanmin(np.where(valid, values, np.inf), axis=0), np.nanmax(
-            np.where(valid, values, -np.inf), axis=0)
+    with np.errstate(invalid="ignore"):         # one pass each (fmin/fmax skip NaN)
+        lo = np.where(n_valid > 0, np.fmin.reduce(values, axis=0), np.inf)
+        hi = np.where(n_valid > 0, np.fmax.reduce(values, axis=0), -np.inf)
     skip_reason[n_valid == 0] = "no prices"
     few = n_valid == 1
     skip_reason[few] = "only one price: no returns"
@@ -206,25 +206,45 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                           for n, v in zip(n_valid[const], lo[const])]
     kinds = np.where(n_valid == 0, "no prices", np.where(few, "too few prices", "constant"))
 
-    # one-day ratios against each security's previous bar (across gaps)
-    rows = np.arange(len(dates))[:, None]
-    last = np.maximum.accumulate(np.where(valid, rows, -1), axis=0)
-    prev = np.vstack([np.full((1, len(names)), -1), last[:-1]])
-    has_prev = valid & (prev >= 0)
-    cols = np.broadcast_to(np.arange(len(names)), values.shape)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        log_ratio = np.where(has_prev, np.log(values) - np.log(
-            values[np.maximum(prev, 0), cols]), np.nan)
+    # one-day log ratios against each security's previous bar (across gaps): a difference
+    # of consecutive rows, then the few bars right after a gap against their previous bar
+    S, N = values.shape
+    rows = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
+    last = np.where(valid, rows, -1)         # each row's last bar at or before it
+    np.maximum.accumulate(last, axis=0, out=last)
 
-    jump = np.abs(log_ratio) >= np.log(IMPOSSIBLE_JUMP)
-    impossible = jump.any(axis=0) & (skip_reason == None)  # noqa: E711 - numpy elementwise
+    def prev(r, c):                          # the bar before row r of security c (-1: none)
+        return last[r - 1, c] if r > 0 else -1
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        lv = np.log(values)
+        log_ratio = np.full(values.shape, np.nan)
+        np.subtract(lv[1:], lv[:-1], out=log_ratio[1:])
+        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr += 1
+        pr = last[rr - 1, cc]
+        log_ratio[rr, cc] = np.where(pr >= 0, lv[rr, cc] - lv[np.maximum(pr, 0), cc], np.nan)
+        del lv
+        # a split-like ratio or an impossible jump is at least a factor 2 - 3 %: only such
+        # bars are looked at below (the same tests as on every bar; the margin is generous)
+        logk = np.log(np.asarray(SPLIT_RATIOS, dtype=float))
+        big = np.flatnonzero(np.abs(log_ratio) >= logk.min() - SPLIT_TOLERANCE - 1e-9)
+    br, bc = np.divmod(big, N)
+    bsize = np.abs(log_ratio.reshape(-1)[big])
+    del log_ratio
+
+    jump = bsize >= np.log(IMPOSSIBLE_JUMP)
+    impossible = np.zeros(N, bool)
+    impossible[bc[jump]] = True
+    impossible &= skip_reason == None  # noqa: E711 - numpy elementwise
     if impossible.any():
         for c in np.flatnonzero(impossible):
-            r = int(np.argmax(jump[:, c]))
-            a, b = values[prev[r, c], c], values[r, c]
+            mine = jump & (bc == c)
+            r = int(br[np.argmax(mine)])
+            a, b = values[prev(r, c), c], values[r, c]
             skip_reason[c] = (f"close jumps from {a:g} to {b:g} (x{b / a:.3g}) on "
                               f"{pd.Timestamp(dates[r]):%Y-%m-%d}: not a price series "
-                              f"({int(jump[:, c].sum())} such jumps)")
+                              f"({int(mine.sum())} such jumps)")
         kinds = np.where(impossible, "impossible jump", kinds)
 
     skip = skip_reason != None  # noqa: E711
@@ -233,22 +253,20 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                                "skip security", skip_reason[skip]))
 
     # split-like jumps (rare: the loop runs over candidates, not over days or securities)
-    logk = np.log(np.asarray(SPLIT_RATIOS, dtype=float))
-    size = np.abs(log_ratio)
-    near = np.zeros(values.shape, dtype=bool)
-    for lk in logk:                                  # one (dates x securities) pass per ratio
-        near |= np.abs(size - lk) <= SPLIT_TOLERANCE
-    near &= ~skip[None, :]
-    for r, c in zip(*np.nonzero(near)):
+    near = np.zeros(len(big), dtype=bool)
+    for lk in logk:
+        near |= np.abs(bsize - lk) <= SPLIT_TOLERANCE
+    near &= ~skip[bc]
+    for r, c, size in zip(br[near], bc[near], bsize[near]):
         if not valid[r, c]:        # dropped as part of an earlier bad print
             continue
         earlier = np.flatnonzero(valid[:r, c])
-        if earlier[-1] != prev[r, c]:   # its previous bar was a dropped bad print: recheck
-            size[r, c] = abs(np.log(values[r, c] / values[earlier[-1], c]))
-            if np.abs(size[r, c] - logk).min() > SPLIT_TOLERANCE:
+        if earlier[-1] != prev(r, c):   # its previous bar was a dropped bad print: recheck
+            size = abs(np.log(values[r, c] / values[earlier[-1], c]))
+            if np.abs(size - logk).min() > SPLIT_TOLERANCE:
                 continue
         before = values[earlier[-1], c]
-        k = SPLIT_RATIOS[int(np.argmin(np.abs(size[r, c] - logk)))]
+        k = SPLIT_RATIOS[int(np.argmin(np.abs(size - logk)))]
         after = np.flatnonzero(valid[r + 1:, c])[:REVERSAL_SESSIONS] + r + 1
         back = after[np.abs(np.log(values[after, c] / before)) <= SPLIT_TOLERANCE * 3]
         ratio = values[r, c] / before

@@ -91,11 +91,13 @@ def build_report(result, out_dir: str | Path, *, generated_at: str | None = None
     keys = manifest.page_keys(result, view, common_key)
     render("index.html", out_dir / "index.html", "", "Overview",
            lambda: pages.index_context(view), keys["index"])
-    docs = methods_doc.render_docs()
-    render("methods.html", out_dir / "methods.html", "", "Methods",
-           lambda: pages.methods_context(view, docs[0] if docs else None,
-                                         ", ".join(docs[1]) if docs else ""),
-           manifest.digest(keys["methods"], docs))
+    def methods() -> dict:      # rendered only when the page is rebuilt
+        docs = methods_doc.render_docs()
+        return pages.methods_context(view, docs[0] if docs else None,
+                                     ", ".join(docs[1]) if docs else "")
+
+    render("methods.html", out_dir / "methods.html", "", "Methods", methods,
+           manifest.digest(keys["methods"], methods_doc.doc_sources()))
     if has_regressions:
         from eventstudy.report.regressions import regressions_context
         render("regressions.html", out_dir / "regressions.html", "", "Regressions",
@@ -127,6 +129,7 @@ def _environment():
         loader=jinja2.PackageLoader("eventstudy.report", "templates"),
         autoescape=jinja2.select_autoescape(["html"]), undefined=jinja2.StrictUndefined,
         trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    env.globals["table"] = pages.table_html    # {{ table(t, "class") }} in the templates
     return env
 
 
@@ -135,11 +138,14 @@ def _template_bytes(name: str) -> bytes:
 
 
 def plotly_js() -> bytes:
-    """The installed plotly package's plotly.min.js (the one the figures were made for)."""
-    import plotly
-    path = Path(plotly.__file__).parent / "package_data" / "plotly.min.js"
-    if path.is_file():
-        return path.read_bytes()
+    """The installed plotly package's plotly.min.js (the one the figures were made for),
+    found without importing plotly (its import is ~10 ms we do not otherwise need)."""
+    from importlib.util import find_spec
+    spec = find_spec("plotly")
+    if spec is not None and spec.origin:
+        path = Path(spec.origin).parent / "package_data" / "plotly.min.js"
+        if path.is_file():
+            return path.read_bytes()
     from plotly.offline import get_plotlyjs   # pragma: no cover - other layouts
     return get_plotlyjs().encode("utf-8")
 

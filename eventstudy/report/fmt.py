@@ -25,6 +25,10 @@ _WEB_URL = re.compile(r"https?://[^\s\x00-\x1f\x7f]+", re.I)
 def missing(x) -> bool:
     if x is None:
         return True
+    if isinstance(x, float):          # float, numpy.float64: most cells; pd.isna on a scalar
+        return x != x                 # costs ~5 us, this ~0.1 us (a report has ~10^5 cells)
+    if isinstance(x, (int, str)):
+        return False
     try:
         return bool(pd.isna(x))
     except (TypeError, ValueError):

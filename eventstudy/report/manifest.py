@@ -38,12 +38,8 @@ def frame_digest(frame: pd.DataFrame) -> str:
     """Content hash of a frame: its columns and values, not its index or row order."""
     if frame is None or frame.empty:
         return f"empty:{list(frame.columns) if frame is not None else []}"
-    frame = frame.reset_index(drop=True)
-    rows = pd.util.hash_pandas_object(frame.astype({c: str for c in frame.columns
-                                                     if frame[c].dtype == object}),
-                                      index=False).to_numpy()
     h = hashlib.sha256(repr(list(frame.columns)).encode())
-    h.update(rows.tobytes())
+    h.update(row_hashes(frame).tobytes())   # (the index does not enter the row hashes)
     return h.hexdigest()
 
 

@@ -24,10 +24,8 @@ _BOLD = re.compile(r"\*\*(.+?)\*\*")
 _ITALIC = re.compile(r"(?<![\w*])\*(?!\s)(.+?)(?<!\s)\*(?![\w*])|(?<!\w)_(?!\s)(.+?)(?<!\s)_(?!\w)")
 
 
-def render_docs() -> tuple[str, list[str]] | None:
-    """methods.md and the local .md files it links to, as one HTML fragment with headings
-    one level down (the page has its own h1) and links between them turned into anchors.
-    Returns (html, names of the files rendered), or None if methods.md is not found."""
+def doc_files() -> list[Path] | None:
+    """methods.md and the local .md files it links to (None if methods.md is not found)."""
     main = find_methods()
     if main is None:
         return None
@@ -36,6 +34,23 @@ def render_docs() -> tuple[str, list[str]] | None:
         path = (main.parent / target).resolve()
         if path.is_file() and path not in docs and path.parent == main.parent:
             docs.append(path)
+    return docs
+
+
+def doc_sources() -> list[tuple[str, str]] | None:
+    """(name, text) of each file `render_docs` renders: what the methods page's manifest key
+    hashes, so that an unchanged page needs no rendering (the converter is report code)."""
+    docs = doc_files()
+    return None if docs is None else [(d.name, d.read_text("utf-8")) for d in docs]
+
+
+def render_docs() -> tuple[str, list[str]] | None:
+    """methods.md and the local .md files it links to, as one HTML fragment with headings
+    one level down (the page has its own h1) and links between them turned into anchors.
+    Returns (html, names of the files rendered), or None if methods.md is not found."""
+    docs = doc_files()
+    if docs is None:
+        return None
     anchors = {d.name: f"doc-{slug(d.stem)[2:]}" for d in docs}
     parts = []
     for d in docs:

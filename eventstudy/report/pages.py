@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from functools import cached_property, lru_cache
 
 import pandas as pd
+from markupsafe import Markup, escape
 
 from eventstudy.multitest import survival_marker
 from eventstudy.report import figures, fmt
@@ -85,6 +86,49 @@ class Table:
     id: str = ""
     caption: str = ""
     sortable: bool = True
+
+
+def table_html(t: Table, extra_class: str = "") -> Markup:
+    """A table as HTML: what the `table` macro of _macros.html wrote, byte for byte, in
+    Python (the macro took ~0.2 s of a cold run's ~10^5 cells: jinja's per-cell overhead)."""
+    e = escape
+    out = ['<div class="table-wrap">\n<table']
+    if t.id:
+        out.append(f' id="{e(t.id)}"')
+    out.append(' class="data' + (" sortable" if t.sortable else "")
+               + (f" {e(extra_class)}" if extra_class else "") + '">\n')
+    if t.caption:
+        out.append(f"<caption>{e(t.caption)}</caption>\n")
+    out.append("<thead>\n")
+    for hrow in t.groups:
+        out.append('<tr class="group-head">')
+        for label, span in hrow:
+            out.append(f'<th colspan="{e(span)}"' + (' class="span"' if label else "")
+                       + f">{e(label)}</th>")
+        out.append("</tr>\n")
+    out.append("<tr>")
+    for i, (label, cls) in enumerate(t.columns):
+        out.append("<th" + (f' class="{e(cls)}"' if cls else "")
+                   + (f' data-col="{i}" tabindex="0" aria-sort="none" title="sort"'
+                      if t.sortable else "") + f">{e(label)}</th>")
+    out.append("</tr>\n</thead>\n<tbody>\n")
+    for row in t.rows:
+        out.append("<tr>")
+        for c in row:
+            out.append("<td")
+            if c.cls:
+                out.append(f' class="{e(c.cls)}"')
+            if c.v != "":
+                out.append(f' data-v="{e(c.v)}"')
+            if c.title:
+                out.append(f' title="{e(c.title)}"')
+            out.append(f'><a href="{e(c.href)}">{e(c.text)}</a>' if c.href else f">{e(c.text)}")
+            if c.small:
+                out.append(f'<span class="small">{e(c.small)}</span>')
+            out.append("</td>")
+        out.append("</tr>\n")
+    out.append("</tbody>\n</table>\n</div>\n")
+    return Markup("".join(out))
 
 
 def num_cell(x, text: str | None = None, cls: str = "num", **kw) -> Cell:

@@ -6,12 +6,12 @@ import re
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from eventstudy import run_study
 from eventstudy.report import build_report, pages
 from tests.report.test_universe_pages import table
-from tests.test_universe_study import events, market, sessions, universe_config
+from tests.synthetic import sessions
+from tests.test_universe_study import events, market, universe_config
 
 
 def firm_study(tmp_path, n_events: int):
