@@ -195,13 +195,18 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
         data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row) else -1)
 
 
+def _flag_message(panel, row: int, col: int, flag_reasons: dict | None) -> str:
+    """Why a pair is skipped for the flagged cell (row, col) of its panel."""
+    why = (flag_reasons or {}).get((panel.key, row, col), "flagged day")
+    return f"data check: {why}, inside the pair's estimation or event window"
+
+
 def _flag_text(panel, cols, rc, flagged, flag_reasons) -> np.ndarray:
     """(P,) why each pair is skipped for a flagged day in its rows ("" where none is)."""
     flag_text = np.full(len(cols), "", dtype=object)
     for k in np.flatnonzero(flagged.any(axis=1)):     # the few pairs around a flagged day
         j = int(np.argmax(flagged[k]))
-        why = (flag_reasons or {}).get((panel.key, int(rc[k, j]), int(cols[k])), "flagged day")
-        flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+        flag_text[k] = _flag_message(panel, int(rc[k, j]), int(cols[k]), flag_reasons)
     return flag_text
 
 
@@ -289,8 +294,7 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
         hit = (at < len(flagged_rows)) & (key < cols * S + hi) & (hi > lo)
         for k in np.flatnonzero(hit):
             row = int(key[k] - cols[k] * S)
-            why = (flag_reasons or {}).get((panel.key, row, int(cols[k])), "flagged day")
-            flag_text[k] = f"data check: {why}, inside the pair's estimation or event window"
+            flag_text[k] = _flag_message(panel, row, int(cols[k]), flag_reasons)
     return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span), valid=t(panel.valid),
                 exists=t(panel.exists), excluded=t(excluded_rows),
                 regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),

@@ -526,7 +526,7 @@ def _firm_columns(text: str, rows, header: list[str], name: str) -> pd.DataFrame
                 values, f"^{_SPACE}|{_SPACE}$")).as_py():
             cols[c] = pa.array([v.strip() for v in values.to_pylist()], pa.string())
     n = len(cols["event_id"])
-    if not pc.all(pc.match_substring_regex(cols["event_id"], r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+    if not pc.all(pc.match_substring_regex(cols["event_id"], f"^{_ID.pattern}$")
                   ).as_py():
         return None
     sec = cols["security"]

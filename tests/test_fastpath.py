@@ -14,6 +14,7 @@ from eventstudy import engine, fastpath
 from eventstudy.calendars import session_closes
 from eventstudy.config import SeriesConfig, load_config
 from eventstudy.panel import asof_prices, build_panel_wide, interval_returns, shift_bars
+from tests.synthetic import gapped_market
 
 numba = pytest.importorskip("numba")
 
@@ -23,17 +24,8 @@ def _block(seed=3, n_sec=60, n_events=4, constant=True):
     price) with a benchmark, gathered around a few event days for every security."""
     rng = np.random.default_rng(seed)
     closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
-    dates = closes.loc["2022-01-03":"2024-12-31"].index
-    S = len(dates)
-    market = rng.normal(0.0003, 0.01, S)
-    beta = rng.uniform(0.3, 1.6, n_sec)
-    prices = 50 * np.exp(np.cumsum(market[:, None] * beta
-                                   + rng.normal(0, 0.02, (S, n_sec)), axis=0))
-    prices[rng.random((S, n_sec)) < 0.03] = np.nan          # random gaps
-    prices[:400, 1] = np.nan                                 # a late listing
-    prices[-200:, 2] = np.nan                                # a delisting
-    if constant:
-        prices[:, 3] = 20.0                                  # never moves
+    dates, market, prices = gapped_market(rng, "2022-01-03", "2024-12-31", n_sec,
+                                          beta=(0.3, 1.6), constant=constant)
     wide = pd.DataFrame(prices, index=pd.DatetimeIndex(dates), columns=[f"S{i}" for i in
                                                                           range(n_sec)])
     panel, _ = build_panel_wide(("universe", "u"), closes, wide, "log")

@@ -9,6 +9,7 @@ import pytest
 from eventstudy import engine, load_config, load_events, run_study
 from eventstudy.calendars import session_closes
 from eventstudy.config import SeriesConfig
+from tests.synthetic import gapped_market
 
 pytest.importorskip("numba")
 
@@ -18,20 +19,12 @@ FRAMES = ["alignment", "car", "tests", "skipped", "ar", "panel"]
 
 def _case(folder, n_sec=24, per_sec=6, seed=4):
     rng = np.random.default_rng(seed)
-    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
-    dates = closes.loc["2021-01-04":"2024-12-31"].index
+    dates, market, prices = gapped_market(rng, "2021-01-04", "2024-12-31", n_sec, late=420,
+                                          delisted=150)
     S = len(dates)
-    market = rng.normal(0.0003, 0.01, S)
     bench = 3000 * np.exp(np.cumsum(market))
     pd.DataFrame({"date": dates.strftime("%Y-%m-%d"), "close": bench}).to_csv(
         folder / "bench.csv", index=False)
-    beta = rng.uniform(0.5, 1.5, n_sec)
-    prices = 50 * np.exp(np.cumsum(market[:, None] * beta
-                                   + rng.normal(0, 0.02, (S, n_sec)), axis=0))
-    prices[rng.random((S, n_sec)) < 0.03] = np.nan        # random gaps
-    prices[:420, 1] = np.nan                                # a late listing
-    prices[-150:, 2] = np.nan                               # a delisting
-    prices[:, 3] = 20.0                                     # never moves
     prices[600:, 4] *= 0.5                                  # a split-like day: flagged
     names = [f"F{i:02d}" for i in range(n_sec)]
     wide = pd.DataFrame(prices, columns=names)
