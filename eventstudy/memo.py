@@ -43,13 +43,13 @@ _MODULES = ("study.py", "engine.py", "fit.py", "panel.py", "models.py", "inferen
 @lru_cache(maxsize=1)
 def code_digest() -> str:
     """The computing modules' source and the numeric libraries' versions."""
-    from importlib.metadata import version
+    from eventstudy.runstate import library_versions
     h = hashlib.sha256()
     root = resources.files("eventstudy")
     for name in _MODULES:
         h.update(root.joinpath(name).read_bytes())
-    h.update(repr([version(p) for p in ("pandas", "numpy", "scipy", "statsmodels",
-                                        "exchange_calendars")]).encode())
+    h.update(repr(library_versions(("pandas", "numpy", "scipy", "statsmodels",
+                                    "exchange_calendars"))).encode())
     return h.hexdigest()
 
 

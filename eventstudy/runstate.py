@@ -58,12 +58,16 @@ def tree(folder: Path, *, skip=_SKIP) -> dict[str, list]:
 
 
 def _versions() -> list[str]:
+    return library_versions(_LIBRARIES)
+
+
+def library_versions(libraries: tuple[str, ...]) -> list[str]:
     """name==version of each library, from the names of the *.dist-info folders on sys.path
     (one listing of each folder; importlib.metadata.version reads and parses every METADATA
     it meets, ~30 ms for these nine), and importlib.metadata for any not found that way."""
     import re
     import sys
-    wanted = {re.sub(r"[-_.]+", "_", n).lower(): n for n in _LIBRARIES}
+    wanted = {re.sub(r"[-_.]+", "_", n).lower(): n for n in libraries}
     found: dict[str, str] = {}
     for entry in sys.path:
         try:
@@ -76,7 +80,7 @@ def _versions() -> list[str]:
             if key in wanted and wanted[key] not in found:
                 found[wanted[key]] = m.group(2)
     out = []
-    for name in _LIBRARIES:
+    for name in libraries:
         if name not in found:
             from importlib.metadata import PackageNotFoundError, version
             try:
