@@ -269,9 +269,10 @@ def source_returns(source: str):
 
 
 def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_boot: int = 500,
-             shocks=(0.0,)) -> pd.DataFrame:
+             shocks=(0.0,), report_oversized: bool = False) -> pd.DataFrame:
     """One row per (test, window, shock): rejection rate among samples with a p-value, the
-    number of those samples and of NaN rows (with the first note seen)."""
+    number of those samples and of NaN rows (with the first note seen). The tests of
+    inference.OVERSIZED are NaN with a note unless ``report_oversized``."""
     frames, positions = source_returns(source)
     rows = []
     for shock in shocks:
@@ -283,7 +284,8 @@ def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_bo
                 g, wins = normal_sample(rng, n_pairs, shock,
                                         df=float(source[1:]) if source[0] == "t" else np.inf,
                                         hetero=source == "hnormal", garch=source == "garch")
-            out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s)
+            out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s,
+                                               oversized=() if report_oversized else None)
             rows.append(out.assign(shock=shock, sample=s))
     out = pd.concat(rows, ignore_index=True)
     out["reject"] = out["p_value"] < 0.05
@@ -302,12 +304,16 @@ def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_bo
     return table.assign(source=source, n_pairs=n_pairs)
 
 
-def markdown(table: pd.DataFrame, variance: bool = False) -> str:
+def markdown(table: pd.DataFrame, variance: bool = False, withheld=()) -> str:
     """One row per test, one column per (window, shock); NaN rows shown as 'NaN'. With
-    ``variance``, each cell also shows the statistic's variance over its nominal one."""
+    ``variance``, each cell also shows the statistic's variance over its nominal one. Tests in
+    ``withheld`` (computed with report_oversized) show 'NaN' and, after it, the rate they would
+    have if reported."""
     cell = (100 * table["rate"]).map("{:.1f}%".format)
     if variance:
         cell = cell + table["var_ratio"].map(" ({:.2f})".format)
+    cell = np.where(table["test"].isin(list(withheld)) & (table["count"] > 0),
+                    "NaN; reported: " + cell, cell)
     cells = table.assign(cell=np.where(table["count"] > 0, cell, "NaN"),
                          col=table.apply(lambda r: f"[{r.window_start},{r.window_end}]"
                                          + (f" +{r.shock:g}" if r.shock else ""), axis=1))
@@ -542,6 +548,9 @@ def main(argv=None) -> None:
                         help="instead: size of exact vs date-sums KP on gapped data")
     parser.add_argument("--no-min-n", action="store_true",
                         help="calibration: compute every test at every N (inference.MIN_N off)")
+    parser.add_argument("--report-oversized", action="store_true",
+                        help="compute the tests of inference.OVERSIZED (NaN by default) and "
+                             "show their rates as 'NaN; reported: x%%'")
     parser.add_argument("--variance", action="store_true",
                         help="show var(statistic) / nominal variance beside each rate")
     parser.add_argument("--pooled", type=int, default=0, metavar="PAIRS",
@@ -583,10 +592,12 @@ def main(argv=None) -> None:
     tables = []
     for source in args.sources.split(","):
         for n in (int(x) for x in args.pairs.split(",")):
-            t = simulate(args.samples, n, args.seed, source, args.n_boot, shocks)
+            t = simulate(args.samples, n, args.seed, source, args.n_boot, shocks,
+                         report_oversized=args.report_oversized)
             tables.append(t)
+            withheld = inference.OVERSIZED if args.report_oversized else ()
             print(f"\n### {source}, N = {n}, {args.samples} samples\n\n"
-                  f"{markdown(t, args.variance)}")
+                  f"{markdown(t, args.variance, withheld)}")
             notes = t.loc[t["nan"] > 0, ["test", "note"]].drop_duplicates("test")
             for test, note in notes.itertuples(index=False):
                 print(f"* {test}: NaN ({note})")

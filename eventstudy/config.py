@@ -20,7 +20,7 @@ SOURCES = ("yahoo", "fred", "csv")
 
 _STUDY_KEYS = {"series", "universes", "estimation_window", "event_windows", "plot_window",
                "returns", "models", "min_estimation", "exclude_other_events", "factors",
-               "dimson_lags", "n_boot", "seed"}
+               "dimson_lags", "n_boot", "seed", "report_oversized_tests"}
 _SERIES_KEYS = {"name", "source", "ticker", "calendar", "close_time", "close_tz", "benchmark",
                 "path", "column", "date_column"}
 _GROUP_KEYS = {"series", "universe", "events", "categories", "where", "by", "firm_events"}
@@ -139,6 +139,7 @@ class Config:
     dimson_lags: int = 1
     n_boot: int = 2000
     seed: int = 0
+    report_oversized_tests: bool = False   # inference.OVERSIZED: NaN with a note unless true
     groups: dict[str, GroupConfig] = field(default_factory=dict)
     path: str = "<built-in defaults>"
     universes: dict[str, UniverseConfig] = field(default_factory=dict)
@@ -310,6 +311,11 @@ def parse_config(text: str, name: str) -> Config:
     if not isinstance(exclude, bool):
         raise InputError("must be true or false", file=name, field="study.exclude_other_events")
 
+    oversized = study.get("report_oversized_tests", False)
+    if not isinstance(oversized, bool):
+        raise InputError("must be true or false", file=name,
+                         field="study.report_oversized_tests")
+
     groups = {gid: _parse_group(gid, body, name, series, universes, firm_events)
               for gid, body in _table(raw.get("groups", {}), name, "groups").items()}
 
@@ -322,6 +328,7 @@ def parse_config(text: str, name: str) -> Config:
                                    MAX_DIMSON_LAGS),
                   n_boot=_int(study.get("n_boot", 2000), name, "study.n_boot", 100, MAX_N_BOOT),
                   seed=_int(study.get("seed", 0), name, "study.seed", 0),
+                  report_oversized_tests=oversized,
                   groups=groups, path=name, universes=universes,
                   studied_universes=studied_universes, firm_events=firm_events, engine=engine,
                   regressions=_parse_regressions(raw.get("regressions", []), name,

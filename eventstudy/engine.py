@@ -775,7 +775,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             gkey = None
             if memo is not None:
                 gkey = memo.group_key(m, pair_key[:, cols], test_windows(config),
-                                      config.n_boot, config.seed, RANK_EVENT_SPAN_ONLY)
+                                      config.n_boot, config.seed, RANK_EVENT_SPAN_ONLY,
+                                      config.report_oversized_tests)
                 res = memo.group(gkey)
                 if res is not None:
                     reused += 1
@@ -785,8 +786,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     continue
             sub = gm if len(cols) == len(gm.keys) else gm.take(cols)   # pooled: no copy
             wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
-            res = inference.group_tests_matrix(sub, wins, n_boot=config.n_boot,
-                                               seed=config.seed)
+            res = inference.group_tests_matrix(
+                sub, wins, n_boot=config.n_boot, seed=config.seed,
+                oversized=() if config.report_oversized_tests else None)
             computed += 1
             if memo is not None:
                 memo.keep_group(gkey, res)

@@ -37,6 +37,7 @@ __all__ = [
     "KP_EXACT_MAX",
     "KP_MIN_OVERLAP",
     "MIN_N",
+    "OVERSIZED",
     "GroupMatrix",
     "WindowCars",
     "group_tests",
@@ -102,6 +103,25 @@ _MIN_N_WHY = {
     "generalized_sign": "a binomial count this small cannot come close to a 5% level "
                         "(about 2-3% at N = 10)",
 }
+
+#: group tests whose rejection rate at 5% leaves [3.5%, 6.5%] on real daily returns at every N
+#: (docs/size-power.md: 6.2%-8.3% on the bundled series and on a whole market at N = 10, 30
+#: and 100; sized on i.i.d. normal returns). Their assumption that the estimation window's
+#: variance (or skewness) describes the event window is what daily returns break. By default
+#: their rows keep the estimate but have NaN ``statistic`` and ``p_value`` and a note; pass
+#: ``oversized=()`` (study.report_oversized_tests = true) to report them with the note.
+OVERSIZED: dict[str, str] = {
+    "patell": "over-rejects on daily returns, whose volatility clusters: the estimation "
+              "window's variance understates the event day's (6.4%-7.4% at 5%); read bmp",
+    "kp_patell": "over-rejects on daily returns, whose volatility clusters: the estimation "
+                 "window's variance understates the event day's (6.4%-7.3% at 5%); read kp_bmp",
+    "bw_cda": "over-rejects on daily returns, whose volatility clusters: the estimation "
+              "window's variance of the mean AR understates the event day's (up to 7.0% at "
+              "5%); read kp_bmp",
+    "skew_t": "over-rejects on daily CARs, which are fat-tailed but not skewed: the skewness "
+              "correction adds noise (6.7%-8.3% at 5%); read cross_sectional_t or bootstrap",
+}
+_OVERSIZED_WHERE = " (docs/size-power.md)"
 
 _NAN = float("nan")
 _NO_DATE = np.iinfo(np.int64).min      # day number standing for a missing date
@@ -1055,18 +1075,21 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
                        seed: int = 0, kp_correlation: str = "overlap",
                        kp_min_overlap: int = KP_MIN_OVERLAP,
                        kp_exact_max: int = KP_EXACT_MAX,
-                       min_n: Mapping[str, int] | None = None) -> pd.DataFrame:
+                       min_n: Mapping[str, int] | None = None,
+                       oversized: Iterable[str] | None = None) -> pd.DataFrame:
     """Every test in ``tests`` for every window of one group, from arrays.
 
     ``windows`` are :class:`WindowCars` aligned with ``group``'s columns (a pair with a NaN CAR
     is left out of that window). Options as in :func:`group_tests`; ``kp_exact_max`` is the
     largest group (pairs in the window) whose Kolari-Pynnonen r-bar is computed pairwise;
-    ``min_n`` overrides :data:`MIN_N` (``{}`` computes every test at every N).
+    ``min_n`` overrides :data:`MIN_N` (``{}`` computes every test at every N); ``oversized``
+    overrides :data:`OVERSIZED` (``()`` reports every test).
     Returns :data:`GROUP_COLUMNS` (:data:`OUTPUT_COLUMNS` + ``note``), one row per window and
     test, windows in the given order, tests in the order of ``tests``.
     """
     tests = _check_options(tests, kp_correlation, n_boot)
     min_n = MIN_N if min_n is None else min_n
+    withheld = set(OVERSIZED if oversized is None else oversized)
     P = len(group.keys)
     for w in windows:
         if any(np.shape(a) != (P,) for a in (w.car, w.car_var, w.dof, w.n_days)):
@@ -1081,15 +1104,26 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
             if 0 < n < min_n.get(name, 0):
                 stat, p = _NAN, _NAN
                 note = f"needs N >= {min_n[name]} pairs (N = {n}): {_MIN_N_WHY[name]}"
+            elif name in withheld and n > 0:
+                stat, p = _NAN, _NAN
+                note = _join(f"not reported: {OVERSIZED[name]}{_OVERSIZED_WHERE}; "
+                             "study.report_oversized_tests = true reports it", note)
+            elif name in OVERSIZED and n > 0 and not math.isnan(p):
+                note = _join(f"{OVERSIZED[name]}{_OVERSIZED_WHERE}", note)
             rows.append((w.start, w.end, name, est, stat, dof, p, n, note))
     return _frame(rows, GROUP_COLUMNS)
+
+
+def _join(*notes: str) -> str:
+    return "; ".join(n for n in notes if n)
 
 
 def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple[int, int]], *,
                 tests: Sequence[str] = ALL_GROUP_TESTS, n_boot: int = 2000, seed: int = 0,
                 kp_correlation: str = "overlap", kp_min_overlap: int = KP_MIN_OVERLAP,
                 kp_exact_max: int = KP_EXACT_MAX,
-                min_n: Mapping[str, int] | None = None) -> pd.DataFrame:
+                min_n: Mapping[str, int] | None = None,
+                oversized: Iterable[str] | None = None) -> pd.DataFrame:
     """Run every test in ``tests`` for every window of one group of pairs (long frames in).
 
     Parameters
@@ -1119,6 +1153,10 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
         see docs/methods-tests.md), and the row's ``note`` says so.
     min_n
         smallest N per test (default :data:`MIN_N`); below it the row is NaN with a note.
+    oversized
+        tests withheld because they over-reject on daily returns at every N (default
+        :data:`OVERSIZED`): NaN ``statistic``/``p_value`` and a note saying why; ``()`` reports
+        them, each with a note saying how far it over-rejects.
 
     Returns
     -------
@@ -1131,7 +1169,7 @@ def group_tests(panel: pd.DataFrame, cars: pd.DataFrame, windows: Sequence[tuple
     wins = _prepare_windows(cars, group, windows)
     return group_tests_matrix(group, wins, tests=tests, n_boot=n_boot, seed=seed,
                               kp_correlation=kp_correlation, kp_min_overlap=kp_min_overlap,
-                              kp_exact_max=kp_exact_max, min_n=min_n)
+                              kp_exact_max=kp_exact_max, min_n=min_n, oversized=oversized)
 
 
 def _frame(rows: list[tuple], columns: list[str] = OUTPUT_COLUMNS) -> pd.DataFrame:

@@ -34,6 +34,13 @@ DELIBERATE: list = [
             "model and window, pair rows and group rows apart); eventstudy.multitest")
       for frame in ("car", "tests") for col, what in (("p_holm", "Holm"),
                                                       ("p_bh", "Benjamini-Hochberg"))],
+    Exempt("tests", lambda old: (old["group"] != "") & old["test"].isin(
+               ["patell", "kp_patell", "bw_cda", "skew_t"]),
+           ("statistic", "p_value", "se"),
+           "issue #11: these four group tests over-reject on real daily returns at every N "
+           "(6.2%-8.3% at 5%, docs/size-power.md); by default their statistic and p-value are "
+           "NaN with a note (inference.OVERSIZED; study.report_oversized_tests = true reports "
+           "them); the estimate is unchanged"),
     Exempt("skipped", lambda old: old["reason"].str.startswith("waiting for data")
            & old["series"].eq("T8"), ("reason",),
            "the delisted security's pairs after its last bar said 'waiting for data' forever; "

@@ -13,14 +13,20 @@ from hypothesis import strategies as st
 from scipy import stats
 from scipy.linalg import hadamard
 
+from eventstudy import inference
 from eventstudy.inference import (
     ALL_GROUP_TESTS,
     GROUP_COLUMNS,
     OUTPUT_COLUMNS,
-    group_tests,
     pair_bootstrap,
     residual_correlation,
 )
+
+
+def group_tests(*args, **kwargs):
+    """The statistics themselves: every test reported, the over-rejecting ones included
+    (inference.OVERSIZED withholds them by default; tests/test_oversized.py checks that)."""
+    return inference.group_tests(*args, **{"oversized": (), **kwargs})
 
 BDAYS = pd.bdate_range("2010-01-04", periods=6000)
 

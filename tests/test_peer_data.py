@@ -47,6 +47,7 @@ event_windows = [[0, 0], [0, 4]]
 plot_window = [-3, 4]
 min_estimation = 150
 n_boot = 500
+report_oversized_tests = true      # kp_patell vs patell below
 [groups.covid]
 series = {stocks!r}
 events = ["covid-week"]
@@ -161,7 +162,7 @@ def e2():
         panel, no_cars, E2_DAYS,
         tests=["cross_sectional_t", "bw_cda", "patell", "bmp", "corrado_rank", "sign",
                "generalized_sign", "wilcoxon"],
-        min_n={})                                  # N = 7: every statistic, no minimum-N NaN
+        min_n={}, oversized=())     # N = 7: every statistic, none withheld (estudy2's set)
     stat = tests.pivot(index="window_start", columns="test", values="statistic")
     est_col = tests.pivot(index="window_start", columns="test", values="estimate")
     return panel, fits, market, stat, est_col
