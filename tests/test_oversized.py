@@ -9,6 +9,7 @@ estimate and say why the statistic is missing; `study.report_oversized_tests = t
 from __future__ import annotations
 
 import math
+import re
 from pathlib import Path
 
 import numpy as np
@@ -146,6 +147,9 @@ def test_a_run_withholds_them_and_the_config_key_brings_them_back(tmp_path, monk
     assert len(rows) and rows["p_value"].isna().all()
     assert rows["note"].str.startswith("not reported: over-rejects").all()
     assert _group_rows(tmp_path, "bmp")["p_value"].notna().any()
+    page = (tmp_path / "reports" / "groups" / "japan.html").read_text("utf-8")
+    # the p-value grid's cell says why it is empty, not only the full table's note column
+    assert re.search(r'title="patell \[0, 0\]: statistic [^"]*; not reported: over-rejects', page)
 
     # the same inputs otherwise: the memo must not hand back the withheld rows
     (tmp_path / "study.toml").write_text(CONFIG.format(flag="true"), "utf-8")

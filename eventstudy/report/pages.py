@@ -938,7 +938,8 @@ def group_context(view: View, gid: str) -> dict:
                 c = p_cell(x.p_value, p_holm, p_bh)
                 c.title = (f"{name} {fmt.window(*w)}: statistic {fmt.fixed(x.statistic, 3, True)}"
                            f", p {fmt.pval(x.p_value)}, n {fmt.integer(x.n)}"
-                           + (f"; {adjusted_title(p_holm, p_bh)}" if p_bh is not None else ""))
+                           + (f"; {adjusted_title(p_holm, p_bh)}" if p_bh is not None else "")
+                           + (f"; {x.note}" if fmt.text(getattr(x, "note", "")) else ""))
                 row.append(c)
             t.rows.append(row)
         pivots.append(t)
