@@ -169,6 +169,21 @@ def test_group_table_n_range_where_it_differs_by_window():
     assert [row[2].text for row in t.panels[0][1]] == ["5", "", "6\u20137", ""]
 
 
+def test_a_withheld_test_has_no_rows_unless_asked_for():
+    """patell is NaN with a note by default (inference.OVERSIZED): a paper table would be a
+    row of dashes; asked for by name it is shown, dashes and all."""
+    tests = tiny_tests()
+    withheld = tests[tests["group"] != ""].assign(test="patell", statistic=NAN, p_value=NAN,
+                                                   note="not reported: over-rejects")
+    tests = pd.concat([tests, withheld], ignore_index=True)
+    names = [row[1].text for row in export.group_table(tests).panels[0][1]]
+    assert names == ["kp bmp", "", "kp bmp", ""]
+    asked = export.group_table(tests, tests_shown=["kp_bmp", "patell"])
+    rows = asked.panels[0][1]
+    assert [row[1].text for row in rows] == ["kp bmp", "", "patell", ""] * 2
+    assert [c.text for c in rows[2][3:]] == [export.DASH, export.DASH]
+
+
 def test_regression_table_latex_by_hand():
     tex = export.to_latex([export.regression_table(tiny_regressions())])
     assert REGRESSION_LATEX in tex
