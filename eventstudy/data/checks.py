@@ -177,7 +177,17 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                 absent, [pd.NaT] * len(absent), "no prices", "skip security", "no prices")]))
         closes = closes.set_axis(index.rename("date"), axis=0)
     names = closes.columns.astype(str).to_numpy()
-    values = closes.to_numpy(dtype="float64", copy=True)
+    # copied when a bar is dropped (`own`), in the input's memory order (a Fortran-ordered
+    # matrix of a wide file stays security-major for the panel)
+    values = closes.to_numpy(dtype="float64")
+    copied = []
+
+    def own():
+        nonlocal values
+        if not copied:
+            values = np.array(values, order="K", copy=True)
+            copied.append(True)
+        return values
     dates = closes.index.to_numpy()
     parts = []
 
@@ -189,7 +199,7 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
         parts.append(_problems(names[c], dates[r],
                                np.where(np.isfinite(v), "non-positive price", "non-finite price"),
                                "drop bar", [f"close {x:g} is not a positive price" for x in v]))
-        values[bad] = np.nan
+        own()[bad] = np.nan
 
     valid = ~np.isnan(values)
     n_valid = valid.sum(axis=0)
@@ -210,7 +220,9 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     # of consecutive rows, then the few bars right after a gap against their previous bar
     S, N = values.shape
     rows = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
-    last = np.where(valid, rows, -1)         # each row's last bar at or before it
+    last = np.empty_like(valid, dtype=rows.dtype)   # each row's last bar at or before it
+    last.fill(-1)                                   # (in the matrix's memory order)
+    np.copyto(last, rows, where=valid)
     np.maximum.accumulate(last, axis=0, out=last)
 
     def prev(r, c):                          # the bar before row r of security c (-1: none)
@@ -218,7 +230,8 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
 
     with np.errstate(invalid="ignore", divide="ignore"):
         lv = np.log(values)
-        log_ratio = np.full(values.shape, np.nan)
+        log_ratio = np.empty_like(lv)
+        log_ratio[:1] = np.nan
         np.subtract(lv[1:], lv[:-1], out=log_ratio[1:])
         rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
         rr += 1
@@ -228,9 +241,8 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
         # a split-like ratio or an impossible jump is at least a factor 2 - 3 %: only such
         # bars are looked at below (the same tests as on every bar; the margin is generous)
         logk = np.log(np.asarray(SPLIT_RATIOS, dtype=float))
-        big = np.flatnonzero(np.abs(log_ratio) >= logk.min() - SPLIT_TOLERANCE - 1e-9)
-    br, bc = np.divmod(big, N)
-    bsize = np.abs(log_ratio.reshape(-1)[big])
+        br, bc = np.nonzero(np.abs(log_ratio) >= logk.min() - SPLIT_TOLERANCE - 1e-9)  # (C order)
+    bsize = np.abs(log_ratio[br, bc])
     del log_ratio
 
     jump = bsize >= np.log(IMPOSSIBLE_JUMP)
@@ -253,7 +265,7 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                                "skip security", skip_reason[skip]))
 
     # split-like jumps (rare: the loop runs over candidates, not over days or securities)
-    near = np.zeros(len(big), dtype=bool)
+    near = np.zeros(len(br), dtype=bool)
     for lk in logk:
         near |= np.abs(bsize - lk) <= SPLIT_TOLERANCE
     near &= ~skip[bc]
@@ -278,7 +290,7 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                 [names[c]] * len(gone), dates[gone], "bad print", "drop bar",
                 f"close jumps x{ratio:.4f} (about {label}) on {day:%Y-%m-%d} and is back on "
                 f"{pd.Timestamp(dates[back[0]]):%Y-%m-%d}: a bad print"))
-            values[gone, c] = np.nan
+            own()[gone, c] = np.nan
             valid[gone, c] = False
         else:
             parts.append(_problems(
@@ -286,8 +298,11 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
                 f"close ratio {ratio:.4f} (about {label}: {before:g} to {values[r, c]:g}), "
                 f"not reversed within {REVERSAL_SESSIONS} sessions: an unadjusted split?"))
 
-    out = pd.DataFrame(values[:, ~skip], index=closes.index,
-                       columns=pd.Index(names[~skip], name="security"))
+    # (the kept columns in the matrix's memory order; frames share arrays: copy-on-write)
+    kept = values if not skip.any() else values.T[~skip].T if values.flags.f_contiguous \
+        else values[:, ~skip]
+    out = pd.DataFrame(kept, index=closes.index,
+                       columns=pd.Index(names[~skip], name="security"), copy=False)
     return Checked(out, _concat(parts))
 
 

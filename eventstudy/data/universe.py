@@ -84,7 +84,8 @@ def load_universe(u: UniverseConfig, *, offline: bool = True, cache=None, fetch=
             meta.loc[missing, "security"], [pd.NaT] * int(missing.sum()), "no prices",
             "skip security", f"no prices for it in {u.prices or 'the Yahoo tickers'}")])
     kept = meta[meta["security"].isin(closes.columns)].reset_index(drop=True)
-    closes = closes.loc[:, list(kept["security"])]
+    if not closes.columns.equals(pd.Index(kept["security"])):     # (else: no copy)
+        closes = closes.loc[:, list(kept["security"])]
     closes.columns.name = None
     provenance = provenance[provenance["security"].isin(meta["security"])]
     return UniverseData(id=u.id, securities=kept, closes=closes,
@@ -217,29 +218,41 @@ def read_prices(path: str | Path, layout: str | None, wanted: list[str] | None,
 
 def _numeric_wide(path, layout, wanted):
     """(closes matrix, provenance) of a wide file whose price columns are all numbers, else
-    None (a long file, a folder, or text cells, which `read_prices` reports one by one)."""
+    None (a long file, a folder, or text cells, which `read_prices` reports one by one).
+
+    The matrix is security-major in memory (a Fortran-ordered (dates x securities) array):
+    a Parquet column is one security, and the panel and the fused kernel read a security's
+    sessions contiguously (engine.slab: its rows are views, not transposed copies)."""
     path = Path(path)
     if not path.is_file() or (layout or infer_layout(path)) != "wide":
         return None
-    frame, origin = _read_table(path)
     name = str(path)
-    date_col = _pick(frame.columns, _DATE_NAMES) or frame.columns[0]
-    securities = [c for c in frame.columns if c != date_col]
-    # the distinct dtypes of the price columns (not one check per column: 5,000 columns)
-    kinds = set(frame.dtypes.iloc[[i for i, c in enumerate(frame.columns) if c != date_col]])
-    if not all(pd.api.types.is_numeric_dtype(d) for d in kinds):
-        return None
+    read = _parquet_matrix(path) if _is_parquet(path) else None
+    if read is not None:
+        date_values, date_col, securities, values, origin = read
+    else:
+        frame, origin = _read_table(path)
+        date_col = _pick(frame.columns, _DATE_NAMES) or frame.columns[0]
+        securities = [c for c in frame.columns if c != date_col]
+        # the distinct dtypes of the price columns (not one check per column: 5,000 columns)
+        kinds = set(frame.dtypes.iloc[[i for i, c in enumerate(frame.columns)
+                                       if c != date_col]])
+        if not all(pd.api.types.is_numeric_dtype(d) for d in kinds):
+            return None
+        date_values = frame[date_col]
+        values = frame[securities].to_numpy(dtype="float64", na_value=np.nan)
     names = [str(c).strip() for c in securities]
     dup = pd.Index(names).duplicated()
     if dup.any():
         raise InputError(f"column {names[int(np.argmax(dup))]!r} appears twice", file=name,
                          row=1)
-    dates = _dates(frame[date_col], name, str(date_col), strict=True)
-    closes = pd.DataFrame(frame[securities].to_numpy(dtype="float64", na_value=np.nan),
-                          index=pd.DatetimeIndex(dates, name="date"), columns=names)
+    dates = _dates(date_values, name, str(date_col), strict=True)
+    closes = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"), columns=names,
+                          copy=False)
     if wanted is not None:
         closes = closes.loc[:, [c for c in names if c in set(wanted)]]
-    has = closes.notna().to_numpy()
+    values = closes.to_numpy()
+    has = ~np.isnan(values)
     idx = closes.index
     any_bar = has.any(axis=0)
     first = np.where(any_bar, has.argmax(axis=0), 0)
@@ -248,8 +261,41 @@ def _numeric_wide(path, layout, wanted):
                                "location": str(path), "column": "close",
                                "first": idx[first], "last": idx[last],
                                "rows": has.sum(axis=0)})[any_bar]
-    closes = closes.loc[:, any_bar]
+    if not any_bar.all():
+        closes = closes.loc[:, any_bar]
     return closes, provenance[PROVENANCE_COLUMNS].reset_index(drop=True)
+
+
+def _parquet_matrix(path: Path):
+    """(date column values, its name, price column names, (dates x securities) float64
+    Fortran-ordered matrix, "parquet") of a wide Parquet file whose price columns are all
+    numbers, read as one arrow table (no pandas frame of 10,000 columns); None for anything
+    else (pandas' index columns, text cells, an unreadable file): `_read_table` reads it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        table = pq.read_table(path)
+    except Exception:  # noqa: BLE001 - _read_table words the error
+        return None
+    cols = table.column_names
+    index = (table.schema.pandas_metadata or {}).get("index_columns", [])
+    if any(isinstance(c, str) for c in index) or len(set(cols)) != len(cols) or len(cols) < 2:
+        return None         # (pandas wrote its index: `_read_table` puts it first)
+    date_col = _pick(cols, _DATE_NAMES) or cols[0]
+    prices = [i for i, c in enumerate(cols) if c != date_col]
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    if not all(any(ok(table.schema.field(i).type) for ok in numeric) for i in prices):
+        return None
+    date_values = table.column(date_col).to_pandas()
+
+    def column(i):       # nulls as NaN (a float64 column without nulls: no copy)
+        c = table.column(i)
+        c = c if pa.types.is_float64(c.type) else c.cast(pa.float64())
+        return c.to_numpy()
+    values = np.empty((len(prices), table.num_rows))
+    for k, i in enumerate(prices):         # one memcpy a column, no pandas object
+        values[k] = column(i)
+    return date_values, date_col, [cols[i] for i in prices], values.T, "parquet"
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
