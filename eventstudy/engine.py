@@ -649,9 +649,14 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     """
     executor = executor if executor is not None else InProcess()
     workers = getattr(executor, "workers", 1)
-    # pairs in output order: securities sorted as strings, then the alignment's order
-    order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
+    # pairs in output order: securities sorted as strings, then the alignment's order (a
+    # stable sort of each pair's security's rank among the distinct securities: the same
+    # order as sorting the million strings themselves)
+    codes, names = pd.factorize(alignment["series"].to_numpy(dtype=object))
+    rank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
+    order = np.argsort(rank[codes], kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
+    codes = codes[order]
     P = len(pairs)
     # the fast path by the study's largest block, not each partition's size or process state
     plain = PartitionConfig.of(config, [m for m in config.models
@@ -663,8 +668,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     bench_field = {s.id: (f"universe.{s.universe}.benchmark" if s.universe
                           else f"series.{s.id}.benchmark") for s in securities}
     panel_no = {key: i for i, key in enumerate(panels)}
-    key_of = np.array([panel_no[where[s][0]] for s in se], dtype=np.int64)
-    col_of = np.array([where[s][1] for s in se], dtype=np.int64)
+    # per distinct security, then per pair (no Python loop over a million pairs)
+    key_of = np.array([panel_no[where[s][0]] for s in names], dtype=np.int64)[codes]
+    col_of = np.array([where[s][1] for s in names], dtype=np.int64)[codes]
     models = list(config.models)
     results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
     computed = reused = 0

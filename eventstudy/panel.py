@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from eventstudy.data.checks import cells
+
 
 @dataclass
 class Panel:
@@ -124,7 +126,7 @@ def build_panel_wide(key: tuple, calendar_closes: pd.Series, closes: pd.DataFram
     last_date = dates[np.where(any_bar, len(dates) - 1 - has[::-1].argmax(axis=0), 0)]
     on_session = session_dates.get_indexer(dates)
     off = (on_session < 0)[:, None] & has
-    rr, cc = np.nonzero(off)
+    rr, cc = cells(off, ordered=True)
     off_calendar = pd.DataFrame({"security": np.asarray(securities, dtype=object)[cc],
                                  "date": dates[rr], "close": values[rr, cc]})
     first_row = session_dates.searchsorted(first_date, side="left")
@@ -185,7 +187,7 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         ratio = full(float)
         ratio[:1] = np.nan
         np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
-        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         pr = prev[rr, cc]
         after = pr >= 0                                         # a bar after a gap
@@ -230,7 +232,7 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         step = np.log(step) if kind == "log" else step - 1.0
         both = valid[1:] & valid[:-1]
         out[1:] = np.where(both, step[:, None], np.nan)
-        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         prev = (panel.prev if every else panel.prev[:, columns])[rr, cc]
         after = prev >= 0

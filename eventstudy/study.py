@@ -592,7 +592,7 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     Rows: securities in the config's order, events in the events file's order; then the
     firm-specific pairs in their files' order."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
-    studied = set(pairs["series"])
+    studied = set(pd.unique(pairs["series"]))      # (not a million firm pairs one by one)
     by_panel: dict = {}
     for s in securities:
         if s.id in studied and s.id in where:

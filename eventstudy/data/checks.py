@@ -194,7 +194,7 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     # bars that are not prices
     bad = ~np.isnan(values) & ~(np.isfinite(values) & (values > 0))
     if bad.any():
-        r, c = np.nonzero(bad)
+        r, c = cells(bad, ordered=True)
         v = values[r, c]
         parts.append(_problems(names[c], dates[r],
                                np.where(np.isfinite(v), "non-positive price", "non-finite price"),
@@ -233,7 +233,7 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
         log_ratio = np.empty_like(lv)
         log_ratio[:1] = np.nan
         np.subtract(lv[1:], lv[:-1], out=log_ratio[1:])
-        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr, cc = cells(valid[1:] & ~valid[:-1])
         rr += 1
         pr = last[rr - 1, cc]
         log_ratio[rr, cc] = np.where(pr >= 0, lv[rr, cc] - lv[np.maximum(pr, 0), cc], np.nan)
@@ -241,7 +241,8 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
         # a split-like ratio or an impossible jump is at least a factor 2 - 3 %: only such
         # bars are looked at below (the same tests as on every bar; the margin is generous)
         logk = np.log(np.asarray(SPLIT_RATIOS, dtype=float))
-        br, bc = np.nonzero(np.abs(log_ratio) >= logk.min() - SPLIT_TOLERANCE - 1e-9)  # (C order)
+        br, bc = cells(np.abs(log_ratio) >= logk.min() - SPLIT_TOLERANCE - 1e-9,
+                       ordered=True)
     bsize = np.abs(log_ratio[br, bc])
     del log_ratio
 
@@ -304,6 +305,20 @@ def check_closes(closes: pd.DataFrame, *, _sorted: bool = False) -> Checked:
     out = pd.DataFrame(kept, index=closes.index,
                        columns=pd.Index(names[~skip], name="security"), copy=False)
     return Checked(out, _concat(parts))
+
+
+def cells(mask: np.ndarray, ordered: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) of the True cells of a 2-D mask: in row-major order when `ordered` (as
+    np.nonzero), else in the mask's memory order. A Fortran-ordered (security-major) mask is
+    read column by column: np.nonzero would walk it row by row, across the memory (3x slower
+    on a market's panel)."""
+    if mask.flags.f_contiguous and not mask.flags.c_contiguous:
+        c, r = np.nonzero(mask.T)
+        if ordered and len(r):
+            o = np.lexsort((c, r))
+            r, c = r[o], c[o]
+        return r, c
+    return np.nonzero(mask)
 
 
 def _naive_days(index: pd.DatetimeIndex) -> pd.DatetimeIndex:
