@@ -184,7 +184,7 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
     ret = full(float)
     span = full(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = full(float)
+        ratio = ret                   # the price ratios, then their logs in place
         ratio[:1] = np.nan
         np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
         rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
@@ -197,7 +197,6 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
             np.log(ratio, out=ret)
         else:
             np.subtract(ratio, 1.0, out=ret)
-        del ratio
     if S:
         span.fill(np.nan)
         np.copyto(span[1:], 1.0, where=valid[1:] & valid[:-1])
@@ -231,7 +230,7 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         step = asof[1:] / asof[:-1]
         step = np.log(step) if kind == "log" else step - 1.0
         both = valid[1:] & valid[:-1]
-        out[1:] = np.where(both, step[:, None], np.nan)
+        np.copyto(out[1:], step[:, None], where=both)
         rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         prev = (panel.prev if every else panel.prev[:, columns])[rr, cc]
