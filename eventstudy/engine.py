@@ -891,7 +891,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     nw = len(wins)
     log = config.returns == "log"
     on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
-    ev_text, se_text, model_text = _text(ev), _text(se), _text(models)
+    ev_text, se_text = _text(pairs["event_id"]), _text(pairs["series"])
+    model_text = _text(models)
     for mi, m in enumerate(models):
         for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
@@ -958,7 +959,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     car = _car_frame(car_parts, ev_text, se_text, model_text, day0, log)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
-    pair_tests = _pair_tests(ev, se, models, test_parts, nw)
+    pair_tests = _pair_tests(ev_text, se_text, models, test_parts, nw)
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
 
@@ -988,8 +989,16 @@ def _car_frame(parts, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
 
 
 def _text(values):
-    """A pyarrow string array of `values` (strings), to take rows of with `_col`."""
+    """A pyarrow string array of `values` (strings), to take rows of with `_col`; a pandas
+    string column gives its own arrow data (no million Python strings in between)."""
     import pyarrow as pa
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
+        try:
+            out = pa.array(values.array)
+            if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
+                return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+        except (TypeError, ValueError, pa.ArrowException):
+            pass
     return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
@@ -1003,7 +1012,8 @@ def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
     "t"): the pairs are ranked once, instead of sorting millions of rows by their strings.
-    `nw`: the number of event windows (each part's rows: its pairs x the windows)."""
+    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `nw`: the
+    number of event windows (each part's rows: its pairs x the windows)."""
     if not parts:
         return pd.DataFrame()
     cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
@@ -1031,20 +1041,20 @@ def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
         out[at_b] = b_values
         return out
     pair = rows(pr, pr[keep], np.int64)
-    blank = _col(_text([""]), np.zeros(total, np.int64))
+    blank = _col(_text([""]), np.zeros(total, np.int64))    # (group and note: one array)
     estimate, statistic = rows(car, car[keep], float), rows(t, car[keep], float)
     is_t = rows(True, False, bool)
     with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
         se_ = np.where(is_t, estimate / statistic, np.nan)
     return pd.DataFrame({
         "group": blank, "model": _col(_text(names), rows(mi, mi[keep], np.int64)),
-        "event_id": _col(_text(ev), pair), "series": _col(_text(se), pair),
+        "event_id": _col(ev, pair), "series": _col(se, pair),
         "window_start": rows(ws, ws[keep], np.int64), "window_end": rows(we, we[keep], np.int64),
         "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
         "estimate": estimate, "se": se_, "statistic": statistic,
         "dof": rows(dof, np.nan, float),
         "p_value": rows(p, bp[keep], float), "n": rows(nd, bm[keep].astype(np.int64), np.int64),
-        "note": blank})
+        "note": blank}, copy=False)
 
 
 def _pair_rank(ev, se) -> np.ndarray:
@@ -1052,8 +1062,9 @@ def _pair_rank(ev, se) -> np.ndarray:
     code point order, as Python does)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    order = pc.sort_indices(pa.table({"e": pa.array(ev, pa.string()),
-                                      "s": pa.array(se, pa.string())}),
+    arrow = lambda v: v if isinstance(v, (pa.Array, pa.ChunkedArray)) \
+        else pa.array(v, pa.string())  # noqa: E731
+    order = pc.sort_indices(pa.table({"e": arrow(ev), "s": arrow(se)}),
                             sort_keys=[("e", "ascending"), ("s", "ascending")]).to_numpy()
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
