@@ -588,8 +588,18 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArr
     names = regressor_names(model, config.factors, config.dimson_lags)
     U, S = sl.ret.shape
     pick = [sl.span if n == "span" else sl.regs[n] for n in names]
-    X = pick[0][:, :, None] if len(pick) == 1 else np.stack(pick, axis=2) if pick \
-        else np.zeros((U, S, 0))                  # (one regressor: a view, no copy)
+    if len(pick) == 1:                            # one regressor: a view, no copy
+        X = pick[0][:, :, None]
+    elif pick:         # (U, S, k) in a buffer reused slab after slab (not fresh memory)
+        size = U * S * len(pick)
+        flat = getattr(_SCRATCH, "x", None)
+        if flat is None or len(flat) < size:
+            flat = _SCRATCH.x = np.empty(size)
+        X = flat[:size].reshape(U, S, len(pick))
+        for a, values in enumerate(pick):
+            X[:, :, a] = values
+    else:
+        X = np.zeros((U, S, 0))
     todo = _skip_rules(model, sl, config, out.reason)
     rows = np.arange(P)
     status, n, n_out = _kernel(sl, sl.col, sl.r0, sl.last - sl.d0, X,
