@@ -146,7 +146,7 @@ def _level(tests: pd.DataFrame) -> np.ndarray:
     if "group" not in tests.columns or not len(tests):
         return np.zeros(len(tests), np.int8)
     codes, uniques = pd.factorize(tests["group"])       # (NaN: code -1, the last entry)
-    blank = np.array([not (isinstance(u, str) and u != "") for u in uniques] + [True])
+    blank = np.array([isinstance(u, str) and u == "" for u in uniques] + [True])
     return (~blank[codes]).astype(np.int8)
 
 

@@ -293,8 +293,11 @@ def _parquet_matrix(path: Path):
         c = c if pa.types.is_float64(c.type) else c.cast(pa.float64())
         return c.to_numpy()
     values = np.empty((len(prices), table.num_rows))
-    for k, i in enumerate(prices):         # one memcpy a column, no pandas object
-        values[k] = column(i)
+    try:
+        for k, i in enumerate(prices):         # one memcpy a column, no pandas object
+            values[k] = column(i)
+    except (pa.ArrowException, ValueError, TypeError):    # (e.g. an integer past 2**53)
+        return None
     return date_values, date_col, [cols[i] for i in prices], values.T, "parquet"
 
 
