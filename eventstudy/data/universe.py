@@ -266,39 +266,45 @@ def _numeric_wide(path, layout, wanted):
     return closes, provenance[PROVENANCE_COLUMNS].reset_index(drop=True)
 
 
-def _parquet_matrix(path: Path):
+def _parquet_matrix(path: Path, batch: int = 250):
     """(date column values, its name, price column names, (dates x securities) float64
     Fortran-ordered matrix, "parquet") of a wide Parquet file whose price columns are all
-    numbers, read as one arrow table (no pandas frame of 10,000 columns); None for anything
-    else (pandas' index columns, text cells, an unreadable file): `_read_table` reads it."""
+    numbers: no pandas frame of 10,000 columns, and the columns read `batch` at a time into
+    the matrix (arrow's buffers of one batch are reused by the next: reading the whole
+    table at once touches 400 MB of fresh memory more, and fresh pages cost more than the
+    read here). None for anything else (pandas' index columns, text cells, an unreadable
+    file): `_read_table` reads it."""
     import pyarrow as pa
     import pyarrow.parquet as pq
     try:
-        table = pq.read_table(path)
+        file = pq.ParquetFile(path)
+        schema = file.schema_arrow
     except Exception:  # noqa: BLE001 - _read_table words the error
         return None
-    cols = table.column_names
-    index = (table.schema.pandas_metadata or {}).get("index_columns", [])
+    cols = schema.names
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
     if any(isinstance(c, str) for c in index) or len(set(cols)) != len(cols) or len(cols) < 2:
         return None         # (pandas wrote its index: `_read_table` puts it first)
     date_col = _pick(cols, _DATE_NAMES) or cols[0]
-    prices = [i for i, c in enumerate(cols) if c != date_col]
+    prices = [c for c in cols if c != date_col]
     numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
-    if not all(any(ok(table.schema.field(i).type) for ok in numeric) for i in prices):
+    if not all(any(ok(schema.field(c).type) for ok in numeric) for c in prices):
         return None
-    date_values = table.column(date_col).to_pandas()
 
-    def column(i):       # nulls as NaN (a float64 column without nulls: no copy)
-        c = table.column(i)
+    def column(c):       # nulls as NaN (a float64 column without nulls: no copy)
         c = c if pa.types.is_float64(c.type) else c.cast(pa.float64())
         return c.to_numpy()
-    values = np.empty((len(prices), table.num_rows))
     try:
-        for k, i in enumerate(prices):         # one memcpy a column, no pandas object
-            values[k] = column(i)
-    except (pa.ArrowException, ValueError, TypeError):    # (e.g. an integer past 2**53)
+        date_values = file.read(columns=[date_col]).column(0).to_pandas()
+        values = np.empty((len(prices), len(date_values)))
+        for start in range(0, len(prices), batch):
+            table = file.read(columns=prices[start:start + batch])
+            for k in range(table.num_columns):      # one memcpy a column, no pandas object
+                values[start + k] = column(table.column(k))
+            del table
+    except (pa.ArrowException, OSError, ValueError, TypeError):   # (an integer past 2**53)
         return None
-    return date_values, date_col, [cols[i] for i in prices], values.T, "parquet"
+    return date_values, date_col, prices, values.T, "parquet"
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
