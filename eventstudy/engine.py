@@ -1022,48 +1022,60 @@ def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
     "t"): the pairs are ranked once, instead of sorting millions of rows by their strings.
-    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `nw`: the
-    number of event windows (each part's rows: its pairs x the windows)."""
+    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `parts`: per
+    block and model (pair rows, model, window start, end, car, t, p, dof, n_days, boot_p,
+    boot_m), each part's rows its pairs x the `nw` event windows in the config's order.
+
+    Each part's rows are written straight to their places in the output columns (no
+    concatenated and reordered copies of every column: at a million pairs those are GBs of
+    fresh memory, which costs more than the arithmetic)."""
     if not parts:
         return pd.DataFrame()
-    cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
-    pr, ws, we, car, t, p, dof, nd, bp, bm = (cat(i) for i in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10))
-    mi = np.concatenate([np.full(len(q[0]), q[1]) for q in parts])
     names = np.asarray(models, dtype=object)
     mrank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
-    # each part's rows are its pairs x the event windows (in the config's order): the
-    # pairs are sorted by (model, event_id, series), each pair's windows by (start, end),
-    # instead of a sort of all the rows by four keys (3 million at a million pairs)
-    pk = pr[::nw]
-    key = mrank[mi[::nw]].astype(np.int64) * (len(ev) + 1) + _pair_rank(ev, se)[pk]
-    wperm = np.lexsort((we[:nw], ws[:nw]))
-    order = (np.argsort(key)[:, None] * nw + wperm[None, :]).ravel()
-    pr, mi, ws, we, car, t, p, dof, nd, bp, bm = (a[order] for a in (pr, mi, ws, we, car, t, p,
-                                                                     dof, nd, bp, bm))
-    keep = np.isfinite(car)
-    at_t = np.cumsum(1 + keep) - 1              # each CAR's t row; its bootstrap row before
-    at_b = at_t[keep] - 1
-    total = len(car) + int(keep.sum())
+    # the pairs sorted by (model, event_id, series), each pair's windows by (start, end):
+    # not a sort of all the rows by four keys (3 million at a million pairs)
+    pk = np.concatenate([q[0][::nw] for q in parts])
+    mi = np.concatenate([np.full(len(q[0]) // nw, q[1], np.int64) for q in parts])
+    key = mrank[mi] * (len(ev) + 1) + _pair_rank(ev, se)[pk]
+    pos = np.empty(len(key), np.int64)
+    pos[np.argsort(key)] = np.arange(len(key))
+    wrank = np.empty(nw, np.int64)
+    wrank[np.lexsort((parts[0][3][:nw], parts[0][2][:nw]))] = np.arange(nw)
+    place = (pos[:, None] * nw + wrank[None, :]).ravel()      # each row's sorted place
+    keep = np.concatenate([np.isfinite(q[4]) for q in parts])
+    kept = np.zeros(len(place), bool)
+    kept[place] = keep
+    dest = (np.cumsum(1 + kept) - 1)[place]     # each CAR's t row; its bootstrap row before
+    total = len(place) + int(keep.sum())
+    bounds = np.cumsum([0] + [len(q[0]) for q in parts])
 
     def rows(t_values, b_values, dtype):
+        """A column: part q's t rows `t_values(q)` and bootstrap rows `b_values(q)` (a
+        function of the part, or one value for all)."""
         out = np.empty(total, dtype=dtype)
-        out[at_t] = t_values
-        out[at_b] = b_values
+        for i, q in enumerate(parts):
+            d, k = dest[bounds[i]:bounds[i + 1]], keep[bounds[i]:bounds[i + 1]]
+            out[d] = t_values(q) if callable(t_values) else t_values
+            bv = b_values(q) if callable(b_values) else b_values
+            out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
         return out
-    pair = rows(pr, pr[keep], np.int64)
+    col = lambda j: lambda q: q[j]  # noqa: E731
+    pair = rows(col(0), col(0), np.int64)
     blank = _col(_text([""]), np.zeros(total, np.int64))    # (group and note: one array)
-    estimate, statistic = rows(car, car[keep], float), rows(t, car[keep], float)
+    estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
     is_t = rows(True, False, bool)
     with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
         se_ = np.where(is_t, estimate / statistic, np.nan)
     return pd.DataFrame({
-        "group": blank, "model": _col(_text(names), rows(mi, mi[keep], np.int64)),
+        "group": blank, "model": _col(_text(names), rows(col(1), col(1), np.int64)),
         "event_id": _col(ev, pair), "series": _col(se, pair),
-        "window_start": rows(ws, ws[keep], np.int64), "window_end": rows(we, we[keep], np.int64),
+        "window_start": rows(col(2), col(2), np.int64),
+        "window_end": rows(col(3), col(3), np.int64),
         "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
         "estimate": estimate, "se": se_, "statistic": statistic,
-        "dof": rows(dof, np.nan, float),
-        "p_value": rows(p, bp[keep], float), "n": rows(nd, bm[keep].astype(np.int64), np.int64),
+        "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
+        "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64),
         "note": blank}, copy=False)
 
 
