@@ -161,20 +161,29 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
     # every (S, n) array security-major in memory (Fortran order): a security's sessions
     # are contiguous, as the fused kernel reads them (engine.slab takes views, no copies)
     full = lambda dtype: np.empty((S, n), dtype, order="F")  # noqa: E731
-    close = full(float)
-    close.fill(np.nan)
     inside = (rows >= offset) & (rows < offset + S)
-    if len(rows) and inside.all() and rows[-1] - rows[0] + 1 == len(rows) == S:
-        close[:] = values                      # every row, in order (a wide file's dates)
+    # every row, in order (a wide file's dates), security-major: the panel reads the
+    # closes in place (never writes them) unless a cell must become NaN (below)
+    shared = (len(rows) and inside.all() and rows[-1] - rows[0] + 1 == len(rows) == S
+              and values.dtype == np.float64 and values.flags.f_contiguous)
+    if shared:
+        close = values
     else:
+        close = full(float)
+        close.fill(np.nan)
         close[rows[inside] - offset] = values[inside]
     r = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
     exists = full(bool)
     np.greater_equal(r, (first_row - offset)[None, :], out=exists)
     exists &= r <= (last_row - offset)[None, :]
     valid = np.isfinite(close)
+    finite = np.count_nonzero(valid) if shared else 0
     valid &= exists
-    np.copyto(close, np.nan, where=~valid)
+    if shared and (np.count_nonzero(valid) != finite or np.isinf(close).any()):
+        close = np.array(close, order="F")      # an infinite close, or a bar off the rows
+        shared = False
+    if not shared:
+        np.copyto(close, np.nan, where=~valid)
     # each row's previous bar: the row before it, except right after a gap (few rows)
     prev = full(r.dtype)
     if S:

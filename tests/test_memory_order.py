@@ -99,3 +99,21 @@ def test_wide_parquet_matrix_equals_pandas_read(tmp_path):
     frame.set_index("date").to_parquet(path)
     again, _ = _numeric_wide(path, "wide", None)
     pd.testing.assert_frame_equal(again, closes, check_freq=False)
+
+
+def test_the_panel_reads_the_checked_closes_in_place_unless_a_cell_must_change():
+    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
+    v = np.asfortranarray(_closes(seed=4)[:, :6])
+    v[:5, 2] = np.nan                                 # a security listed later
+    frame = pd.DataFrame(v, index=closes.index[500:500 + v.shape[0]],
+                         columns=[f"s{i}" for i in range(6)], copy=False)
+    p = build_panel_wide(("XNYS",), closes, frame)[0]
+    assert np.shares_memory(p.close, v)
+    v2 = v.copy(order="F")
+    v2[7, 1] = np.inf                                  # not a price: NaN in the panel
+    p2 = build_panel_wide(("XNYS",), closes, pd.DataFrame(v2, index=frame.index,
+                                                          columns=frame.columns, copy=False))[0]
+    assert not np.shares_memory(p2.close, v2) and np.isinf(v2[7, 1])
+    assert np.isnan(p2.close[7, 1]) and not p2.valid[7, 1]
+    same = np.isfinite(v2)
+    assert np.array_equal(p2.close[same], v2[same])
