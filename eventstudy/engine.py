@@ -587,8 +587,19 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArr
         out.resid = buf[:P]
     names = regressor_names(model, config.factors, config.dimson_lags)
     U, S = sl.ret.shape
-    X = np.stack([sl.span if n == "span" else sl.regs[n] for n in names], axis=2) if names \
-        else np.zeros((U, S, 0))
+    pick = [sl.span if n == "span" else sl.regs[n] for n in names]
+    if len(pick) == 1:                            # one regressor: a view, no copy
+        X = pick[0][:, :, None]
+    elif pick:         # (U, S, k) in a buffer reused slab after slab (not fresh memory)
+        size = U * S * len(pick)
+        flat = getattr(_SCRATCH, "x", None)
+        if flat is None or len(flat) < size:
+            flat = _SCRATCH.x = np.empty(size)
+        X = flat[:size].reshape(U, S, len(pick))
+        for a, values in enumerate(pick):
+            X[:, :, a] = values
+    else:
+        X = np.zeros((U, S, 0))
     todo = _skip_rules(model, sl, config, out.reason)
     rows = np.arange(P)
     status, n, n_out = _kernel(sl, sl.col, sl.r0, sl.last - sl.d0, X,
@@ -648,9 +659,14 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     """
     executor = executor if executor is not None else InProcess()
     workers = getattr(executor, "workers", 1)
-    # pairs in output order: securities sorted as strings, then the alignment's order
-    order = np.argsort(alignment["series"].to_numpy().astype(str), kind="stable")
+    # pairs in output order: securities sorted as strings, then the alignment's order (a
+    # stable sort of each pair's security's rank among the distinct securities: the same
+    # order as sorting the million strings themselves)
+    codes, names = pd.factorize(alignment["series"].to_numpy(dtype=object))
+    rank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
+    order = np.argsort(rank[codes], kind="stable")
     pairs = alignment.iloc[order].reset_index(drop=True)
+    codes = codes[order]
     P = len(pairs)
     # the fast path by the study's largest block, not each partition's size or process state
     plain = PartitionConfig.of(config, [m for m in config.models
@@ -662,8 +678,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     bench_field = {s.id: (f"universe.{s.universe}.benchmark" if s.universe
                           else f"series.{s.id}.benchmark") for s in securities}
     panel_no = {key: i for i, key in enumerate(panels)}
-    key_of = np.array([panel_no[where[s][0]] for s in se], dtype=np.int64)
-    col_of = np.array([where[s][1] for s in se], dtype=np.int64)
+    # per distinct security, then per pair (no Python loop over a million pairs)
+    key_of = np.array([panel_no[where[s][0]] for s in names], dtype=np.int64)[codes]
+    col_of = np.array([where[s][1] for s in names], dtype=np.int64)[codes]
     models = list(config.models)
     results = {m: [] for m in models}     # per model: (pair positions, PairArrays, Block, keys)
     computed = reused = 0
@@ -800,7 +817,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests.append(pd.concat([res.assign(group=gid, model=m, event_id="", series="")
                                 for gid, m, res in group_rows], ignore_index=True))
     tests = [t for t in tests if len(t)]
-    if tests:
+    if len(tests) == 1 and not group_rows:      # the pair rows alone: as _pair_tests made them
+        tests = tests[0][TEST_COLUMNS]
+    elif tests:
         tests = pd.concat(tests, ignore_index=True)
         tests["note"] = tests["note"].fillna("")
         ratio = tests["test"].isin(RATIO_TESTS)
@@ -884,7 +903,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     nw = len(wins)
     log = config.returns == "log"
     on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
-    ev_text, se_text, model_text = _text(ev), _text(se), _text(models)
+    ev_text, se_text = _text(pairs["event_id"]), _text(pairs["series"])
+    model_text = _text(models)
     for mi, m in enumerate(models):
         for bi, (part, r, b, _) in enumerate(results[m]):
             bad = r.reason != ""
@@ -910,24 +930,19 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
             code = np.where(c["waiting"] > 0, 1, np.where(c["n_days"] == 0, 2,
                                                           np.where(n_gaps > 0, 2 + n_gaps, 0)))
-            notes = _text(["", "waiting for data", "no returns in window"]
-                          + [f"{g} missing bar(s) in window"
-                             for g in range(1, int(n_gaps.max(initial=0)) + 1)])
             pr = np.repeat(pk, nw)
             rs = np.repeat(s, nw)
             car = c["car"]
-            car_parts.append(pd.DataFrame({
-                "_p": pr, "_m": mi, "event_id": _col(ev_text, pr), "series": _col(se_text, pr),
-                "model": _col(model_text, np.full(len(pr), mi)),
+            car_parts.append({
+                "_p": pr, "_m": np.full(len(pr), mi, np.int64),
                 "window_start": np.tile([w[0] for w in wins], len(pk)),
                 "window_end": np.tile([w[1] for w in wins], len(pk)),
                 "car": car, "se": c["se"], "t_stat": c["t"],
                 "dof": r.dof[rs].astype(np.int64), "p_value": c["p"],
                 "n_est": r.n_est[rs].astype(np.int64), "n_days": c["n_days"].astype(np.int64),
                 "n_excluded": r.n_excluded[rs].astype(np.int64),
-                "sigma": np.sqrt(r.sigma2[rs]),
-                "car_simple": np.expm1(car) if log else car, "bhar": c["bhar"],
-                "car_var": c["var"], "day0": day0[pr], "note": _col(notes, code)}))
+                "sigma": np.sqrt(r.sigma2[rs]), "bhar": c["bhar"], "car_var": c["var"],
+                "_note": code})
             test_parts.append((pr, mi, np.tile([w[0] for w in wins], len(pk)),
                                np.tile([w[1] for w in wins], len(pk)), car, c["t"], c["p"],
                                r.dof[rs].astype(np.int64), c["n_days"].astype(np.int64),
@@ -954,16 +969,48 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
         else:                           # the dataset the caller asked for: written now
             write()
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
-    car = _ordered(car_parts, CAR_COLUMNS)
+    car = _car_frame(car_parts, ev_text, se_text, model_text, day0, log)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
-    pair_tests = _pair_tests(ev, se, models, test_parts)
+    pair_tests = _pair_tests(ev_text, se_text, models, test_parts, nw)
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
 
 
+def _car_frame(parts, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
+    """The CAR rows of every block and model as one frame, in (pair, model) order: the
+    blocks' columns concatenated as arrays and the frame built once (not a frame a block
+    and a concat of 50 of them), the text columns taken once from their arrow arrays."""
+    if not parts:
+        return pd.DataFrame(columns=CAR_COLUMNS)
+    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
+    p, m = cols["_p"], cols["_m"]
+    if len(p) > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
+        order = np.lexsort((m, p))        # (one model: the blocks come in order)
+        cols = {k: v[order] for k, v in cols.items()}
+        p, m = cols["_p"], cols["_m"]
+    code = cols.pop("_note")
+    gaps = int(code.max(initial=0)) - 2
+    notes = _text(["", "waiting for data", "no returns in window"]
+                  + [f"{g} missing bar(s) in window" for g in range(1, gaps + 1)])
+    car = cols["car"]
+    out = {"event_id": _col(ev_text, p), "series": _col(se_text, p),
+           "model": _col(model_text, m), **{k: v for k, v in cols.items() if k[0] != "_"},
+           "car_simple": np.expm1(car) if log else car, "day0": day0[p],
+           "note": _col(notes, code)}
+    return pd.DataFrame({k: out[k] for k in CAR_COLUMNS}, copy=False)
+
+
 def _text(values):
-    """A pyarrow string array of `values` (strings), to take rows of with `_col`."""
+    """A pyarrow string array of `values` (strings), to take rows of with `_col`; a pandas
+    string column gives its own arrow data (no million Python strings in between)."""
     import pyarrow as pa
+    if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
+        try:
+            out = pa.array(values.array)
+            if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
+                return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+        except (TypeError, ValueError, pa.ArrowException):
+            pass
     return pa.array(np.asarray(values, dtype=object), pa.string())
 
 
@@ -973,41 +1020,65 @@ def _col(text, idx) -> pd.Series:
     return text.take(np.asarray(idx, dtype=np.int64)).to_pandas()
 
 
-def _pair_tests(ev, se, models, parts) -> pd.DataFrame:
+def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
-    "t"): the pairs are ranked once, instead of sorting millions of rows by their strings."""
+    "t"): the pairs are ranked once, instead of sorting millions of rows by their strings.
+    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `parts`: per
+    block and model (pair rows, model, window start, end, car, t, p, dof, n_days, boot_p,
+    boot_m), each part's rows its pairs x the `nw` event windows in the config's order.
+
+    Each part's rows are written straight to their places in the output columns (no
+    concatenated and reordered copies of every column: at a million pairs those are GBs of
+    fresh memory, which costs more than the arithmetic)."""
     if not parts:
         return pd.DataFrame()
-    cat = lambda i: np.concatenate([p[i] for p in parts])  # noqa: E731
-    pr, ws, we, car, t, p, dof, nd, bp, bm = (cat(i) for i in (0, 2, 3, 4, 5, 6, 7, 8, 9, 10))
-    mi = np.concatenate([np.full(len(q[0]), q[1]) for q in parts])
     names = np.asarray(models, dtype=object)
     mrank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
-    order = np.lexsort((we, ws, _pair_rank(ev, se)[pr], mrank[mi]))
-    pr, mi, ws, we, car, t, p, dof, nd, bp, bm = (a[order] for a in (pr, mi, ws, we, car, t, p,
-                                                                     dof, nd, bp, bm))
-    keep = np.isfinite(car)
-    at_t = np.cumsum(1 + keep) - 1              # each CAR's t row; its bootstrap row before
-    at_b = at_t[keep] - 1
-    total = len(car) + int(keep.sum())
+    # the pairs sorted by (model, event_id, series), each pair's windows by (start, end):
+    # not a sort of all the rows by four keys (3 million at a million pairs)
+    pk = np.concatenate([q[0][::nw] for q in parts])
+    mi = np.concatenate([np.full(len(q[0]) // nw, q[1], np.int64) for q in parts])
+    key = mrank[mi] * (len(ev) + 1) + _pair_rank(ev, se)[pk]
+    pos = np.empty(len(key), np.int64)
+    pos[np.argsort(key)] = np.arange(len(key))
+    wrank = np.empty(nw, np.int64)
+    wrank[np.lexsort((parts[0][3][:nw], parts[0][2][:nw]))] = np.arange(nw)
+    place = (pos[:, None] * nw + wrank[None, :]).ravel()      # each row's sorted place
+    keep = np.concatenate([np.isfinite(q[4]) for q in parts])
+    kept = np.zeros(len(place), bool)
+    kept[place] = keep
+    dest = (np.cumsum(1 + kept) - 1)[place]     # each CAR's t row; its bootstrap row before
+    total = len(place) + int(keep.sum())
+    bounds = np.cumsum([0] + [len(q[0]) for q in parts])
 
     def rows(t_values, b_values, dtype):
+        """A column: part q's t rows `t_values(q)` and bootstrap rows `b_values(q)` (a
+        function of the part, or one value for all)."""
         out = np.empty(total, dtype=dtype)
-        out[at_t] = t_values
-        out[at_b] = b_values
+        for i, q in enumerate(parts):
+            d, k = dest[bounds[i]:bounds[i + 1]], keep[bounds[i]:bounds[i + 1]]
+            out[d] = t_values(q) if callable(t_values) else t_values
+            bv = b_values(q) if callable(b_values) else b_values
+            out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
         return out
-    pair = rows(pr, pr[keep], np.int64)
-    blank = _col(_text([""]), np.zeros(total, np.int64))
+    col = lambda j: lambda q: q[j]  # noqa: E731
+    pair = rows(col(0), col(0), np.int64)
+    blank = _col(_text([""]), np.zeros(total, np.int64))    # (group and note: one array)
+    estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
+    is_t = rows(True, False, bool)
+    with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
+        se_ = np.where(is_t, estimate / statistic, np.nan)
     return pd.DataFrame({
-        "group": blank, "model": _col(_text(names), rows(mi, mi[keep], np.int64)),
-        "event_id": _col(_text(ev), pair), "series": _col(_text(se), pair),
-        "window_start": rows(ws, ws[keep], np.int64), "window_end": rows(we, we[keep], np.int64),
+        "group": blank, "model": _col(_text(names), rows(col(1), col(1), np.int64)),
+        "event_id": _col(ev, pair), "series": _col(se, pair),
+        "window_start": rows(col(2), col(2), np.int64),
+        "window_end": rows(col(3), col(3), np.int64),
         "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
-        "estimate": rows(car, car[keep], float),
-        "statistic": rows(t, car[keep], float), "dof": rows(dof, np.nan, float),
-        "p_value": rows(p, bp[keep], float), "n": rows(nd, bm[keep].astype(np.int64), np.int64),
-        "note": blank})
+        "estimate": estimate, "se": se_, "statistic": statistic,
+        "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
+        "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64),
+        "note": blank}, copy=False)
 
 
 def _pair_rank(ev, se) -> np.ndarray:
@@ -1015,8 +1086,9 @@ def _pair_rank(ev, se) -> np.ndarray:
     code point order, as Python does)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    order = pc.sort_indices(pa.table({"e": pa.array(ev, pa.string()),
-                                      "s": pa.array(se, pa.string())}),
+    arrow = lambda v: v if isinstance(v, (pa.Array, pa.ChunkedArray)) \
+        else pa.array(v, pa.string())  # noqa: E731
+    order = pc.sort_indices(pa.table({"e": arrow(ev), "s": arrow(se)}),
                             sort_keys=[("e", "ascending"), ("s", "ascending")]).to_numpy()
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))

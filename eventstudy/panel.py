@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from eventstudy.data.checks import cells
+
 
 @dataclass
 class Panel:
@@ -124,15 +126,17 @@ def build_panel_wide(key: tuple, calendar_closes: pd.Series, closes: pd.DataFram
     last_date = dates[np.where(any_bar, len(dates) - 1 - has[::-1].argmax(axis=0), 0)]
     on_session = session_dates.get_indexer(dates)
     off = (on_session < 0)[:, None] & has
-    rr, cc = np.nonzero(off)
+    rr, cc = cells(off, ordered=True)
     off_calendar = pd.DataFrame({"security": np.asarray(securities, dtype=object)[cc],
                                  "date": dates[rr], "close": values[rr, cc]})
     first_row = session_dates.searchsorted(first_date, side="left")
     last_row = session_dates.searchsorted(last_date, side="right") - 1
     first_row = np.where(any_bar, first_row, 0)
     last_row = np.where(any_bar, last_row, -1)
-    return _assemble(key, calendar_closes, securities, values[on_session >= 0],
-                     on_session[on_session >= 0], first_row, last_row, kind), off_calendar
+    if not (on_session >= 0).all():
+        values = values[on_session >= 0]
+    return _assemble(key, calendar_closes, securities, values, on_session[on_session >= 0],
+                     first_row, last_row, kind), off_calendar
 
 
 def _panel_from_long(key, calendar_closes, securities, long, kind):
@@ -154,27 +158,45 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         ok = last_row >= first_row
         offset = int(first_row[ok].min())
         S = int(last_row[ok].max()) - offset + 1
-    close = np.full((S, n), np.nan)
+    # every (S, n) array security-major in memory (Fortran order): a security's sessions
+    # are contiguous, as the fused kernel reads them (engine.slab takes views, no copies)
+    full = lambda dtype: np.empty((S, n), dtype, order="F")  # noqa: E731
     inside = (rows >= offset) & (rows < offset + S)
-    close[rows[inside] - offset] = values[inside]
+    # every row, in order (a wide file's dates), security-major: the panel reads the
+    # closes in place (never writes them) unless a cell must become NaN (below)
+    shared = (len(rows) and inside.all() and rows[-1] - rows[0] + 1 == len(rows) == S
+              and values.dtype == np.float64 and values.flags.f_contiguous)
+    if shared:
+        close = values
+    else:
+        close = full(float)
+        close.fill(np.nan)
+        close[rows[inside] - offset] = values[inside]
     r = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
-    exists = (r >= (first_row - offset)[None, :]) & (r <= (last_row - offset)[None, :])
+    exists = full(bool)
+    np.greater_equal(r, (first_row - offset)[None, :], out=exists)
+    exists &= r <= (last_row - offset)[None, :]
     valid = np.isfinite(close)
+    finite = np.count_nonzero(valid) if shared else 0
     valid &= exists
-    np.copyto(close, np.nan, where=~valid)
+    if shared and (np.count_nonzero(valid) != finite or np.isinf(close).any()):
+        close = np.array(close, order="F")      # an infinite close, or a bar off the rows
+        shared = False
+    if not shared:
+        np.copyto(close, np.nan, where=~valid)
     # each row's previous bar: the row before it, except right after a gap (few rows)
-    prev = np.empty((S, n), dtype=r.dtype)
+    prev = full(r.dtype)
     if S:
-        prev[0] = -1
-        np.copyto(prev[1:], np.where(valid[:-1], r[:-1], -1))
+        prev.fill(-1)
+        np.copyto(prev[1:], r[:-1], where=valid[:-1])
         np.maximum.accumulate(prev, axis=0, out=prev)
-    ret = np.empty((S, n))
-    span = np.empty((S, n))
+    ret = full(float)
+    span = full(float)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = np.empty((S, n))
+        ratio = ret                   # the price ratios, then their logs in place
         ratio[:1] = np.nan
         np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
-        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         pr = prev[rr, cc]
         after = pr >= 0                                         # a bar after a gap
@@ -184,10 +206,9 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
             np.log(ratio, out=ret)
         else:
             np.subtract(ratio, 1.0, out=ret)
-        del ratio
     if S:
-        span[0] = np.nan
-        np.copyto(span[1:], np.where(valid[1:] & valid[:-1], 1.0, np.nan))
+        span.fill(np.nan)
+        np.copyto(span[1:], 1.0, where=valid[1:] & valid[:-1])
     span[rr[after], cc[after]] = (rr - pr)[after]
     return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
                  securities=list(securities), close=close, exists=exists, valid=valid,
@@ -211,15 +232,15 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         columns, np.arange(len(columns)))
     valid = panel.valid if every else panel.valid[:, columns]
     S = valid.shape[0]
-    out = np.full(valid.shape, np.nan)
+    out = np.full(valid.shape, np.nan, order="F")      # (the panel's memory order)
     if not S:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
         step = asof[1:] / asof[:-1]
         step = np.log(step) if kind == "log" else step - 1.0
         both = valid[1:] & valid[:-1]
-        out[1:] = np.where(both, step[:, None], np.nan)
-        rr, cc = np.nonzero(valid[1:] & ~valid[:-1])
+        np.copyto(out[1:], step[:, None], where=both)
+        rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         prev = (panel.prev if every else panel.prev[:, columns])[rr, cc]
         after = prev >= 0
@@ -262,6 +283,6 @@ def shift_bars(values: np.ndarray, valid: np.ndarray, k: int) -> np.ndarray:
     ok[ok] = col[src[ok]] == col[ok]
     shifted = np.full(n, np.nan)
     shifted[ok] = vals[src[ok]]
-    out = np.full(values.shape, np.nan)
+    out = np.full(values.shape, np.nan, order="F")
     out[row, col] = shifted
     return out

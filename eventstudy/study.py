@@ -378,7 +378,7 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
                                                      np.arange(n))
         for name in names + [f"f_{f}" for f in config.factors]:     # (rm of one benchmark
             panel.regressors[name] = None if one and name == "rm" \
-                else np.full((S, n), np.nan)                        #  for all: set below)
+                else np.full((S, n), np.nan, order="F")             #  for all: set below)
             panel.has[name] = np.zeros(n, bool)
         panel.bench_close = np.full((len(by_bench), S), np.iinfo(np.int64).min, np.int64)
         panel.bench_of = np.full(n, -1, dtype=np.int64)
@@ -423,7 +423,7 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
     offsets = np.arange(config.event_span[0], config.event_span[1] + 1)
     for key, p in panels.items():
         S, N = p.close.shape
-        mask = np.zeros((S, N), bool)
+        mask = np.zeros((S, N), bool, order="F")      # (the panel's memory order)
         if config.exclude_other_events and S:
             closes = pd.DatetimeIndex(p.calendar_closes.array).as_unit("ns")
             pos = closes.searchsorted(instants, side="right")
@@ -592,7 +592,7 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     Rows: securities in the config's order, events in the events file's order; then the
     firm-specific pairs in their files' order."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
-    studied = set(pairs["series"])
+    studied = set(pd.unique(pairs["series"]))      # (not a million firm pairs one by one)
     by_panel: dict = {}
     for s in securities:
         if s.id in studied and s.id in where:

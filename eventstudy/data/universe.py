@@ -84,7 +84,8 @@ def load_universe(u: UniverseConfig, *, offline: bool = True, cache=None, fetch=
             meta.loc[missing, "security"], [pd.NaT] * int(missing.sum()), "no prices",
             "skip security", f"no prices for it in {u.prices or 'the Yahoo tickers'}")])
     kept = meta[meta["security"].isin(closes.columns)].reset_index(drop=True)
-    closes = closes.loc[:, list(kept["security"])]
+    if not closes.columns.equals(pd.Index(kept["security"])):     # (else: no copy)
+        closes = closes.loc[:, list(kept["security"])]
     closes.columns.name = None
     provenance = provenance[provenance["security"].isin(meta["security"])]
     return UniverseData(id=u.id, securities=kept, closes=closes,
@@ -217,29 +218,41 @@ def read_prices(path: str | Path, layout: str | None, wanted: list[str] | None,
 
 def _numeric_wide(path, layout, wanted):
     """(closes matrix, provenance) of a wide file whose price columns are all numbers, else
-    None (a long file, a folder, or text cells, which `read_prices` reports one by one)."""
+    None (a long file, a folder, or text cells, which `read_prices` reports one by one).
+
+    The matrix is security-major in memory (a Fortran-ordered (dates x securities) array):
+    a Parquet column is one security, and the panel and the fused kernel read a security's
+    sessions contiguously (engine.slab: its rows are views, not transposed copies)."""
     path = Path(path)
     if not path.is_file() or (layout or infer_layout(path)) != "wide":
         return None
-    frame, origin = _read_table(path)
     name = str(path)
-    date_col = _pick(frame.columns, _DATE_NAMES) or frame.columns[0]
-    securities = [c for c in frame.columns if c != date_col]
-    # the distinct dtypes of the price columns (not one check per column: 5,000 columns)
-    kinds = set(frame.dtypes.iloc[[i for i, c in enumerate(frame.columns) if c != date_col]])
-    if not all(pd.api.types.is_numeric_dtype(d) for d in kinds):
-        return None
+    read = _parquet_matrix(path) if _is_parquet(path) else None
+    if read is not None:
+        date_values, date_col, securities, values, origin = read
+    else:
+        frame, origin = _read_table(path)
+        date_col = _pick(frame.columns, _DATE_NAMES) or frame.columns[0]
+        securities = [c for c in frame.columns if c != date_col]
+        # the distinct dtypes of the price columns (not one check per column: 5,000 columns)
+        kinds = set(frame.dtypes.iloc[[i for i, c in enumerate(frame.columns)
+                                       if c != date_col]])
+        if not all(pd.api.types.is_numeric_dtype(d) for d in kinds):
+            return None
+        date_values = frame[date_col]
+        values = frame[securities].to_numpy(dtype="float64", na_value=np.nan)
     names = [str(c).strip() for c in securities]
     dup = pd.Index(names).duplicated()
     if dup.any():
         raise InputError(f"column {names[int(np.argmax(dup))]!r} appears twice", file=name,
                          row=1)
-    dates = _dates(frame[date_col], name, str(date_col), strict=True)
-    closes = pd.DataFrame(frame[securities].to_numpy(dtype="float64", na_value=np.nan),
-                          index=pd.DatetimeIndex(dates, name="date"), columns=names)
+    dates = _dates(date_values, name, str(date_col), strict=True)
+    closes = pd.DataFrame(values, index=pd.DatetimeIndex(dates, name="date"), columns=names,
+                          copy=False)
     if wanted is not None:
         closes = closes.loc[:, [c for c in names if c in set(wanted)]]
-    has = closes.notna().to_numpy()
+    values = closes.to_numpy()
+    has = ~np.isnan(values)
     idx = closes.index
     any_bar = has.any(axis=0)
     first = np.where(any_bar, has.argmax(axis=0), 0)
@@ -248,8 +261,50 @@ def _numeric_wide(path, layout, wanted):
                                "location": str(path), "column": "close",
                                "first": idx[first], "last": idx[last],
                                "rows": has.sum(axis=0)})[any_bar]
-    closes = closes.loc[:, any_bar]
+    if not any_bar.all():
+        closes = closes.loc[:, any_bar]
     return closes, provenance[PROVENANCE_COLUMNS].reset_index(drop=True)
+
+
+def _parquet_matrix(path: Path, batch: int = 250):
+    """(date column values, its name, price column names, (dates x securities) float64
+    Fortran-ordered matrix, "parquet") of a wide Parquet file whose price columns are all
+    numbers: no pandas frame of 10,000 columns, and the columns read `batch` at a time into
+    the matrix (arrow's buffers of one batch are reused by the next: reading the whole
+    table at once touches 400 MB of fresh memory more, and fresh pages cost more than the
+    read here). None for anything else (pandas' index columns, text cells, an unreadable
+    file): `_read_table` reads it."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+    try:
+        file = pq.ParquetFile(path)
+        schema = file.schema_arrow
+    except Exception:  # noqa: BLE001 - _read_table words the error
+        return None
+    cols = schema.names
+    index = (schema.pandas_metadata or {}).get("index_columns", [])
+    if any(isinstance(c, str) for c in index) or len(set(cols)) != len(cols) or len(cols) < 2:
+        return None         # (pandas wrote its index: `_read_table` puts it first)
+    date_col = _pick(cols, _DATE_NAMES) or cols[0]
+    prices = [c for c in cols if c != date_col]
+    numeric = (pa.types.is_integer, pa.types.is_floating, pa.types.is_boolean)
+    if not all(any(ok(schema.field(c).type) for ok in numeric) for c in prices):
+        return None
+
+    def column(c):       # nulls as NaN (a float64 column without nulls: no copy)
+        c = c if pa.types.is_float64(c.type) else c.cast(pa.float64())
+        return c.to_numpy()
+    try:
+        date_values = file.read(columns=[date_col]).column(0).to_pandas()
+        values = np.empty((len(prices), len(date_values)))
+        for start in range(0, len(prices), batch):
+            table = file.read(columns=prices[start:start + batch])
+            for k in range(table.num_columns):      # one memcpy a column, no pandas object
+                values[start + k] = column(table.column(k))
+            del table
+    except (pa.ArrowException, OSError, ValueError, TypeError):   # (an integer past 2**53)
+        return None
+    return date_values, date_col, prices, values.T, "parquet"
 
 
 def _read_table(path: Path) -> tuple[pd.DataFrame, str]:
