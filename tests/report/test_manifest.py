@@ -13,6 +13,7 @@ from types import SimpleNamespace
 
 import pandas as pd
 import pytest
+from markupsafe import Markup
 
 from eventstudy.report import manifest, pages
 
@@ -85,3 +86,10 @@ def test_event_rows_are_the_rows_groupby_gives(offline_result):
         for eid, sub in expected.items():
             pd.testing.assert_frame_equal(rows.get(eid), sub)
         assert rows.get("no-such-event") is None
+
+
+@pytest.mark.parametrize("value", ["a&b<c>d'e\"f", "", "plain 1.234", "&amp;", "ü <&> ü", "''\"\"&&",
+                                   Markup("<b>kept</b>"), 3, -2.5, None])
+def test_table_cells_are_escaped_as_markupsafe_does(value):
+    from markupsafe import escape
+    assert str(pages._escape(value)) == str(escape(value))
