@@ -89,3 +89,25 @@ def test_the_calendar_check_trusts_only_codes_built_before(tmp_path, monkeypatch
     with pytest.raises(InputError, match="unknown calendar 'XTKZ'"):
         parse_config(text, "study.toml")
     calendars._session_closes.cache_clear()
+
+
+def test_a_file_hashed_again_in_one_process_is_read_again_when_it_changed(tmp_path, monkeypatch):
+    """runstate.file_hash keeps this process's hashes by the file's inode, size, mtime and
+    ctime: a rewrite of the same size (a ctime later) is hashed anew, and so is any file
+    changed in the last seconds (a quick second write can keep a coarse timestamp)."""
+    import hashlib
+    import time
+
+    from eventstudy import runstate
+    path = tmp_path / "events.csv"
+    path.write_bytes(b"aaaa")
+    assert runstate.file_hash(path) == hashlib.sha256(b"aaaa").hexdigest()
+    path.write_bytes(b"bbbb")                        # at once, same size: not from memory
+    assert runstate.file_hash(path) == hashlib.sha256(b"bbbb").hexdigest()
+    later = time.time_ns() + 60 * 10 ** 9            # as if the file were a minute old
+    monkeypatch.setattr(runstate.time, "time_ns", lambda: later)
+    assert runstate.file_hash(path) == hashlib.sha256(b"bbbb").hexdigest()   # kept now
+    time.sleep(0.01)
+    path.write_bytes(b"cccc")                        # a new ctime: a new key
+    assert runstate.file_hash(path) == hashlib.sha256(b"cccc").hexdigest()
+    assert runstate.tree(tmp_path) == {"events.csv": [4, hashlib.sha256(b"cccc").hexdigest()]}
