@@ -151,14 +151,17 @@ def _imports_kept():
     Why: importing pandas, scipy and ours makes a few 10^5 objects that live until the
     process ends; each full collection of a run walked them all again (~0.1-0.2 s of a run
     with one new event). Frozen, they are never scanned; what the study allocates is
-    collected as usual. The CLI's process only: `run_study` called from Python is untouched.
+    collected as usual. The CLI's process only: `run_study` called from Python is untouched;
+    a process that runs the command many times (tests) freezes once, at the first run, so
+    garbage alive at a later one is not kept forever.
     """
     enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
-        gc.freeze()
+        if not gc.get_freeze_count():
+            gc.freeze()
         if enabled:
             gc.enable()
 
