@@ -96,9 +96,12 @@ def _code_mark(calendar: str, table: Path) -> Path:
 
 @lru_cache(maxsize=1)
 def _xc_version() -> str | None:
+    """From the name of its dist-info folder (runstate.library_versions): importlib.metadata
+    would import the email package and parse the METADATA file (~15 ms of a short run)."""
     try:
-        from importlib.metadata import version
-        return version("exchange_calendars")
+        from eventstudy.runstate import library_versions
+        version = library_versions(("exchange_calendars",))[0].split("==", 1)[1]
+        return None if version == "?" else version
     except Exception:  # noqa: BLE001 - no version known: no cache
         return None
 
@@ -109,7 +112,8 @@ def _stored_closes(calendar, close_time, close_tz) -> pd.Series | None:
     if path is None or not path.is_file():
         return None
     try:
-        frame = pd.read_parquet(path)
+        import pyarrow.parquet as pq     # one file: ParquetFile, not read_table's dataset layer
+        frame = pq.ParquetFile(path).read().to_pandas()
         closes = pd.Series(pd.DatetimeIndex(frame["close_utc"]).tz_convert("UTC").as_unit("ns"),
                            index=pd.DatetimeIndex(frame["date"].to_numpy()).as_unit("ns"),
                            name="close_utc")

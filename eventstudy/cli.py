@@ -6,13 +6,14 @@ statsmodels, plotly), which the commands import when they need it.
 """
 from __future__ import annotations
 
+import gc
 import os
 import re
 import stat
 import sys
 import time
 import warnings
-from contextlib import ExitStack
+from contextlib import ExitStack, contextmanager
 from functools import wraps
 from pathlib import Path
 
@@ -143,6 +144,28 @@ def _not_writable(folder: Path) -> str:
     return ""
 
 
+@contextmanager
+def _imports_kept():
+    """Import the numeric stack with the cycle collector paused, then `gc.freeze()` it.
+
+    Why: importing pandas, scipy and ours makes a few 10^5 objects that live until the
+    process ends; each full collection of a run walked them all again (~0.1-0.2 s of a run
+    with one new event). Frozen, they are never scanned; what the study allocates is
+    collected as usual. The CLI's process only: `run_study` called from Python is untouched;
+    a process that runs the command many times (tests) freezes once, at the first run, so
+    garbage alive at a later one is not kept forever.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if not gc.get_freeze_count():
+            gc.freeze()
+        if enabled:
+            gc.enable()
+
+
 def _waiting(folder: Path) -> None:
     click.echo(f"waiting for another eventstudy run using {folder} to finish", err=True)
 
@@ -262,12 +285,14 @@ def run(events_path, out_dir, config_path, offline, cache_dir, force, quiet, wor
                 click.echo(f"open {out / 'index.html'}")
             return
     with ExitStack() as locks:
-        import pandas as pd
+        with _imports_kept():
+            import pandas as pd
 
-        from eventstudy.config import load_config
-        from eventstudy.events import load_events
-        from eventstudy.report import build_report
-        from eventstudy.study import run_study
+            from eventstudy import engine  # noqa: F401 - run_study's: imported here, kept too
+            from eventstudy.config import load_config
+            from eventstudy.events import load_events
+            from eventstudy.report import build_report
+            from eventstudy.study import run_study
 
         events = load_events(events_file)
         config = load_config(config_file)

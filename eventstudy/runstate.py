@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import time
 import tomllib
 from pathlib import Path
 
@@ -32,16 +33,30 @@ _LIBRARIES = ("pandas", "numpy", "scipy", "statsmodels", "exchange_calendars",
               "pyarrow", "plotly", "jinja2")
 
 
-def file_hash(path: Path) -> str:
+_HASHED: dict[tuple, str] = {}     # this process's hashes, by file identity and state
+
+
+def file_hash(path: Path, st: os.stat_result | None = None) -> str:
+    """SHA-256 of the file. A run fingerprints its inputs two or three times (before the
+    lock, under it, after): a file whose inode, size, mtime and ctime (any write changes
+    the ctime) are those of an earlier hashing in this process is not read again, unless
+    it changed in the last seconds (timestamps are coarser than a quick second write)."""
+    st = os.stat(path) if st is None else st
+    key = (os.fspath(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+    if key in _HASHED:
+        return _HASHED[key]
     h = hashlib.sha256()
     with open(path, "rb") as fh:
         for block in iter(lambda: fh.read(1 << 20), b""):
             h.update(block)
+    if time.time_ns() - max(st.st_mtime_ns, st.st_ctime_ns) > 2_000_000_000:
+        _HASHED[key] = h.hexdigest()
     return h.hexdigest()
 
 
 def tree(folder: Path, *, skip=_SKIP) -> dict[str, list]:
     """Every regular file under `folder`: relative path -> [size, sha256]."""
+    import stat
     out = {}
     if not folder.is_dir():
         return out
@@ -51,9 +66,13 @@ def tree(folder: Path, *, skip=_SKIP) -> dict[str, list]:
             if name in skip or name.endswith((".pyc", ".tmp")):
                 continue
             path = Path(root, name)
-            if not path.is_file():
+            try:
+                st = path.stat()
+            except OSError:
                 continue
-            out[path.relative_to(folder).as_posix()] = [path.stat().st_size, file_hash(path)]
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            out[path.relative_to(folder).as_posix()] = [st.st_size, file_hash(path, st)]
     return out
 
 

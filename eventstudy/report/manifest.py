@@ -28,6 +28,8 @@ def digest(*parts) -> str:
     for part in parts:
         if isinstance(part, pd.DataFrame):
             h.update(frame_digest(part).encode())
+        elif isinstance(part, _Hashed):
+            h.update(part.digest().encode())
         else:
             h.update(repr(part).encode("utf-8"))
         h.update(b"\x00")
@@ -35,12 +37,29 @@ def digest(*parts) -> str:
 
 
 def frame_digest(frame: pd.DataFrame) -> str:
-    """Content hash of a frame: its columns and values, not its index or row order."""
+    """Content hash of a frame: its columns and values, not its index."""
     if frame is None or frame.empty:
         return f"empty:{list(frame.columns) if frame is not None else []}"
-    h = hashlib.sha256(repr(list(frame.columns)).encode())
-    h.update(row_hashes(frame).tobytes())   # (the index does not enter the row hashes)
-    return h.hexdigest()
+    return _Hashed(frame).digest()
+
+
+class _Hashed:
+    """A frame with its row hashes computed once; `rows(mask)` is a subset of its rows, whose
+    digest is the digest of that subset frame (row hashes depend on the row alone)."""
+
+    def __init__(self, frame: pd.DataFrame, hashes: np.ndarray | None = None):
+        self.frame = frame
+        self.hashes = row_hashes(frame) if hashes is None else hashes
+
+    def rows(self, mask) -> "_Hashed":
+        return _Hashed(self.frame.iloc[:0], self.hashes[np.asarray(mask, dtype=bool)])
+
+    def digest(self) -> str:
+        if not len(self.hashes):
+            return f"empty:{list(self.frame.columns)}"
+        h = hashlib.sha256(repr(list(self.frame.columns)).encode())
+        h.update(self.hashes.tobytes())     # (the index does not enter the row hashes)
+        return h.hexdigest()
 
 
 @lru_cache(maxsize=1)
@@ -60,41 +79,54 @@ def row_hashes(frame: pd.DataFrame) -> np.ndarray:
     """One uint64 hash per row of the frame (its values, not its index)."""
     if frame.empty:
         return np.zeros(0, dtype=np.uint64)
-    objects = {c: str for c in frame.columns if frame[c].dtype == object}
+    objects = {c: str for c, dtype in frame.dtypes.items() if dtype == object}
     return pd.util.hash_pandas_object(frame.astype(objects) if objects else frame,
                                       index=False).to_numpy()
+
+
+def _pair_keys(frame: pd.DataFrame) -> np.ndarray:
+    """'event_id\x00series' of each row, to select a group's pairs without a merge."""
+    return (frame["event_id"].astype(str) + "\x00" + frame["series"].astype(str)).to_numpy(object)
 
 
 def page_keys(result, view, common_key: str) -> dict[str, str]:
     """The input hash of every page: 'index', 'methods', 'event:<id>', 'group:<id>'.
 
-    Every frame is hashed once, row by row; a page's key combines the hashes of its rows.
+    Every frame is hashed once, row by row; a page's key combines the hashes of its rows
+    (selected by position: a per-page filter, merge or group of the frame is not rehashed).
     """
+    events, alignment, car, tests = (_Hashed(result.events), _Hashed(result.alignment),
+                                     _Hashed(result.car), _Hashed(result.tests))
+    skipped, prices, gaps = _Hashed(result.skipped), _Hashed(result.prices), _Hashed(result.gaps)
     keys = {
-        "index": digest(common_key, result.events, result.alignment, result.car,
-                        result.skipped, result.provenance, result.prices, result.gaps,
-                        result.tests, view.firm),
+        "index": digest(common_key, events, alignment, car, skipped,
+                        result.provenance, prices, gaps, tests, view.firm),
         "methods": digest(common_key, sorted(set(result.tests["test"].dropna()))),
     }
     # event pages show no adjusted p-values (pages.without_adjusted): not in their keys
     from eventstudy.report.pages import drop_adjusted as bare
     pair_tests = bare(result.tests[result.tests["group"].fillna("") == ""])
-    per_event = [(name, frame, row_hashes(frame), frame.groupby("event_id").indices)
-                 for name, frame in (("alignment", result.alignment), ("car", bare(result.car)),
-                                     ("tests", pair_tests), ("skipped", result.skipped),
-                                     ("ar", result.ar))]
+    per_event = [(name, hashed.hashes, hashed.frame.groupby("event_id").indices)
+                 for name, hashed in (("alignment", alignment), ("car", _Hashed(bare(result.car))),
+                                      ("tests", _Hashed(pair_tests)), ("skipped", skipped),
+                                      ("ar", _Hashed(result.ar)))]
     by_series = {}
-    for name, frame in (("prices", result.prices), ("gaps", result.gaps)):
-        for sid, rows in frame.sort_values(["series", "date"], kind="stable").groupby(
-                "series", sort=True):
-            by_series[(name, sid)] = (rows["date"].to_numpy(), row_hashes(rows))
+    for name, hashed in (("prices", prices), ("gaps", gaps)):
+        frame = hashed.frame.reset_index(drop=True).sort_values(["series", "date"],
+                                                                kind="stable")
+        hashes, dates = hashed.hashes[frame.index.to_numpy()], frame["date"].to_numpy()
+        for sid, rows in frame.groupby("series", sort=True, observed=True).indices.items():
+            by_series[(name, sid)] = (dates[rows], hashes[rows])
     in_groups = {gid: set(view.members[gid]["event_id"]) for gid in view.groups}
-    ar_dates = result.ar.groupby(["event_id", "series"])["date"].agg(["min", "max"])
+    ar_dates: dict[str, list] = {}      # event -> [(series, first date, last date)]
+    spans = result.ar.groupby(["event_id", "series"])["date"].agg(["min", "max"])
+    for (eid, sid), lo, hi in zip(spans.index, spans["min"], spans["max"]):
+        ar_dates.setdefault(eid, []).append((sid, lo, hi))
     for event in view.events.itertuples(index=False):
         eid = event.event_id
         h = hashlib.sha256(common_key.encode())
         h.update(repr((tuple(event), [g for g in view.groups if eid in in_groups[g]])).encode())
-        for name, frame, hashes, index in per_event:
+        for name, hashes, index in per_event:
             h.update(name.encode())
             h.update(hashes[index.get(eid, [])].tobytes())
         if view.large_event(eid):
@@ -104,8 +136,8 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
             ar = result.ar[result.ar["event_id"] == eid]
             h.update(digest(universe.event_gaps(view, ar),
                             *[bare(f) for f in universe.event_page_inputs(view, eid)]).encode())
-        elif eid in ar_dates.index.get_level_values(0):
-            for sid, (lo, hi) in ar_dates.loc[eid].iterrows():
+        elif eid in ar_dates:
+            for sid, lo, hi in ar_dates[eid]:
                 for name in ("prices", "gaps"):
                     dates, hashes = by_series.get((name, sid), (np.array([]), np.zeros(0)))
                     i = np.searchsorted(dates, np.datetime64(lo), side="left")
@@ -113,15 +145,17 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
                     h.update(f"{name}:{sid}".encode())
                     h.update(np.asarray(hashes[i:j]).tobytes())
         keys[f"event:{eid}"] = h.hexdigest()
+    if view.groups:
+        aar, shown = _Hashed(result.aar), _Hashed(view.events)
+        car_pairs, align_pairs = _pair_keys(result.car), _pair_keys(result.alignment)
     for gid in view.groups:
         members = view.members[gid]
-        pairs = members[["event_id", "series"]]
+        pairs = _pair_keys(members)
         keys[f"group:{gid}"] = digest(
-            common_key, members,
-            result.aar[result.aar["group"] == gid], result.tests[result.tests["group"] == gid],
-            result.car.merge(pairs, on=["event_id", "series"]),
-            result.alignment.merge(pairs, on=["event_id", "series"]),
-            view.events[view.events["event_id"].isin(set(members["event_id"]))])
+            common_key, members, aar.rows(result.aar["group"] == gid),
+            tests.rows(result.tests["group"] == gid),
+            car.rows(np.isin(car_pairs, pairs)), alignment.rows(np.isin(align_pairs, pairs)),
+            shown.rows(view.events["event_id"].isin(set(members["event_id"]))))
     return keys
 
 
@@ -145,12 +179,22 @@ GENERATED_MARK = 'class="generated"'          # the one line that differs betwee
 
 
 def bytes_digest(data: bytes) -> str:
-    """SHA-256 of a page, less its generated-at line: the manifest stays deterministic too."""
+    """SHA-256 of a page, less its generated-at line(s): the manifest stays deterministic too.
+
+    The lines (as bytes.splitlines cuts them, with their ends) holding the mark are cut out
+    and the rest hashed in a few large pieces, not line by line."""
     h = hashlib.sha256()
     mark = GENERATED_MARK.encode()
-    for line in data.splitlines(keepends=True):
-        if mark not in line:
-            h.update(line)
+    start = 0
+    while (i := data.find(mark, start)) >= 0:
+        line_start = max(data.rfind(b"\n", start, i), data.rfind(b"\r", start, i)) + 1
+        ends = [j for j in (data.find(b"\n", i), data.find(b"\r", i)) if j >= 0]
+        line_end = min(ends) + 1 if ends else len(data)
+        if data[line_end - 1:line_end + 1] == b"\r\n":
+            line_end += 1
+        h.update(data[start:line_start])
+        start = line_end
+    h.update(data[start:])
     return h.hexdigest()
 
 
