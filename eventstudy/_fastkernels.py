@@ -320,35 +320,3 @@ def bootstrap_counts(idx, y, y2, cls, has_cls, sd, thr, rel_tol):
             if np.abs(tb) >= thr[k]:
                 hits[k] += 1
     return hits, kept
-
-
-@numba.njit(cache=True, nogil=True)
-def column_ranks(x, out):
-    """inference._column_ranks: average ranks (1-based) of each column's finite entries, NaN
-    elsewhere, written into `out` (P, D): pair-major. One sort per column of its finite values; a run of ties
-    gets the mean of its positions, (first + last) / 2 + 1, as the numpy path computes it."""
-    D, P = x.shape
-    vals = np.empty(D)
-    rows = np.empty(D, np.int64)
-    for j in range(P):
-        k = 0
-        for i in range(D):
-            v = x[i, j]
-            if np.isfinite(v):
-                vals[k] = v
-                rows[k] = i
-                k += 1
-            else:
-                out[j, i] = np.nan
-        order = np.argsort(vals[:k])
-        a = 0
-        while a < k:
-            b = a
-            va = vals[order[a]]
-            while b + 1 < k and vals[order[b + 1]] == va:
-                b += 1
-            r = (a + b) / 2.0 + 1.0
-            for t in range(a, b + 1):
-                out[j, rows[order[t]]] = r
-            a = b + 1
-    return out
