@@ -172,8 +172,6 @@ class GroupMatrix:
     is_est: np.ndarray      # (D, P) bool: row exists and phase == estimation
     is_evt: np.ndarray      # (D, P) bool: row exists and phase == event
     date: np.ndarray        # (D, P) int64 day numbers, sentinel where absent
-    est_ar: np.ndarray      # (D, P) ar on estimation rows only
-    evt_ar: np.ndarray      # (D, P) ar on event rows only
     dof: np.ndarray         # (P,) estimation residual dof (NaN if unknown)
     # per-pair work (ranks, standardised residuals) is done once on the matrix a sub-group was
     # taken from and sliced: `_root` is that matrix, `_root_cols` this one's columns in it
@@ -181,10 +179,21 @@ class GroupMatrix:
     _root_cols: np.ndarray | None = field(default=None, repr=False, compare=False)
     _shared: dict | None = field(default=None, repr=False, compare=False)
 
+    @property
+    def est_ar(self) -> np.ndarray:
+        """``ar`` on estimation rows only, NaN elsewhere (a new (D, P) array: not stored, the
+        tests mask the columns they use)."""
+        return np.where(self.is_est, self.ar, np.nan)
+
+    @property
+    def evt_ar(self) -> np.ndarray:
+        """``ar`` on event rows only, NaN elsewhere (a new (D, P) array)."""
+        return np.where(self.is_evt, self.ar, np.nan)
+
     @classmethod
     def from_arrays(cls, keys, days, ar, var, is_est, is_evt, date, dof) -> "GroupMatrix":
-        """Check shapes and pair order, derive ``est_ar``/``evt_ar``. ``date`` may be int64 day
-        numbers or datetime64 (NaT = no row)."""
+        """Check shapes and pair order. ``date`` may be int64 day numbers or datetime64
+        (NaT = no row)."""
         if not isinstance(keys, pd.MultiIndex):
             keys = pd.MultiIndex.from_tuples(list(keys), names=["event_id", "series"])
         days = np.asarray(days).astype(np.int64)
@@ -211,8 +220,7 @@ class GroupMatrix:
         if (is_est & is_evt).any():
             raise ValueError("a (day, pair) cell is both estimation and event")
         _check_pair_order(keys)
-        return cls(keys, days, ar, var, is_est, is_evt, date,
-                   np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
+        return cls(keys, days, ar, var, is_est, is_evt, date, dof)
 
     def take(self, cols) -> "GroupMatrix":
         """The sub-group of columns ``cols`` (integer positions or a boolean mask), order kept."""
@@ -221,7 +229,7 @@ class GroupMatrix:
         root = self if self._root is None else self._root
         return GroupMatrix(self.keys[cols], self.days, self.ar[:, cols], self.var[:, cols],
                            self.is_est[:, cols], self.is_evt[:, cols], self.date[:, cols],
-                           self.est_ar[:, cols], self.evt_ar[:, cols], self.dof[cols],
+                           self.dof[cols],
                            root, cols if self._root_cols is None else self._root_cols[cols])
 
     def root_cols(self, sel: np.ndarray) -> np.ndarray:
@@ -282,8 +290,7 @@ def _prepare_panel(panel: pd.DataFrame) -> GroupMatrix:
     dof = np.full(len(keys), np.nan)
     if "dof" in panel.columns:
         dof[col] = panel["dof"].to_numpy(dtype=float)
-    return GroupMatrix(keys, days, ar, var, is_est, is_evt, date,
-                       np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
+    return GroupMatrix(keys, days, ar, var, is_est, is_evt, date, dof)
 
 
 @dataclass
@@ -313,7 +320,7 @@ class WindowCars:
         w = cls(int(day), int(day), *(np.full(P, np.nan) for _ in range(4)))
         r = np.searchsorted(group.days, day)
         if r < len(group.days) and group.days[r] == day:
-            w.car[:] = group.evt_ar[r]
+            w.car[:] = np.where(group.is_evt[r], group.ar[r], np.nan)
             w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
             w.n_days[:] = np.isfinite(w.car).astype(float)
             w.dof[:] = group.dof
@@ -402,29 +409,31 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix
-    (numpy's SIMD argsort: faster here than a numba loop of per-column sorts)."""
-    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
+    (numpy's SIMD argsort: faster here than a numba loop of per-column sorts). Returned as the
+    transpose of a (P, D) array: later sums over it run in that order."""
+    xt = np.ascontiguousarray(x.T, dtype=float)              # (P, D)
     P, D = xt.shape
+    bad = ~np.isfinite(xt)
+    xt[bad] = np.inf                                          # missing sort last
     flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
-    flat += (np.arange(P) * D)[:, None]           # flat positions: plain fancy indexing
-    srt = xt.ravel()[flat]
-    start = np.ones((P, D), dtype=bool)
-    start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
-    mid = np.tile(np.arange(1.0, D + 1.0), (P, 1))   # ordinal ranks, right without ties
-    tied = np.flatnonzero(~start.all(axis=1))
+    flat += (np.arange(P) * D)[:, None]           # flat positions: np.take / np.put, no
+    srt = np.take(xt, flat)                       # fancy-indexing machinery
+    tie = srt[:, 1:] == srt[:, :-1]                           # same as the one before
+    tie &= srt[:, 1:] != np.inf
+    ranks = np.empty((P, D))
+    np.put(ranks, flat, np.arange(1.0, D + 1.0))  # ordinal ranks (put repeats them row by row)
+    tied = np.flatnonzero(tie.any(axis=1))
     if len(tied):                                 # average the positions of each tie run
-        st = start[tied]
+        st = np.ones((len(tied), D), dtype=bool)
+        st[:, 1:] = ~tie[tied]                    # first of a tie run
         pos = np.broadcast_to(np.arange(D, dtype=float), st.shape)
         end = np.ones(st.shape, dtype=bool)
         end[:, :-1] = st[:, 1:]
         first = np.maximum.accumulate(np.where(st, pos, 0), axis=1)
         last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, D), axis=1), axis=1),
                        axis=1)
-        mid[tied] = (first + last) / 2.0 + 1.0
-    ranks = np.empty(P * D)
-    ranks[flat] = mid
-    ranks = ranks.reshape(P, D)
-    ranks[np.isinf(xt)] = np.nan
+        np.put(ranks, flat[tied], (first + last) / 2.0 + 1.0)
+    ranks[bad] = np.nan
     return ranks.T
 
 
@@ -591,7 +600,7 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    aar, cnt = _row_means(_cols(g.est_ar, sel))
+    aar, cnt = _row_means(np.where(_cols(g.is_est, sel), _cols(g.ar, sel), np.nan))
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -832,9 +841,13 @@ def _restandardized(sar: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
+def _sar(g: GroupMatrix, sel: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Standardized ARs of the selected pairs (only where ``rows``, when given)."""
+    ar = _cols(g.ar, sel)
+    if rows is not None:
+        ar = np.where(_cols(rows, sel), ar, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sar = _cols(ar, sel) / np.sqrt(_cols(g.var, sel))
+        sar = ar / np.sqrt(_cols(g.var, sel))
     sar[~np.isfinite(sar)] = np.nan
     return sar
 
@@ -842,7 +855,7 @@ def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
 def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
     """Scaled ranks of standardized ARs, every day (estimation and event) re-standardized by
     its cross-sectional sd, so that all days are alike under the null (see docs)."""
-    return _scaled_ranks(_restandardized(_sar(g, sel, g.ar)))
+    return _scaled_ranks(_restandardized(_sar(g, sel)))
 
 
 def _test_cz_rank(ctx: _Context, w: WindowCars):
@@ -869,7 +882,7 @@ class _GrankBase:
 def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
     """Estimation-window SARs, each day re-standardized by its cross-sectional sd as the CAR
     is (see docs), their average ranks within each pair, and the daily sums of scaled ranks."""
-    sar = _restandardized(_sar(g, sel, g.est_ar))
+    sar = _restandardized(_sar(g, sel, g.is_est))
     sar = sar[np.isfinite(sar).any(axis=1)]
     ranks = _column_ranks(sar)
     m = np.isfinite(sar).sum(axis=0)
@@ -936,8 +949,12 @@ def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
 
 def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's share of positive estimation ARs, and whether it has any."""
-    m = np.isfinite(g.est_ar).sum(axis=0)
-    pos = np.count_nonzero(g.est_ar > 0, axis=0)            # NaN > 0 is False
+    m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
+    step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
+    for c in range(0, g.ar.shape[1], step):
+        a = np.where(g.is_est[:, c:c + step], g.ar[:, c:c + step], np.nan)
+        m[c:c + step] = np.isfinite(a).sum(axis=0)
+        pos[c:c + step] = np.count_nonzero(a > 0, axis=0)    # NaN > 0 is False
     with np.errstate(invalid="ignore", divide="ignore"):
         return pos / m, m > 0
 
