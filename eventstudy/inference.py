@@ -526,6 +526,10 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
 # the group tests; each returns (estimate, statistic, dof, p_value, n)
 # --------------------------------------------------------------------------------------------
 
+#: _Context.cached kinds whose entries hold (days x pairs) arrays (kept for two sets of pairs)
+_BIG_KINDS = frozenset({"grank", "kp_sums", "corr"})
+
+
 @dataclass
 class _Context:
     group: GroupMatrix
@@ -539,11 +543,18 @@ class _Context:
     _cache: dict | None = None
 
     def cached(self, name: str, sel: np.ndarray, make):
-        """Per-call memo of window-independent work keyed by the set of pairs."""
+        """Per-call memo of window-independent work keyed by the set of pairs. Of the kinds
+        that hold (days x pairs) arrays only the last two sets of pairs are kept: a big group's
+        windows have a set each (a pair without a CAR on one day), and keeping every one
+        multiplied the memory; a set that comes back later is recomputed, to the same bits."""
         if self._cache is None:
             self._cache = {}
         key = (name, sel.tobytes())
         if key not in self._cache:
+            if name in _BIG_KINDS:
+                mine = [k for k in self._cache if k[0] == name]
+                for k in mine[:max(0, len(mine) - 1)]:
+                    del self._cache[k]
             self._cache[key] = make()
         return self._cache[key]
 
