@@ -1209,19 +1209,33 @@ def _car_arrays(P: int, results, config):
 def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
     (event_id, series); each pair's column (-1: not studied), each column's pair, and each
-    column's memo key."""
+    column's memo key. The matrices are allocated once and filled a block at a time (no
+    second copy of them), dates as int64 day numbers."""
     P = len(pairs)
     e1 = config.estimation_window[1]
     lo, hi = pair_span(config)
     rel = np.arange(lo, hi + 1)
     span0, span1 = config.event_span
     studied = np.zeros(P, bool)
-    parts = []
+    for part, r, _, _ in results:
+        studied[part[r.reason == ""]] = True
+    idx = np.flatnonzero(studied)
+    ev = pairs["event_id"].to_numpy().astype(str)[idx]
+    se = pairs["series"].to_numpy().astype(str)[idx]
+    order = np.lexsort((se, ev))
+    pair_of_col = idx[order]
+    colpos = np.full(P, -1)
+    colpos[pair_of_col] = np.arange(len(pair_of_col))
+    n, L = len(pair_of_col), len(rel)
+    AR, VAR = np.full((L, n), np.nan), np.full((L, n), np.nan)
+    EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
+    DATE = np.full((L, n), inference._NO_DATE, dtype=np.int64)
+    DOF = np.full(n, np.nan)
+    KEY = np.zeros((2, n), np.uint64)
+    j = _window_slice(config, rel)
     for part, r, b, keys in results:
         s = np.flatnonzero(r.reason == "")
-        pk = part[s]
-        studied[pk] = True
-        j = _window_slice(config, rel)
+        c = colpos[part[s]]
         jb = _window_slice(config, b.rel)
         fitted = np.isfinite(r.residuals(s))
         evt = np.zeros(fitted.shape, bool)
@@ -1233,28 +1247,11 @@ def _group_matrix(pairs, results, config):
         var = np.where(fitted, r.est_variance(s), np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
         var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
-        k = keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)
-        parts.append((pk, ar, var, fitted, evt, span_dates(b, s, rel), r.dof[s], k))
-    idx = np.flatnonzero(studied)
-    ev = pairs["event_id"].to_numpy().astype(str)[idx]
-    se = pairs["series"].to_numpy().astype(str)[idx]
-    order = np.lexsort((se, ev))
-    pair_of_col = idx[order]
-    colpos = np.full(P, -1)
-    colpos[pair_of_col] = np.arange(len(pair_of_col))
-    n, L = len(pair_of_col), len(rel)
-    AR, VAR = np.full((L, n), np.nan), np.full((L, n), np.nan)
-    EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
-    DATE = np.full((L, n), np.datetime64("NaT"), dtype="datetime64[ns]")
-    DOF = np.full(n, np.nan)
-    KEY = np.zeros((2, n), np.uint64)
-    for pk, ar, var, est, evt, date, dof, k in parts:
-        c = colpos[pk]
-        AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, est.T, evt.T
-        DATE[:, c] = date.T
-        DOF[c] = dof
-        KEY[:, c] = k.T
-    DATE = np.where(EST | EVT, DATE, np.datetime64("NaT"))
+        date = span_dates(b, s, rel).astype("datetime64[D]").view(np.int64)   # NaT: int64 min
+        AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, fitted.T, evt.T
+        DATE[:, c] = np.where(fitted | evt, date, inference._NO_DATE).T
+        DOF[c] = r.dof[s]
+        KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
     keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
     gm = inference.GroupMatrix.from_arrays(keys, rel, AR, VAR, EST, EVT, DATE, DOF)
     return gm, colpos, pair_of_col, KEY

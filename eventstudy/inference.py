@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import functools
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
 
 import numpy as np
@@ -124,6 +124,7 @@ OVERSIZED: dict[str, str] = {
 _OVERSIZED_WHERE = " (docs/size-power.md)"
 
 _NAN = float("nan")
+_NO_SEL = np.zeros(0, dtype=bool)       # a cache key for work that depends on no selection
 _NO_DATE = np.iinfo(np.int64).min      # day number standing for a missing date
 #: relative tolerance for "at least as extreme" in resampling p-values and for a zero spread
 _REL_TOL = 1e-10
@@ -191,14 +192,28 @@ class GroupMatrix:
     is_est: np.ndarray      # (D, P) bool: row exists and phase == estimation
     is_evt: np.ndarray      # (D, P) bool: row exists and phase == event
     date: np.ndarray        # (D, P) int64 day numbers, sentinel where absent
-    est_ar: np.ndarray      # (D, P) ar on estimation rows only
-    evt_ar: np.ndarray      # (D, P) ar on event rows only
     dof: np.ndarray         # (P,) estimation residual dof (NaN if unknown)
+    # per-pair work (ranks, standardised residuals) is done once on the matrix a sub-group was
+    # taken from and sliced: `_root` is that matrix, `_root_cols` this one's columns in it
+    _root: "GroupMatrix | None" = field(default=None, repr=False, compare=False)
+    _root_cols: np.ndarray | None = field(default=None, repr=False, compare=False)
+    _shared: dict | None = field(default=None, repr=False, compare=False)
+
+    @property
+    def est_ar(self) -> np.ndarray:
+        """``ar`` on estimation rows only, NaN elsewhere (a new (D, P) array: not stored, the
+        tests mask the columns they use)."""
+        return np.where(self.is_est, self.ar, np.nan)
+
+    @property
+    def evt_ar(self) -> np.ndarray:
+        """``ar`` on event rows only, NaN elsewhere (a new (D, P) array)."""
+        return np.where(self.is_evt, self.ar, np.nan)
 
     @classmethod
     def from_arrays(cls, keys, days, ar, var, is_est, is_evt, date, dof) -> "GroupMatrix":
-        """Check shapes and pair order, derive ``est_ar``/``evt_ar``. ``date`` may be int64 day
-        numbers or datetime64 (NaT = no row)."""
+        """Check shapes and pair order. ``date`` may be int64 day numbers or datetime64
+        (NaT = no row)."""
         if not isinstance(keys, pd.MultiIndex):
             keys = pd.MultiIndex.from_tuples(list(keys), names=["event_id", "series"])
         days = np.asarray(days).astype(np.int64)
@@ -225,16 +240,32 @@ class GroupMatrix:
         if (is_est & is_evt).any():
             raise ValueError("a (day, pair) cell is both estimation and event")
         _check_pair_order(keys)
-        return cls(keys, days, ar, var, is_est, is_evt, date,
-                   np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
+        return cls(keys, days, ar, var, is_est, is_evt, date, dof)
 
     def take(self, cols) -> "GroupMatrix":
         """The sub-group of columns ``cols`` (integer positions or a boolean mask), order kept."""
         cols = np.asarray(cols)
         cols = np.flatnonzero(cols) if cols.dtype == bool else np.sort(cols.astype(np.int64))
+        root = self if self._root is None else self._root
         return GroupMatrix(self.keys[cols], self.days, self.ar[:, cols], self.var[:, cols],
                            self.is_est[:, cols], self.is_evt[:, cols], self.date[:, cols],
-                           self.est_ar[:, cols], self.evt_ar[:, cols], self.dof[cols])
+                           self.dof[cols],
+                           root, cols if self._root_cols is None else self._root_cols[cols])
+
+    def root_cols(self, sel: np.ndarray) -> np.ndarray:
+        """Positions of the selected columns (a boolean mask) in the root matrix."""
+        own = np.flatnonzero(sel)
+        return own if self._root_cols is None else self._root_cols[own]
+
+    def per_pair(self, name: str, make):
+        """``make(root)``: work that depends on each pair alone, done once on the root matrix
+        (the whole model's pairs in a study) for all the groups taken from it."""
+        root = self if self._root is None else self._root
+        if root._shared is None:
+            root._shared = {}
+        if name not in root._shared:
+            root._shared[name] = make(root)
+        return root._shared[name]
 
 
 def _check_pair_order(keys: pd.MultiIndex) -> None:
@@ -279,8 +310,7 @@ def _prepare_panel(panel: pd.DataFrame) -> GroupMatrix:
     dof = np.full(len(keys), np.nan)
     if "dof" in panel.columns:
         dof[col] = panel["dof"].to_numpy(dtype=float)
-    return GroupMatrix(keys, days, ar, var, is_est, is_evt, date,
-                       np.where(is_est, ar, np.nan), np.where(is_evt, ar, np.nan), dof)
+    return GroupMatrix(keys, days, ar, var, is_est, is_evt, date, dof)
 
 
 @dataclass
@@ -310,7 +340,7 @@ class WindowCars:
         w = cls(int(day), int(day), *(np.full(P, np.nan) for _ in range(4)))
         r = np.searchsorted(group.days, day)
         if r < len(group.days) and group.days[r] == day:
-            w.car[:] = group.evt_ar[r]
+            w.car[:] = np.where(group.is_evt[r], group.ar[r], np.nan)
             w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
             w.n_days[:] = np.isfinite(w.car).astype(float)
             w.dof[:] = group.dof
@@ -398,29 +428,32 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
 
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
-    ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix."""
-    xt = np.ascontiguousarray(np.where(np.isfinite(x), x, np.inf).T)   # (P, D), missing last
+    ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix
+    (numpy's SIMD argsort: faster here than a numba loop of per-column sorts). Returned as the
+    transpose of a (P, D) array: later sums over it run in that order."""
+    xt = np.ascontiguousarray(x.T, dtype=float)              # (P, D)
     P, D = xt.shape
+    bad = ~np.isfinite(xt)
+    xt[bad] = np.inf                                          # missing sort last
     flat = np.argsort(xt, axis=1)                 # ties get their average rank, in any order
-    flat += (np.arange(P) * D)[:, None]           # flat positions: plain fancy indexing
-    srt = xt.ravel()[flat]
-    start = np.ones((P, D), dtype=bool)
-    start[:, 1:] = (srt[:, 1:] != srt[:, :-1]) | np.isinf(srt[:, 1:])   # first of a tie run
-    mid = np.tile(np.arange(1.0, D + 1.0), (P, 1))   # ordinal ranks, right without ties
-    tied = np.flatnonzero(~start.all(axis=1))
+    flat += (np.arange(P) * D)[:, None]           # flat positions: np.take / np.put, no
+    srt = np.take(xt, flat)                       # fancy-indexing machinery
+    tie = srt[:, 1:] == srt[:, :-1]                           # same as the one before
+    tie &= srt[:, 1:] != np.inf
+    ranks = np.empty((P, D))
+    np.put(ranks, flat, np.arange(1.0, D + 1.0))  # ordinal ranks (put repeats them row by row)
+    tied = np.flatnonzero(tie.any(axis=1))
     if len(tied):                                 # average the positions of each tie run
-        st = start[tied]
+        st = np.ones((len(tied), D), dtype=bool)
+        st[:, 1:] = ~tie[tied]                    # first of a tie run
         pos = np.broadcast_to(np.arange(D, dtype=float), st.shape)
         end = np.ones(st.shape, dtype=bool)
         end[:, :-1] = st[:, 1:]
         first = np.maximum.accumulate(np.where(st, pos, 0), axis=1)
         last = np.flip(np.minimum.accumulate(np.flip(np.where(end, pos, D), axis=1), axis=1),
                        axis=1)
-        mid[tied] = (first + last) / 2.0 + 1.0
-    ranks = np.empty(P * D)
-    ranks[flat] = mid
-    ranks = ranks.reshape(P, D)
-    ranks[np.isinf(xt)] = np.nan
+        np.put(ranks, flat[tied], (first + last) / 2.0 + 1.0)
+    ranks[bad] = np.nan
     return ranks.T
 
 
@@ -432,6 +465,20 @@ def _scaled_ranks(x: np.ndarray) -> np.ndarray:
     ranks = _column_ranks(x)
     m = np.isfinite(x).sum(axis=0)
     return ranks / (m + 1.0) - 0.5
+
+
+def _root_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's average ranks of ``ar`` as float32 (half-integers: exact, half the
+    memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is
+    :func:`_scaled_ranks`. Columns in blocks: the ranking's temporaries stay bounded."""
+    D, P = g.ar.shape
+    if D >= 1 << 22:
+        raise ValueError("too many days for float32 ranks")
+    ranks = np.empty((P, D), dtype=np.float32).T     # pair-major, as _column_ranks' own
+    step = max(1, (1 << 22) // max(D, 1))
+    for c in range(0, P, step):
+        ranks[:, c:c + step] = _column_ranks(g.ar[:, c:c + step])
+    return ranks, np.isfinite(g.ar).sum(axis=0)
 
 
 @dataclass
@@ -499,6 +546,10 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
 # the group tests; each returns (estimate, statistic, dof, p_value, n)
 # --------------------------------------------------------------------------------------------
 
+#: _Context.cached kinds whose entries hold (days x pairs) arrays (kept for two sets of pairs)
+_BIG_KINDS = frozenset({"grank", "kp_sums", "corr"})
+
+
 @dataclass
 class _Context:
     group: GroupMatrix
@@ -512,11 +563,18 @@ class _Context:
     _cache: dict | None = None
 
     def cached(self, name: str, sel: np.ndarray, make):
-        """Per-call memo of window-independent work keyed by the set of pairs."""
+        """Per-call memo of window-independent work keyed by the set of pairs. Of the kinds
+        that hold (days x pairs) arrays only the last two sets of pairs are kept: a big group's
+        windows have a set each (a pair without a CAR on one day), and keeping every one
+        multiplied the memory; a set that comes back later is recomputed, to the same bits."""
         if self._cache is None:
             self._cache = {}
         key = (name, sel.tobytes())
         if key not in self._cache:
+            if name in _BIG_KINDS:
+                mine = [k for k in self._cache if k[0] == name]
+                for k in mine[:max(0, len(mine) - 1)]:
+                    del self._cache[k]
             self._cache[key] = make()
         return self._cache[key]
 
@@ -573,7 +631,7 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    aar, cnt = _row_means(_cols(g.est_ar, sel))
+    aar, cnt = _row_means(np.where(_cols(g.is_est, sel), _cols(g.ar, sel), np.nan))
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -627,7 +685,12 @@ def _event_dates(g: GroupMatrix, w: WindowCars, idx: np.ndarray) -> tuple[np.nda
 
 def _mean_correlation(ctx: _Context, w: WindowCars, sel: np.ndarray) -> tuple[float, str]:
     """r-bar over the selected pairs (off-diagonal mean), see docs for the two modes; pairwise
-    up to ``kp_exact_max`` pairs, from per-date sums above. Returns (r-bar, note)."""
+    up to ``kp_exact_max`` pairs, from per-date sums above. Returns (r-bar, note). Once per
+    window and set of pairs: kp_patell and kp_bmp ask for the same one."""
+    return ctx.cached(("rbar", id(w)), sel, lambda: _mean_correlation_of(ctx, w, sel))
+
+
+def _mean_correlation_of(ctx: _Context, w: WindowCars, sel: np.ndarray) -> tuple[float, str]:
     n = int(sel.sum())
     if n < 2:
         return _NAN, ""
@@ -668,31 +731,58 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     With independent gaps two pairs sharing an estimation span have about S c_i c_j common
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
+
+    z_i depends on pair i alone: it is built once for the root matrix (`_date_sums_rows`) and
+    the selected rows are taken, columns re-based to the selection's first date.
     """
     from scipy import sparse
-    # pairs as rows (contiguous), so that a pair's entries are consecutive and in date order
-    ar = np.ascontiguousarray(_cols(g.ar, sel).T)
-    date = np.ascontiguousarray(_cols(g.date, sel).T)
-    dated = np.ascontiguousarray(_cols(g.is_est, sel).T) & (date != _NO_DATE)
-    ok = dated & np.isfinite(ar)
-    T = ok.sum(axis=1)
-    S = dated.sum(axis=1)
-    x = np.where(ok, ar, 0.0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        dev = np.where(ok, x - (x.sum(axis=1) / np.maximum(T, 1))[:, None], 0.0)
-        ss = np.einsum("ij,ij->i", dev, dev)
-        scale = np.sqrt(S) / np.sqrt(ss * T)
-    scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-    # CSR arrays directly: column = day number - first day number
-    dates = date[ok]
-    d0 = int(dates.min()) if len(dates) else 0
-    width = int(dates.max()) - d0 + 1 if len(dates) else 0
-    vals = dev[ok] * np.repeat(scale, T)
-    z = sparse.csr_matrix((vals, dates - d0, np.concatenate([[0], np.cumsum(T)])),
-                          shape=(len(T), width))
-    q = ss * scale * scale
+    z_all, q_all = g.per_pair(f"kp-z-{min_overlap}", lambda root: _date_sums_rows(root,
+                                                                                 min_overlap))
+    rows = g.root_cols(sel)
+    z = z_all[rows]
+    if z.nnz:
+        d0 = int(z.indices.min())
+        width = int(z.indices.max()) - d0 + 1
+    else:
+        d0 = width = 0
+    z = sparse.csr_matrix((z.data, z.indices - d0, z.indptr), shape=(len(rows), width))
+    q = q_all[rows]
     col_sums = np.bincount(z.indices, weights=z.data, minlength=width)
     return _DateSums(z, q, float(col_sums @ col_sums))
+
+
+def _date_sums_rows(g: GroupMatrix, min_overlap: int):
+    """z (csr, one row per pair, columns = day number - the first) and q of every pair of
+    ``g``, built a block of pairs at a time (the transposes stay small)."""
+    from scipy import sparse
+    D, P = g.ar.shape
+    step = max(1, (1 << 22) // max(D, 1))
+    data, dates, counts, qs = [], [], [], []
+    for c in range(0, P, step):
+        # pairs as rows (contiguous), so that a pair's entries are consecutive, in date order
+        ar = np.ascontiguousarray(g.ar[:, c:c + step].T)
+        date = np.ascontiguousarray(g.date[:, c:c + step].T)
+        dated = np.ascontiguousarray(g.is_est[:, c:c + step].T) & (date != _NO_DATE)
+        ok = dated & np.isfinite(ar)
+        T = ok.sum(axis=1)
+        S = dated.sum(axis=1)
+        x = np.where(ok, ar, 0.0)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            dev = np.where(ok, x - (x.sum(axis=1) / np.maximum(T, 1))[:, None], 0.0)
+            ss = np.einsum("ij,ij->i", dev, dev)
+            scale = np.sqrt(S) / np.sqrt(ss * T)
+        scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
+        data.append(dev[ok] * np.repeat(scale, T))
+        dates.append(date[ok])
+        counts.append(T)
+        qs.append(ss * scale * scale)
+    dates = np.concatenate(dates) if dates else np.zeros(0, np.int64)
+    d0 = int(dates.min()) if len(dates) else 0
+    width = int(dates.max()) - d0 + 1 if len(dates) else 0
+    counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
+    z = sparse.csr_matrix((np.concatenate(data) if data else np.zeros(0), dates - d0,
+                           np.concatenate([[0], np.cumsum(counts)])), shape=(P, width))
+    return z, (np.concatenate(qs) if qs else np.zeros(0))
 
 
 def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
@@ -762,10 +852,10 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     n = int(sel.sum())
     if n < 1:
         return _NAN, _NAN, _NAN, _NAN, 0
-    # a pair's ranks are its own (column-wise): rank every pair once, select per window
-    every = np.ones(len(ctx.group.keys), bool)
-    ranks = ctx.cached("corrado-ranks", every, lambda: _scaled_ranks(ctx.group.ar))
-    u = ctx.cached("corrado", sel, lambda: _rank_base(_cols(ranks, sel)))
+    # a pair's ranks are its own (column-wise): rank every pair of the root once, slice
+    ranks, m = ctx.group.per_pair("corrado-ranks", _root_ranks)
+    cols = ctx.group.root_cols(sel)
+    u = ctx.cached("corrado", sel, lambda: _rank_base(ranks[:, cols] / (m[cols] + 1.0) - 0.5))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -782,9 +872,13 @@ def _restandardized(sar: np.ndarray) -> np.ndarray:
     return out
 
 
-def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
+def _sar(g: GroupMatrix, sel: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    """Standardized ARs of the selected pairs (only where ``rows``, when given)."""
+    ar = _cols(g.ar, sel)
+    if rows is not None:
+        ar = np.where(_cols(rows, sel), ar, np.nan)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sar = _cols(ar, sel) / np.sqrt(_cols(g.var, sel))
+        sar = ar / np.sqrt(_cols(g.var, sel))
     sar[~np.isfinite(sar)] = np.nan
     return sar
 
@@ -792,7 +886,7 @@ def _sar(g: GroupMatrix, sel: np.ndarray, ar: np.ndarray) -> np.ndarray:
 def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
     """Scaled ranks of standardized ARs, every day (estimation and event) re-standardized by
     its cross-sectional sd, so that all days are alike under the null (see docs)."""
-    return _scaled_ranks(_restandardized(_sar(g, sel, g.ar)))
+    return _scaled_ranks(_restandardized(_sar(g, sel)))
 
 
 def _test_cz_rank(ctx: _Context, w: WindowCars):
@@ -819,7 +913,7 @@ class _GrankBase:
 def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
     """Estimation-window SARs, each day re-standardized by its cross-sectional sd as the CAR
     is (see docs), their average ranks within each pair, and the daily sums of scaled ranks."""
-    sar = _restandardized(_sar(g, sel, g.est_ar))
+    sar = _restandardized(_sar(g, sel, g.is_est))
     sar = sar[np.isfinite(sar).any(axis=1)]
     ranks = _column_ranks(sar)
     m = np.isfinite(sar).sum(axis=0)
@@ -878,11 +972,22 @@ def _test_sign(ctx: _Context, w: WindowCars):
 
 def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
     """Mean over pairs of each pair's share of positive estimation ARs (NaN if none)."""
-    a = _cols(g.est_ar, sel)
-    ok = np.isfinite(a)
-    m = ok.sum(axis=0)
-    frac = (np.where(ok, a, 0.0) > 0).sum(axis=0)[m > 0] / m[m > 0]
+    frac, has = g.per_pair("positive-share", _positive_fractions)
+    cols = g.root_cols(sel)
+    frac = frac[cols][has[cols]]
     return float(frac.mean()) if len(frac) else _NAN
+
+
+def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's share of positive estimation ARs, and whether it has any."""
+    m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
+    step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
+    for c in range(0, g.ar.shape[1], step):
+        a = np.where(g.is_est[:, c:c + step], g.ar[:, c:c + step], np.nan)
+        m[c:c + step] = np.isfinite(a).sum(axis=0)
+        pos[c:c + step] = np.count_nonzero(a > 0, axis=0)    # NaN > 0 is False
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pos / m, m > 0
 
 
 def _test_generalized_sign(ctx: _Context, w: WindowCars):
@@ -965,22 +1070,23 @@ def _test_bootstrap(ctx: _Context, w: WindowCars):
     est, t, _, _, n = _cross_sectional_t(x)
     if n < 2 or np.isnan(t):
         return est, _NAN, _NAN, _NAN, n
-    p = ctx.cached("bootstrap", sel, lambda: _bootstrap_p(ctx, sel))[id(w)]
+    p = ctx.cached(("bootstrap", n), _NO_SEL, lambda: _bootstrap_p(ctx, n))[id(w)]
     return est, t, _NAN, p, n
 
 
-def _bootstrap_p(ctx: _Context, sel: np.ndarray) -> dict[int, float]:
-    """Group bootstrap p-values of every window whose pairs are ``sel``, from one draw.
+def _bootstrap_p(ctx: _Context, n: int) -> dict[int, float]:
+    """Group bootstrap p-values of every window with ``n`` pairs, from one draw.
 
     Hall & Wilson (1991): resample the CARs centred at their mean (the null) with replacement,
     ``n_boot`` times, and count resampled |t| at least |t|. The draw is
     ``default_rng(seed).integers(0, n, (n_boot, n))`` (taken in row blocks, the same stream),
     applied to every window through count matrices: a resample's sum is counts @ y. A resample
-    of one repeated value has no spread: its t is undefined and it is left out.
+    of one repeated value has no spread: its t is undefined and it is left out. The draw
+    depends on n and the seed alone, so windows with as many pairs share it whichever pairs
+    they are (the j-th draw picks each window's j-th pair).
     """
-    wins = [w for w in ctx.windows if np.array_equal(np.isfinite(w.car), sel)]
-    n = int(sel.sum())
-    x = np.column_stack([w.car[sel] for w in wins])                     # (n, W)
+    wins = [w for w in ctx.windows if int(np.isfinite(w.car).sum()) == n]
+    x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
     mean = x.mean(axis=0)
     sd = x.std(axis=0, ddof=1)
     with np.errstate(invalid="ignore", divide="ignore"):
