@@ -49,7 +49,7 @@ def _fresh(g: GroupMatrix, cols) -> GroupMatrix:
 @pytest.mark.parametrize("kp_exact_max", [2000, 10])
 def test_a_sub_group_of_a_root_gives_the_rows_of_the_same_pairs_on_their_own(kp_exact_max):
     g, wins = _group(np.random.default_rng(1))
-    kw = dict(n_boot=199, seed=3, kp_exact_max=kp_exact_max, min_n={})
+    kw = dict(n_boot=199, seed=3, kp_exact_max=kp_exact_max, min_n={}, oversized=())
     group_tests_matrix(g, wins, **kw)                    # fills the root's per-pair caches
     for cols in (np.arange(40, 80), np.arange(0, 160, 3)):
         shared = group_tests_matrix(g.take(cols), [w.take(cols) for w in wins], **kw)
