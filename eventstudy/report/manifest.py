@@ -147,14 +147,20 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
         keys[f"event:{eid}"] = h.hexdigest()
     if view.groups:
         aar, shown = _Hashed(result.aar), _Hashed(view.events)
+        # each (event, series) pair of car and alignment as an integer code, once: a group's
+        # rows are then a look-up, not a string comparison of every row per group
         car_pairs, align_pairs = _pair_keys(result.car), _pair_keys(result.alignment)
+        known = pd.Index(pd.unique(np.concatenate([car_pairs, align_pairs])))
+        car_codes, align_codes = known.get_indexer(car_pairs), known.get_indexer(align_pairs)
     for gid in view.groups:
         members = view.members[gid]
-        pairs = _pair_keys(members)
+        member = np.zeros(len(known), dtype=bool)
+        found = known.get_indexer(_pair_keys(members))
+        member[found[found >= 0]] = True
         keys[f"group:{gid}"] = digest(
             common_key, members, aar.rows(result.aar["group"] == gid),
             tests.rows(result.tests["group"] == gid),
-            car.rows(np.isin(car_pairs, pairs)), alignment.rows(np.isin(align_pairs, pairs)),
+            car.rows(member[car_codes]), alignment.rows(member[align_codes]),
             shown.rows(view.events["event_id"].isin(set(members["event_id"]))))
     return keys
 
