@@ -148,8 +148,10 @@ def test_a_run_withholds_them_and_the_config_key_brings_them_back(tmp_path, monk
     assert rows["note"].str.startswith("not reported: over-rejects").all()
     assert _group_rows(tmp_path, "bmp")["p_value"].notna().any()
     page = (tmp_path / "reports" / "groups" / "japan.html").read_text("utf-8")
-    # the p-value grid's cell says why it is empty, not only the full table's note column
-    assert re.search(r'title="patell \[0, 0\]: statistic [^"]*; not reported: over-rejects', page)
+    # the p-value grid says why its row is empty (on the test's name), not only the full
+    # table's note column
+    assert re.search(r'title="Patell \(1976\)[^"]* not reported: over-rejects[^"]*">patell<',
+                     page)
 
     # the same inputs otherwise: the memo must not hand back the withheld rows
     (tmp_path / "study.toml").write_text(CONFIG.format(flag="true"), "utf-8")

@@ -957,7 +957,9 @@ def group_context(view: View, gid: str) -> dict:
         cells = {(x.test, int(x.window_start), int(x.window_end)): x
                  for x in sub.itertuples(index=False)}
         for name in names:
-            row = [text_cell(name, title=TEST_TEXT.get(name, ""))]
+            notes = [fmt.text(getattr(cells.get((name, *w)), "note", "")) for w in wins]
+            why = next((n for n in notes if n), "")     # withheld, or below its minimum N
+            row = [text_cell(name, title=" ".join(filter(None, (TEST_TEXT.get(name, ""), why))))]
             for w in wins:
                 x = cells.get((name, *w))
                 if x is None:
@@ -967,8 +969,7 @@ def group_context(view: View, gid: str) -> dict:
                 c = p_cell(x.p_value, p_holm, p_bh)
                 c.title = (f"{name} {fmt.window(*w)}: statistic {fmt.fixed(x.statistic, 3, True)}"
                            f", p {fmt.pval(x.p_value)}, n {fmt.integer(x.n)}"
-                           + (f"; {adjusted_title(p_holm, p_bh)}" if p_bh is not None else "")
-                           + (f"; {x.note}" if fmt.text(getattr(x, "note", "")) else ""))
+                           + (f"; {adjusted_title(p_holm, p_bh)}" if p_bh is not None else ""))
                 row.append(c)
             t.rows.append(row)
         pivots.append(t)
