@@ -111,17 +111,15 @@ _MIN_N_WHY = {
 #: their rows keep the estimate but have NaN ``statistic`` and ``p_value`` and a note; pass
 #: ``oversized=()`` (study.report_oversized_tests = true) to report them with the note.
 OVERSIZED: dict[str, str] = {
-    "patell": "over-rejects on daily returns, whose volatility clusters: the estimation "
-              "window's variance understates the event day's (6.4%-7.4% at 5%); read bmp",
-    "kp_patell": "over-rejects on daily returns, whose volatility clusters: the estimation "
-                 "window's variance understates the event day's (6.4%-7.3% at 5%); read kp_bmp",
-    "bw_cda": "over-rejects on daily returns, whose volatility clusters: the estimation "
-              "window's variance of the mean AR understates the event day's (up to 7.0% at "
-              "5%); read kp_bmp",
-    "skew_t": "over-rejects on daily CARs, which are fat-tailed but not skewed: the skewness "
-              "correction adds noise (6.7%-8.3% at 5%); read cross_sectional_t or bootstrap",
+    "patell": "over-rejects on daily returns (6.4%-7.4% at 5%: clustered volatility); read bmp",
+    "kp_patell": "over-rejects on daily returns (6.4%-7.3% at 5%: clustered volatility); "
+                 "read kp_bmp",
+    "bw_cda": "over-rejects on daily returns (up to 7.0% at 5%: clustered volatility); "
+              "read kp_bmp",
+    "skew_t": "over-rejects on daily CARs (6.7%-8.3% at 5%: fat tails, not skewness); "
+              "read cross_sectional_t",
 }
-_OVERSIZED_WHERE = " (docs/size-power.md)"
+_OVERSIZED_WHERE = ", docs/size-power.md"
 
 _NAN = float("nan")
 _NO_SEL = np.zeros(0, dtype=bool)       # a cache key for work that depends on no selection
@@ -1213,7 +1211,7 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
             elif name in withheld and n > 0:
                 stat, p = _NAN, _NAN
                 note = _join(f"not reported: {OVERSIZED[name]}{_OVERSIZED_WHERE}; "
-                             "study.report_oversized_tests = true reports it", note)
+                             "report_oversized_tests = true shows it", note)
             elif name in OVERSIZED and n > 0 and not math.isnan(p):
                 note = _join(f"{OVERSIZED[name]}{_OVERSIZED_WHERE}", note)
             rows.append((w.start, w.end, name, est, stat, dof, p, n, note))
