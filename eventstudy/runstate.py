@@ -22,6 +22,7 @@ import datetime as dt
 import hashlib
 import json
 import os
+import stat
 import time
 import tomllib
 from pathlib import Path
@@ -56,7 +57,6 @@ def file_hash(path: Path, st: os.stat_result | None = None) -> str:
 
 def tree(folder: Path, *, skip=_SKIP) -> dict[str, list]:
     """Every regular file under `folder`: relative path -> [size, sha256]."""
-    import stat
     out = {}
     if not folder.is_dir():
         return out
