@@ -8,6 +8,7 @@ Group tests take the (rel_day x pair) matrices straight from the blocks
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import dataclasses
 import functools
 import threading
@@ -19,7 +20,8 @@ import pandas as pd
 from eventstudy import fastpath
 from eventstudy import fit as bfit
 from eventstudy import inference
-from eventstudy.executors import InProcess, Progress, n_tasks
+from eventstudy.executors import (InProcess, Progress, kernel_threads, n_tasks,
+                                  side_by_side)
 from eventstudy.models import regressor_names
 
 STOPPED_SESSIONS = 5        # a last bar this far before the panel's: the security stopped
@@ -695,6 +697,12 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
     fields = pd.Series(bench_field)
     again = {}             # (model, entry) -> how to compute a block's residuals again
+    # in-process on the kernel: the slabs run on a few threads (the kernel releases the GIL)
+    # while this thread cuts the next slabs; cut as for one worker, so the same partitions
+    threads = kernel_threads() if direct and isinstance(executor, InProcess) else 1
+    pool = cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-slab") \
+        if threads > 1 and P > BLOCK_PAIRS else None
+    run_slab = pool.submit if pool is not None else executor.submit
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         flag_rows = flag_keys(flagged["mask"][key]) if flagged and direct else None
@@ -712,7 +720,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     for i in range(0, len(part), size):
                         rows = np.arange(i, min(i + size, len(part)))
                         sub = sl if len(rows) == len(part) else sl.take(rows)
-                        future = executor.submit(study_slab, m, sub, plain, bool(groups))
+                        future = run_slab(study_slab, m, sub, plain, bool(groups))
                         bar.add_part()
                         future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                         pending.append((m, len(results[m]), rows, future))
@@ -763,6 +771,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             future.cancel()
         raise
     finally:
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
     for (m, i), source in again.items():
         results[m][i][1].resid_source = source
@@ -969,9 +979,12 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
         else:                           # the dataset the caller asked for: written now
             write()
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
-    car = _car_frame(car_parts, ev_text, se_text, model_text, day0, log)
+    # the car frame and the pair-test rows are independent: side by side at scale
+    car, pair_tests = side_by_side(
+        lambda: _car_frame(car_parts, ev_text, se_text, model_text, day0, log),
+        lambda: _pair_tests(ev_text, se_text, models, test_parts, nw),
+        threads=len(pairs) > BLOCK_PAIRS and kernel_threads() > 1)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
-    pair_tests = _pair_tests(ev_text, se_text, models, test_parts, nw)
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
 

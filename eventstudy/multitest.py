@@ -34,6 +34,7 @@ import pandas as pd
 #: column -> statsmodels method name (the same order as adjust_families returns them)
 METHODS = {"p_holm": "holm", "p_bh": "fdr_bh"}
 ALPHA = 0.05
+SIDE_BY_SIDE_ROWS = 1_000_000   # car + tests rows past which the two are adjusted on 2 threads
 CAR_FAMILY = ("model", "window_start", "window_end")
 TESTS_FAMILY = ("_level", "test", "model", "window_start", "window_end")
 
@@ -135,9 +136,14 @@ def adjust_families(p: np.ndarray, family: np.ndarray) -> tuple[np.ndarray, np.n
 
 def adjust_results(car: pd.DataFrame, tests: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The car and tests frames of a study with their adjusted p-values (families above)."""
-    car = add_adjusted(car, CAR_FAMILY) if "p_value" in car.columns else car
-    if "p_value" in tests.columns:       # (TESTS_FAMILY's level: a code, not a column)
-        tests = add_adjusted(tests, TESTS_FAMILY[1:], codes=_level(tests))
+    from eventstudy.executors import kernel_threads, side_by_side
+    big = len(car) + len(tests) > SIDE_BY_SIDE_ROWS and kernel_threads() > 1
+    # the two frames' families are independent: side by side on two threads at scale
+    car, tests = side_by_side(
+        lambda: add_adjusted(car, CAR_FAMILY) if "p_value" in car.columns else car,
+        # (TESTS_FAMILY's level: a code, not a column)
+        lambda: add_adjusted(tests, TESTS_FAMILY[1:], codes=_level(tests))
+        if "p_value" in tests.columns else tests, threads=big)
     return car, tests
 
 

@@ -8,6 +8,7 @@ benchmark are computed once per calendar, and each model is fitted for every pai
 """
 from __future__ import annotations
 
+import concurrent.futures as cf
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -52,6 +53,9 @@ class Security:
         return ("universe", self.universe) if self.universe else ("series",) + self.close_key
 
 
+SIDE_BY_SIDE_EVENTS = 100_000     # firm events past which independent steps share the cores
+
+
 def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
               cache_dir: str | Path | None = None, fetch=None,
               today: pd.Timestamp | None = None, memoize: bool = True,
@@ -75,26 +79,34 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     fetchers = _fetchers(fetch) if not offline else {}
     cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
-    firm = _firm_events(config)
-
-    series_ids = config.needed_series
-    closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
-    start = _fetch_start(events, config, closes)
-    loaded = _load_series(series_ids, config, cache, fetchers, offline, start, today)
-    securities = [Security(sid, config.series[sid]) for sid in series_ids]
-    inputs = {("series",) + s.close_key: {} for s in securities}
-    for s in securities:
-        inputs[("series",) + s.close_key][s.id] = loaded.bars[s.id]
-    meta = [pd.DataFrame({"series": [s.id for s in securities], "universe": "",
-                          "name": [s.cfg.name for s in securities]})]
-    for uid in config.needed_universes:
-        members, data = _load_universe(config.universes[uid], cache, fetchers, loaded.offline,
-                                       today)
-        securities += members
-        inputs[("universe", uid)] = data.closes
-        meta.append(data.securities.rename(columns={"security": "series"}).assign(universe=uid))
-        loaded.problems.append(data.problems)
-        loaded.provenance.append(data.provenance.rename(columns={"security": "series"}))
+    # the firm-event file is parsed on a second thread while the prices are read and
+    # checked (pyarrow's CSV and Parquet readers release the GIL)
+    firm_job = _background(_firm_events, config,
+                           thread=bool(getattr(config, "firm_events", None)))
+    try:
+        series_ids = config.needed_series
+        closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
+        start = _fetch_start(events, config, closes)
+        loaded = _load_series(series_ids, config, cache, fetchers, offline, start, today)
+        securities = [Security(sid, config.series[sid]) for sid in series_ids]
+        inputs = {("series",) + s.close_key: {} for s in securities}
+        for s in securities:
+            inputs[("series",) + s.close_key][s.id] = loaded.bars[s.id]
+        meta = [pd.DataFrame({"series": [s.id for s in securities], "universe": "",
+                              "name": [s.cfg.name for s in securities]})]
+        for uid in config.needed_universes:
+            members, data = _load_universe(config.universes[uid], cache, fetchers,
+                                           loaded.offline, today)
+            securities += members
+            inputs[("universe", uid)] = data.closes
+            meta.append(data.securities.rename(columns={"security": "series"})
+                        .assign(universe=uid))
+            loaded.problems.append(data.problems)
+            loaded.provenance.append(data.provenance.rename(columns={"security": "series"}))
+    except BaseException:
+        firm_job.result()        # a bad firm-event file is reported first, as before
+        raise
+    firm = firm_job.result()
     _check_unique(securities, config)
     security_meta = pd.concat(meta, ignore_index=True)
     if "name" not in security_meta:
@@ -113,13 +125,21 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                       + ([firm[["event_id", "series"]]] if firm is not None else []),
                       ignore_index=True).drop_duplicates(ignore_index=True)
     pairs = pairs[pairs["series"].isin(where)]
-    alignment = _alignment(events, pairs, securities, panels, where, firm)
-    check_data_start(events, alignment, _firsts(panels, where, alignment["series"].unique()),
-                     config.estimation_window)
+
+    def align():
+        alignment = _alignment(events, pairs, securities, panels, where, firm)
+        check_data_start(events, alignment, _firsts(panels, where,
+                                                    alignment["series"].unique()),
+                         config.estimation_window)
+        return alignment
 
     from eventstudy.engine import compute
-    from eventstudy.executors import EngineSettings, make_executor
-    excluded = _excluded_rows(events, panels, where, config, firm)
+    from eventstudy.executors import EngineSettings, kernel_threads, make_executor, side_by_side
+    # the rows kept out of estimation windows do not depend on the alignment: at a million
+    # firm events each is ~1 s, so they run side by side
+    excluded, alignment = side_by_side(
+        lambda: _excluded_rows(events, panels, where, config, firm), align,
+        threads=firm is not None and len(firm) > SIDE_BY_SIDE_EVENTS and kernel_threads() > 1)
     flagged = _flagged_rows(panels, where, problems)
     memo = Memo(cache.root, fresh=recompute) if memoize else None
     if executor is None or isinstance(executor, EngineSettings):
@@ -265,6 +285,19 @@ def _prices(panels, where, securities) -> pd.DataFrame:
         "series": pd.Categorical.from_codes(codes[keep], categories=pd.Index(ids, dtype=object)),
         "date": np.concatenate([d for _, d, _ in parts])[keep],
         "close": np.concatenate([c for *_, c in parts])[keep]})
+
+
+def _background(fn, *args, thread: bool = True) -> cf.Future:
+    """`fn(*args)` started on a thread of its own (its result or error from `result()`);
+    `thread=False`: run at once, here."""
+    if not thread:
+        from eventstudy.executors import InProcess
+        return InProcess().submit(fn, *args)
+    pool = cf.ThreadPoolExecutor(1, thread_name_prefix="eventstudy-read")
+    try:
+        return pool.submit(fn, *args)
+    finally:
+        pool.shutdown(wait=False)        # the submitted call still runs; the thread then ends
 
 
 def _firm_events(config):
