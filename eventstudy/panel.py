@@ -173,47 +173,79 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         close.fill(np.nan)
         close[rows[inside] - offset] = values[inside]
     r = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
-    exists = full(bool)
-    np.greater_equal(r, (first_row - offset)[None, :], out=exists)
-    exists &= r <= (last_row - offset)[None, :]
-    valid = np.isfinite(close)
-    finite = np.count_nonzero(valid) if shared else 0
-    valid &= exists
-    if shared and (np.count_nonzero(valid) != finite or np.isinf(close).any()):
+    exists, valid = full(bool), full(bool)
+    prev, ret, span = full(r.dtype), full(float), full(float)
+    # every step is column by column: at a market's size the columns are cut in a few
+    # slices filled side by side (the same values; half the wall time of the fresh memory)
+    parts = _column_slices(S, n)
+
+    def masks(c):
+        """exists and valid of the columns `c`; (finite closes, valid bars, any inf)."""
+        ex, va = exists[:, c], valid[:, c]
+        np.greater_equal(r, (first_row[c] - offset)[None, :], out=ex)
+        ex &= r <= (last_row[c] - offset)[None, :]
+        np.isfinite(close[:, c], out=va)
+        finite = np.count_nonzero(va) if shared else 0
+        va &= ex
+        return finite, np.count_nonzero(va), bool(shared and np.isinf(close[:, c]).any())
+
+    counts = _side_by_side(masks, parts)
+    if shared and (sum(c[0] for c in counts) != sum(c[1] for c in counts)
+                   or any(c[2] for c in counts)):
         close = np.array(close, order="F")      # an infinite close, or a bar off the rows
         shared = False
-    if not shared:
-        np.copyto(close, np.nan, where=~valid)
-    # each row's previous bar: the row before it, except right after a gap (few rows)
-    prev = full(r.dtype)
-    if S:
-        prev.fill(-1)
-        np.copyto(prev[1:], r[:-1], where=valid[:-1])
-        np.maximum.accumulate(prev, axis=0, out=prev)
-    ret = full(float)
-    span = full(float)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        ratio = ret                   # the price ratios, then their logs in place
-        ratio[:1] = np.nan
-        np.divide(close[1:], close[:-1], out=ratio[1:])        # NaN unless both are bars
-        rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
-        rr += 1
-        pr = prev[rr, cc]
-        after = pr >= 0                                         # a bar after a gap
-        ratio[rr[after], cc[after]] = close[rr[after], cc[after]] / close[pr[after],
-                                                                          cc[after]]
-        if kind == "log":
-            np.log(ratio, out=ret)
-        else:
-            np.subtract(ratio, 1.0, out=ret)
-    if S:
-        span.fill(np.nan)
-        np.copyto(span[1:], 1.0, where=valid[1:] & valid[:-1])
-    span[rr[after], cc[after]] = (rr - pr)[after]
+
+    def returns(c):
+        """prev, ret and span of the columns `c`."""
+        cl, va, pv, rt, sp = close[:, c], valid[:, c], prev[:, c], ret[:, c], span[:, c]
+        if not shared:
+            np.copyto(cl, np.nan, where=~va)
+        # each row's previous bar: the row before it, except right after a gap (few rows)
+        if S:
+            pv.fill(-1)
+            np.copyto(pv[1:], r[:-1], where=va[:-1])
+            np.maximum.accumulate(pv, axis=0, out=pv)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = rt                    # the price ratios, then their logs in place
+            ratio[:1] = np.nan
+            np.divide(cl[1:], cl[:-1], out=ratio[1:])          # NaN unless both are bars
+            rr, cc = cells(va[1:] & ~va[:-1])       # (any order: assigned)
+            rr += 1
+            pr = pv[rr, cc]
+            after = pr >= 0                                     # a bar after a gap
+            ratio[rr[after], cc[after]] = cl[rr[after], cc[after]] / cl[pr[after],
+                                                                        cc[after]]
+            if kind == "log":
+                np.log(ratio, out=rt)
+            else:
+                np.subtract(ratio, 1.0, out=rt)
+        if S:
+            sp.fill(np.nan)
+            np.copyto(sp[1:], 1.0, where=va[1:] & va[:-1])
+        sp[rr[after], cc[after]] = (rr - pr)[after]
+
+    _side_by_side(returns, parts)
     return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
                  securities=list(securities), close=close, exists=exists, valid=valid,
                  prev=prev, ret=ret, span=span, first_row=first_row - offset,
                  last_row=last_row - offset)
+
+
+#: cells of a panel past which `_assemble` fills its columns on a few threads
+THREADED_CELLS = 20_000_000
+
+
+def _column_slices(S: int, n: int) -> list:
+    """The column slices `_assemble` fills side by side: one (all) below `THREADED_CELLS`."""
+    from eventstudy.executors import kernel_threads
+    k = kernel_threads() if S * n > THREADED_CELLS else 1
+    edges = np.linspace(0, n, min(k, max(n, 1)) + 1).astype(int)
+    return [slice(int(a), int(b)) for a, b in zip(edges[:-1], edges[1:])]
+
+
+def _side_by_side(fn, parts: list) -> list:
+    from eventstudy.executors import side_by_side
+    return side_by_side(*[lambda c=c: fn(c) for c in parts], threads=len(parts) > 1)
 
 
 def asof_prices(panel: Panel, bench_ns: np.ndarray, bench_close: np.ndarray) -> np.ndarray:

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy import engine, multitest, run_study, study
+from eventstudy import engine, multitest, panel, run_study, study
 from eventstudy.errors import InputError
 from eventstudy.executors import kernel_threads, side_by_side
 from tests.test_firm_fastpath import FRAMES, _case
@@ -26,6 +26,7 @@ def runs(tmp_path_factory):
     mp.setattr(engine, "BLOCK_PAIRS", 17)
     mp.setattr(multitest, "SIDE_BY_SIDE_ROWS", 0)
     mp.setattr(study, "SIDE_BY_SIDE_EVENTS", 0)
+    mp.setattr(panel, "THREADED_CELLS", 0)
     seen = []
     real = engine.study_slab
     mp.setattr(engine, "study_slab",
@@ -106,3 +107,38 @@ def test_side_by_side_keeps_the_order_and_raises(threads):
     assert (names[0] != "MainThread") == threads
     with pytest.raises(ZeroDivisionError):
         side_by_side(lambda: 1 / 0, lambda: 2, threads=threads)
+
+
+@pytest.mark.parametrize("shared", [True, False])
+@pytest.mark.parametrize("kind", ["log", "simple"])
+def test_a_panel_filled_by_column_slices_is_the_one_filled_at_once(monkeypatch, shared, kind):
+    """`panel._assemble` on 1, 2 and 3 threads: every array bitwise the same (gaps, a late
+    first bar, an early last one, an infinite close that forces the copy of the closes)."""
+    rng = np.random.default_rng(3)
+    S, n = 300, 23
+    values = np.asfortranarray(50 * np.exp(np.cumsum(rng.normal(0, 0.02, (S, n)), axis=0)))
+    values[rng.random((S, n)) < 0.05] = np.nan
+    values[:40, 3] = np.nan
+    values[250:, 5] = np.nan
+    if not shared:
+        values[17, 8] = np.inf
+    rows = np.arange(10, 10 + S)
+    has = np.isfinite(values)
+    first = 10 + has.argmax(axis=0)
+    last = 10 + S - 1 - has[::-1].argmax(axis=0)
+    closes = pd.Series(pd.date_range("2020-01-01", periods=S + 20), dtype=object)
+    out = {}
+    monkeypatch.setattr(panel, "THREADED_CELLS", 0)
+    for threads in (1, 2, 3):
+        monkeypatch.setenv("EVENTSTUDY_THREADS", str(threads))
+        assert len(panel._column_slices(S, n)) == threads
+        p = panel._assemble(("k",), closes, [f"s{i}" for i in range(n)], values.copy("F"),
+                            rows, first, last, kind)
+        out[threads] = p
+    for threads in (2, 3):
+        for name in ("close", "exists", "valid", "prev", "ret", "span"):
+            a, b = getattr(out[threads], name), getattr(out[1], name)
+            assert a.flags.f_contiguous and a.dtype == b.dtype, name
+            np.testing.assert_array_equal(a, b, err_msg=name, strict=True)
+    if not shared:                  # the infinite close is no bar
+        assert np.isnan(out[1].close[17, 8]) and not out[1].valid[17, 8]
