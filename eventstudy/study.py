@@ -81,8 +81,9 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
     # the firm-event file is parsed on a second thread while the prices are read and
     # checked (pyarrow's CSV and Parquet readers release the GIL)
-    firm_job = _background(_firm_events, config,
-                           thread=bool(getattr(config, "firm_events", None)))
+    from eventstudy.executors import kernel_threads
+    firm_job = _background(_firm_events, config, thread=bool(
+        getattr(config, "firm_events", None)) and kernel_threads() > 1)
     try:
         series_ids = config.needed_series
         closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
@@ -134,7 +135,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         return alignment
 
     from eventstudy.engine import compute
-    from eventstudy.executors import EngineSettings, kernel_threads, make_executor, side_by_side
+    from eventstudy.executors import EngineSettings, make_executor, side_by_side
     # the rows kept out of estimation windows do not depend on the alignment: at a million
     # firm events each is ~1 s, so they run side by side
     excluded, alignment = side_by_side(
