@@ -7,6 +7,7 @@
     python benchmarks/bench_scale.py --cases 500x1 500x50 --baseline /path/to/main  # old vs new
     python benchmarks/bench_scale.py --cases 5000x100 firm1m --repeat 1 --study-only
     python benchmarks/bench_scale.py --cases 1000x100 firm1000x100 --study-only     # scaled
+    python benchmarks/bench_scale.py --cases firm1m --repeat 1 --study-only --threads 1
 
 Cases: `NxM` is N securities x M global events (5000x100 is issue #9's); `firm1m` is issue
 #9's 1,000,000 firm-specific events (10,000 securities x 100 random sessions each over 20
@@ -225,9 +226,14 @@ def _engine_kwargs() -> dict:
     return {"workers": int(ENGINE[1])} if ENGINE else {}
 
 
+THREADS: list[str] = []  # --threads N: EVENTSTUDY_THREADS of the children (default: cores)
+
+
 def _env(pythonpath: Path | None = None) -> dict:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(pythonpath or REPO)
+    if THREADS:
+        env["EVENTSTUDY_THREADS"] = THREADS[0]
     return env
 
 
@@ -287,7 +293,11 @@ def main(argv=None) -> int:
                              "case also runs with its code, same data, for an old-vs-new row")
     parser.add_argument("--study-only", action="store_true",
                         help="skip the whole-process run (reports)")
+    parser.add_argument("--threads", type=int, default=None,
+                        help="EVENTSTUDY_THREADS for the runs (1: the in-process fast path "
+                             "and the side-by-side steps one after another)")
     args = parser.parse_args(argv)
+    THREADS[:] = [str(args.threads)] if args.threads else []
     ENGINE[:] = (["--workers", str(args.workers)] if args.workers else []) + \
         (["--dask", "local"] if args.dask else [])
     if args.missing is not None:
