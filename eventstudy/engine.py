@@ -618,6 +618,13 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArr
     return out
 
 
+def _window_days(panel, cols, d0, wrel, excluded, field, flag_text) -> Block:
+    """The window days of a slab's pairs (`gather`), as the frames read them."""
+    small = gather(panel, cols, d0, wrel, excluded)
+    small.benchmark_field, small.flag_text = field, flag_text
+    return small
+
+
 def _resid_again(panel, cols, d0, rel, excluded, regs, flags, reasons, field, model,
                  config) -> np.ndarray:
     """A block's estimation residuals, computed again as `compute` computed them."""
@@ -713,8 +720,10 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 sl = slab(panel, col_of[part], d0[part], rel, excluded[key], regs, flag_rows,
                           flagged["reasons"] if flagged else None)
                 sl.benchmark_field = field
-                small = gather(panel, col_of[part], d0[part], wrel, excluded[key])
-                small.benchmark_field, small.flag_text = field, sl.flag_text
+                # the window days for the frames: on the pool too, when there is one
+                small = (pool.submit if pool is not None else InProcess().submit)(
+                    _window_days, panel, col_of[part], d0[part], wrel, excluded[key], field,
+                    sl.flag_text)
                 for m in models:
                     size = n_tasks(len(part), workers, BLOCK_PAIRS)
                     for i in range(0, len(part), size):
@@ -774,6 +783,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
         bar.close()
+    for m in models:           # the window days of the slab path, in block order
+        results[m] = [e[:2] + (e[2].result(),) + e[3:] if isinstance(e[2], cf.Future) else e
+                      for e in results[m]]
     for (m, i), source in again.items():
         results[m][i][1].resid_source = source
     if memo is not None:            # in the order a one-process run keeps them
