@@ -1210,7 +1210,10 @@ def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
     (event_id, series); each pair's column (-1: not studied), each column's pair, and each
     column's memo key. The matrices are allocated once and filled a block at a time (no
-    second copy of them), dates as int64 day numbers."""
+    second copy of them). Dates are not a (days x pairs) int64 matrix but each pair's row 0 in
+    one array of its calendars' day numbers; a least-squares model's estimation variances are
+    one sigma^2 per pair, only the event rows' variances are stored per day (at 500,000 pairs
+    each (days x pairs) float64 matrix is 1 GB)."""
     P = len(pairs)
     e1 = config.estimation_window[1]
     lo, hi = pair_span(config)
@@ -1227,12 +1230,17 @@ def _group_matrix(pairs, results, config):
     colpos = np.full(P, -1)
     colpos[pair_of_col] = np.arange(len(pair_of_col))
     n, L = len(pair_of_col), len(rel)
-    AR, VAR = np.full((L, n), np.nan), np.full((L, n), np.nan)
+    j = _window_slice(config, rel)
+    per_day_var = any(r.est_var is not None for _, r, _, _ in results)
+    AR = np.full((L, n), np.nan)
+    VAR = np.full((L, n), np.nan) if per_day_var else None
+    VAR_EST = np.full(n, np.nan)
+    BAND = np.full((j.stop - j.start, n), np.nan)
     EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
-    DATE = np.full((L, n), inference._NO_DATE, dtype=np.int64)
+    POS = np.zeros(n, np.int64)
     DOF = np.full(n, np.nan)
     KEY = np.zeros((2, n), np.uint64)
-    j = _window_slice(config, rel)
+    cals, cal_parts, cal_len = {}, [], 0     # distinct calendars, padded by L on each side
     for part, r, b, keys in results:
         s = np.flatnonzero(r.reason == "")
         c = colpos[part[s]]
@@ -1244,16 +1252,36 @@ def _group_matrix(pairs, results, config):
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, r.residuals(s), np.nan)
-        var = np.where(fitted, r.est_variance(s), np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
-        var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
-        date = span_dates(b, s, rel).astype("datetime64[D]").view(np.int64)   # NaT: int64 min
-        AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, fitted.T, evt.T
-        DATE[:, c] = np.where(fitted | evt, date, inference._NO_DATE).T
+        AR[:, c], EST[:, c], EVT[:, c] = ar.T, fitted.T, evt.T
+        band = np.where(evt[:, j], r.ar_var[s], np.nan)
+        if per_day_var:
+            var = np.where(fitted, r.est_variance(s), np.nan)
+            var[:, j] = np.where(evt[:, j], band, var[:, j])
+            VAR[:, c] = var.T
+        else:
+            VAR_EST[c] = r.sigma2[s]
+        BAND[:, c] = band.T
+        # the dates span_dates gives: the calendar's sessions, NaT (int64 min) off it
+        cal = b.calendar_dates.to_numpy().astype("datetime64[ns]").astype("datetime64[D]") \
+            .view(np.int64)
+        if cal.tobytes() not in cals:
+            cals[cal.tobytes()] = cal_len + L
+            cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
+                                             np.full(L, inference._NO_DATE)]))
+            cal_len += len(cal) + 2 * L
+        pos = b.d0[s] + lo
+        if len(pos) and (pos.min() < -L or pos.max() >= len(cal)):
+            raise ValueError("a pair's day 0 is off its calendar")
+        POS[c] = cals[cal.tobytes()] + pos
         DOF[c] = r.dof[s]
         KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
     keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
-    gm = inference.GroupMatrix.from_arrays(keys, rel, AR, VAR, EST, EVT, DATE, DOF)
+    cal = np.concatenate(cal_parts) if cal_parts else np.full(L, inference._NO_DATE)
+    gm = inference.GroupMatrix.compact(keys, rel, AR, EST, EVT, DOF, var=VAR,
+                                       var_est=None if per_day_var else VAR_EST,
+                                       var_band=None if per_day_var else BAND,
+                                       band=(j.start, j.stop), cal=cal, pos=POS)
     return gm, colpos, pair_of_col, KEY
 
 
