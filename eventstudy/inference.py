@@ -624,7 +624,7 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
 # --------------------------------------------------------------------------------------------
 
 #: _Context.cached kinds whose entries hold (days x pairs) arrays (kept for two sets of pairs)
-_BIG_KINDS = frozenset({"grank", "kp_sums", "corr"})
+_BIG_KINDS = frozenset({"kp_sums", "corr"})
 
 
 @dataclass
@@ -1034,33 +1034,52 @@ def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
     return _block_scaled_ranks(_restandardized_sar(g, sel))
 
 
+def _selected_rank_base(u: np.ndarray, sel: np.ndarray) -> _RankBase:
+    """``_rank_base(u[:, sel])`` a block of days at a time (no (days x pairs) copy; each day's
+    mean summed alone, in the same order as on the whole array)."""
+    everyone = sel.all()
+    parts = [_row_means(u[r0:r1] if everyone else u[r0:r1][:, sel])
+             for r0, r1 in _row_blocks(u.shape[0], int(sel.sum()))]
+    kbar = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0)
+    n_t = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
+    used = n_t > 0
+    T = int(used.sum())
+    s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
+    return _RankBase(kbar, n_t, used, T, s2)
+
+
 def _test_cz_rank(ctx: _Context, w: WindowCars):
+    """Corrado-Zivney: every day re-standardized over every pair of the group observed that
+    day and each pair's ranks taken once per group (not per window's set of pairs); a window
+    averages its own pairs' ranks (the same numbers as a per-window re-standardization when
+    every window has every pair)."""
     _, sel = _cars(w)
     n = int(sel.sum())
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
-    u = ctx.cached("cz", sel, lambda: _rank_base(_cz_ranks(ctx.group, sel)))
-    est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
+    u = ctx.cached("cz-group", _NO_SEL, lambda: _cz_ranks(
+        ctx.group, np.ones(len(ctx.group.keys), bool)))
+    base = ctx.cached("cz", sel, lambda: _selected_rank_base(u, sel))
+    est, stat, _ = _rank_statistic(base, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
 
 @dataclass
 class _GrankBase:
-    """Window-independent part of GRANK for one selection of pairs."""
+    """Window-independent part of GRANK for a group: every pair's estimation SARs, each day
+    re-standardized over every pair of the group observed that day, and their ranks."""
 
-    sar: np.ndarray         # (T, n) re-standardized estimation SARs, days with any pair
-    m: np.ndarray           # (n,) estimation SARs per pair
-    inv: np.ndarray         # (n,) 1 / (m + 2): the scale of ranks among m + 1 values
-    n_t: np.ndarray         # (T,) pairs with a SAR on each day
-    rank_sum: np.ndarray    # (T,) sum over pairs of rank_ti / (m_i + 2)
+    sar: np.ndarray         # (T, N) re-standardized estimation SARs, days with any pair
+    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
+    m: np.ndarray           # (N,) estimation SARs per pair
+    inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
 
 
-def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
-    """Estimation-window SARs, each day re-standardized by its cross-sectional sd as the CAR
-    is (see docs), their average ranks within each pair, and the daily sums of scaled ranks.
-    Ranked a block of pairs at a time; the daily sums continue pair by pair across blocks
-    (the order of the one-array sum)."""
-    sar = _restandardized_sar(g, sel, g.is_est)
+def _grank_base(g: GroupMatrix) -> _GrankBase:
+    """Estimation-window SARs of every pair of the group, each day re-standardized by its
+    cross-sectional sd as the CAR is (see docs), and their average ranks within each pair,
+    ranked a block of pairs at a time."""
+    sar = _restandardized_sar(g, np.ones(len(g.keys), bool), g.is_est)
     keep = np.isfinite(sar).any(axis=1)
     run = np.flatnonzero(keep)
     if len(run) and run[-1] - run[0] + 1 == len(run):
@@ -1069,21 +1088,35 @@ def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
         sar = sar[keep]
     T, n = sar.shape
     m = np.isfinite(sar).sum(axis=0)
-    inv = 1.0 / (m + 2.0)
-    rank_sum = None
+    if T >= 1 << 22:
+        raise ValueError("too many days for float32 ranks")
+    ranks = np.empty((n, T), dtype=np.float32).T     # pair-major, as _column_ranks' own
     step = max(1, (1 << 22) // max(T, 1))
     for c in range(0, n, step):
-        ranks = _column_ranks(sar[:, c:c + step])
-        part = np.where(np.isfinite(ranks), ranks * inv[c:c + step], 0.0)   # column-major
-        if rank_sum is not None:
-            part = np.asfortranarray(np.column_stack((rank_sum, part)))
-        rank_sum = part.sum(axis=1)
-    if rank_sum is None:
-        rank_sum = np.zeros(T)
-    return _GrankBase(sar, m, inv, np.isfinite(sar).sum(axis=1), rank_sum)
+        ranks[:, c:c + step] = _column_ranks(sar[:, c:c + step])
+    return _GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
+
+
+def _grank_days(b: _GrankBase, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The selected pairs' count on each day and daily sum of rank_ti / (m_i + 2), a block of
+    days at a time (each day summed pair by pair, as on one array)."""
+    everyone = sel.all()
+    inv = b.inv if everyone else b.inv[sel]
+    n_t, rank_sum = [], []
+    for r0, r1 in _row_blocks(*b.sar.shape):
+        sar = b.sar[r0:r1] if everyone else b.sar[r0:r1][:, sel]
+        ranks = b.ranks[r0:r1] if everyone else b.ranks[r0:r1][:, sel]
+        n_t.append(np.isfinite(sar).sum(axis=1))
+        r = ranks.astype(float)
+        rank_sum.append(np.where(np.isfinite(r), r * inv, 0.0).sum(axis=1))
+    if not n_t:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(n_t), np.concatenate(rank_sum)
 
 
 def _test_grank(ctx: _Context, w: WindowCars):
+    """GRANK (Kolari & Pynnonen 2011) with the estimation SARs re-standardized and ranked once
+    per group (every pair observed that day); a window uses its own pairs' ranks."""
     scar, sel = _scar(w)
     n = int(sel.sum())
     if n < 2:
@@ -1092,23 +1125,31 @@ def _test_grank(ctx: _Context, w: WindowCars):
     sd = float(s.std(ddof=1))
     if not sd > 0:
         return _NAN, _NAN, _NAN, _NAN, n
-    b = ctx.cached("grank", sel, lambda: _grank_base(ctx.group, sel))
+    b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group))
+    n_t, rank_sum = ctx.cached("grank", sel, lambda: _grank_days(b, sel))
+    everyone = sel.all()
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
+    if not everyone:                            # the other pairs: never above, never tied
+        v_all = np.full(len(sel), np.inf)
+        v_all[sel] = v
+        v = v_all
     # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values:
     # a SAR above v moves up one rank, a tie half a rank
     above = (b.sar > v).astype(float)
     tie = b.sar == v
     if tie.any():
         above += 0.5 * tie
-    used = b.n_t > 0
+    inv = b.inv if everyone else np.where(sel, b.inv, 0.0)
+    used = n_t > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        ubar = (b.rank_sum + above @ b.inv) / b.n_t - 0.5
+        ubar = (rank_sum + above @ inv) / n_t - 0.5
     r0 = b.m + 1.0 - above.sum(axis=0)          # v's own rank among the M_i + 1 values
-    u0 = float(np.mean(r0 * b.inv - 0.5))
+    u0 = float(np.mean(r0 * b.inv - 0.5)) if everyone else \
+        float(np.mean(r0[sel] * b.inv[sel] - 0.5))
     T = int(used.sum()) + 1
     if T < 3:
         return _NAN, _NAN, _NAN, _NAN, n
-    s2 = float((np.sum(b.n_t[used] * ubar[used] ** 2) / n + u0 * u0) / T)
+    s2 = float((np.sum(n_t[used] * ubar[used] ** 2) / n + u0 * u0) / T)
     if not s2 > 0:
         return u0, _NAN, float(T - 2), _NAN, n
     z = u0 / math.sqrt(s2)
