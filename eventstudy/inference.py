@@ -1272,75 +1272,138 @@ def _test_bootstrap(ctx: _Context, w: WindowCars):
     est, t, _, _, n = _cross_sectional_t(x)
     if n < 2 or np.isnan(t):
         return est, _NAN, _NAN, _NAN, n
-    p = ctx.cached(("bootstrap", n), _NO_SEL, lambda: _bootstrap_p(ctx, n))[id(w)]
+    p = ctx.cached("bootstrap", _NO_SEL, lambda: _bootstrap_p(ctx))[id(w)]
     return est, t, _NAN, p, n
 
 
-def _bootstrap_p(ctx: _Context, n: int) -> dict[int, float]:
-    """Group bootstrap p-values of every window with ``n`` pairs, from one draw.
+def _bootstrap_p(ctx: _Context) -> dict[int, float]:
+    """Group bootstrap p-values of every window of the group, from one draw.
 
     Hall & Wilson (1991): resample the CARs centred at their mean (the null) with replacement,
-    ``n_boot`` times, and count resampled |t| at least |t|. The draw is
-    ``default_rng(seed).integers(0, n, (n_boot, n))`` (taken in row blocks, the same stream),
-    applied to every window through count matrices: a resample's sum is counts @ y. A resample
-    of one repeated value has no spread: its t is undefined and it is left out. The draw
-    depends on n and the seed alone, so windows with as many pairs share it whichever pairs
-    they are (the j-th draw picks each window's j-th pair).
+    ``n_boot`` times, and count resampled |t| at least |t|. The draw is made once per group,
+    for its N pairs: ``default_rng(seed).integers(0, N, (n_boot, N))`` (taken in row blocks,
+    the same stream), applied to every window through count matrices: a resample's sum is
+    counts @ y. A window with all N pairs resamples them all (n = N). A window with fewer
+    pairs (a pair without a CAR, or without an AR that day) uses, in each resample, the
+    draws that fall on its own pairs: its resample size is then random (binomial, mean n_w:
+    its number of pairs), and its resampled t uses that size. A resample of one repeated value
+    (or of fewer than 2 draws) has no spread: its t is undefined and it is left out.
     """
-    wins = [w for w in ctx.windows if int(np.isfinite(w.car).sum()) == n]
-    x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
-    mean = x.mean(axis=0)
-    sd = x.std(axis=0, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = mean / (sd / math.sqrt(n))
-    y = x - mean                                                        # impose the null
-    y2 = y * y
-    # tie classes of y (a resample of tied values is degenerate too)
-    inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel() for k in range(y.shape[1])]
-    if any(inv.max() < n - 1 for inv in inverse):
-        from scipy import sparse           # (only for tied values: ~15 ms to import)
-    classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
-        (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1)) for inv in inverse]
-    hits = np.zeros(y.shape[1], dtype=np.int64)
-    kept = np.zeros(y.shape[1], dtype=np.int64)
+    N = len(ctx.group.keys)
+    n_of = [int(np.isfinite(w.car).sum()) for w in ctx.windows]
+    wins = [w for w, n in zip(ctx.windows, n_of) if n == N and N >= 2]
+    part = [w for w, n in zip(ctx.windows, n_of) if 2 <= n < N]
+    n = N
     rng = np.random.default_rng(ctx.seed)
-    step = max(1, (1 << 22) // n)
+    step = max(1, (1 << 22) // max(n, 1))
     from eventstudy.fastpath import kernels_if_loaded
-    fast = kernels_if_loaded()
-    if fast is not None:          # numba loaded: sums over each resample's draws, no counts
-        tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
-        has_ties = np.array([c is not None for c in classes], dtype=bool)
-        with np.errstate(invalid="ignore"):
-            thr = np.abs(t) * (1 - _REL_TOL)
-        yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
-        sd_ = np.asarray(sd, dtype=float)
-    for b0 in range(0, ctx.n_boot, step):
+    fast = kernels_if_loaded() if wins else None
+    if wins:                      # windows with every pair
+        x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
+        mean = x.mean(axis=0)
+        sd = x.std(axis=0, ddof=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = mean / (sd / math.sqrt(n))
+        y = x - mean                                                        # impose the null
+        y2 = y * y
+        # tie classes of y (a resample of tied values is degenerate too)
+        inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel()
+                   for k in range(y.shape[1])]
+        if any(inv.max() < n - 1 for inv in inverse):
+            from scipy import sparse           # (only for tied values: ~15 ms to import)
+        classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
+            (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1))
+            for inv in inverse]
+        hits = np.zeros(y.shape[1], dtype=np.int64)
+        kept = np.zeros(y.shape[1], dtype=np.int64)
+        if fast is not None:      # numba loaded: sums over each resample's draws, no counts
+            tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
+            has_ties = np.array([c is not None for c in classes], dtype=bool)
+            with np.errstate(invalid="ignore"):
+                thr = np.abs(t) * (1 - _REL_TOL)
+            yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
+            sd_ = np.asarray(sd, dtype=float)
+    if part:                      # windows with some of the pairs: zeros on the others
+        W = len(part)
+        ok = np.column_stack([np.isfinite(w.car) for w in part])            # (N, W)
+        okf = ok.astype(float)
+        n_w = ok.sum(axis=0)
+        mean_p = np.array([w.car[ok[:, k]].mean() for k, w in enumerate(part)])
+        sd_p = np.array([w.car[ok[:, k]].std(ddof=1) for k, w in enumerate(part)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_p = mean_p / (sd_p / np.sqrt(n_w))
+            thr_p = np.abs(t_p) * (1 - _REL_TOL)
+        y_p = np.column_stack([np.where(ok[:, k], w.car - mean_p[k], 0.0)
+                               for k, w in enumerate(part)])
+        y2_p = y_p * y_p
+        # tie classes over a window's own pairs; without ties each pair is its own class
+        classes_p = []
+        for k in range(W):
+            inv = np.unique(y_p[ok[:, k], k], return_inverse=True)[1].ravel()
+            if inv.max() == n_w[k] - 1:
+                classes_p.append(None)
+                continue
+            from scipy import sparse
+            classes_p.append(sparse.csr_matrix(
+                (np.ones(n_w[k]), (np.flatnonzero(ok[:, k]), inv)),
+                shape=(N, int(inv.max()) + 1)))
+        hits_p = np.zeros(W, dtype=np.int64)
+        kept_p = np.zeros(W, dtype=np.int64)
+    for b0 in range(0, ctx.n_boot if (wins or part) else 0, step):
         c = min(step, ctx.n_boot - b0)
         idx = rng.integers(0, n, size=(c, n))
-        if fast is not None:
+        counts = None
+        if wins and fast is not None:
             h, kp = fast.bootstrap_counts(idx, yc, y2c, tie_class, has_ties, sd_, thr,
                                           _REL_TOL)
             hits += h
             kept += kp
-            continue
-        counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
-                             minlength=c * n).reshape(c, n).astype(float)
-        s1 = counts @ y
-        mb = s1 / n
-        vb = (counts @ y2 - s1 * mb) / (n - 1)
-        sb = np.sqrt(np.maximum(vb, 0.0))
-        single = counts.max(axis=1) == n
-        keep = (sb > _REL_TOL * sd) & ~single[:, None]
-        for k, cls in enumerate(classes):
-            if cls is not None:
-                keep[:, k] &= (counts @ cls).max(axis=1) < n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tb = mb / (sb / math.sqrt(n))
-        hits += np.count_nonzero(keep & (np.abs(tb) >= np.abs(t) * (1 - _REL_TOL)), axis=0)
-        kept += keep.sum(axis=0)
+        elif wins:
+            counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
+                                 minlength=c * n).reshape(c, n).astype(float)
+            s1 = counts @ y
+            mb = s1 / n
+            vb = (counts @ y2 - s1 * mb) / (n - 1)
+            sb = np.sqrt(np.maximum(vb, 0.0))
+            single = counts.max(axis=1) == n
+            keep = (sb > _REL_TOL * sd) & ~single[:, None]
+            for k, cls in enumerate(classes):
+                if cls is not None:
+                    keep[:, k] &= (counts @ cls).max(axis=1) < n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tb = mb / (sb / math.sqrt(n))
+            hits += np.count_nonzero(keep & (np.abs(tb) >= np.abs(t) * (1 - _REL_TOL)), axis=0)
+            kept += keep.sum(axis=0)
+        if part:
+            if counts is None:
+                counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
+                                     minlength=c * n).reshape(c, n).astype(float)
+            k_b = counts @ okf                               # (c, W): each resample's size
+            s1 = counts @ y_p
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mb = s1 / k_b
+                vb = (counts @ y2_p - s1 * mb) / (k_b - 1)
+                sb = np.sqrt(np.maximum(vb, 0.0))
+                tb = mb / (sb / np.sqrt(k_b))
+            # one pair (or tie class) only: the squared counts sum to the size squared
+            single = (counts * counts) @ okf == k_b * k_b
+            keep = (k_b >= 2) & (sb > _REL_TOL * sd_p) & ~single
+            for k, cls in enumerate(classes_p):
+                if cls is not None:
+                    cc = np.asarray(counts @ cls)
+                    keep[:, k] &= (cc * cc).sum(axis=1) < k_b[:, k] * k_b[:, k]
+            with np.errstate(invalid="ignore"):
+                hits_p += np.count_nonzero(keep & (np.abs(tb) >= thr_p), axis=0)
+            kept_p += keep.sum(axis=0)
+    out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(kept > 0, (hits + 1) / (kept + 1), np.nan)
-    return {id(w): float(pk) for w, pk in zip(wins, p)}
+        if wins:
+            p = np.where(kept > 0, (hits + 1) / (kept + 1), np.nan)
+            out.update({id(w): float(pk) for w, pk in zip(wins, p)})
+        if part:
+            p = np.where(kept_p > 0, (hits_p + 1) / (kept_p + 1), np.nan)
+            out.update({id(w): float(pk) for w, pk in zip(part, p)})
+    return out
 
 
 _TESTS = {

@@ -156,13 +156,36 @@ def test_grank_ranks_once_per_group(seed):
         assert r["p_value"] == pytest.approx(p, rel=1e-9)
 
 
+@pytest.mark.parametrize("seed", [0, 1])
+def test_bootstrap_draws_once_per_group(seed):
+    g, wins = _group(seed, P=25)
+    counts = {int(np.isfinite(w.car).sum()) for w in wins}
+    assert len(g.keys) in counts and len(counts) > 2     # full and partial windows
+    rows = _rows(g, wins, tests=["bootstrap"], n_boot=400, seed=7)
+    for w in wins:
+        p = _slow_bootstrap(g, w, 400, 7)
+        assert rows.loc[(w.start, w.end, "bootstrap"), "p_value"] == pytest.approx(p, rel=1e-12)
+
+
+def test_bootstrap_of_a_window_lacking_pairs_with_ties():
+    """Tied CARs: a resample whose draws on the window's pairs are all one value is left out."""
+    g, wins = _group(4, P=30)
+    rng = np.random.default_rng(4)
+    car = np.round(rng.standard_normal(30), 0)           # heavy ties
+    car[:3] = np.nan                                     # three pairs without a CAR
+    w = WindowCars(0, 1, car, np.ones(30), np.full(30, 30.0), np.full(30, 2.0))
+    rows = _rows(g, [w, wins[-1]], tests=["bootstrap"], n_boot=500, seed=3)
+    assert rows.loc[(0, 1, "bootstrap"), "p_value"] == pytest.approx(
+        _slow_bootstrap(g, w, 500, 3), rel=1e-12)
+
+
 def test_every_pair_in_every_window_changes_nothing_per_window():
     """With no missing bar, a sub-selection of windows gives the rows it gives in the whole
     battery: the group-level work is the window's own (same pairs)."""
     g, wins = _group(3, holes=0.0)
-    whole = _rows(g, wins, tests=["cz_rank", "grank"])
+    whole = _rows(g, wins, tests=["cz_rank", "grank", "bootstrap"], n_boot=300)
     for w in wins:
-        one = _rows(g, [w], tests=["cz_rank", "grank"])
+        one = _rows(g, [w], tests=["cz_rank", "grank", "bootstrap"], n_boot=300)
         mine = (whole.index.get_level_values(0) == w.start) & \
             (whole.index.get_level_values(1) == w.end)
         pd.testing.assert_frame_equal(one, whole[mine], check_exact=True)
