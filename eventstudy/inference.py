@@ -1134,16 +1134,22 @@ def _test_grank(ctx: _Context, w: WindowCars):
         v_all[sel] = v
         v = v_all
     # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values:
-    # a SAR above v moves up one rank, a tie half a rank
-    above = (b.sar > v).astype(float)
-    tie = b.sar == v
-    if tie.any():
-        above += 0.5 * tie
+    # a SAR above v moves up one rank, a tie half a rank; a block of days at a time (each
+    # day's product is its own; the column sums of halves are exact in any order)
     inv = b.inv if everyone else np.where(sel, b.inv, 0.0)
+    moved = np.empty(b.sar.shape[0])
+    up = np.zeros(b.sar.shape[1])
+    for d0, d1 in _row_blocks(*b.sar.shape):
+        above = (b.sar[d0:d1] > v).astype(float)
+        tie = b.sar[d0:d1] == v
+        if tie.any():
+            above += 0.5 * tie
+        moved[d0:d1] = above @ inv
+        up += above.sum(axis=0)
     used = n_t > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        ubar = (rank_sum + above @ inv) / n_t - 0.5
-    r0 = b.m + 1.0 - above.sum(axis=0)          # v's own rank among the M_i + 1 values
+        ubar = (rank_sum + moved) / n_t - 0.5
+    r0 = b.m + 1.0 - up                         # v's own rank among the M_i + 1 values
     u0 = float(np.mean(r0 * b.inv - 0.5)) if everyone else \
         float(np.mean(r0[sel] * b.inv[sel] - 0.5))
     T = int(used.sum()) + 1
