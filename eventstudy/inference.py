@@ -1342,6 +1342,7 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
         y_p = np.column_stack([np.where(ok[:, k], w.car - mean_p[k], 0.0)
                                for k, w in enumerate(part)])
         y2_p = y_p * y_p
+        stacked = np.column_stack([y_p, y2_p, okf])
         # tie classes over a window's own pairs; without ties each pair is its own class
         classes_p = []
         for k in range(W):
@@ -1384,16 +1385,22 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
             if counts is None:
                 counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
                                      minlength=c * n).reshape(c, n).astype(float)
-            k_b = counts @ okf                               # (c, W): each resample's size
-            s1 = counts @ y_p
+            # one pass over the counts: each resample's sums, sums of squares and size
+            sums = counts @ stacked                                  # (c, 3W)
+            s1, s2, k_b = sums[:, :W], sums[:, W:2 * W], sums[:, 2 * W:]
             with np.errstate(invalid="ignore", divide="ignore"):
                 mb = s1 / k_b
-                vb = (counts @ y2_p - s1 * mb) / (k_b - 1)
+                vb = (s2 - s1 * mb) / (k_b - 1)
                 sb = np.sqrt(np.maximum(vb, 0.0))
                 tb = mb / (sb / np.sqrt(k_b))
-            # one pair (or tie class) only: the squared counts sum to the size squared
-            single = (counts * counts) @ okf == k_b * k_b
-            keep = (k_b >= 2) & (sb > _REL_TOL * sd_p) & ~single
+            keep = (k_b >= 2) & (sb > _REL_TOL * sd_p)
+            # one pair (or tie class) only: the squared counts sum to the size squared; only
+            # possible where the resample's largest count reaches the window's size
+            top = counts.max(axis=1)[:, None] >= k_b
+            if top.any():
+                rows = np.flatnonzero(top.any(axis=1))
+                sq = counts[rows] * counts[rows]
+                keep[rows] &= ~((sq @ okf) == k_b[rows] * k_b[rows])
             for k, cls in enumerate(classes_p):
                 if cls is not None:
                     cc = np.asarray(counts @ cls)
