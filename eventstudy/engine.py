@@ -782,35 +782,47 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         same_pairs = {}      # groups of the very same pairs (one event: its group and the
         #                      pooled one) get the same rows: a pure function of the pairs
+        todo = {}            # pairs (bytes) -> columns of the batteries to compute
+        order = []           # (gid, pairs bytes), in group order
+        memo_keys = {}       # pairs (bytes) -> memo key, in group order
         for gid, member in member_of:
             if not np.isfinite(car[member]).any():
                 continue
             cols = np.sort(colpos[member & (colpos >= 0)])
-            if cols.tobytes() in same_pairs:
-                group_rows.append((gid, m, same_pairs[cols.tobytes()]))
+            key = cols.tobytes()
+            order.append((gid, key))
+            if key in same_pairs or key in todo:
                 continue
             gkey = None
             if memo is not None:
                 gkey = memo.group_key(m, pair_key[:, cols], test_windows(config),
                                       config.n_boot, config.seed, RANK_EVENT_SPAN_ONLY,
                                       config.report_oversized_tests)
+                memo_keys[key] = gkey
                 res = memo.group(gkey)
                 if res is not None:
                     reused += 1
-                    memo.keep_group(gkey, res)
-                    same_pairs[cols.tobytes()] = res
-                    group_rows.append((gid, m, res))
+                    same_pairs[key] = res
                     continue
+            todo[key] = cols
+
+        def battery(cols):
             sub = gm if len(cols) == len(gm.keys) else gm.take(cols)   # pooled: no copy
             wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
-            res = inference.group_tests_matrix(
+            return inference.group_tests_matrix(
                 sub, wins, n_boot=config.n_boot, seed=config.seed,
                 oversized=() if config.report_oversized_tests else None)
+
+        # the largest group first, alone (it fills the per-pair work every group slices),
+        # then the others on two threads: each battery is a pure function of its pairs and
+        # numpy's sorts, products and reductions let go of the GIL
+        keys = sorted(todo, key=lambda k: -len(todo[k]))
+        for key, res in zip(keys, _map_batteries(battery, [todo[k] for k in keys])):
             computed += 1
-            if memo is not None:
-                memo.keep_group(gkey, res)
-            same_pairs[cols.tobytes()] = res
-            group_rows.append((gid, m, res))
+            same_pairs[key] = res
+        for key, gkey in memo_keys.items():       # the memo in group order, as before
+            memo.keep_group(gkey, same_pairs[key])
+        group_rows.extend((gid, m, same_pairs[key]) for gid, key in order)
     rank = {gid: i for i, (gid, _) in enumerate(groups)}
     group_rows.sort(key=lambda r: (rank[r[0]], models.index(r[1])))
     if group_rows:
@@ -1192,6 +1204,24 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     np.maximum.accumulate(idx, axis=1, out=idx)
     out = np.take_along_axis(values, np.maximum(idx, 0), axis=1)
     return np.where(idx >= 0, out, np.nan)
+
+
+#: threads of the group batteries after the first (the cores of this machine's size)
+BATTERY_THREADS = 2
+
+
+def _map_batteries(battery, col_sets: list) -> list:
+    """``battery`` of each set of columns, the first alone, the rest on BATTERY_THREADS
+    threads; results in the given order (each is a pure function of its columns)."""
+    if not col_sets:
+        return []
+    out = [battery(col_sets[0])]
+    rest = col_sets[1:]
+    if BATTERY_THREADS < 2 or len(rest) < 2:
+        return out + [battery(c) for c in rest]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(BATTERY_THREADS) as pool:
+        return out + list(pool.map(battery, rest))
 
 
 def _car_arrays(P: int, results, config):
