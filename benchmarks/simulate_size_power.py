@@ -268,8 +268,29 @@ def source_returns(source: str):
     return None, None
 
 
+def with_missing(g: inference.GroupMatrix, wins: list, rng, share: float):
+    """The sample with missing bars in the event window: each (pair, event day) is missing
+    with probability ``share`` (no AR that day, and no CAR for a window containing it), so
+    that a group's windows differ in their pairs, as in a real panel's gaps."""
+    if share <= 0:
+        return g, wins
+    evt = g.is_evt & (rng.random(g.ar.shape) >= share)
+    gone = g.is_evt & ~evt
+    ar = np.where(gone, np.nan, g.ar)
+    g2 = inference.GroupMatrix.from_arrays(g.keys, g.days, ar, g.var, g.is_est, evt, g.date,
+                                           g.dof)
+    out = []
+    for w in wins:
+        rows = (g.days >= w.start) & (g.days <= w.end)
+        lost = gone[rows].any(axis=0)
+        out.append(inference.WindowCars(w.start, w.end, np.where(lost, np.nan, w.car),
+                                        w.car_var, w.dof, w.n_days))
+    return g2, out
+
+
 def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_boot: int = 500,
-             shocks=(0.0,), report_oversized: bool = False) -> pd.DataFrame:
+             shocks=(0.0,), report_oversized: bool = False, missing: float = 0.0,
+             tests=inference.ALL_GROUP_TESTS) -> pd.DataFrame:
     """One row per (test, window, shock): rejection rate among samples with a p-value, the
     number of those samples and of NaN rows (with the first note seen). The tests of
     inference.OVERSIZED are NaN with a note unless ``report_oversized``."""
@@ -284,7 +305,8 @@ def simulate(samples: int, n_pairs: int, seed: int, source: str = "normal", n_bo
                 g, wins = normal_sample(rng, n_pairs, shock,
                                         df=float(source[1:]) if source[0] == "t" else np.inf,
                                         hetero=source == "hnormal", garch=source == "garch")
-            out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s,
+            g, wins = with_missing(g, wins, np.random.default_rng([seed, s, 1]), missing)
+            out = inference.group_tests_matrix(g, wins, n_boot=n_boot, seed=s, tests=tests,
                                                oversized=() if report_oversized else None)
             rows.append(out.assign(shock=shock, sample=s))
     out = pd.concat(rows, ignore_index=True)
@@ -559,6 +581,12 @@ def main(argv=None) -> None:
                              "and variants of skew_t on their CARs")
     parser.add_argument("--garch-model", action="store_true",
                         help="with --pooled: also standardize by the garch model's variances")
+    parser.add_argument("--missing", type=float, default=0.0, metavar="SHARE",
+                        help="missing bars: each (pair, event day) missing with this "
+                             "probability (no AR that day, no CAR for a window holding it), "
+                             "so that windows differ in their pairs")
+    parser.add_argument("--tests", default="",
+                        help="comma-separated: only these group tests (default: all)")
     parser.add_argument("--out", default="")
     args = parser.parse_args(argv)
     if args.no_min_n:
@@ -593,10 +621,13 @@ def main(argv=None) -> None:
     for source in args.sources.split(","):
         for n in (int(x) for x in args.pairs.split(",")):
             t = simulate(args.samples, n, args.seed, source, args.n_boot, shocks,
-                         report_oversized=args.report_oversized)
+                         report_oversized=args.report_oversized, missing=args.missing,
+                         tests=tuple(args.tests.split(",")) if args.tests
+                         else inference.ALL_GROUP_TESTS)
             tables.append(t)
             withheld = inference.OVERSIZED if args.report_oversized else ()
-            print(f"\n### {source}, N = {n}, {args.samples} samples\n\n"
+            print(f"\n### {source}, N = {n}, {args.samples} samples"
+                  + (f", missing bars {args.missing:.0%}" if args.missing else "") + "\n\n"
                   f"{markdown(t, args.variance, withheld)}")
             notes = t.loc[t["nan"] > 0, ["test", "note"]].drop_duplicates("test")
             for test, note in notes.itertuples(index=False):

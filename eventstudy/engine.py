@@ -804,35 +804,47 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         same_pairs = {}      # groups of the very same pairs (one event: its group and the
         #                      pooled one) get the same rows: a pure function of the pairs
+        todo = {}            # pairs (bytes) -> columns of the batteries to compute
+        order = []           # (gid, pairs bytes), in group order
+        memo_keys = {}       # pairs (bytes) -> memo key, in group order
         for gid, member in member_of:
             if not np.isfinite(car[member]).any():
                 continue
             cols = np.sort(colpos[member & (colpos >= 0)])
-            if cols.tobytes() in same_pairs:
-                group_rows.append((gid, m, same_pairs[cols.tobytes()]))
+            key = cols.tobytes()
+            order.append((gid, key))
+            if key in same_pairs or key in todo:
                 continue
             gkey = None
             if memo is not None:
                 gkey = memo.group_key(m, pair_key[:, cols], test_windows(config),
                                       config.n_boot, config.seed, RANK_EVENT_SPAN_ONLY,
                                       config.report_oversized_tests)
+                memo_keys[key] = gkey
                 res = memo.group(gkey)
                 if res is not None:
                     reused += 1
-                    memo.keep_group(gkey, res)
-                    same_pairs[cols.tobytes()] = res
-                    group_rows.append((gid, m, res))
+                    same_pairs[key] = res
                     continue
+            todo[key] = cols
+
+        def battery(cols):
             sub = gm if len(cols) == len(gm.keys) else gm.take(cols)   # pooled: no copy
             wins = _windows(sub, car, car_var, dof, n_days, pair_of_col[cols], config)
-            res = inference.group_tests_matrix(
+            return inference.group_tests_matrix(
                 sub, wins, n_boot=config.n_boot, seed=config.seed,
                 oversized=() if config.report_oversized_tests else None)
+
+        # the largest group first, alone (it fills the per-pair work every group slices),
+        # then the others on two threads: each battery is a pure function of its pairs and
+        # numpy's sorts, products and reductions let go of the GIL
+        keys = sorted(todo, key=lambda k: -len(todo[k]))
+        for key, res in zip(keys, _map_batteries(battery, [todo[k] for k in keys])):
             computed += 1
-            if memo is not None:
-                memo.keep_group(gkey, res)
-            same_pairs[cols.tobytes()] = res
-            group_rows.append((gid, m, res))
+            same_pairs[key] = res
+        for key, gkey in memo_keys.items():       # the memo in group order, as before
+            memo.keep_group(gkey, same_pairs[key])
+        group_rows.extend((gid, m, same_pairs[key]) for gid, key in order)
     rank = {gid: i for i, (gid, _) in enumerate(groups)}
     group_rows.sort(key=lambda r: (rank[r[0]], models.index(r[1])))
     if group_rows:
@@ -854,7 +866,10 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests = tests.reset_index(drop=True)
     else:
         tests = pd.DataFrame(columns=TEST_COLUMNS)
-    aar = (group_aar(frames["ar"] if ar_store is None else ar_store.frame(AAR_INPUT), groups)
+    # with the ARs on disk, the AAR's inputs come from the arrays: reading them back from the
+    # temporary dataset wrote and read every AR row (~300 s at 5,000 x 100)
+    aar = (group_aar(frames["ar"] if ar_store is None
+                     else _aar_input(pairs, results, models, config), groups)
            if groups else pd.DataFrame(columns=AAR_COLUMNS))
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
@@ -1219,6 +1234,24 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, out, np.nan)
 
 
+#: threads of the group batteries after the first (the cores of this machine's size)
+BATTERY_THREADS = 2
+
+
+def _map_batteries(battery, col_sets: list) -> list:
+    """``battery`` of each set of columns, the first alone, the rest on BATTERY_THREADS
+    threads; results in the given order (each is a pure function of its columns)."""
+    if not col_sets:
+        return []
+    out = [battery(col_sets[0])]
+    rest = col_sets[1:]
+    if BATTERY_THREADS < 2 or len(rest) < 2:
+        return out + [battery(c) for c in rest]
+    from concurrent.futures import ThreadPoolExecutor
+    with ThreadPoolExecutor(BATTERY_THREADS) as pool:
+        return out + list(pool.map(battery, rest))
+
+
 def _car_arrays(P: int, results, config):
     """(P, n_windows) car, car_var, dof, n_days of one model, NaN where not studied."""
     nw = len(config.event_windows)
@@ -1235,7 +1268,10 @@ def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
     (event_id, series); each pair's column (-1: not studied), each column's pair, and each
     column's memo key. The matrices are allocated once and filled a block at a time (no
-    second copy of them), dates as int64 day numbers."""
+    second copy of them). Dates are not a (days x pairs) int64 matrix but each pair's row 0 in
+    one array of its calendars' day numbers; a least-squares model's estimation variances are
+    one sigma^2 per pair, only the event rows' variances are stored per day (at 500,000 pairs
+    each (days x pairs) float64 matrix is 1 GB)."""
     P = len(pairs)
     e1 = config.estimation_window[1]
     lo, hi = pair_span(config)
@@ -1252,12 +1288,17 @@ def _group_matrix(pairs, results, config):
     colpos = np.full(P, -1)
     colpos[pair_of_col] = np.arange(len(pair_of_col))
     n, L = len(pair_of_col), len(rel)
-    AR, VAR = np.full((L, n), np.nan), np.full((L, n), np.nan)
+    j = _window_slice(config, rel)
+    per_day_var = any(r.est_var is not None for _, r, _, _ in results)
+    AR = np.full((L, n), np.nan)
+    VAR = np.full((L, n), np.nan) if per_day_var else None
+    VAR_EST = np.full(n, np.nan)
+    BAND = np.full((j.stop - j.start, n), np.nan)
     EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
-    DATE = np.full((L, n), inference._NO_DATE, dtype=np.int64)
+    POS = np.zeros(n, np.int64)
     DOF = np.full(n, np.nan)
     KEY = np.zeros((2, n), np.uint64)
-    j = _window_slice(config, rel)
+    cals, cal_parts, cal_len = {}, [], 0     # distinct calendars, padded by L on each side
     for part, r, b, keys in results:
         s = np.flatnonzero(r.reason == "")
         c = colpos[part[s]]
@@ -1269,16 +1310,36 @@ def _group_matrix(pairs, results, config):
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, r.residuals(s), np.nan)
-        var = np.where(fitted, r.est_variance(s), np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
-        var[:, j] = np.where(evt[:, j], r.ar_var[s], var[:, j])
-        date = span_dates(b, s, rel).astype("datetime64[D]").view(np.int64)   # NaT: int64 min
-        AR[:, c], VAR[:, c], EST[:, c], EVT[:, c] = ar.T, var.T, fitted.T, evt.T
-        DATE[:, c] = np.where(fitted | evt, date, inference._NO_DATE).T
+        AR[:, c], EST[:, c], EVT[:, c] = ar.T, fitted.T, evt.T
+        band = np.where(evt[:, j], r.ar_var[s], np.nan)
+        if per_day_var:
+            var = np.where(fitted, r.est_variance(s), np.nan)
+            var[:, j] = np.where(evt[:, j], band, var[:, j])
+            VAR[:, c] = var.T
+        else:
+            VAR_EST[c] = r.sigma2[s]
+        BAND[:, c] = band.T
+        # the dates span_dates gives: the calendar's sessions, NaT (int64 min) off it
+        cal = b.calendar_dates.to_numpy().astype("datetime64[ns]").astype("datetime64[D]") \
+            .view(np.int64)
+        if cal.tobytes() not in cals:
+            cals[cal.tobytes()] = cal_len + L
+            cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
+                                             np.full(L, inference._NO_DATE)]))
+            cal_len += len(cal) + 2 * L
+        pos = b.d0[s] + lo
+        if len(pos) and (pos.min() < -L or pos.max() >= len(cal)):
+            raise ValueError("a pair's day 0 is off its calendar")
+        POS[c] = cals[cal.tobytes()] + pos
         DOF[c] = r.dof[s]
         KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
     keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
-    gm = inference.GroupMatrix.from_arrays(keys, rel, AR, VAR, EST, EVT, DATE, DOF)
+    cal = np.concatenate(cal_parts) if cal_parts else np.full(L, inference._NO_DATE)
+    gm = inference.GroupMatrix.compact(keys, rel, AR, EST, EVT, DOF, var=VAR,
+                                       var_est=None if per_day_var else VAR_EST,
+                                       var_band=None if per_day_var else BAND,
+                                       band=(j.start, j.stop), cal=cal, pos=POS)
     return gm, colpos, pair_of_col, KEY
 
 
@@ -1298,6 +1359,33 @@ def _windows(sub, car, car_var, dof, n_days, inv, config):
 
 AAR_INPUT = ["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se", "car_path",
              "car_path_se"]
+
+
+def _aar_input(pairs, results, models, config) -> pd.DataFrame:
+    """The AR frame's AAR_INPUT columns, rows and order (by pair, then model; days in order),
+    computed from the arrays as `_ar_part` does, without the other columns."""
+    ev = pairs["event_id"].to_numpy(dtype=object)
+    se = pairs["series"].to_numpy(dtype=object)
+    parts = []
+    for mi, m in enumerate(models):
+        for part, r, b, _ in results[m]:
+            s = np.flatnonzero(r.reason == "")
+            if not len(s):
+                continue
+            pk = part[s]
+            j = _window_slice(config, b.rel)
+            abnormal = b.ret[s, j] - r.expected[s]
+            ok = np.isfinite(r.expected[s])
+            path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
+            path_se = _ffill(np.sqrt(r.path_var[s]))
+            pi, wj = np.nonzero(b.exists[s, j])
+            with np.errstate(invalid="ignore"):
+                ar_se = np.sqrt(r.ar_var[s][pi, wj])
+            parts.append(pd.DataFrame({
+                "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
+                "model": m, "rel_day": b.rel[j][wj], "abnormal_return": abnormal[pi, wj],
+                "ar_se": ar_se, "car_path": path[pi, wj], "car_path_se": path_se[pi, wj]}))
+    return _ordered(parts, AAR_INPUT)
 
 
 def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:

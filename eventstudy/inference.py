@@ -177,20 +177,32 @@ def _as_dates(values: pd.Series) -> np.ndarray:
 class GroupMatrix:
     """One group's pairs as (rel_day x pair) matrices; pairs sorted by (event_id, series).
 
-    The engine builds it with :meth:`from_arrays`; :func:`group_tests` pivots a long panel into
-    it. ``date`` holds int64 day numbers (days since 1970-01-01; ``_NO_DATE`` = int64 min, the
-    bit pattern of NaT, where a pair has no row). Only the bootstrap depends on the pair order,
-    which is why it is fixed: sorted by (event_id, series) compared as strings.
+    The engine builds it with :meth:`compact`; :func:`group_tests` pivots a long panel into
+    it (:meth:`from_arrays`). Dates are int64 day numbers (days since 1970-01-01; ``_NO_DATE``
+    = int64 min, the bit pattern of NaT, where a pair has no row). Only the bootstrap depends
+    on the pair order, which is why it is fixed: sorted by (event_id, series) compared as
+    strings.
+
+    At 500,000 pairs every (D, P) array is ~1 GB, so the engine's matrix stores neither
+    ``var`` nor ``date`` in full (``var is None``, ``date is None``): an estimation row's
+    variance is the pair's sigma^2 (``var_est``), the event rows' variances are a band of
+    rows (``var_band`` on ``band``), and a date is ``cal[pos[pair] + row]`` (one calendar
+    array for every pair). Read them through :meth:`var_rows` and :meth:`date_rows`.
     """
 
     keys: pd.MultiIndex     # (P,) (event_id, series)
     days: np.ndarray        # (D,) sorted rel_days (union over pairs and phases)
     ar: np.ndarray          # (D, P) abnormal returns, NaN where missing or absent
-    var: np.ndarray         # (D, P) ar_var
+    var: np.ndarray | None  # (D, P) ar_var (None: var_est and var_band)
     is_est: np.ndarray      # (D, P) bool: row exists and phase == estimation
     is_evt: np.ndarray      # (D, P) bool: row exists and phase == event
-    date: np.ndarray        # (D, P) int64 day numbers, sentinel where absent
+    date: np.ndarray | None  # (D, P) int64 day numbers, sentinel where absent (None: cal/pos)
     dof: np.ndarray         # (P,) estimation residual dof (NaN if unknown)
+    var_est: np.ndarray | None = None    # (P,) every estimation row's variance
+    var_band: np.ndarray | None = None   # (band rows, P) event rows' variances (NaN elsewhere)
+    band: tuple[int, int] = (0, 0)       # the rows [b0, b1) that var_band covers
+    cal: np.ndarray | None = None        # (C,) int64 day numbers of every pair's calendar
+    pos: np.ndarray | None = None        # (P,) the pair's row 0 in ``cal``
     # per-pair work (ranks, standardised residuals) is done once on the matrix a sub-group was
     # taken from and sliced: `_root` is that matrix, `_root_cols` this one's columns in it
     _root: "GroupMatrix | None" = field(default=None, repr=False, compare=False)
@@ -207,6 +219,38 @@ class GroupMatrix:
     def evt_ar(self) -> np.ndarray:
         """``ar`` on event rows only, NaN elsewhere (a new (D, P) array)."""
         return np.where(self.is_evt, self.ar, np.nan)
+
+    def var_rows(self, r0: int, r1: int, sel: np.ndarray | None = None) -> np.ndarray:
+        """``var[r0:r1]`` (of the selected columns, a boolean mask), a new C-ordered array."""
+        if self.var is not None:
+            v = self.var[r0:r1]
+            return np.array(v if sel is None else _cols(v, sel))
+        est = self.is_est[r0:r1]
+        ve = self.var_est
+        if sel is not None and not sel.all():
+            est, ve = est[:, sel], ve[sel]
+        out = np.where(est, ve[None, :], np.nan)
+        b0, b1 = self.band
+        lo, hi = max(r0, b0), min(r1, b1)
+        if lo < hi:
+            band = self.var_band[lo - b0:hi - b0]
+            if sel is not None and not sel.all():
+                band = band[:, sel]
+            out[lo - r0:hi - r0] = np.where(self.is_evt[lo:hi] if sel is None or sel.all()
+                                            else self.is_evt[lo:hi][:, sel], band,
+                                            out[lo - r0:hi - r0])
+        return out
+
+    def date_rows(self, r0: int, r1: int, cols: np.ndarray | None = None) -> np.ndarray:
+        """``date[r0:r1]`` (of the columns ``cols``, integer positions): day numbers where the
+        pair has a row, ``_NO_DATE`` elsewhere."""
+        if self.date is not None:
+            d = self.date[r0:r1]
+            return d if cols is None else d[:, cols]
+        pos = self.pos if cols is None else self.pos[cols]
+        d = self.cal[pos[None, :] + np.arange(r0, r1)[:, None]]
+        has = self.is_est[r0:r1] | self.is_evt[r0:r1]
+        return np.where(has if cols is None else has[:, cols], d, _NO_DATE)
 
     @classmethod
     def from_arrays(cls, keys, days, ar, var, is_est, is_evt, date, dof) -> "GroupMatrix":
@@ -240,14 +284,33 @@ class GroupMatrix:
         _check_pair_order(keys)
         return cls(keys, days, ar, var, is_est, is_evt, date, dof)
 
+    @classmethod
+    def compact(cls, keys, days, ar, is_est, is_evt, dof, *, var=None, var_est=None,
+                var_band=None, band=(0, 0), cal, pos) -> "GroupMatrix":
+        """The engine's form: dates as ``cal[pos + row]``; ``var`` in full, or ``var_est``
+        (P,) on estimation rows and ``var_band`` on the rows ``band`` (event rows)."""
+        D, P = len(days), len(keys)
+        if ar.shape != (D, P) or is_est.shape != (D, P) or is_evt.shape != (D, P):
+            raise ValueError("ar, is_est, is_evt must be (len(days), len(keys))")
+        if len(pos) and (pos.min() < 0 or pos.max() + D > len(cal)):
+            raise ValueError("pos + row falls off cal")
+        if var is None and (var_est is None or var_band is None
+                            or var_band.shape != (band[1] - band[0], P)):
+            raise ValueError("var, or var_est and var_band over band, must be given")
+        _check_pair_order(keys)
+        return cls(keys, np.asarray(days, np.int64), ar, var, is_est, is_evt, None, dof,
+                   var_est, var_band, tuple(band), cal, pos)
+
     def take(self, cols) -> "GroupMatrix":
         """The sub-group of columns ``cols`` (integer positions or a boolean mask), order kept."""
         cols = np.asarray(cols)
         cols = np.flatnonzero(cols) if cols.dtype == bool else np.sort(cols.astype(np.int64))
         root = self if self._root is None else self._root
-        return GroupMatrix(self.keys[cols], self.days, self.ar[:, cols], self.var[:, cols],
-                           self.is_est[:, cols], self.is_evt[:, cols], self.date[:, cols],
-                           self.dof[cols],
+        pick = lambda a, two=True: None if a is None else (a[:, cols] if two else a[cols])  # noqa
+        return GroupMatrix(self.keys[cols], self.days, self.ar[:, cols], pick(self.var),
+                           self.is_est[:, cols], self.is_evt[:, cols], pick(self.date),
+                           self.dof[cols], pick(self.var_est, False), pick(self.var_band),
+                           self.band, self.cal, pick(self.pos, False),
                            root, cols if self._root_cols is None else self._root_cols[cols])
 
     def root_cols(self, sel: np.ndarray) -> np.ndarray:
@@ -339,7 +402,7 @@ class WindowCars:
         r = np.searchsorted(group.days, day)
         if r < len(group.days) and group.days[r] == day:
             w.car[:] = np.where(group.is_evt[r], group.ar[r], np.nan)
-            w.car_var[:] = np.where(group.is_evt[r], group.var[r], np.nan)
+            w.car_var[:] = np.where(group.is_evt[r], group.var_rows(r, r + 1)[0], np.nan)
             w.n_days[:] = np.isfinite(w.car).astype(float)
             w.dof[:] = group.dof
         return w
@@ -424,6 +487,22 @@ def _cols(a: np.ndarray, sel: np.ndarray) -> np.ndarray:
     return a if sel.all() else a[:, sel]
 
 
+def _row_blocks(D: int, P: int):
+    """(r0, r1) blocks of rows of a (D, P) array with ~4 M cells each: a row's work is its
+    own, so blocks give the same bits as the whole, with bounded temporaries."""
+    step = max(1, (1 << 22) // max(P, 1))
+    return [(r, min(r + step, D)) for r in range(0, D, step)]
+
+
+def _block_row_means(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`_row_means` a block of rows at a time (the same bits: each row is summed alone,
+    in the array's own memory order)."""
+    parts = [_row_means(x[r0:r1]) for r0, r1 in _row_blocks(*x.shape)]
+    if not parts:
+        return np.zeros(0), np.zeros(0, np.int64)
+    return np.concatenate([m for m, _ in parts]), np.concatenate([n for _, n in parts])
+
+
 def _column_ranks(x: np.ndarray) -> np.ndarray:
     """Average ranks (1-based) of the finite entries of each column, NaN elsewhere: pandas'
     ``rank(method="average", na_option="keep")``, from one sort of the transposed matrix
@@ -491,7 +570,7 @@ class _RankBase:
 
 
 def _rank_base(u: np.ndarray) -> _RankBase:
-    kbar, n_t = _row_means(u)
+    kbar, n_t = _block_row_means(u)
     used = n_t > 0
     T = int(used.sum())
     s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
@@ -545,7 +624,7 @@ def _pairwise_corr(x: np.ndarray, min_overlap: int) -> tuple[np.ndarray, np.ndar
 # --------------------------------------------------------------------------------------------
 
 #: _Context.cached kinds whose entries hold (days x pairs) arrays (kept for two sets of pairs)
-_BIG_KINDS = frozenset({"grank", "kp_sums", "corr"})
+_BIG_KINDS = frozenset({"kp_sums", "corr"})
 
 
 @dataclass
@@ -591,11 +670,12 @@ class _Context:
 
 def _calendar_corr(g: GroupMatrix, min_overlap: int) -> np.ndarray:
     """Estimation-window ARs pivoted to (calendar date x pair), then pairwise correlations."""
-    ok = g.is_est & np.isfinite(g.ar) & (g.date != _NO_DATE)
-    uniq = np.unique(g.date[ok])
+    date = g.date_rows(0, len(g.days))
+    ok = g.is_est & np.isfinite(g.ar) & (date != _NO_DATE)
+    uniq = np.unique(date[ok])
     x = np.full((len(uniq), len(g.keys)), np.nan)
     rr, cc = np.nonzero(ok)
-    x[np.searchsorted(uniq, g.date[rr, cc]), cc] = g.ar[rr, cc]
+    x[np.searchsorted(uniq, date[rr, cc]), cc] = g.ar[rr, cc]
     return _pairwise_corr(x, min_overlap)[0]
 
 
@@ -629,7 +709,10 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    aar, cnt = _row_means(np.where(_cols(g.is_est, sel), _cols(g.ar, sel), np.nan))
+    parts = [_row_means(np.where(_cols(g.is_est[r0:r1], sel), _cols(g.ar[r0:r1], sel), np.nan))
+             for r0, r1 in _row_blocks(*g.ar.shape)]
+    aar = np.concatenate([a for a, _ in parts])
+    cnt = np.concatenate([c for _, c in parts])
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -675,9 +758,9 @@ def _test_bmp(ctx: _Context, w: WindowCars):
 
 def _event_dates(g: GroupMatrix, w: WindowCars, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Calendar dates of the selected pairs' event ARs inside the window: (dates, present)."""
-    rows = (g.days >= w.start) & (g.days <= w.end)
-    d = g.date[rows][:, idx]
-    ok = g.is_evt[rows][:, idx] & np.isfinite(g.ar[rows][:, idx]) & (d != _NO_DATE)
+    r0, r1 = np.searchsorted(g.days, [w.start, w.end + 1])
+    d = g.date_rows(r0, r1, idx)
+    ok = g.is_evt[r0:r1][:, idx] & np.isfinite(g.ar[r0:r1][:, idx]) & (d != _NO_DATE)
     return d, ok
 
 
@@ -713,11 +796,21 @@ def _mean_correlation_of(ctx: _Context, w: WindowCars, sel: np.ndarray) -> tuple
 
 @dataclass
 class _DateSums:
-    """Window-independent inputs of the date-sums r-bar for one selection of pairs."""
+    """Window-independent inputs of the date-sums r-bar for one selection of pairs: the root
+    matrix's z (not copied: a selection is its rows), and where the selection's dates lie."""
 
-    z: object               # sparse csr (n, T_cal): scaled standardised estimation residuals
-    q: np.ndarray           # (n,) sum of squares of each row of z (its own "r_ii")
-    total_est: float        # sum_t (sum_i z_it)^2: the "estimation" mode's double sum
+    z: object               # sparse csr (P_root, T_cal): scaled standardised estimation residuals
+    rows: np.ndarray        # (n,) the selection's rows of z
+    q: np.ndarray           # (n,) sum of squares of each selected row of z (its own "r_ii")
+    d0: int                 # the selection's first date column in z
+    width: int              # and its number of date columns
+
+    @property
+    def total_est(self) -> float:
+        """sum_t (sum_i z_it)^2 over the selection: the "estimation" mode's double sum."""
+        z = self.z[self.rows]
+        col_sums = np.bincount(z.indices - self.d0, weights=z.data, minlength=self.width)
+        return float(col_sums @ col_sums)
 
 
 def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateSums:
@@ -730,38 +823,56 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     dates, which the c's divide out. Pairs with fewer than ``min_overlap`` residuals (or none
     varying) get z = 0, as their r_ij are 0 on the exact path.
 
-    z_i depends on pair i alone: it is built once for the root matrix (`_date_sums_rows`) and
-    the selected rows are taken, columns re-based to the selection's first date.
+    z_i depends on pair i alone: it is built once for the root matrix (`_date_sums_rows`) and a
+    selection is a set of its rows (1.4 GB at 500,000 pairs: never copied), its date columns
+    counted from the selection's first date.
     """
-    from scipy import sparse
     z_all, q_all = g.per_pair(f"kp-z-{min_overlap}", lambda root: _date_sums_rows(root,
                                                                                  min_overlap))
     rows = g.root_cols(sel)
-    z = z_all[rows]
-    if z.nnz:
-        d0 = int(z.indices.min())
-        width = int(z.indices.max()) - d0 + 1
+    starts, ends = z_all.indptr[rows], z_all.indptr[rows + 1]
+    has = ends > starts
+    if has.any():
+        # a row's entries are in date order: its first and last are its date range
+        d0 = int(z_all.indices[starts[has]].min())
+        width = int(z_all.indices[ends[has] - 1].max()) - d0 + 1
     else:
         d0 = width = 0
-    z = sparse.csr_matrix((z.data, z.indices - d0, z.indptr), shape=(len(rows), width))
-    q = q_all[rows]
-    col_sums = np.bincount(z.indices, weights=z.data, minlength=width)
-    return _DateSums(z, q, float(col_sums @ col_sums))
+    return _DateSums(z_all, rows, q_all[rows], d0, width)
 
 
 def _date_sums_rows(g: GroupMatrix, min_overlap: int):
     """z (csr, one row per pair, columns = day number - the first) and q of every pair of
-    ``g``, built a block of pairs at a time (the transposes stay small)."""
+    ``g``, built a block of pairs at a time (the transposes stay small), into arrays
+    allocated once (a first pass counts each pair's entries)."""
     from scipy import sparse
     D, P = g.ar.shape
     step = max(1, (1 << 22) // max(D, 1))
-    data, dates, counts, qs = [], [], [], []
-    for c in range(0, P, step):
+    blocks = [(c, min(c + step, P)) for c in range(0, P, step)]
+
+    def dated_ok(c0, c1):
         # pairs as rows (contiguous), so that a pair's entries are consecutive, in date order
-        ar = np.ascontiguousarray(g.ar[:, c:c + step].T)
-        date = np.ascontiguousarray(g.date[:, c:c + step].T)
-        dated = np.ascontiguousarray(g.is_est[:, c:c + step].T) & (date != _NO_DATE)
-        ok = dated & np.isfinite(ar)
+        date = np.ascontiguousarray(g.date_rows(0, D, np.arange(c0, c1)).T)
+        dated = np.ascontiguousarray(g.is_est[:, c0:c1].T) & (date != _NO_DATE)
+        ar = np.ascontiguousarray(g.ar[:, c0:c1].T)
+        return date, dated, dated & np.isfinite(ar), ar
+
+    counts = np.zeros(P, np.int64)
+    d_min, d_max = np.iinfo(np.int64).max, np.iinfo(np.int64).min
+    for c0, c1 in blocks:
+        date, _, ok, _ = dated_ok(c0, c1)
+        counts[c0:c1] = ok.sum(axis=1)
+        if ok.any():
+            d_min, d_max = min(d_min, int(date[ok].min())), max(d_max, int(date[ok].max()))
+    d0 = d_min if counts.sum() else 0
+    width = d_max - d0 + 1 if counts.sum() else 0
+    indptr = np.concatenate([[0], np.cumsum(counts)])
+    nnz = int(indptr[-1])
+    data = np.empty(nnz)
+    indices = np.empty(nnz, dtype=np.int32 if width < 2 ** 31 and nnz < 2 ** 31 else np.int64)
+    qs = np.zeros(P)
+    for c0, c1 in blocks:
+        date, dated, ok, ar = dated_ok(c0, c1)
         T = ok.sum(axis=1)
         S = dated.sum(axis=1)
         x = np.where(ok, ar, 0.0)
@@ -770,17 +881,12 @@ def _date_sums_rows(g: GroupMatrix, min_overlap: int):
             ss = np.einsum("ij,ij->i", dev, dev)
             scale = np.sqrt(S) / np.sqrt(ss * T)
         scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-        data.append(dev[ok] * np.repeat(scale, T))
-        dates.append(date[ok])
-        counts.append(T)
-        qs.append(ss * scale * scale)
-    dates = np.concatenate(dates) if dates else np.zeros(0, np.int64)
-    d0 = int(dates.min()) if len(dates) else 0
-    width = int(dates.max()) - d0 + 1 if len(dates) else 0
-    counts = np.concatenate(counts) if counts else np.zeros(0, np.int64)
-    z = sparse.csr_matrix((np.concatenate(data) if data else np.zeros(0), dates - d0,
-                           np.concatenate([[0], np.cumsum(counts)])), shape=(P, width))
-    return z, (np.concatenate(qs) if qs else np.zeros(0))
+        lo, hi = indptr[c0], indptr[c1]
+        data[lo:hi] = dev[ok] * np.repeat(scale, T)
+        indices[lo:hi] = date[ok] - d0
+        qs[c0:c1] = ss * scale * scale
+    z = sparse.csr_matrix((data, indices, indptr), shape=(P, width))
+    return z, qs
 
 
 def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
@@ -803,8 +909,11 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     patterns, pat = np.unique(np.where(ok, d, _NO_DATE).T, axis=0, return_inverse=True)
     pat = pat.ravel()
     v = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(n_i, 1)), 0.0)
-    member = sparse.csr_matrix((v, (pat, np.arange(n))), shape=(len(patterns), n))
-    G = (member @ base.z).toarray()                         # (patterns, T_cal)
+    # the selection's rows of z picked by the product (no copy of z): the same sums, in the
+    # same order, as a product with those rows alone
+    member = sparse.csr_matrix((v, (pat, base.rows)), shape=(len(patterns), base.z.shape[0]))
+    G = np.ascontiguousarray(
+        (member @ base.z).toarray()[:, base.d0:base.d0 + base.width])   # (patterns, T_cal)
     dates = np.unique(patterns[patterns != _NO_DATE])
     inc = np.zeros((len(patterns), len(dates)))
     pr, pc = np.nonzero(patterns != _NO_DATE)
@@ -853,74 +962,159 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     # a pair's ranks are its own (column-wise): rank every pair of the root once, slice
     ranks, m = ctx.group.per_pair("corrado-ranks", _root_ranks)
     cols = ctx.group.root_cols(sel)
-    u = ctx.cached("corrado", sel, lambda: _rank_base(ranks[:, cols] / (m[cols] + 1.0) - 0.5))
+    u = ctx.cached("corrado", sel, lambda: _corrado_base(ranks, m, cols))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
+
+
+def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray) -> _RankBase:
+    """``_rank_base(ranks[:, cols] / (m[cols] + 1) - 0.5)``, a block of days at a time (no
+    (days x pairs) float64 copy; each day's mean is summed alone, in the same order)."""
+    scale = m[cols] + 1.0
+    parts = [_row_means(ranks[r0:r1][:, cols] / scale - 0.5)
+             for r0, r1 in _row_blocks(ranks.shape[0], len(cols))]
+    kbar = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0)
+    n_t = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
+    used = n_t > 0
+    T = int(used.sum())
+    s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
+    return _RankBase(kbar, n_t, used, T, s2)
 
 
 def _restandardized(sar: np.ndarray) -> np.ndarray:
     """Each day's (row's) SARs divided by their cross-sectional standard deviation (ddof 1);
     a day with fewer than 2 pairs drops out (NaN)."""
-    m, k = _row_means(sar)
     with np.errstate(invalid="ignore", divide="ignore"):
-        ss = np.where(np.isfinite(sar), (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
-        sd = np.where(k >= 2, np.sqrt(ss), np.nan)
-        out = sar / sd[:, None]
+        out = sar / _day_sd(sar)[:, None]
     out[~np.isfinite(out)] = np.nan
     return out
 
 
-def _sar(g: GroupMatrix, sel: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
-    """Standardized ARs of the selected pairs (only where ``rows``, when given)."""
-    ar = _cols(g.ar, sel)
-    if rows is not None:
-        ar = np.where(_cols(rows, sel), ar, np.nan)
+def _day_sd(sar: np.ndarray) -> np.ndarray:
+    """Each row's standard deviation over its finite entries (ddof 1; NaN below 2)."""
+    m, k = _row_means(sar)
     with np.errstate(invalid="ignore", divide="ignore"):
-        sar = ar / np.sqrt(_cols(g.var, sel))
+        ss = np.where(np.isfinite(sar), (sar - m[:, None]) ** 2, 0.0).sum(axis=1) / (k - 1)
+        return np.where(k >= 2, np.sqrt(ss), np.nan)
+
+
+def _sar(g: GroupMatrix, sel: np.ndarray, r0: int, r1: int,
+         rows: np.ndarray | None = None) -> np.ndarray:
+    """Standardized ARs of the selected pairs on days [r0, r1) (only where ``rows``, when
+    given)."""
+    ar = _cols(g.ar[r0:r1], sel)
+    if rows is not None:
+        ar = np.where(_cols(rows[r0:r1], sel), ar, np.nan)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        sar = ar / np.sqrt(g.var_rows(r0, r1, sel))
     sar[~np.isfinite(sar)] = np.nan
     return sar
 
 
-def _cz_ranks(g: GroupMatrix, sel: np.ndarray) -> np.ndarray:
-    """Scaled ranks of standardized ARs, every day (estimation and event) re-standardized by
-    its cross-sectional sd, so that all days are alike under the null (see docs)."""
-    return _scaled_ranks(_restandardized(_sar(g, sel)))
+def _restandardized_sar(g: GroupMatrix, sel: np.ndarray,
+                        rows: np.ndarray | None = None) -> np.ndarray:
+    """``_restandardized`` SARs of the selected pairs as one (days x pairs) C-ordered array,
+    built a block of days at a time (a day is re-standardized by its own row alone)."""
+    D, n = len(g.days), int(sel.sum())
+    out = np.empty((D, n))
+    for r0, r1 in _row_blocks(D, n):
+        out[r0:r1] = _restandardized(_sar(g, sel, r0, r1, rows))
+    return out
+
+
+def _cz_group_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Corrado-Zivney's ranks of every pair of the group, as float32 (halves: exact) with each
+    pair's number of ranked days: each day's sd over every pair first (a block of days at a
+    time), then the re-standardized SARs a block of pairs at a time (never a (days x pairs)
+    float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks."""
+    D, N = len(g.days), len(g.keys)
+    every = np.ones(N, bool)
+    sd = [_day_sd(_sar(g, every, r0, r1)) for r0, r1 in _row_blocks(D, N)]
+    sd = np.concatenate(sd) if sd else np.zeros(0)
+    if D >= 1 << 22:
+        raise ValueError("too many days for float32 ranks")
+    ranks = np.empty((N, D), dtype=np.float32).T     # pair-major, as _column_ranks' own
+    m = np.zeros(N, np.int64)
+    step = max(1, (1 << 22) // max(D, 1))
+    for c in range(0, N, step):
+        cols = np.zeros(N, bool)
+        cols[c:c + step] = True
+        with np.errstate(invalid="ignore", divide="ignore"):
+            x = _sar(g, cols, 0, D) / sd[:, None]
+        x[~np.isfinite(x)] = np.nan
+        ranks[:, c:c + step] = _column_ranks(x)
+        m[c:c + step] = np.isfinite(x).sum(axis=0)
+    return ranks, m
 
 
 def _test_cz_rank(ctx: _Context, w: WindowCars):
+    """Corrado-Zivney: every day re-standardized over every pair of the group observed that
+    day and each pair's ranks taken once per group (not per window's set of pairs); a window
+    averages its own pairs' ranks (the same numbers as a per-window re-standardization when
+    every window has every pair)."""
     _, sel = _cars(w)
     n = int(sel.sum())
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
-    u = ctx.cached("cz", sel, lambda: _rank_base(_cz_ranks(ctx.group, sel)))
-    est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
+    ranks, m = ctx.cached("cz-group", _NO_SEL, lambda: _cz_group_ranks(ctx.group))
+    base = ctx.cached("cz", sel, lambda: _corrado_base(ranks, m, np.flatnonzero(sel)))
+    est, stat, _ = _rank_statistic(base, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
 
 @dataclass
 class _GrankBase:
-    """Window-independent part of GRANK for one selection of pairs."""
+    """Window-independent part of GRANK for a group: every pair's estimation SARs, each day
+    re-standardized over every pair of the group observed that day, and their ranks."""
 
-    sar: np.ndarray         # (T, n) re-standardized estimation SARs, days with any pair
-    m: np.ndarray           # (n,) estimation SARs per pair
-    inv: np.ndarray         # (n,) 1 / (m + 2): the scale of ranks among m + 1 values
-    n_t: np.ndarray         # (T,) pairs with a SAR on each day
-    rank_sum: np.ndarray    # (T,) sum over pairs of rank_ti / (m_i + 2)
+    sar: np.ndarray         # (T, N) re-standardized estimation SARs, days with any pair
+    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
+    m: np.ndarray           # (N,) estimation SARs per pair
+    inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
 
 
-def _grank_base(g: GroupMatrix, sel: np.ndarray) -> _GrankBase:
-    """Estimation-window SARs, each day re-standardized by its cross-sectional sd as the CAR
-    is (see docs), their average ranks within each pair, and the daily sums of scaled ranks."""
-    sar = _restandardized(_sar(g, sel, g.is_est))
-    sar = sar[np.isfinite(sar).any(axis=1)]
-    ranks = _column_ranks(sar)
+def _grank_base(g: GroupMatrix) -> _GrankBase:
+    """Estimation-window SARs of every pair of the group, each day re-standardized by its
+    cross-sectional sd as the CAR is (see docs), and their average ranks within each pair,
+    ranked a block of pairs at a time."""
+    sar = _restandardized_sar(g, np.ones(len(g.keys), bool), g.is_est)
+    keep = np.isfinite(sar).any(axis=1)
+    run = np.flatnonzero(keep)
+    if len(run) and run[-1] - run[0] + 1 == len(run):
+        sar = sar[run[0]:run[-1] + 1]          # the estimation days: a view, not a copy
+    else:
+        sar = sar[keep]
+    T, n = sar.shape
     m = np.isfinite(sar).sum(axis=0)
-    inv = 1.0 / (m + 2.0)
-    return _GrankBase(sar, m, inv, np.isfinite(sar).sum(axis=1),
-                      np.where(np.isfinite(ranks), ranks * inv, 0.0).sum(axis=1))
+    if T >= 1 << 22:
+        raise ValueError("too many days for float32 ranks")
+    ranks = np.empty((n, T), dtype=np.float32).T     # pair-major, as _column_ranks' own
+    step = max(1, (1 << 22) // max(T, 1))
+    for c in range(0, n, step):
+        ranks[:, c:c + step] = _column_ranks(sar[:, c:c + step])
+    return _GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
+
+
+def _grank_days(b: _GrankBase, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The selected pairs' count on each day and daily sum of rank_ti / (m_i + 2), a block of
+    days at a time (each day summed pair by pair, as on one array)."""
+    everyone = sel.all()
+    inv = b.inv if everyone else b.inv[sel]
+    n_t, rank_sum = [], []
+    for r0, r1 in _row_blocks(*b.sar.shape):
+        sar = b.sar[r0:r1] if everyone else b.sar[r0:r1][:, sel]
+        ranks = b.ranks[r0:r1] if everyone else b.ranks[r0:r1][:, sel]
+        n_t.append(np.isfinite(sar).sum(axis=1))
+        r = ranks.astype(float)
+        rank_sum.append(np.where(np.isfinite(r), r * inv, 0.0).sum(axis=1))
+    if not n_t:
+        return np.zeros(0, np.int64), np.zeros(0)
+    return np.concatenate(n_t), np.concatenate(rank_sum)
 
 
 def _test_grank(ctx: _Context, w: WindowCars):
+    """GRANK (Kolari & Pynnonen 2011) with the estimation SARs re-standardized and ranked once
+    per group (every pair observed that day); a window uses its own pairs' ranks."""
     scar, sel = _scar(w)
     n = int(sel.sum())
     if n < 2:
@@ -929,23 +1123,37 @@ def _test_grank(ctx: _Context, w: WindowCars):
     sd = float(s.std(ddof=1))
     if not sd > 0:
         return _NAN, _NAN, _NAN, _NAN, n
-    b = ctx.cached("grank", sel, lambda: _grank_base(ctx.group, sel))
+    b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group))
+    n_t, rank_sum = ctx.cached("grank", sel, lambda: _grank_days(b, sel))
+    everyone = sel.all()
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
+    if not everyone:                            # the other pairs: never above, never tied
+        v_all = np.full(len(sel), np.inf)
+        v_all[sel] = v
+        v = v_all
     # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values:
-    # a SAR above v moves up one rank, a tie half a rank
-    above = (b.sar > v).astype(float)
-    tie = b.sar == v
-    if tie.any():
-        above += 0.5 * tie
-    used = b.n_t > 0
+    # a SAR above v moves up one rank, a tie half a rank; a block of days at a time (each
+    # day's product is its own; the column sums of halves are exact in any order)
+    inv = b.inv if everyone else np.where(sel, b.inv, 0.0)
+    moved = np.empty(b.sar.shape[0])
+    up = np.zeros(b.sar.shape[1])
+    for d0, d1 in _row_blocks(*b.sar.shape):
+        above = (b.sar[d0:d1] > v).astype(float)
+        tie = b.sar[d0:d1] == v
+        if tie.any():
+            above += 0.5 * tie
+        moved[d0:d1] = above @ inv
+        up += above.sum(axis=0)
+    used = n_t > 0
     with np.errstate(invalid="ignore", divide="ignore"):
-        ubar = (b.rank_sum + above @ b.inv) / b.n_t - 0.5
-    r0 = b.m + 1.0 - above.sum(axis=0)          # v's own rank among the M_i + 1 values
-    u0 = float(np.mean(r0 * b.inv - 0.5))
+        ubar = (rank_sum + moved) / n_t - 0.5
+    r0 = b.m + 1.0 - up                         # v's own rank among the M_i + 1 values
+    u0 = float(np.mean(r0 * b.inv - 0.5)) if everyone else \
+        float(np.mean(r0[sel] * b.inv[sel] - 0.5))
     T = int(used.sum()) + 1
     if T < 3:
         return _NAN, _NAN, _NAN, _NAN, n
-    s2 = float((np.sum(b.n_t[used] * ubar[used] ** 2) / n + u0 * u0) / T)
+    s2 = float((np.sum(n_t[used] * ubar[used] ** 2) / n + u0 * u0) / T)
     if not s2 > 0:
         return u0, _NAN, float(T - 2), _NAN, n
     z = u0 / math.sqrt(s2)
@@ -1068,75 +1276,145 @@ def _test_bootstrap(ctx: _Context, w: WindowCars):
     est, t, _, _, n = _cross_sectional_t(x)
     if n < 2 or np.isnan(t):
         return est, _NAN, _NAN, _NAN, n
-    p = ctx.cached(("bootstrap", n), _NO_SEL, lambda: _bootstrap_p(ctx, n))[id(w)]
+    p = ctx.cached("bootstrap", _NO_SEL, lambda: _bootstrap_p(ctx))[id(w)]
     return est, t, _NAN, p, n
 
 
-def _bootstrap_p(ctx: _Context, n: int) -> dict[int, float]:
-    """Group bootstrap p-values of every window with ``n`` pairs, from one draw.
+def _bootstrap_p(ctx: _Context) -> dict[int, float]:
+    """Group bootstrap p-values of every window of the group, from one draw.
 
     Hall & Wilson (1991): resample the CARs centred at their mean (the null) with replacement,
-    ``n_boot`` times, and count resampled |t| at least |t|. The draw is
-    ``default_rng(seed).integers(0, n, (n_boot, n))`` (taken in row blocks, the same stream),
-    applied to every window through count matrices: a resample's sum is counts @ y. A resample
-    of one repeated value has no spread: its t is undefined and it is left out. The draw
-    depends on n and the seed alone, so windows with as many pairs share it whichever pairs
-    they are (the j-th draw picks each window's j-th pair).
+    ``n_boot`` times, and count resampled |t| at least |t|. The draw is made once per group,
+    for its N pairs: ``default_rng(seed).integers(0, N, (n_boot, N))`` (taken in row blocks,
+    the same stream), applied to every window through count matrices: a resample's sum is
+    counts @ y. A window with all N pairs resamples them all (n = N). A window with fewer
+    pairs (a pair without a CAR, or without an AR that day) uses, in each resample, the
+    draws that fall on its own pairs: its resample size is then random (binomial, mean n_w:
+    its number of pairs), and its resampled t uses that size. A resample of one repeated value
+    (or of fewer than 2 draws) has no spread: its t is undefined and it is left out.
     """
-    wins = [w for w in ctx.windows if int(np.isfinite(w.car).sum()) == n]
-    x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
-    mean = x.mean(axis=0)
-    sd = x.std(axis=0, ddof=1)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        t = mean / (sd / math.sqrt(n))
-    y = x - mean                                                        # impose the null
-    y2 = y * y
-    # tie classes of y (a resample of tied values is degenerate too)
-    inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel() for k in range(y.shape[1])]
-    if any(inv.max() < n - 1 for inv in inverse):
-        from scipy import sparse           # (only for tied values: ~15 ms to import)
-    classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
-        (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1)) for inv in inverse]
-    hits = np.zeros(y.shape[1], dtype=np.int64)
-    kept = np.zeros(y.shape[1], dtype=np.int64)
+    N = len(ctx.group.keys)
+    n_of = [int(np.isfinite(w.car).sum()) for w in ctx.windows]
+    wins = [w for w, n in zip(ctx.windows, n_of) if n == N and N >= 2]
+    part = [w for w, n in zip(ctx.windows, n_of) if 2 <= n < N]
+    n = N
     rng = np.random.default_rng(ctx.seed)
-    step = max(1, (1 << 22) // n)
+    step = max(1, (1 << 22) // max(n, 1))
     from eventstudy.fastpath import kernels_if_loaded
-    fast = kernels_if_loaded()
-    if fast is not None:          # numba loaded: sums over each resample's draws, no counts
-        tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
-        has_ties = np.array([c is not None for c in classes], dtype=bool)
-        with np.errstate(invalid="ignore"):
-            thr = np.abs(t) * (1 - _REL_TOL)
-        yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
-        sd_ = np.asarray(sd, dtype=float)
-    for b0 in range(0, ctx.n_boot, step):
+    fast = kernels_if_loaded() if wins else None
+    if wins:                      # windows with every pair
+        x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
+        mean = x.mean(axis=0)
+        sd = x.std(axis=0, ddof=1)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t = mean / (sd / math.sqrt(n))
+        y = x - mean                                                        # impose the null
+        y2 = y * y
+        # tie classes of y (a resample of tied values is degenerate too)
+        inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel()
+                   for k in range(y.shape[1])]
+        if any(inv.max() < n - 1 for inv in inverse):
+            from scipy import sparse           # (only for tied values: ~15 ms to import)
+        classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
+            (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1))
+            for inv in inverse]
+        hits = np.zeros(y.shape[1], dtype=np.int64)
+        kept = np.zeros(y.shape[1], dtype=np.int64)
+        if fast is not None:      # numba loaded: sums over each resample's draws, no counts
+            tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
+            has_ties = np.array([c is not None for c in classes], dtype=bool)
+            with np.errstate(invalid="ignore"):
+                thr = np.abs(t) * (1 - _REL_TOL)
+            yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
+            sd_ = np.asarray(sd, dtype=float)
+    if part:                      # windows with some of the pairs: zeros on the others
+        W = len(part)
+        ok = np.column_stack([np.isfinite(w.car) for w in part])            # (N, W)
+        okf = ok.astype(float)
+        n_w = ok.sum(axis=0)
+        mean_p = np.array([w.car[ok[:, k]].mean() for k, w in enumerate(part)])
+        sd_p = np.array([w.car[ok[:, k]].std(ddof=1) for k, w in enumerate(part)])
+        with np.errstate(invalid="ignore", divide="ignore"):
+            t_p = mean_p / (sd_p / np.sqrt(n_w))
+            thr_p = np.abs(t_p) * (1 - _REL_TOL)
+        y_p = np.column_stack([np.where(ok[:, k], w.car - mean_p[k], 0.0)
+                               for k, w in enumerate(part)])
+        y2_p = y_p * y_p
+        stacked = np.column_stack([y_p, y2_p, okf])
+        # tie classes over a window's own pairs; without ties each pair is its own class
+        classes_p = []
+        for k in range(W):
+            inv = np.unique(y_p[ok[:, k], k], return_inverse=True)[1].ravel()
+            if inv.max() == n_w[k] - 1:
+                classes_p.append(None)
+                continue
+            from scipy import sparse as sp
+            classes_p.append(sp.csr_matrix(
+                (np.ones(n_w[k]), (np.flatnonzero(ok[:, k]), inv)),
+                shape=(N, int(inv.max()) + 1)))
+        hits_p = np.zeros(W, dtype=np.int64)
+        kept_p = np.zeros(W, dtype=np.int64)
+    for b0 in range(0, ctx.n_boot if (wins or part) else 0, step):
         c = min(step, ctx.n_boot - b0)
         idx = rng.integers(0, n, size=(c, n))
-        if fast is not None:
+        counts = None
+        if wins and fast is not None:
             h, kp = fast.bootstrap_counts(idx, yc, y2c, tie_class, has_ties, sd_, thr,
                                           _REL_TOL)
             hits += h
             kept += kp
-            continue
-        counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
-                             minlength=c * n).reshape(c, n).astype(float)
-        s1 = counts @ y
-        mb = s1 / n
-        vb = (counts @ y2 - s1 * mb) / (n - 1)
-        sb = np.sqrt(np.maximum(vb, 0.0))
-        single = counts.max(axis=1) == n
-        keep = (sb > _REL_TOL * sd) & ~single[:, None]
-        for k, cls in enumerate(classes):
-            if cls is not None:
-                keep[:, k] &= (counts @ cls).max(axis=1) < n
-        with np.errstate(invalid="ignore", divide="ignore"):
-            tb = mb / (sb / math.sqrt(n))
-        hits += np.count_nonzero(keep & (np.abs(tb) >= np.abs(t) * (1 - _REL_TOL)), axis=0)
-        kept += keep.sum(axis=0)
+        elif wins:
+            counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
+                                 minlength=c * n).reshape(c, n).astype(float)
+            s1 = counts @ y
+            mb = s1 / n
+            vb = (counts @ y2 - s1 * mb) / (n - 1)
+            sb = np.sqrt(np.maximum(vb, 0.0))
+            single = counts.max(axis=1) == n
+            keep = (sb > _REL_TOL * sd) & ~single[:, None]
+            for k, cls in enumerate(classes):
+                if cls is not None:
+                    keep[:, k] &= (counts @ cls).max(axis=1) < n
+            with np.errstate(invalid="ignore", divide="ignore"):
+                tb = mb / (sb / math.sqrt(n))
+            hits += np.count_nonzero(keep & (np.abs(tb) >= np.abs(t) * (1 - _REL_TOL)), axis=0)
+            kept += keep.sum(axis=0)
+        if part:
+            if counts is None:
+                counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
+                                     minlength=c * n).reshape(c, n).astype(float)
+            # one pass over the counts: each resample's sums, sums of squares and size
+            sums = counts @ stacked                                  # (c, 3W)
+            s1, s2, k_b = sums[:, :W], sums[:, W:2 * W], sums[:, 2 * W:]
+            with np.errstate(invalid="ignore", divide="ignore"):
+                mb = s1 / k_b
+                vb = (s2 - s1 * mb) / (k_b - 1)
+                sb = np.sqrt(np.maximum(vb, 0.0))
+                tb = mb / (sb / np.sqrt(k_b))
+            keep = (k_b >= 2) & (sb > _REL_TOL * sd_p)
+            # one pair (or tie class) only: the squared counts sum to the size squared; only
+            # possible where the resample's largest count reaches the window's size
+            top = counts.max(axis=1)[:, None] >= k_b
+            if top.any():
+                rows = np.flatnonzero(top.any(axis=1))
+                sq = counts[rows] * counts[rows]
+                keep[rows] &= ~((sq @ okf) == k_b[rows] * k_b[rows])
+            for k, cls in enumerate(classes_p):
+                if cls is not None:
+                    cc = np.asarray(counts @ cls)
+                    keep[:, k] &= (cc * cc).sum(axis=1) < k_b[:, k] * k_b[:, k]
+            with np.errstate(invalid="ignore"):
+                hits_p += np.count_nonzero(keep & (np.abs(tb) >= thr_p), axis=0)
+            kept_p += keep.sum(axis=0)
+    out = {}
     with np.errstate(invalid="ignore", divide="ignore"):
-        p = np.where(kept > 0, (hits + 1) / (kept + 1), np.nan)
-    return {id(w): float(pk) for w, pk in zip(wins, p)}
+        if wins:
+            p = np.where(kept > 0, (hits + 1) / (kept + 1), np.nan)
+            out.update({id(w): float(pk) for w, pk in zip(wins, p)})
+        if part:
+            p = np.where(kept_p > 0, (hits_p + 1) / (kept_p + 1), np.nan)
+            out.update({id(w): float(pk) for w, pk in zip(part, p)})
+    return out
 
 
 _TESTS = {

@@ -46,6 +46,18 @@ DELIBERATE: list = [
            "the delisted security's pairs after its last bar said 'waiting for data' forever; "
            "when the panel's other securities have bars well past it (engine.STOPPED_SESSIONS) "
            "the reason now says it stopped trading (delisted or suspended)"),
+    Exempt("tests", lambda old: (old["group"] != "") & old["test"].isin(["cz_rank", "grank"]),
+           ("estimate", "statistic", "dof", "p_value"),
+           "issue #9 (5,000 x 100): Corrado-Zivney and GRANK re-standardize each day over every "
+           "pair of the group observed that day and rank each pair once per group and model, "
+           "not once per window's set of pairs; a window whose pairs are all the group's gives "
+           "the same numbers, one that lacks a pair (no CAR, or no bar that day) changes"),
+    Exempt("tests", lambda old: (old["group"] != "") & old["test"].eq("bootstrap"),
+           ("p_value",),
+           "issue #9 (5,000 x 100): the group bootstrap draws n_boot x N indices once per group "
+           "(its N pairs, the same seed); a window lacking pairs uses, in each resample, the "
+           "draws that fall on its own pairs (a resample size random around its n); a window "
+           "with all N pairs has the same p-value, bit for bit"),
 ]
 
 
