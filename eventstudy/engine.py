@@ -1235,20 +1235,21 @@ def _ffill(values: np.ndarray) -> np.ndarray:
 
 
 #: threads of the group batteries after the first (the cores of this machine's size)
-BATTERY_THREADS = 2
 
 
 def _map_batteries(battery, col_sets: list) -> list:
-    """``battery`` of each set of columns, the first alone, the rest on BATTERY_THREADS
-    threads; results in the given order (each is a pure function of its columns)."""
+    """``battery`` of each set of columns, the first alone, the rest on
+    `executors.kernel_threads()` threads (`EVENTSTUDY_THREADS`); results in the given order
+    (each is a pure function of its columns)."""
     if not col_sets:
         return []
     out = [battery(col_sets[0])]
     rest = col_sets[1:]
-    if BATTERY_THREADS < 2 or len(rest) < 2:
+    threads = kernel_threads()
+    if threads < 2 or len(rest) < 2:
         return out + [battery(c) for c in rest]
     from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(BATTERY_THREADS) as pool:
+    with ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-groups") as pool:
         return out + list(pool.map(battery, rest))
 
 

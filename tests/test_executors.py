@@ -110,6 +110,27 @@ def test_the_fast_path_on_a_process_pool_gives_the_in_process_frames(study, monk
     assert_same(_run(study), _run(study, EngineSettings(workers=2)))
 
 
+@pytest.mark.parametrize("threads", ["1", "2"])
+def test_group_batteries_on_threads_give_the_sequential_frames(study, reference, monkeypatch,
+                                                              threads):
+    """After the largest group, the batteries run on `EVENTSTUDY_THREADS` threads (each a
+    pure function of its pairs): the same frames as one after another, and they did run on
+    the pool (the reference ran with the machine's default, which is 2 here or 1)."""
+    import threading
+
+    from eventstudy import inference
+    monkeypatch.setenv("EVENTSTUDY_THREADS", threads)
+    seen = []
+    real = inference.group_tests_matrix
+    monkeypatch.setattr(inference, "group_tests_matrix",
+                        lambda *a, **k: seen.append(threading.current_thread().name)
+                        or real(*a, **k))
+    assert_same(reference, _run(study))
+    pool = [n for n in seen if n.startswith("eventstudy-groups")]
+    assert len(seen) >= 3 * 2          # 3 models, the pooled group and at least one event
+    assert (len(pool) > 0) == (threads == "2")
+
+
 def test_dask_local_cluster_gives_identical_frames(study, reference):
     pytest.importorskip("distributed")
     assert_same(reference, _run(study, EngineSettings(dask="local")))
