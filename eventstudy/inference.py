@@ -534,20 +534,10 @@ def _column_ranks(x: np.ndarray) -> np.ndarray:
     return ranks.T
 
 
-def _scaled_ranks(x: np.ndarray) -> np.ndarray:
-    """Column-wise average ranks of finite entries, scaled by 1/(M_i + 1) and centred at 0.
-
-    ``U_it - 1/2`` with ``U_it = rank_it / (1 + M_i)`` (Corrado & Zivney 1992); NaN stays NaN.
-    """
-    ranks = _column_ranks(x)
-    m = np.isfinite(x).sum(axis=0)
-    return ranks / (m + 1.0) - 0.5
-
-
 def _root_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of ``ar`` as float32 (half-integers: exact, half the
-    memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is
-    :func:`_scaled_ranks`. Columns in blocks: the ranking's temporaries stay bounded."""
+    memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is Corrado and
+    Zivney's (1992) ``U_it - 1/2``. Columns in blocks: the ranking's temporaries stay bounded."""
     D, P = g.ar.shape
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")

@@ -80,6 +80,31 @@ def test_a_slab_reads_the_panel_in_place():
     assert np.array_equal(sl.ret, p.ret[:, 5:12].T, equal_nan=True)
 
 
+def test_a_slab_cut_for_a_worker_carries_only_its_own_securities():
+    """A task sent to another process gets its pairs' securities, not the whole block's, and
+    reads the same rows: each pair's row of `take` is the block slab's row."""
+    from eventstudy.engine import slab
+    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
+    v = _closes(seed=3)
+    frame = pd.DataFrame(v, index=closes.index[2000:2000 + v.shape[0]],
+                         columns=[f"s{i}" for i in range(v.shape[1])])
+    p = build_panel_wide(("XNYS",), closes, check_closes(frame).closes)[0]
+    p.regressors["rm"] = np.asfortranarray(np.zeros(p.close.shape))
+    S, N = p.close.shape
+    cols = np.repeat(np.arange(20, 32), 2)
+    sl = slab(p, cols, np.full(len(cols), p.offset + 200), np.arange(-150, 6),
+              np.zeros((S, N), bool, order="F"), ["rm"])
+    sl.benchmark_field = np.full(len(cols), "universe.u.benchmark", dtype=object)
+    rows = np.arange(6, 13)                       # securities 23 .. 26
+    part = sl.take(rows)
+    assert part.ret.shape == (4, S) and part.regs["rm"].shape == (4, S)
+    for a, b in ((part.ret, sl.ret), (part.span, sl.span), (part.valid, sl.valid),
+                 (part.exists, sl.exists), (part.excluded, sl.excluded)):
+        assert np.array_equal(a[part.col], b[sl.col[rows]], equal_nan=True)
+    assert np.array_equal(part.r0, sl.r0[rows]) and list(part.flag_text) == list(
+        sl.flag_text[rows])
+
+
 def test_wide_parquet_matrix_equals_pandas_read(tmp_path):
     pytest.importorskip("pyarrow")
     from eventstudy.data.universe import _numeric_wide
