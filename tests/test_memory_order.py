@@ -63,18 +63,24 @@ def test_checks_and_panel_do_not_depend_on_memory_order():
     assert np.array_equal(p.span[rows[1:], j], np.diff(rows).astype(float))
 
 
-def test_a_slab_reads_the_panel_in_place():
+def _slab(seed: int, cols: np.ndarray):
+    """A checked panel of `_closes(seed)` with a market regressor, and the slab of `cols`."""
     from eventstudy.engine import slab
     closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
-    v = _closes(seed=2)
+    v = _closes(seed=seed)
     frame = pd.DataFrame(v, index=closes.index[2000:2000 + v.shape[0]],
                          columns=[f"s{i}" for i in range(v.shape[1])])
     p = build_panel_wide(("XNYS",), closes, check_closes(frame).closes)[0]
     p.regressors["rm"] = np.asfortranarray(np.zeros(p.close.shape))
     S, N = p.close.shape
-    cols = np.repeat(np.arange(5, 12), 3)
     sl = slab(p, cols, np.full(len(cols), p.offset + 200), np.arange(-150, 6),
               np.zeros((S, N), bool, order="F"), ["rm"])
+    sl.benchmark_field = np.full(len(cols), "universe.u.benchmark", dtype=object)
+    return p, sl
+
+
+def test_a_slab_reads_the_panel_in_place():
+    p, sl = _slab(2, np.repeat(np.arange(5, 12), 3))
     assert np.shares_memory(sl.ret, p.ret) and np.shares_memory(sl.regs["rm"],
                                                                   p.regressors["rm"])
     assert np.array_equal(sl.ret, p.ret[:, 5:12].T, equal_nan=True)
@@ -83,20 +89,11 @@ def test_a_slab_reads_the_panel_in_place():
 def test_a_slab_cut_for_a_worker_carries_only_its_own_securities():
     """A task sent to another process gets its pairs' securities, not the whole block's, and
     reads the same rows: each pair's row of `take` is the block slab's row."""
-    from eventstudy.engine import slab
-    closes = session_closes(SeriesConfig(id="x", name="x", source="csv", calendar="XNYS"))
-    v = _closes(seed=3)
-    frame = pd.DataFrame(v, index=closes.index[2000:2000 + v.shape[0]],
-                         columns=[f"s{i}" for i in range(v.shape[1])])
-    p = build_panel_wide(("XNYS",), closes, check_closes(frame).closes)[0]
-    p.regressors["rm"] = np.asfortranarray(np.zeros(p.close.shape))
-    S, N = p.close.shape
-    cols = np.repeat(np.arange(20, 32), 2)
-    sl = slab(p, cols, np.full(len(cols), p.offset + 200), np.arange(-150, 6),
-              np.zeros((S, N), bool, order="F"), ["rm"])
-    sl.benchmark_field = np.full(len(cols), "universe.u.benchmark", dtype=object)
+    p, sl = _slab(3, np.repeat(np.arange(20, 32), 2))
+    S = p.close.shape[0]
     rows = np.arange(6, 13)                       # securities 23 .. 26
     part = sl.take(rows)
+    assert sl.ret.shape == (12, S)
     assert part.ret.shape == (4, S) and part.regs["rm"].shape == (4, S)
     for a, b in ((part.ret, sl.ret), (part.span, sl.span), (part.valid, sl.valid),
                  (part.exists, sl.exists), (part.excluded, sl.excluded)):
