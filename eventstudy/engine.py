@@ -239,8 +239,8 @@ class Slab:
 
     def take(self, rows) -> "Slab":
         """The pairs `rows`, with only their own securities' rows: a task sent to a worker
-        process carries its securities, not the whole block's (at 5,000 x 100 on a Dask
-        LocalCluster, every task carrying its block's slab held ~10 GB of task data)."""
+        process carries its securities, not the whole block's (each of a block's tasks
+        carried the whole block's slab before)."""
         used, col = np.unique(self.col[rows], return_inverse=True)
         own = lambda a: a[used]  # noqa: E731
         return dataclasses.replace(
@@ -1142,30 +1142,35 @@ def _pair_rank(ev, se) -> np.ndarray:
     return rank
 
 
-def _ar_part(ev, se, announced, config, mi, m, pk, r, b, s, abnormal) -> pd.DataFrame:
-    """The AR rows of one block and model (its studied pairs `s`, window rows of `b`)."""
+def _ar_rows(config, r, b, s, abnormal):
+    """What every AR row of one block and model shares (its studied pairs `s`): the window
+    slice, the rows' (pair, day) positions (the window's existing days), their AR se, CAR
+    path and path se."""
     j = _window_slice(config, b.rel)
-    wrel = b.rel[j]
-    exists = b.exists[s, j]
-    ret_w = b.ret[s, j]
-    expected = r.expected[s]
-    ok = np.isfinite(expected)
+    ok = np.isfinite(r.expected[s])
     path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
     path_se = _ffill(np.sqrt(r.path_var[s]))
-    ar_var = r.ar_var[s]
-    pi, wj = np.nonzero(exists)
-    ret = ret_w[pi, wj]
+    pi, wj = np.nonzero(b.exists[s, j])
+    with np.errstate(invalid="ignore"):
+        ar_se = np.sqrt(r.ar_var[s][pi, wj])
+    return j, pi, wj, ar_se, path[pi, wj], path_se[pi, wj]
+
+
+def _ar_part(ev, se, announced, config, mi, m, pk, r, b, s, abnormal) -> pd.DataFrame:
+    """The AR rows of one block and model (its studied pairs `s`, window rows of `b`)."""
+    j, pi, wj, ar_se, path, path_se = _ar_rows(config, r, b, s, abnormal)
+    exists = b.exists[s, j]
+    ret = b.ret[s, j][pi, wj]
     with np.errstate(invalid="ignore", divide="ignore"):
-        ar_se = np.sqrt(ar_var[pi, wj])
         ar_t = abnormal[pi, wj] / ar_se
     return pd.DataFrame({
         "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
-        "model": m, "date": b.date[s, j][pi, wj], "rel_day": wrel[wj],
+        "model": m, "date": b.date[s, j][pi, wj], "rel_day": b.rel[j][wj],
         "return": ret, "simple_return": np.expm1(ret) if config.returns == "log" else ret,
         "benchmark_return": b.regs["rm"][s, j][pi, wj],
-        "expected_return": expected[pi, wj], "abnormal_return": abnormal[pi, wj],
-        "ar_se": ar_se, "ar_t": ar_t, "car_path": path[pi, wj],
-        "car_path_se": path_se[pi, wj], "span": b.span[s, j][pi, wj],
+        "expected_return": r.expected[s][pi, wj], "abnormal_return": abnormal[pi, wj],
+        "ar_se": ar_se, "ar_t": ar_t, "car_path": path,
+        "car_path_se": path_se, "span": b.span[s, j][pi, wj],
         "gap": (exists & ~b.valid[s, j])[pi, wj],
         "benchmark_contaminated": _contaminated(b, s, j, announced[pk])[pi, wj]})
 
@@ -1241,9 +1246,6 @@ def _ffill(values: np.ndarray) -> np.ndarray:
     return np.where(idx >= 0, out, np.nan)
 
 
-#: threads of the group batteries after the first (the cores of this machine's size)
-
-
 def _map_batteries(battery, col_sets: list) -> list:
     """``battery`` of each set of columns, the first alone, the rest on
     `executors.kernel_threads()` threads (`EVENTSTUDY_THREADS`); results in the given order
@@ -1255,8 +1257,7 @@ def _map_batteries(battery, col_sets: list) -> list:
     threads = kernel_threads()
     if threads < 2 or len(rest) < 2:
         return out + [battery(c) for c in rest]
-    from concurrent.futures import ThreadPoolExecutor
-    with ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-groups") as pool:
+    with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-groups") as pool:
         return out + list(pool.map(battery, rest))
 
 
@@ -1381,18 +1382,12 @@ def _aar_input(pairs, results, models, config) -> pd.DataFrame:
             if not len(s):
                 continue
             pk = part[s]
-            j = _window_slice(config, b.rel)
-            abnormal = b.ret[s, j] - r.expected[s]
-            ok = np.isfinite(r.expected[s])
-            path = np.cumsum(np.where(ok, abnormal, 0.0), axis=1)
-            path_se = _ffill(np.sqrt(r.path_var[s]))
-            pi, wj = np.nonzero(b.exists[s, j])
-            with np.errstate(invalid="ignore"):
-                ar_se = np.sqrt(r.ar_var[s][pi, wj])
+            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+            j, pi, wj, ar_se, path, path_se = _ar_rows(config, r, b, s, abnormal)
             parts.append(pd.DataFrame({
                 "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
                 "model": m, "rel_day": b.rel[j][wj], "abnormal_return": abnormal[pi, wj],
-                "ar_se": ar_se, "car_path": path[pi, wj], "car_path_se": path_se[pi, wj]}))
+                "ar_se": ar_se, "car_path": path, "car_path_se": path_se}))
     return _ordered(parts, AAR_INPUT)
 
 

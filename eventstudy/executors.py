@@ -174,12 +174,19 @@ def kernel_threads() -> int:
 def side_by_side(*calls, threads: bool = True) -> list:
     """The results of independent calls (`functools.partial`s or lambdas), in order: the
     first ones on threads of their own while this thread runs the last (numpy and arrow
-    release the GIL in their loops and copies); `threads=False`: one after another here."""
+    release the GIL in their loops and copies); `threads=False`: one after another here.
+    Either way, the error raised is the first call's in order that failed, whatever finished
+    first (so a bad input is reported the same with or without threads)."""
     if not threads or len(calls) < 2:
         return [call() for call in calls]
     with cf.ThreadPoolExecutor(len(calls) - 1, thread_name_prefix="eventstudy-side") as pool:
         jobs = [pool.submit(call) for call in calls[:-1]]
-        last = calls[-1]()
+        try:
+            last = calls[-1]()
+        except BaseException:
+            for job in jobs:
+                job.result()         # an earlier call's error first
+            raise
         return [job.result() for job in jobs] + [last]
 
 

@@ -8,7 +8,6 @@ benchmark are computed once per calendar, and each model is fitted for every pai
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import os
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -79,12 +78,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
     fetchers = _fetchers(fetch) if not offline else {}
     cache = PriceCache(cache_dir if cache_dir is not None else default_cache_dir())
     today = pd.Timestamp.now(tz="UTC").tz_localize(None).normalize() if today is None else today
-    # the firm-event file is parsed on a second thread while the prices are read and
-    # checked (pyarrow's CSV and Parquet readers release the GIL)
-    from eventstudy.executors import kernel_threads
-    firm_job = _background(_firm_events, config, thread=bool(
-        getattr(config, "firm_events", None)) and kernel_threads() > 1)
-    try:
+    def load_prices():
         series_ids = config.needed_series
         closes = {sid: session_closes(config.series[sid]) for sid in series_ids}
         start = _fetch_start(events, config, closes)
@@ -104,10 +98,15 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
                         .assign(universe=uid))
             loaded.problems.append(data.problems)
             loaded.provenance.append(data.provenance.rename(columns={"security": "series"}))
-    except BaseException:
-        firm_job.result()        # a bad firm-event file is reported first, as before
-        raise
-    firm = firm_job.result()
+        return loaded, securities, inputs, meta
+
+    # the firm-event file is parsed on a second thread while the prices are read and
+    # checked (pyarrow's CSV and Parquet readers release the GIL); a bad firm-event file is
+    # reported first either way, as when it was read first
+    from eventstudy.executors import kernel_threads, side_by_side
+    firm, (loaded, securities, inputs, meta) = side_by_side(
+        lambda: _firm_events(config), load_prices,
+        threads=bool(getattr(config, "firm_events", None)) and kernel_threads() > 1)
     _check_unique(securities, config)
     security_meta = pd.concat(meta, ignore_index=True)
     if "name" not in security_meta:
@@ -117,7 +116,7 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
         if any(len(p) for p in loaded.problems) else None
 
     panels, where, gaps = _build_panels(securities, inputs, config, problems)
-    inputs = data = None        # the closes are in the panels now (a market's: 400 MB)
+    inputs = None               # the closes are in the panels now (a market's: 400 MB)
     _add_regressors(panels, where, securities, config)
 
     pairs = study_pairs(events, config, security_meta)
@@ -286,19 +285,6 @@ def _prices(panels, where, securities) -> pd.DataFrame:
         "series": pd.Categorical.from_codes(codes[keep], categories=pd.Index(ids, dtype=object)),
         "date": np.concatenate([d for _, d, _ in parts])[keep],
         "close": np.concatenate([c for *_, c in parts])[keep]})
-
-
-def _background(fn, *args, thread: bool = True) -> cf.Future:
-    """`fn(*args)` started on a thread of its own (its result or error from `result()`);
-    `thread=False`: run at once, here."""
-    if not thread:
-        from eventstudy.executors import InProcess
-        return InProcess().submit(fn, *args)
-    pool = cf.ThreadPoolExecutor(1, thread_name_prefix="eventstudy-read")
-    try:
-        return pool.submit(fn, *args)
-    finally:
-        pool.shutdown(wait=False)        # the submitted call still runs; the thread then ends
 
 
 def _firm_events(config):

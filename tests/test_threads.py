@@ -109,6 +109,20 @@ def test_side_by_side_keeps_the_order_and_raises(threads):
         side_by_side(lambda: 1 / 0, lambda: 2, threads=threads)
 
 
+@pytest.mark.parametrize("threads", [False, True])
+def test_side_by_side_raises_the_first_failing_call_in_order(threads):
+    """The last call (on this thread) fails at once, the first later on its thread: the
+    first call's error is the one raised, as without threads."""
+    import time
+
+    def slow_bad():
+        time.sleep(0.05)
+        raise KeyError("first")
+
+    with pytest.raises(KeyError, match="first"):
+        side_by_side(slow_bad, lambda: 1 / 0, threads=threads)
+
+
 @pytest.mark.parametrize("shared", [True, False])
 @pytest.mark.parametrize("kind", ["log", "simple"])
 def test_a_panel_filled_by_column_slices_is_the_one_filled_at_once(monkeypatch, shared, kind):
