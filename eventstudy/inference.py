@@ -534,10 +534,24 @@ def _column_ranks(x: np.ndarray) -> np.ndarray:
     return ranks.T
 
 
+def _rank_kernels():
+    """``eventstudy._rankkernels`` (the rank tests' numba kernels) behind the gate of the fast
+    path's other kernels (``fastpath.kernels_if_loaded``): None when numba is absent, switched
+    off, or not loaded yet in ``auto`` mode (a small study never imports it)."""
+    from eventstudy.fastpath import kernels_if_loaded
+    if kernels_if_loaded() is None:
+        return None
+    from eventstudy import _rankkernels
+    return _rankkernels
+
+
 def _root_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of ``ar`` as float32 (half-integers: exact, half the
     memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is Corrado and
     Zivney's (1992) ``U_it - 1/2``. Columns in blocks: the ranking's temporaries stay bounded."""
+    kernels = _rank_kernels()
+    if kernels is not None:
+        return kernels.column_ranks(g.ar)
     D, P = g.ar.shape
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
@@ -959,12 +973,17 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
 
 def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray) -> _RankBase:
     """``_rank_base(ranks[:, cols] / (m[cols] + 1) - 0.5)``, a block of days at a time (no
-    (days x pairs) float64 copy; each day's mean is summed alone, in the same order)."""
-    scale = m[cols] + 1.0
-    parts = [_row_means(ranks[r0:r1][:, cols] / scale - 0.5)
-             for r0, r1 in _row_blocks(ranks.shape[0], len(cols))]
-    kbar = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0)
-    n_t = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
+    (days x pairs) float64 copy; each day's mean is summed alone, in the same order); with
+    the kernels, one pass over the selected pairs' rows of the pair-major ranks."""
+    kernels = _rank_kernels()
+    if kernels is not None:
+        kbar, n_t = kernels.day_means(ranks, m, cols)
+    else:
+        scale = m[cols] + 1.0
+        parts = [_row_means(ranks[r0:r1][:, cols] / scale - 0.5)
+                 for r0, r1 in _row_blocks(ranks.shape[0], len(cols))]
+        kbar = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0)
+        n_t = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
     used = n_t > 0
     T = int(used.sum())
     s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
@@ -1017,6 +1036,9 @@ def _cz_group_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     pair's number of ranked days: each day's sd over every pair first (a block of days at a
     time), then the re-standardized SARs a block of pairs at a time (never a (days x pairs)
     float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks."""
+    kernels = _rank_kernels()
+    if kernels is not None:
+        return kernels.cz_ranks(g)
     D, N = len(g.days), len(g.keys)
     every = np.ones(N, bool)
     sd = [_day_sd(_sar(g, every, r0, r1)) for r0, r1 in _row_blocks(D, N)]
@@ -1066,7 +1088,12 @@ class _GrankBase:
 def _grank_base(g: GroupMatrix) -> _GrankBase:
     """Estimation-window SARs of every pair of the group, each day re-standardized by its
     cross-sectional sd as the CAR is (see docs), and their average ranks within each pair,
-    ranked a block of pairs at a time."""
+    ranked a block of pairs at a time. With the kernels both are (T, N) views of pair-major
+    arrays, built a chunk of pairs at a time."""
+    kernels = _rank_kernels()
+    if kernels is not None:
+        sar, ranks, m = kernels.grank_base(g)
+        return _GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
     sar = _restandardized_sar(g, np.ones(len(g.keys), bool), g.is_est)
     keep = np.isfinite(sar).any(axis=1)
     run = np.flatnonzero(keep)
@@ -1102,6 +1129,31 @@ def _grank_days(b: _GrankBase, sel: np.ndarray) -> tuple[np.ndarray, np.ndarray]
     return np.concatenate(n_t), np.concatenate(rank_sum)
 
 
+def _grank_moved(b: _GrankBase, sel: np.ndarray, v: np.ndarray
+                 ) -> tuple[np.ndarray, np.ndarray]:
+    """Insert v (the selected pairs' re-standardized SCARs) into each pair's ranked estimation
+    SARs (average ranks for ties), M_i + 1 values: a SAR above v moves up one rank, a tie half
+    a rank. Returns each day's sum of moves / (M_i + 2) and each pair's number of SARs above v;
+    a block of days at a time (each day's product is its own; the column sums of halves are
+    exact in any order)."""
+    everyone = sel.all()
+    if not everyone:                            # the other pairs: never above, never tied
+        v_all = np.full(len(sel), np.inf)
+        v_all[sel] = v
+        v = v_all
+    inv = b.inv if everyone else np.where(sel, b.inv, 0.0)
+    moved = np.empty(b.sar.shape[0])
+    up = np.zeros(b.sar.shape[1])
+    for d0, d1 in _row_blocks(*b.sar.shape):
+        above = (b.sar[d0:d1] > v).astype(float)
+        tie = b.sar[d0:d1] == v
+        if tie.any():
+            above += 0.5 * tie
+        moved[d0:d1] = above @ inv
+        up += above.sum(axis=0)
+    return moved, up
+
+
 def _test_grank(ctx: _Context, w: WindowCars):
     """GRANK (Kolari & Pynnonen 2011) with the estimation SARs re-standardized and ranked once
     per group (every pair observed that day); a window uses its own pairs' ranks."""
@@ -1114,26 +1166,17 @@ def _test_grank(ctx: _Context, w: WindowCars):
     if not sd > 0:
         return _NAN, _NAN, _NAN, _NAN, n
     b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group))
-    n_t, rank_sum = ctx.cached("grank", sel, lambda: _grank_days(b, sel))
     everyone = sel.all()
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
-    if not everyone:                            # the other pairs: never above, never tied
-        v_all = np.full(len(sel), np.inf)
-        v_all[sel] = v
-        v = v_all
-    # insert v into each pair's ranked estimation SARs (average ranks for ties), M_i + 1 values:
-    # a SAR above v moves up one rank, a tie half a rank; a block of days at a time (each
-    # day's product is its own; the column sums of halves are exact in any order)
-    inv = b.inv if everyone else np.where(sel, b.inv, 0.0)
-    moved = np.empty(b.sar.shape[0])
-    up = np.zeros(b.sar.shape[1])
-    for d0, d1 in _row_blocks(*b.sar.shape):
-        above = (b.sar[d0:d1] > v).astype(float)
-        tie = b.sar[d0:d1] == v
-        if tie.any():
-            above += 0.5 * tie
-        moved[d0:d1] = above @ inv
-        up += above.sum(axis=0)
+    kernels = _rank_kernels()
+    if kernels is not None:                     # one pass over the selected pairs' rows
+        n_t, rank_sum, moved, up_sel = kernels.grank_days(b.sar, b.ranks, b.inv,
+                                                          np.flatnonzero(sel), v)
+        up = np.zeros(len(sel))
+        up[sel] = up_sel
+    else:
+        n_t, rank_sum = ctx.cached("grank", sel, lambda: _grank_days(b, sel))
+        moved, up = _grank_moved(b, sel, v)
     used = n_t > 0
     with np.errstate(invalid="ignore", divide="ignore"):
         ubar = (rank_sum + moved) / n_t - 0.5

@@ -1,0 +1,386 @@
+"""The numba kernels of the group rank tests (Corrado, Corrado-Zivney, GRANK) and their
+drivers; `eventstudy.inference` reaches this module only through `_rank_kernels()` (the gate
+of `fastpath.kernels_if_loaded`), so a small study never imports numba for them.
+
+Why: the numpy path makes several (days x pairs) temporaries per step (masks, copies of the
+selected columns, products) and reads the transposed rank matrices with fancy indexing; at
+500,000 pairs each temporary is 1 GB. Here each step is one pass over the pairs' memory.
+
+Work is cut into fixed chunks of `CHUNK` pairs run on `executors.kernel_threads()` threads;
+each chunk returns its per-day partial sums, added in chunk order, so the results do not
+depend on the thread count or timing. Against the numpy path (the reference) the daily sums
+are taken in another order (last-bit differences); counts and ranks are exact. The sorting
+itself is numpy's (its SIMD argsort, which lets go of the GIL, is several times faster than a
+numba sort of short rows); the kernels build the rows it sorts and turn its order into
+average ranks.
+"""
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import numba
+import numpy as np
+
+from eventstudy.executors import kernel_threads
+
+CHUNK = 4096        # pairs per chunk: fixed, so that sums never depend on the thread count
+_JIT = dict(cache=True, nogil=True, error_model="numpy")
+
+
+def chunks(n: int, size: int = CHUNK) -> list[tuple[int, int]]:
+    return [(c, min(c + size, n)) for c in range(0, n, size)]
+
+
+def run_chunks(fn, n: int) -> list:
+    """[fn(c0, c1) for each chunk of n], on up to kernel_threads() threads, in chunk order."""
+    parts = chunks(n)
+    threads = min(kernel_threads(), len(parts))
+    if threads <= 1:
+        return [fn(c0, c1) for c0, c1 in parts]
+    with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-rank") as pool:
+        return list(pool.map(lambda c: fn(*c), parts))
+
+
+# --------------------------------------------------------------------------------------------
+# kernels
+# --------------------------------------------------------------------------------------------
+
+TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
+
+
+@numba.njit(**_JIT)
+def _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, p0, p1,
+             out):
+    """out[p - p0] = the standardized AR of pair p on day d (NaN where not finite), as
+    `inference._sar`: ar / sqrt(var), var read as `GroupMatrix.var_rows` does; `est_only`:
+    estimation rows only."""
+    in_band = b0 <= d < b0 + var_band.shape[0]
+    for p in range(p0, p1):
+        if has_var:
+            v = var[d, p]
+        elif in_band and is_evt[d, p]:
+            v = var_band[d - b0, p]
+        elif is_est[d, p]:
+            v = var_est[p]
+        else:
+            v = np.nan
+        if est_only and not is_est[d, p]:
+            v = np.nan
+        x = ar[d, p] / np.sqrt(v)
+        out[p - p0] = x if np.isfinite(x) else np.nan
+
+
+@numba.njit(**_JIT)
+def sar_day_sums(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, c0, c1):
+    """Each day's sum and count of the finite SARs of pairs c0..c1-1."""
+    D = ar.shape[0]
+    s = np.zeros(D)
+    n = np.zeros(D, np.int64)
+    buf = np.empty(c1 - c0)
+    for d in range(D):
+        _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, c0, c1,
+                 buf)
+        acc = 0.0
+        k = 0
+        for x in buf:
+            if x == x:
+                acc += x
+                k += 1
+        s[d] = acc
+        n[d] = k
+    return s, n
+
+
+@numba.njit(**_JIT)
+def sar_day_squares(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, mean,
+                    c0, c1):
+    """Each day's sum of squared deviations from `mean[d]` of the finite SARs of c0..c1-1."""
+    D = ar.shape[0]
+    ss = np.zeros(D)
+    buf = np.empty(c1 - c0)
+    for d in range(D):
+        _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, c0, c1,
+                 buf)
+        acc = 0.0
+        m = mean[d]
+        for x in buf:
+            if x == x:
+                acc += (x - m) * (x - m)
+        ss[d] = acc
+    return ss
+
+
+@numba.njit(**_JIT)
+def sar_days_kept(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, sd):
+    """Days on which some pair has a finite re-standardized SAR (a day's scan stops at the
+    first tile that has one)."""
+    D, P = ar.shape
+    keep = np.zeros(D, np.bool_)
+    buf = np.empty(TILE)
+    for d in range(D):
+        for p0 in range(0, P, TILE):
+            p1 = min(p0 + TILE, P)
+            _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d,
+                     p0, p1, buf)
+            for i in range(p1 - p0):
+                if np.isfinite(buf[i] / sd[d]):
+                    keep[d] = True
+            if keep[d]:
+                break
+    return keep
+
+
+@numba.njit(**_JIT)
+def sar_rows(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, sd, days,
+             c0, c1, out, key):
+    """Pairs c0..c1-1's SARs on days[j] divided by sd[days[j]], pair-major: out[p - c0, j]
+    (NaN where not finite) and key[p - c0, j] (+inf there: numpy's SIMD argsort falls back to
+    a slow sort on rows with NaNs); `key` may be `out`. Tiles of TILE days x TILE pairs, so
+    that the writes run along each pair's row."""
+    J = days.shape[0]
+    buf = np.empty((TILE, TILE))
+    for t0 in range(c0, c1, TILE):
+        t1 = min(t0 + TILE, c1)
+        for j0 in range(0, J, TILE):
+            j1 = min(j0 + TILE, J)
+            for j in range(j0, j1):
+                d = days[j]
+                _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only,
+                         d, t0, t1, buf[j - j0])
+                s = sd[d]
+                for i in range(t1 - t0):
+                    buf[j - j0, i] = buf[j - j0, i] / s
+            for i in range(t1 - t0):
+                for j in range(j0, j1):
+                    y = buf[j - j0, i]
+                    ok = np.isfinite(y)
+                    out[t0 - c0 + i, j] = y if ok else np.nan
+                    key[t0 - c0 + i, j] = y if ok else np.inf
+
+
+@numba.njit(**_JIT)
+def ar_rows(ar, c0, c1, key):
+    """key[p - c0, d] = ar[d, p] (+inf where not finite): pairs c0..c1-1, pair-major, in
+    tiles as `sar_rows`."""
+    D = ar.shape[0]
+    for t0 in range(c0, c1, TILE):
+        t1 = min(t0 + TILE, c1)
+        for d0 in range(0, D, TILE):
+            d1 = min(d0 + TILE, D)
+            for p in range(t0, t1):
+                for d in range(d0, d1):
+                    x = ar[d, p]
+                    key[p - c0, d] = x if np.isfinite(x) else np.inf
+
+
+@numba.njit(**_JIT)
+def average_ranks(x, order, ranks, m):
+    """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
+    given its ascending argsort `order`, as float32 into `ranks`; m: finite values per row."""
+    R, D = x.shape
+    for i in range(R):
+        row = x[i]
+        o = order[i]
+        k = 0
+        while k < D and np.isfinite(row[o[k]]):
+            k += 1
+        m[i] = k
+        for j in range(k, D):
+            ranks[i, o[j]] = np.nan
+        a = 0
+        while a < k:
+            b = a
+            v = row[o[a]]
+            while b + 1 < k and row[o[b + 1]] == v:
+                b += 1
+            r = np.float32((a + b) / 2.0 + 1.0)
+            for j in range(a, b + 1):
+                ranks[i, o[j]] = r
+            a = b + 1
+
+
+@numba.njit(**_JIT)
+def rank_day_sums(ranks, m, cols, k0, k1):
+    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs cols[k0:k1] (rows of
+    the pair-major float32 `ranks`; NaN: not ranked)."""
+    D = ranks.shape[1]
+    s = np.zeros(D)
+    n = np.zeros(D, np.int64)
+    for i in range(k0, k1):
+        p = cols[i]
+        scale = m[p] + 1.0
+        for d in range(D):
+            r = ranks[p, d]
+            if r == r:
+                s[d] += np.float64(r) / scale - 0.5
+                n[d] += 1
+    return s, n
+
+
+@numba.njit(**_JIT)
+def grank_window(sar, ranks, inv, cols, v, k0, k1):
+    """One GRANK window over the pairs cols[k0:k1] (rows of the pair-major `sar`, `ranks`),
+    v[i] the re-standardized SCAR of pair cols[i]: each day's count of ranked pairs, sum of
+    rank * inv, and sum of inv over the pairs whose SAR is above v (half for a tie); each
+    pair's number of SARs above v (halves for ties)."""
+    T = sar.shape[1]
+    n_t = np.zeros(T, np.int64)
+    rank_sum = np.zeros(T)
+    moved = np.zeros(T)
+    up = np.zeros(k1 - k0)
+    for i in range(k0, k1):
+        p = cols[i]
+        w = inv[p]
+        vi = v[i]
+        above = 0
+        tied = 0
+        for d in range(T):               # branch-free: a NaN SAR adds zeros
+            x = sar[p, d]
+            fin = x == x
+            a = x > vi
+            t = x == vi
+            n_t[d] += fin
+            rank_sum[d] += np.float64(ranks[p, d]) * w if fin else 0.0
+            moved[d] += (1.0 * a + 0.5 * t) * w
+            above += a
+            tied += t
+        up[i - k0] = above + 0.5 * tied
+    return n_t, rank_sum, moved, up
+
+
+# --------------------------------------------------------------------------------------------
+# drivers (called by eventstudy.inference)
+# --------------------------------------------------------------------------------------------
+
+def _source(g, est_only: bool) -> tuple:
+    """The arguments that `_sar_at` reads a group's SARs from."""
+    if g.var is not None:
+        var, var_est, var_band, b0 = g.var, np.zeros(0), np.zeros((0, 0)), 0
+    else:
+        var, var_est, var_band, b0 = np.zeros((0, 0)), g.var_est, g.var_band, g.band[0]
+    return (g.ar, var, g.var is not None, var_est, var_band, int(b0), g.is_est, g.is_evt,
+            bool(est_only))
+
+
+def _add(parts: list, i: int, D: int, dtype=float) -> np.ndarray:
+    """The chunks' partials number i, added in chunk order."""
+    out = np.zeros(D, dtype)
+    for part in parts:
+        out += part[i]
+    return out
+
+
+def day_sd(src: tuple, D: int, P: int) -> np.ndarray:
+    """Each day's sd (ddof 1, NaN below 2) of the finite SARs over every pair (`_day_sd`)."""
+    parts = run_chunks(lambda c0, c1: sar_day_sums(*src, c0, c1), P)
+    s, n = _add(parts, 0, D), _add(parts, 1, D, np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mean = np.where(n > 0, s / np.maximum(n, 1), np.nan)
+    parts = run_chunks(lambda c0, c1: (sar_day_squares(*src, mean, c0, c1),), P)
+    ss = _add(parts, 0, D)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n >= 2, np.sqrt(ss / (n - 1)), np.nan)
+
+
+def _ranked(P: int, D: int, fill) -> tuple[np.ndarray, np.ndarray]:
+    """Pair-major float32 ranks (P, D) and counts (P,) of the rows `fill(c0, c1)` returns
+    (chunk rows x D, float64, +inf = missing), a chunk at a time."""
+    if D >= 1 << 22:
+        raise ValueError("too many days for float32 ranks")
+    ranks = np.empty((P, D), dtype=np.float32)
+    m = np.zeros(P, np.int64)
+
+    def one(c0, c1):
+        key = fill(c0, c1)
+        order = np.argsort(key, axis=1)        # inf last; ties get one rank in any order
+        average_ranks(key, order, ranks[c0:c1], m[c0:c1])
+
+    run_chunks(one, P)
+    return ranks, m
+
+
+def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each column's average ranks of `ar` (D, P) as a (D, P) view of pair-major float32, and
+    each column's number of ranked values (`inference._root_ranks`)."""
+    D, P = ar.shape
+
+    def fill(c0, c1):
+        key = np.empty((c1 - c0, D))
+        ar_rows(ar, c0, c1, key)
+        return key
+
+    ranks, m = _ranked(P, D, fill)
+    return ranks.T, m
+
+
+def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
+    """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`)."""
+    D, P = g.ar.shape
+    src = _source(g, False)
+    sd = day_sd(src, D, P)
+    days = np.arange(D, dtype=np.int64)
+
+    def fill(c0, c1):
+        key = np.empty((c1 - c0, D))
+        sar_rows(*src, sd, days, c0, c1, key, key)
+        return key
+
+    ranks, m = _ranked(P, D, fill)
+    return ranks.T, m
+
+
+def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """GRANK's re-standardized estimation SARs on the days some pair has one, as a (T, P) view
+    of a pair-major float64 array, their float32 ranks likewise, and each pair's count
+    (`inference._grank_base`)."""
+    D, P = g.ar.shape
+    src = _source(g, True)
+    sd = day_sd(src, D, P)
+    days = np.flatnonzero(sar_days_kept(*src, sd)).astype(np.int64)
+    T = len(days)
+    sar = np.empty((P, T))
+
+    def fill(c0, c1):
+        key = np.empty((c1 - c0, T))
+        sar_rows(*src, sd, days, c0, c1, sar[c0:c1], key)
+        return key
+
+    ranks, m = _ranked(P, T, fill)
+    return sar.T, ranks.T, m
+
+
+def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
+              ) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's mean of ranks / (m + 1) - 0.5 over the pairs `cols` (NaN where none) and
+    their count; `ranks` a (D, P) view of a pair-major array (`inference._corrado_base`)."""
+    pm = ranks.T
+    if not pm.flags.c_contiguous:
+        pm = np.ascontiguousarray(pm)
+    D = pm.shape[1]
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    m = np.ascontiguousarray(m, dtype=np.int64)
+    parts = run_chunks(lambda k0, k1: rank_day_sums(pm, m, cols, k0, k1), len(cols))
+    s, n = _add(parts, 0, D), _add(parts, 1, D, np.int64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan), n
+
+
+def grank_days(sar: np.ndarray, ranks: np.ndarray, inv: np.ndarray, cols: np.ndarray,
+               v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """One window's (n_t, rank_sum, moved, up) over the pairs `cols` (see `grank_window`);
+    `sar`, `ranks` (T, P) views of pair-major arrays."""
+    s_pm, r_pm = sar.T, ranks.T
+    if not s_pm.flags.c_contiguous:
+        s_pm = np.ascontiguousarray(s_pm)
+    if not r_pm.flags.c_contiguous:
+        r_pm = np.ascontiguousarray(r_pm)
+    T = s_pm.shape[1]
+    cols = np.ascontiguousarray(cols, dtype=np.int64)
+    v = np.ascontiguousarray(v, dtype=float)
+    inv = np.ascontiguousarray(inv, dtype=float)
+    parts = run_chunks(lambda k0, k1: grank_window(s_pm, r_pm, inv, cols, v, k0, k1),
+                       len(cols))
+    n_t, rank_sum, moved = (_add(parts, 0, T, np.int64), _add(parts, 1, T),
+                            _add(parts, 2, T))
+    up = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0)
+    return n_t, rank_sum, moved, up
