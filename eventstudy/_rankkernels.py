@@ -27,8 +27,8 @@ CHUNK = 4096        # pairs per chunk: fixed, so that sums never depend on the t
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 
 
-def chunks(n: int, size: int = CHUNK) -> list[tuple[int, int]]:
-    return [(c, min(c + size, n)) for c in range(0, n, size)]
+def chunks(n: int) -> list[tuple[int, int]]:
+    return [(c, min(c + CHUNK, n)) for c in range(0, n, CHUNK)]
 
 
 def run_chunks(fn, n: int) -> list:

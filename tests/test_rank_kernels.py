@@ -1,0 +1,294 @@
+"""The rank tests' numba kernels (eventstudy._rankkernels) against the numpy path (the
+reference, `EVENTSTUDY_FASTPATH=off`) and against pandas' ranks: ranks and counts exactly,
+sums to 1e-12 (the kernels add a day's values in another order), on groups with NaNs, ties,
+missing pairs and days, all-NaN days, 0, 1 and 2 pairs; the same bits on 1 and 2 threads."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+pytest.importorskip("numba")
+
+from eventstudy import _rankkernels as rk  # noqa: E402
+from eventstudy import inference  # noqa: E402
+from eventstudy.inference import GroupMatrix, WindowCars  # noqa: E402
+
+RANK_TESTS = ("corrado_rank", "cz_rank", "grank")
+
+
+@pytest.fixture
+def small_chunks(monkeypatch):
+    """Chunks of 3 pairs, so that a small group is cut into several (partial sums added)."""
+    monkeypatch.setattr(rk, "CHUNK", 3)
+
+
+def _arrays(seed, P, D=40, holes=0.1, rounded=False):
+    rng = np.random.default_rng(seed)
+    days = np.arange(-D + 6, 6)
+    est = np.broadcast_to((days <= -6)[:, None], (D, P)).copy()
+    ar = rng.standard_normal((D, P)) * rng.uniform(0.5, 2.0, P)
+    if rounded:
+        ar = np.round(ar, 1)                            # many ties within a pair
+    var = np.broadcast_to(rng.uniform(0.5, 2.0, P) ** 2, (D, P)).copy()
+    miss = rng.random((D, P)) < holes
+    if P:
+        miss[:, 0] = False
+        miss[3] = True                                  # an estimation day with no pair
+        miss[-2] = True                                 # an event day with no pair
+    if P > 2:
+        miss[:, 2] = True                               # a pair with no AR at all
+    ar[miss] = np.nan
+    evt = ~est & ~miss
+    est &= ~miss
+    return days, ar, var, est, evt
+
+
+def _keys(P):
+    return pd.MultiIndex.from_arrays([[f"e{i:03d}" for i in range(P)], ["s"] * P],
+                                     names=["event_id", "series"])
+
+
+def _full(seed=0, P=17, **kw) -> GroupMatrix:
+    days, ar, var, est, evt = _arrays(seed, P, **kw)
+    keys = _keys(P)
+    date = 19000 + np.arange(len(days))[:, None] + np.zeros(P, np.int64)
+    return GroupMatrix.from_arrays(keys, days, ar, var, est, evt, date, np.full(P, 30.0))
+
+
+def _compact(seed=0, P=17, **kw) -> GroupMatrix:
+    """The engine's form: no full var, sigma^2 on estimation rows, a band of event rows."""
+    days, ar, var, est, evt = _arrays(seed, P, **kw)
+    keys = _keys(P)
+    b0 = int(np.argmax(days > -6))
+    band = np.where(evt[b0:], var[b0:] * 1.1, np.nan)
+    return GroupMatrix.compact(keys, days, ar, est, evt, np.full(P, 30.0), var_est=var[0],
+                               var_band=band, band=(b0, len(days)),
+                               cal=19000 + np.arange(3 * len(days)), pos=np.zeros(P, np.int64))
+
+
+def _windows(g: GroupMatrix) -> list[WindowCars]:
+    P = len(g.keys)
+    wins = [WindowCars.from_day(g, d) for d in (0, 1, 4)]   # lack the pairs missing that day
+    rows = (g.days >= 0) & (g.days <= 2)
+    car = g.ar[rows].sum(axis=0)                             # NaN for a pair missing a day
+    wins.append(WindowCars(0, 2, car, np.full(P, 3.3), np.full(P, 30.0), np.full(P, 3.0)))
+    return wins
+
+
+def _on(monkeypatch, fast: bool):
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on" if fast else "off")
+    assert (inference._rank_kernels() is not None) == fast
+
+
+def _same(a, b, rtol=1e-12):
+    a, b = np.asarray(a, float), np.asarray(b, float)
+    assert a.shape == b.shape
+    np.testing.assert_array_equal(np.isnan(a), np.isnan(b))
+    np.testing.assert_allclose(a, b, rtol=rtol, atol=0)
+
+
+# --- ranks --------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("P", [0, 1, 2, 9])
+def test_column_ranks_equal_pandas_and_numpy(P, small_chunks):
+    rng = np.random.default_rng(P)
+    x = np.round(rng.standard_normal((30, P)), 1)            # ties
+    x[rng.random(x.shape) < 0.15] = np.nan
+    if P > 2:
+        x[:, 1] = np.nan                                     # nothing to rank
+        x[:, 2] = 0.5                                        # all tied
+        x[4, 3], x[5, 3], x[6, 3] = np.inf, -np.inf, -0.0    # infinities are missing
+        x[7, 3] = 0.0                                        # -0.0 ties 0.0
+    ranks, m = rk.column_ranks(x)
+    assert ranks.dtype == np.float32 and ranks.shape == x.shape
+    expect = pd.DataFrame(np.where(np.isfinite(x), x, np.nan)).rank(method="average")
+    np.testing.assert_array_equal(ranks, expect.to_numpy())
+    np.testing.assert_array_equal(ranks, inference._column_ranks(x))
+    np.testing.assert_array_equal(m, np.isfinite(x).sum(axis=0))
+
+
+def test_root_ranks_kernel_is_numpy(monkeypatch, small_chunks):
+    g = _full(rounded=True)
+    _on(monkeypatch, False)
+    r_np, m_np = inference._root_ranks(g)
+    _on(monkeypatch, True)
+    r_k, m_k = inference._root_ranks(g)
+    np.testing.assert_array_equal(r_k, r_np)
+    np.testing.assert_array_equal(m_k, m_np)
+    assert r_k.T.flags.c_contiguous                          # pair-major, as the numpy path's
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("est_only", [False, True])
+def test_day_sd_is_numpy(make, est_only, small_chunks):
+    g = make(seed=3)
+    D, P = g.ar.shape
+    every = np.ones(P, bool)
+    sar = inference._sar(g, every, 0, D, g.is_est if est_only else None)
+    expect = inference._day_sd(sar)
+    got = rk.day_sd(rk._source(g, est_only), D, P)
+    _same(got, expect)
+    assert np.isnan(got[3])                                  # the day with no pair
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [1, 2, 17])
+def test_cz_ranks_are_numpy(make, P, monkeypatch, small_chunks):
+    g = make(seed=P, P=P)
+    _on(monkeypatch, False)
+    r_np, m_np = inference._cz_group_ranks(g)
+    _on(monkeypatch, True)
+    r_k, m_k = inference._cz_group_ranks(g)
+    np.testing.assert_array_equal(r_k, r_np)                 # exact: halves
+    np.testing.assert_array_equal(m_k, m_np)
+    if P == 1:                                               # no day has 2 pairs: no sd
+        assert (m_k == 0).all()
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [1, 2, 17])
+def test_grank_base_is_numpy(make, P, monkeypatch, small_chunks):
+    g = make(seed=10 + P, P=P)
+    _on(monkeypatch, False)
+    b_np = inference._grank_base(g)
+    _on(monkeypatch, True)
+    b_k = inference._grank_base(g)
+    _same(b_k.sar, b_np.sar)                                 # the same days kept
+    np.testing.assert_array_equal(b_k.ranks, b_np.ranks)
+    np.testing.assert_array_equal(b_k.m, b_np.m)
+    np.testing.assert_array_equal(b_k.inv, b_np.inv)
+    assert b_k.sar.T.flags.c_contiguous and b_k.ranks.T.flags.c_contiguous
+
+
+def test_grank_base_skips_days_with_no_sar(monkeypatch):
+    """Estimation days without any pair drop out, in the middle (a copy, not a view) too."""
+    g = _full(seed=5)
+    _on(monkeypatch, True)
+    b = inference._grank_base(g)
+    n_est = int((g.days <= -6).sum())
+    assert b.sar.shape == (n_est - 1, len(g.keys))           # day 3 has no pair
+    _on(monkeypatch, False)
+    _same(b.sar, inference._grank_base(g).sar)
+
+
+# --- daily sums ---------------------------------------------------------------------------
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one", "none", "unranked"])
+def test_corrado_base_is_numpy(pick, monkeypatch, small_chunks):
+    g = _full(seed=7)
+    ranks, m = inference._root_ranks(g)                      # the same ranks for both paths
+    P = len(g.keys)
+    cols = {"all": np.arange(P), "some": np.array([0, 3, 4, 8, 11, 16]),
+            "two": np.array([1, 5]), "one": np.array([6]), "none": np.zeros(0, np.int64),
+            "unranked": np.array([2])}[pick]
+    _on(monkeypatch, False)
+    b_np = inference._corrado_base(ranks, m, cols)
+    _on(monkeypatch, True)
+    b_k = inference._corrado_base(ranks, m, cols)
+    _same(b_k.kbar, b_np.kbar)
+    np.testing.assert_array_equal(b_k.n_t, b_np.n_t)
+    np.testing.assert_array_equal(b_k.used, b_np.used)
+    assert b_k.T == b_np.T
+    _same(b_k.s2, b_np.s2)
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one"])
+def test_grank_window_is_numpy(pick, small_chunks):
+    g = _full(seed=8, rounded=True)
+    b = inference._grank_base(g)
+    P = len(g.keys)
+    sel = np.ones(P, bool)
+    if pick != "all":
+        sel[:] = False
+        sel[{"some": [0, 2, 3, 7, 12], "two": [4, 9], "one": [5]}[pick]] = True
+    rng = np.random.default_rng(1)
+    v = rng.standard_normal(int(sel.sum()))
+    own = np.flatnonzero(sel)
+    for i, p in enumerate(own[:2]):                          # ties with an estimation SAR
+        x = b.sar[:, p]
+        if np.isfinite(x).any():
+            v[i] = x[np.flatnonzero(np.isfinite(x))[1]]
+    n_t, rank_sum, moved, up = rk.grank_days(b.sar, b.ranks, b.inv, own, v)
+    n_np, sum_np = inference._grank_days(b, sel)
+    moved_np, up_np = inference._grank_moved(b, sel, v)
+    np.testing.assert_array_equal(n_t, n_np)
+    _same(rank_sum, sum_np)
+    _same(moved, moved_np)
+    np.testing.assert_array_equal(up, up_np[sel])           # halves: exact
+    assert (up % 0.5 == 0).all()
+    if pick == "some":
+        assert (up % 1 == 0.5).any()                         # a tie was counted as half
+
+
+# --- the group rows -----------------------------------------------------------------------
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [2, 3, 17, 40])
+def test_group_rows_fast_equal_numpy(make, P, monkeypatch, small_chunks):
+    g = make(seed=20 + P, P=P, rounded=P == 40)
+    wins = _windows(g)
+    out = {}
+    for fast in (False, True):
+        _on(monkeypatch, fast)
+        out[fast] = inference.group_tests_matrix(g, wins, tests=RANK_TESTS, min_n={},
+                                                 oversized=())
+    a, b = out[False], out[True]
+    pd.testing.assert_frame_equal(a.drop(columns=["estimate", "statistic", "p_value"]),
+                                  b.drop(columns=["estimate", "statistic", "p_value"]))
+    for c in ("estimate", "statistic", "p_value"):
+        _same(b[c], a[c])
+    assert a["statistic"].notna().any()
+    assert (a["n"] < P).any()                               # some window lacks pairs
+
+
+def test_sub_groups_and_missing_bars_fast_equal_numpy(monkeypatch):
+    """The bench's synthetic group with missing bars: the pooled group and its per-event
+    sub-groups (their Corrado ranks sliced from the root's)."""
+    from benchmarks.bench_inference import synthetic_group, with_missing_bars
+    g, wins = with_missing_bars(*synthetic_group(40, 3, gaps=0.02), 0.01)
+    out = {}
+    for fast in (False, True):
+        _on(monkeypatch, fast)
+        root = g if fast else GroupMatrix.from_arrays(g.keys, g.days, g.ar, g.var, g.is_est,
+                                                     g.is_evt, g.date, g.dof)
+        frames = [inference.group_tests_matrix(root, wins, tests=RANK_TESTS, min_n={},
+                                               oversized=())]
+        for e in range(3):
+            cols = np.arange(e * 40, (e + 1) * 40)
+            frames.append(inference.group_tests_matrix(root.take(cols),
+                                                       [w.take(cols) for w in wins],
+                                                       tests=RANK_TESTS, min_n={},
+                                                       oversized=()))
+        out[fast] = pd.concat(frames, ignore_index=True)
+    a, b = out[False], out[True]
+    np.testing.assert_array_equal(a["n"], b["n"])
+    for c in ("estimate", "statistic", "p_value", "dof"):
+        _same(b[c], a[c])
+    assert (a["n"] < 120).any() and a["statistic"].notna().all()
+
+
+def test_thread_count_gives_the_same_bits(monkeypatch, small_chunks):
+    g = _compact(seed=31, P=40)
+    wins = _windows(g)
+    _on(monkeypatch, True)
+    out = []
+    for threads in ("1", "2"):
+        monkeypatch.setenv("EVENTSTUDY_THREADS", threads)
+        h = GroupMatrix.compact(g.keys, g.days, g.ar, g.is_est, g.is_evt, g.dof,
+                                var_est=g.var_est, var_band=g.var_band, band=g.band,
+                                cal=g.cal, pos=g.pos)            # nothing cached
+        out.append(inference.group_tests_matrix(h, wins, tests=RANK_TESTS, min_n={},
+                                                oversized=()))
+    pd.testing.assert_frame_equal(out[0], out[1], check_exact=True)
+
+
+def test_no_pairs(monkeypatch):
+    g = _full(P=0)
+    _on(monkeypatch, True)
+    ranks, m = rk.column_ranks(g.ar)
+    assert ranks.shape == g.ar.shape and m.shape == (0,)
+    kbar, n = rk.day_means(ranks, m, np.zeros(0, np.int64))
+    assert np.isnan(kbar).all() and (n == 0).all() and len(n) == len(g.days)
+    res = inference.group_tests_matrix(g, _windows(g), tests=RANK_TESTS)
+    assert (res["n"] == 0).all() and res["statistic"].isna().all()
