@@ -71,11 +71,42 @@ def _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, 
 
 
 @numba.njit(**_JIT)
+def _sar_col(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, p, out):
+    """out[d] = the standardized AR of pair p on day d, every day (as `_sar_row`): for
+    pair-major inputs (a sub-group taken from the root is one)."""
+    b1 = b0 + var_band.shape[0]
+    for d in range(ar.shape[0]):
+        if has_var:
+            v = var[d, p]
+        elif b0 <= d < b1 and is_evt[d, p]:
+            v = var_band[d - b0, p]
+        elif is_est[d, p]:
+            v = var_est[p]
+        else:
+            v = np.nan
+        if est_only and not is_est[d, p]:
+            v = np.nan
+        x = ar[d, p] / np.sqrt(v)
+        out[d] = x if np.isfinite(x) else np.nan
+
+
+@numba.njit(**_JIT)
 def sar_day_sums(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, c0, c1):
-    """Each day's sum and count of the finite SARs of pairs c0..c1-1."""
+    """Each day's sum and count of the finite SARs of pairs c0..c1-1 (each day's values
+    added in pair order, whichever way the inputs are laid out: the same bits)."""
     D = ar.shape[0]
     s = np.zeros(D)
     n = np.zeros(D, np.int64)
+    if ar.strides[0] < ar.strides[1]:           # pair-major: a pair's days are contiguous
+        col = np.empty(D)
+        for p in range(c0, c1):
+            _sar_col(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, p, col)
+            for d in range(D):
+                x = col[d]
+                if x == x:
+                    s[d] += x
+                    n[d] += 1
+        return s, n
     buf = np.empty(c1 - c0)
     for d in range(D):
         _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, c0, c1,
@@ -94,9 +125,19 @@ def sar_day_sums(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_on
 @numba.njit(**_JIT)
 def sar_day_squares(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, mean,
                     c0, c1):
-    """Each day's sum of squared deviations from `mean[d]` of the finite SARs of c0..c1-1."""
+    """Each day's sum of squared deviations from `mean[d]` of the finite SARs of c0..c1-1
+    (in pair order, as `sar_day_sums`)."""
     D = ar.shape[0]
     ss = np.zeros(D)
+    if ar.strides[0] < ar.strides[1]:
+        col = np.empty(D)
+        for p in range(c0, c1):
+            _sar_col(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, p, col)
+            for d in range(D):
+                x = col[d]
+                if x == x:
+                    ss[d] += (x - mean[d]) * (x - mean[d])
+        return ss
     buf = np.empty(c1 - c0)
     for d in range(D):
         _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, c0, c1,
@@ -135,10 +176,20 @@ def sar_rows(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, 
              c0, c1, out, key):
     """Pairs c0..c1-1's SARs on days[j] divided by sd[days[j]], pair-major: out[p - c0, j]
     (NaN where not finite) and key[p - c0, j] (+inf there: numpy's SIMD argsort falls back to
-    a slow sort on rows with NaNs); `key` may be `out`. Tiles of TILE days x TILE pairs, so
-    that the writes run along each pair's row."""
+    a slow sort on rows with NaNs); `key` may be `out`. A tile of TILE days x TILE pairs is
+    read along the days' rows, then written along the pairs' rows."""
     J = days.shape[0]
-    buf = np.empty((TILE, TILE))
+    if ar.strides[0] < ar.strides[1]:           # pair-major: a pair at a time
+        col = np.empty(ar.shape[0])
+        for p in range(c0, c1):
+            _sar_col(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, p, col)
+            for j in range(J):
+                y = col[days[j]] / sd[days[j]]
+                ok = np.isfinite(y)
+                out[p - c0, j] = y if ok else np.nan
+                key[p - c0, j] = y if ok else np.inf
+        return
+    buf = np.empty((TILE, TILE + 8))          # padded: its columns fall in different sets
     for t0 in range(c0, c1, TILE):
         t1 = min(t0 + TILE, c1)
         for j0 in range(0, J, TILE):
@@ -147,12 +198,9 @@ def sar_rows(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, 
                 d = days[j]
                 _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only,
                          d, t0, t1, buf[j - j0])
-                s = sd[d]
-                for i in range(t1 - t0):
-                    buf[j - j0, i] = buf[j - j0, i] / s
             for i in range(t1 - t0):
                 for j in range(j0, j1):
-                    y = buf[j - j0, i]
+                    y = buf[j - j0, i] / sd[days[j]]
                     ok = np.isfinite(y)
                     out[t0 - c0 + i, j] = y if ok else np.nan
                     key[t0 - c0 + i, j] = y if ok else np.inf
@@ -163,39 +211,53 @@ def ar_rows(ar, c0, c1, key):
     """key[p - c0, d] = ar[d, p] (+inf where not finite): pairs c0..c1-1, pair-major, in
     tiles as `sar_rows`."""
     D = ar.shape[0]
+    if ar.strides[0] < ar.strides[1]:           # pair-major: a copy per pair
+        for p in range(c0, c1):
+            for d in range(D):
+                x = ar[d, p]
+                key[p - c0, d] = x if np.isfinite(x) else np.inf
+        return
+    buf = np.empty((TILE, TILE + 8))
     for t0 in range(c0, c1, TILE):
         t1 = min(t0 + TILE, c1)
         for d0 in range(0, D, TILE):
             d1 = min(d0 + TILE, D)
-            for p in range(t0, t1):
+            for d in range(d0, d1):
+                for i in range(t1 - t0):
+                    buf[d - d0, i] = ar[d, t0 + i]
+            for i in range(t1 - t0):
                 for d in range(d0, d1):
-                    x = ar[d, p]
-                    key[p - c0, d] = x if np.isfinite(x) else np.inf
+                    x = buf[d - d0, i]
+                    key[t0 - c0 + i, d] = x if np.isfinite(x) else np.inf
 
 
 @numba.njit(**_JIT)
 def average_ranks(x, order, ranks, m):
     """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
-    given its ascending argsort `order`, as float32 into `ranks`; m: finite values per row."""
+    given its ascending argsort `order` (+inf last), as float32 into `ranks`; m: finite
+    values per row."""
     R, D = x.shape
+    srt = np.empty(D)
     for i in range(R):
         row = x[i]
         o = order[i]
-        k = 0
-        while k < D and np.isfinite(row[o[k]]):
-            k += 1
+        for j in range(D):
+            srt[j] = row[o[j]]
+        k = D
+        while k > 0 and not np.isfinite(srt[k - 1]):
+            k -= 1
         m[i] = k
+        out = ranks[i]
         for j in range(k, D):
-            ranks[i, o[j]] = np.nan
+            out[o[j]] = np.nan
         a = 0
         while a < k:
             b = a
-            v = row[o[a]]
-            while b + 1 < k and row[o[b + 1]] == v:
+            while b + 1 < k and srt[b + 1] == srt[a]:
                 b += 1
             r = np.float32((a + b) / 2.0 + 1.0)
             for j in range(a, b + 1):
-                ranks[i, o[j]] = r
+                out[o[j]] = r
             a = b + 1
 
 
