@@ -17,6 +17,7 @@ average ranks.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import threading
 
 import numba
 import numpy as np
@@ -25,6 +26,7 @@ from eventstudy.executors import kernel_threads
 
 CHUNK = 4096        # pairs per chunk: fixed, so that sums never depend on the thread count
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
+_LOCAL = threading.local()     # each thread's scratch rows (reused: fresh pages cost faults)
 
 
 def chunks(n: int) -> list[tuple[int, int]]:
@@ -324,6 +326,14 @@ def _source(g, est_only: bool) -> tuple:
             bool(est_only))
 
 
+def _scratch(rows: int, cols: int) -> np.ndarray:
+    """A (rows, cols) float64 scratch array of this thread, reused from chunk to chunk."""
+    buf = getattr(_LOCAL, "buf", None)
+    if buf is None or buf.size < rows * cols:
+        buf = _LOCAL.buf = np.empty(max(rows, CHUNK) * cols)
+    return buf[:rows * cols].reshape(rows, cols)
+
+
 def _add(parts: list, i: int, D: int, dtype=float) -> np.ndarray:
     """The chunks' partials number i, added in chunk order."""
     out = np.zeros(D, dtype)
@@ -367,7 +377,7 @@ def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     D, P = ar.shape
 
     def fill(c0, c1):
-        key = np.empty((c1 - c0, D))
+        key = _scratch(c1 - c0, D)
         ar_rows(ar, c0, c1, key)
         return key
 
@@ -383,7 +393,7 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
     days = np.arange(D, dtype=np.int64)
 
     def fill(c0, c1):
-        key = np.empty((c1 - c0, D))
+        key = _scratch(c1 - c0, D)
         sar_rows(*src, sd, days, c0, c1, key, key)
         return key
 
@@ -403,7 +413,7 @@ def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     sar = np.empty((P, T))
 
     def fill(c0, c1):
-        key = np.empty((c1 - c0, T))
+        key = _scratch(c1 - c0, T)
         sar_rows(*src, sd, days, c0, c1, sar[c0:c1], key)
         return key
 
