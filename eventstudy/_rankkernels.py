@@ -234,10 +234,11 @@ def ar_rows(ar, c0, c1, key):
 
 
 @numba.njit(**_JIT)
-def average_ranks(x, order, ranks, m):
+def average_ranks(x, order, ranks, m, keep_sorted, sorted_out):
     """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
     given its ascending argsort `order` (+inf last), as float32 into `ranks`; m: finite
-    values per row."""
+    values per row; `keep_sorted`: each row's values ascending into `sorted_out` (NaN after
+    the m finite ones)."""
     R, D = x.shape
     srt = np.empty(D)
     for i in range(R):
@@ -245,6 +246,9 @@ def average_ranks(x, order, ranks, m):
         o = order[i]
         for j in range(D):
             srt[j] = row[o[j]]
+        if keep_sorted:
+            for j in range(D):
+                sorted_out[i, j] = srt[j] if np.isfinite(srt[j]) else np.nan
         k = D
         while k > 0 and not np.isfinite(srt[k - 1]):
             k -= 1
@@ -282,12 +286,14 @@ def rank_day_sums(ranks, m, cols, k0, k1):
 
 
 @numba.njit(**_JIT)
-def grank_window(sar, ranks, inv, cols, v, k0, k1):
-    """One GRANK window over the pairs cols[k0:k1] (rows of the pair-major `sar`, `ranks`),
-    v[i] the re-standardized SCAR of pair cols[i]: each day's count of ranked pairs, sum of
-    rank * inv, and sum of inv over the pairs whose SAR is above v (half for a tie); each
-    pair's number of SARs above v (halves for ties)."""
-    T = sar.shape[1]
+def grank_window(srt, m, ranks, inv, cols, v, k0, k1):
+    """One GRANK window over the pairs cols[k0:k1], v[i] the re-standardized SCAR of pair
+    cols[i]: each day's count of ranked pairs, sum of rank * inv, and sum of inv over the
+    pairs whose SAR is above v (half for a tie); each pair's number of SARs above v (halves
+    for ties). Read off the float32 ranks alone: with lt (le) of the pair's m sorted SARs
+    below (at most) v, a SAR is above v when its average rank is above le, and equal to v
+    when its rank is lt + (le - lt + 1) / 2 (and le > lt) - exact in halves."""
+    T = ranks.shape[1]
     n_t = np.zeros(T, np.int64)
     rank_sum = np.zeros(T)
     moved = np.zeros(T)
@@ -295,20 +301,18 @@ def grank_window(sar, ranks, inv, cols, v, k0, k1):
     for i in range(k0, k1):
         p = cols[i]
         w = inv[p]
-        vi = v[i]
-        above = 0
-        tied = 0
-        for d in range(T):               # branch-free: a NaN SAR adds zeros
-            x = sar[p, d]
-            fin = x == x
-            a = x > vi
-            t = x == vi
+        mp = m[p]
+        lt = np.searchsorted(srt[p, :mp], v[i], side="left")
+        le = np.searchsorted(srt[p, :mp], v[i], side="right")
+        above = np.float64(le)
+        tie = lt + (le - lt + 1) / 2.0 if le > lt else -1.0
+        for d in range(T):              # branch-free: a NaN rank adds zeros
+            r = np.float64(ranks[p, d])
+            fin = r == r
             n_t[d] += fin
-            rank_sum[d] += np.float64(ranks[p, d]) * w if fin else 0.0
-            moved[d] += (1.0 * a + 0.5 * t) * w
-            above += a
-            tied += t
-        up[i - k0] = above + 0.5 * tied
+            rank_sum[d] += r * w if fin else 0.0
+            moved[d] += (1.0 * (r > above) + 0.5 * (r == tie)) * w
+        up[i - k0] = (mp - le) + 0.5 * (le - lt)
     return n_t, rank_sum, moved, up
 
 
@@ -317,7 +321,7 @@ def grank_window(sar, ranks, inv, cols, v, k0, k1):
 # --------------------------------------------------------------------------------------------
 
 def _source(g, est_only: bool) -> tuple:
-    """The arguments that `_sar_at` reads a group's SARs from."""
+    """The arguments that `_sar_row` / `_sar_col` read a group's SARs from."""
     if g.var is not None:
         var, var_est, var_band, b0 = g.var, np.zeros(0), np.zeros((0, 0)), 0
     else:
@@ -354,18 +358,22 @@ def day_sd(src: tuple, D: int, P: int) -> np.ndarray:
         return np.where(n >= 2, np.sqrt(ss / (n - 1)), np.nan)
 
 
-def _ranked(P: int, D: int, fill) -> tuple[np.ndarray, np.ndarray]:
+def _ranked(P: int, D: int, fill, sorted_out=None) -> tuple[np.ndarray, np.ndarray]:
     """Pair-major float32 ranks (P, D) and counts (P,) of the rows `fill(c0, c1)` returns
-    (chunk rows x D, float64, +inf = missing), a chunk at a time."""
+    (chunk rows x D, float64, +inf = missing), a chunk at a time; each row's values sorted
+    into `sorted_out` (P, D) when given."""
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
     ranks = np.empty((P, D), dtype=np.float32)
     m = np.zeros(P, np.int64)
+    keep = sorted_out is not None
+    none = np.zeros((0, 0))
 
     def one(c0, c1):
         key = fill(c0, c1)
         order = np.argsort(key, axis=1)        # inf last; ties get one rank in any order
-        average_ranks(key, order, ranks[c0:c1], m[c0:c1])
+        average_ranks(key, order, ranks[c0:c1], m[c0:c1], keep,
+                      sorted_out[c0:c1] if keep else none)
 
     run_chunks(one, P)
     return ranks, m
@@ -402,23 +410,24 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
 
 
 def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """GRANK's re-standardized estimation SARs on the days some pair has one, as a (T, P) view
-    of a pair-major float64 array, their float32 ranks likewise, and each pair's count
-    (`inference._grank_base`)."""
+    """GRANK's re-standardized estimation SARs on the days some pair has one: each pair's
+    sorted ascending (P, T) (NaN after its m), their float32 ranks as a (T, P) view of a
+    pair-major array, and each pair's count m (`inference._grank_base`, which keeps them by
+    day instead: a window needs only the ranks and where v falls among the sorted SARs)."""
     D, P = g.ar.shape
     src = _source(g, True)
     sd = day_sd(src, D, P)
     days = np.flatnonzero(sar_days_kept(*src, sd)).astype(np.int64)
     T = len(days)
-    sar = np.empty((P, T))
+    srt = np.empty((P, T))
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, T)
-        sar_rows(*src, sd, days, c0, c1, sar[c0:c1], key)
+        sar_rows(*src, sd, days, c0, c1, key, key)
         return key
 
-    ranks, m = _ranked(P, T, fill)
-    return sar.T, ranks.T, m
+    ranks, m = _ranked(P, T, fill, srt)
+    return srt, ranks.T, m
 
 
 def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
@@ -437,20 +446,20 @@ def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
         return np.where(n > 0, s / np.maximum(n, 1), np.nan), n
 
 
-def grank_days(sar: np.ndarray, ranks: np.ndarray, inv: np.ndarray, cols: np.ndarray,
-               v: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+def grank_days(srt: np.ndarray, m: np.ndarray, ranks: np.ndarray, inv: np.ndarray,
+               cols: np.ndarray, v: np.ndarray
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One window's (n_t, rank_sum, moved, up) over the pairs `cols` (see `grank_window`);
-    `sar`, `ranks` (T, P) views of pair-major arrays."""
-    s_pm, r_pm = sar.T, ranks.T
-    if not s_pm.flags.c_contiguous:
-        s_pm = np.ascontiguousarray(s_pm)
+    `srt` (P, T) each pair's sorted SARs, `ranks` a (T, P) view of pair-major ranks."""
+    r_pm = ranks.T
     if not r_pm.flags.c_contiguous:
         r_pm = np.ascontiguousarray(r_pm)
-    T = s_pm.shape[1]
+    T = r_pm.shape[1]
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     v = np.ascontiguousarray(v, dtype=float)
     inv = np.ascontiguousarray(inv, dtype=float)
-    parts = run_chunks(lambda k0, k1: grank_window(s_pm, r_pm, inv, cols, v, k0, k1),
+    m = np.ascontiguousarray(m, dtype=np.int64)
+    parts = run_chunks(lambda k0, k1: grank_window(srt, m, r_pm, inv, cols, v, k0, k1),
                        len(cols))
     n_t, rank_sum, moved = (_add(parts, 0, T, np.int64), _add(parts, 1, T),
                             _add(parts, 2, T))

@@ -1079,21 +1079,25 @@ class _GrankBase:
     """Window-independent part of GRANK for a group: every pair's estimation SARs, each day
     re-standardized over every pair of the group observed that day, and their ranks."""
 
-    sar: np.ndarray         # (T, N) re-standardized estimation SARs, days with any pair
+    sar: np.ndarray | None  # (T, N) re-standardized estimation SARs, days with any pair
     ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
     m: np.ndarray           # (N,) estimation SARs per pair
     inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
+    # the kernels' form: each pair's SARs sorted, (N, T), NaN after its m (sar is None): a
+    # window needs only where v falls among them and the ranks
+    sorted: np.ndarray | None = None
 
 
 def _grank_base(g: GroupMatrix) -> _GrankBase:
     """Estimation-window SARs of every pair of the group, each day re-standardized by its
     cross-sectional sd as the CAR is (see docs), and their average ranks within each pair,
-    ranked a block of pairs at a time. With the kernels both are (T, N) views of pair-major
-    arrays, built a chunk of pairs at a time."""
+    ranked a block of pairs at a time. With the kernels, each pair's SARs sorted instead (see
+    ``_GrankBase.sorted``) and the ranks a (T, N) view of a pair-major array, built a chunk of
+    pairs at a time."""
     kernels = _rank_kernels()
     if kernels is not None:
-        sar, ranks, m = kernels.grank_base(g)
-        return _GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
+        srt, ranks, m = kernels.grank_base(g)
+        return _GrankBase(None, ranks, m, 1.0 / (m + 2.0), srt)
     sar = _restandardized_sar(g, np.ones(len(g.keys), bool), g.is_est)
     keep = np.isfinite(sar).any(axis=1)
     run = np.flatnonzero(keep)
@@ -1168,10 +1172,10 @@ def _test_grank(ctx: _Context, w: WindowCars):
     b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group))
     everyone = sel.all()
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
-    kernels = _rank_kernels()
-    if kernels is not None:                     # one pass over the selected pairs' rows
-        n_t, rank_sum, moved, up_sel = kernels.grank_days(b.sar, b.ranks, b.inv,
-                                                          np.flatnonzero(sel), v)
+    if b.sorted is not None:                    # the kernels' base: one pass over the ranks
+        from eventstudy import _rankkernels
+        n_t, rank_sum, moved, up_sel = _rankkernels.grank_days(
+            b.sorted, b.m, b.ranks, b.inv, np.flatnonzero(sel), v)
         up = np.zeros(len(sel))
         up[sel] = up_sel
     else:

@@ -154,11 +154,12 @@ def test_grank_base_is_numpy(make, P, monkeypatch, small_chunks):
     b_np = inference._grank_base(g)
     _on(monkeypatch, True)
     b_k = inference._grank_base(g)
-    _same(b_k.sar, b_np.sar)                                 # the same days kept
+    assert b_k.sar is None                                   # each pair's SARs sorted instead
+    _same(b_k.sorted, np.sort(b_np.sar, axis=0).T)           # the same days kept
     np.testing.assert_array_equal(b_k.ranks, b_np.ranks)
     np.testing.assert_array_equal(b_k.m, b_np.m)
     np.testing.assert_array_equal(b_k.inv, b_np.inv)
-    assert b_k.sar.T.flags.c_contiguous and b_k.ranks.T.flags.c_contiguous
+    assert b_k.ranks.T.flags.c_contiguous
 
 
 def test_grank_base_skips_days_with_no_sar(monkeypatch):
@@ -167,9 +168,9 @@ def test_grank_base_skips_days_with_no_sar(monkeypatch):
     _on(monkeypatch, True)
     b = inference._grank_base(g)
     n_est = int((g.days <= -6).sum())
-    assert b.sar.shape == (n_est - 1, len(g.keys))           # day 3 has no pair
+    assert b.ranks.shape == (n_est - 1, len(g.keys))         # day 3 has no pair
     _on(monkeypatch, False)
-    _same(b.sar, inference._grank_base(g).sar)
+    np.testing.assert_array_equal(b.ranks, inference._grank_base(g).ranks)
 
 
 # --- daily sums ---------------------------------------------------------------------------
@@ -194,9 +195,13 @@ def test_corrado_base_is_numpy(pick, monkeypatch, small_chunks):
 
 
 @pytest.mark.parametrize("pick", ["all", "some", "two", "one"])
-def test_grank_window_is_numpy(pick, small_chunks):
+def test_grank_window_is_numpy(pick, monkeypatch, small_chunks):
+    """The window kernel reads only the ranks and where v falls among each pair's sorted
+    SARs; given the numpy path's SARs (sorted), it matches the numpy path's day sums."""
     g = _full(seed=8, rounded=True)
+    _on(monkeypatch, False)
     b = inference._grank_base(g)
+    srt = np.ascontiguousarray(np.sort(b.sar, axis=0).T)
     P = len(g.keys)
     sel = np.ones(P, bool)
     if pick != "all":
@@ -209,7 +214,7 @@ def test_grank_window_is_numpy(pick, small_chunks):
         x = b.sar[:, p]
         if np.isfinite(x).any():
             v[i] = x[np.flatnonzero(np.isfinite(x))[1]]
-    n_t, rank_sum, moved, up = rk.grank_days(b.sar, b.ranks, b.inv, own, v)
+    n_t, rank_sum, moved, up = rk.grank_days(srt, b.m, b.ranks, b.inv, own, v)
     n_np, sum_np = inference._grank_days(b, sel)
     moved_np, up_np = inference._grank_moved(b, sel, v)
     np.testing.assert_array_equal(n_t, n_np)
@@ -315,3 +320,27 @@ def test_pair_major_inputs_give_the_same_bits(est_only, small_chunks):
     rk.ar_rows(f.ar, 0, P, key_f)
     np.testing.assert_array_equal(key_c, key_f)
     assert np.isinf(key_c).any() and not np.isnan(key_c).any()
+
+
+def test_grank_window_ties_by_hand():
+    """A pair whose SARs 2, 2, 2 tie with v = 2: each moves half a rank; 3 moves a whole one."""
+    sar = np.array([[1.0, 7.0], [2.0, np.nan], [2.0, 5.0], [2.0, 6.0], [3.0, 4.0],
+                    [np.nan, 8.0]])                          # (T, N): 6 days, 2 pairs
+    ranks = np.asarray(pd.DataFrame(sar).rank().to_numpy(), np.float32)
+    m = np.isfinite(sar).sum(axis=0)
+    b = inference._GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
+    srt = np.ascontiguousarray(np.sort(sar, axis=0).T)
+    v = np.array([2.0, 5.5])
+    n_t, rank_sum, moved, up = rk.grank_days(srt, m, ranks, b.inv, np.arange(2), v)
+    np.testing.assert_array_equal(up, [1 + 0.5 * 3, 3])    # pair 0: 3 above, ties; pair 1
+    np.testing.assert_array_equal(n_t, [2, 1, 2, 2, 2, 1])
+    inv0, inv1 = b.inv
+    np.testing.assert_allclose(moved, [inv1, 0.5 * inv0, 0.5 * inv0, 0.5 * inv0 + inv1,
+                                       inv0, inv1], rtol=1e-15)
+    sel = np.ones(2, bool)
+    moved_np, up_np = inference._grank_moved(b, sel, v)
+    np.testing.assert_array_equal(up, up_np)
+    np.testing.assert_allclose(moved, moved_np, rtol=1e-15)
+    n_np, sum_np = inference._grank_days(b, sel)
+    np.testing.assert_array_equal(n_t, n_np)
+    np.testing.assert_allclose(rank_sum, sum_np, rtol=1e-15)
