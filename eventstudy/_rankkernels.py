@@ -24,9 +24,11 @@ import numpy as np
 
 from eventstudy.executors import kernel_threads
 
-CHUNK = 4096        # pairs per chunk: fixed, so that sums never depend on the thread count
+CHUNK = 2048        # pairs per chunk: fixed, so that sums never depend on the thread count
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _LOCAL = threading.local()     # each thread's scratch rows (reused: fresh pages cost faults)
+_POOLS: dict[int, cf.ThreadPoolExecutor] = {}   # by thread count, kept for the process
+_POOLS_LOCK = threading.Lock()
 
 
 def chunks(n: int) -> list[tuple[int, int]]:
@@ -39,8 +41,17 @@ def run_chunks(fn, n: int) -> list:
     threads = min(kernel_threads(), len(parts))
     if threads <= 1:
         return [fn(c0, c1) for c0, c1 in parts]
-    with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-rank") as pool:
-        return list(pool.map(lambda c: fn(*c), parts))
+    return list(_pool(kernel_threads()).map(lambda c: fn(*c), parts))
+
+
+def _pool(threads: int) -> cf.ThreadPoolExecutor:
+    """A pool kept for the process (a group battery makes dozens of calls; the engine runs
+    batteries on threads of its own, which share it: its tasks never wait on it)."""
+    with _POOLS_LOCK:
+        if threads not in _POOLS:
+            _POOLS[threads] = cf.ThreadPoolExecutor(threads,
+                                                    thread_name_prefix="eventstudy-rank")
+        return _POOLS[threads]
 
 
 # --------------------------------------------------------------------------------------------
