@@ -445,6 +445,14 @@ def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
               ) -> tuple[np.ndarray, np.ndarray]:
     """Each day's mean of ranks / (m + 1) - 0.5 over the pairs `cols` (NaN where none) and
     their count; `ranks` a (D, P) view of a pair-major array (`inference._corrado_base`)."""
+    s, n = day_sums(ranks, m, cols)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return np.where(n > 0, s / np.maximum(n, 1), np.nan), n
+
+
+def day_sums(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
+             ) -> tuple[np.ndarray, np.ndarray]:
+    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs `cols`."""
     pm = ranks.T
     if not pm.flags.c_contiguous:
         pm = np.ascontiguousarray(pm)
@@ -452,9 +460,7 @@ def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     m = np.ascontiguousarray(m, dtype=np.int64)
     parts = run_chunks(lambda k0, k1: rank_day_sums(pm, m, cols, k0, k1), len(cols))
-    s, n = _add(parts, 0, D), _add(parts, 1, D, np.int64)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return np.where(n > 0, s / np.maximum(n, 1), np.nan), n
+    return _add(parts, 0, D), _add(parts, 1, D, np.int64)
 
 
 def grank_days(srt: np.ndarray, m: np.ndarray, ranks: np.ndarray, inv: np.ndarray,

@@ -966,18 +966,53 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
     # a pair's ranks are its own (column-wise): rank every pair of the root once, slice
     ranks, m = ctx.group.per_pair("corrado-ranks", _root_ranks)
     cols = ctx.group.root_cols(sel)
-    u = ctx.cached("corrado", sel, lambda: _corrado_base(ranks, m, cols))
+    every = ctx.group.root_cols(np.ones(len(sel), bool))
+    u = ctx.cached("corrado", sel, lambda: _corrado_base(
+        ranks, m, cols, _Everyone(ctx, "corrado-all", ranks, m, every, sel)))
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
 
-def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray) -> _RankBase:
+#: with the kernels, a set of at least this many pairs that lacks at most 1/8 of its group's
+#: takes the group's daily rank sums less the missing pairs' (a window's set lacks a few)
+_SUBTRACT_MIN = 8192
+
+
+@dataclass
+class _Everyone:
+    """The daily sums of scaled ranks over every pair of a group (cached in the context) and
+    the pairs a selection lacks: its sums are theirs less the lacking pairs' ones."""
+
+    ctx: _Context
+    name: str
+    ranks: np.ndarray
+    m: np.ndarray
+    every: np.ndarray       # positions of all the group's pairs in ``ranks``
+    sel: np.ndarray         # the selection (a mask over the group's pairs)
+
+    def sums(self, kernels) -> tuple[np.ndarray, np.ndarray]:
+        s_all, n_all = self.ctx.cached(self.name, _NO_SEL, lambda: kernels.day_sums(
+            self.ranks, self.m, self.every))
+        s_out, n_out = kernels.day_sums(self.ranks, self.m, self.every[~self.sel])
+        return s_all - s_out, n_all - n_out
+
+
+def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray,
+                  everyone: _Everyone | None = None) -> _RankBase:
     """``_rank_base(ranks[:, cols] / (m[cols] + 1) - 0.5)``, a block of days at a time (no
     (days x pairs) float64 copy; each day's mean is summed alone, in the same order); with
-    the kernels, one pass over the selected pairs' rows of the pair-major ranks."""
+    the kernels, one pass over the selected pairs' rows of the pair-major ranks, or, for a
+    big set lacking few of its group's pairs (``everyone``), the group's sums less theirs."""
     kernels = _rank_kernels()
     if kernels is not None:
-        kbar, n_t = kernels.day_means(ranks, m, cols)
+        lacking = 0 if everyone is None else len(everyone.sel) - len(cols)
+        if everyone is not None and 0 < lacking and len(cols) >= _SUBTRACT_MIN \
+                and 8 * lacking <= len(cols):
+            s, n_t = everyone.sums(kernels)
+        else:
+            s, n_t = kernels.day_sums(ranks, m, cols)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            kbar = np.where(n_t > 0, s / np.maximum(n_t, 1), np.nan)
     else:
         scale = m[cols] + 1.0
         parts = [_row_means(ranks[r0:r1][:, cols] / scale - 0.5)
@@ -1069,7 +1104,9 @@ def _test_cz_rank(ctx: _Context, w: WindowCars):
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
     ranks, m = ctx.cached("cz-group", _NO_SEL, lambda: _cz_group_ranks(ctx.group))
-    base = ctx.cached("cz", sel, lambda: _corrado_base(ranks, m, np.flatnonzero(sel)))
+    every = np.arange(len(sel))
+    base = ctx.cached("cz", sel, lambda: _corrado_base(
+        ranks, m, np.flatnonzero(sel), _Everyone(ctx, "cz-all", ranks, m, every, sel)))
     est, stat, _ = _rank_statistic(base, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 

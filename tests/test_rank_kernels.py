@@ -344,3 +344,25 @@ def test_grank_window_ties_by_hand():
     n_np, sum_np = inference._grank_days(b, sel)
     np.testing.assert_array_equal(n_t, n_np)
     np.testing.assert_allclose(rank_sum, sum_np, rtol=1e-15)
+
+
+def test_big_sets_lacking_few_pairs_subtract_from_the_group_sums(monkeypatch, small_chunks):
+    """A window's set lacking a few of the group's pairs takes the group's daily rank sums
+    less the lacking pairs' ones (the kernels, from _SUBTRACT_MIN pairs): the same rows."""
+    g = _compact(seed=51, P=60, holes=0.03)
+    wins = _windows(g)
+    monkeypatch.setattr(inference, "_SUBTRACT_MIN", 10)
+    calls = []
+    sums = inference._Everyone.sums
+    monkeypatch.setattr(inference._Everyone, "sums",
+                        lambda self, k: calls.append(self.name) or sums(self, k))
+    out = {}
+    for fast in (False, True):
+        _on(monkeypatch, fast)
+        out[fast] = inference.group_tests_matrix(g, wins, tests=RANK_TESTS, min_n={},
+                                                 oversized=())
+    assert {"corrado-all", "cz-all"} <= set(calls)
+    a, b = out[False], out[True]
+    np.testing.assert_array_equal(a["n"], b["n"])
+    for c in ("estimate", "statistic", "p_value"):
+        _same(b[c], a[c])
