@@ -975,7 +975,7 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
 
 #: with the kernels, a set of at least this many pairs that lacks at most 1/8 of its group's
 #: takes the group's daily rank sums less the missing pairs' (a window's set lacks a few)
-_SUBTRACT_MIN = 8192
+_SUBTRACT_MIN = 2048
 
 
 @dataclass
