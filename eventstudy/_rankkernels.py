@@ -315,14 +315,15 @@ def grank_window(srt, m, ranks, inv, cols, v, k0, k1):
         mp = m[p]
         lt = np.searchsorted(srt[p, :mp], v[i], side="left")
         le = np.searchsorted(srt[p, :mp], v[i], side="right")
-        above = np.float64(le)
-        tie = lt + (le - lt + 1) / 2.0 if le > lt else -1.0
-        for d in range(T):              # branch-free: a NaN rank adds zeros
-            r = np.float64(ranks[p, d])
+        above = np.float32(le)          # halves below 2**22: exact in float32
+        tie = np.float32(lt + (le - lt + 1) / 2.0) if le > lt else np.float32(-1.0)
+        half = 0.5 * w
+        for d in range(T):              # selects: a NaN rank adds zeros
+            r = ranks[p, d]
             fin = r == r
             n_t[d] += fin
-            rank_sum[d] += r * w if fin else 0.0
-            moved[d] += (1.0 * (r > above) + 0.5 * (r == tie)) * w
+            rank_sum[d] += np.float64(r) * w if fin else 0.0
+            moved[d] += (w if r > above else 0.0) + (half if r == tie else 0.0)
         up[i - k0] = (mp - le) + 0.5 * (le - lt)
     return n_t, rank_sum, moved, up
 
