@@ -58,6 +58,7 @@ def _pool(threads: int) -> cf.ThreadPoolExecutor:
 # kernels
 # --------------------------------------------------------------------------------------------
 
+RAW_MAX = 1 << 23    # cells: a group this small keeps its raw SARs (64 MB at most) for 3 passes
 TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
 
 
@@ -245,6 +246,43 @@ def ar_rows(ar, c0, c1, key):
 
 
 @numba.njit(**_JIT)
+def raw_day_sums(raw, c0, c1):
+    """`sar_day_sums` from pair-major raw SARs (+inf where missing): the same bits."""
+    D = raw.shape[1]
+    s = np.zeros(D)
+    n = np.zeros(D, np.int64)
+    for p in range(c0, c1):
+        for d in range(D):
+            x = raw[p, d]
+            if np.isfinite(x):
+                s[d] += x
+                n[d] += 1
+    return s, n
+
+
+@numba.njit(**_JIT)
+def raw_day_squares(raw, mean, c0, c1):
+    """`sar_day_squares` from pair-major raw SARs: the same bits."""
+    D = raw.shape[1]
+    ss = np.zeros(D)
+    for p in range(c0, c1):
+        for d in range(D):
+            x = raw[p, d]
+            if np.isfinite(x):
+                ss[d] += (x - mean[d]) * (x - mean[d])
+    return ss
+
+
+@numba.njit(**_JIT)
+def raw_rows(raw, sd, days, c0, c1, key):
+    """`sar_rows` (its key) from pair-major raw SARs: the same bits."""
+    for p in range(c0, c1):
+        for j in range(days.shape[0]):
+            y = raw[p, days[j]] / sd[days[j]]
+            key[p - c0, j] = y if np.isfinite(y) else np.inf
+
+
+@numba.njit(**_JIT)
 def average_ranks(x, order, ranks, m, keep_sorted, sorted_out):
     """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
     given its ascending argsort `order` (+inf last), as float32 into `ranks`; m: finite
@@ -358,16 +396,34 @@ def _add(parts: list, i: int, D: int, dtype=float) -> np.ndarray:
     return out
 
 
-def day_sd(src: tuple, D: int, P: int) -> np.ndarray:
-    """Each day's sd (ddof 1, NaN below 2) of the finite SARs over every pair (`_day_sd`)."""
-    parts = run_chunks(lambda c0, c1: sar_day_sums(*src, c0, c1), P)
+def day_sd(src: tuple, D: int, P: int, raw: np.ndarray | None = None) -> np.ndarray:
+    """Each day's sd (ddof 1, NaN below 2) of the finite SARs over every pair (`_day_sd`),
+    from the group's arrays or its raw SARs (`_raw`)."""
+    if raw is None:
+        parts = run_chunks(lambda c0, c1: sar_day_sums(*src, c0, c1), P)
+    else:
+        parts = run_chunks(lambda c0, c1: raw_day_sums(raw, c0, c1), P)
     s, n = _add(parts, 0, D), _add(parts, 1, D, np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         mean = np.where(n > 0, s / np.maximum(n, 1), np.nan)
-    parts = run_chunks(lambda c0, c1: (sar_day_squares(*src, mean, c0, c1),), P)
+    if raw is None:
+        parts = run_chunks(lambda c0, c1: (sar_day_squares(*src, mean, c0, c1),), P)
+    else:
+        parts = run_chunks(lambda c0, c1: (raw_day_squares(raw, mean, c0, c1),), P)
     ss = _add(parts, 0, D)
     with np.errstate(invalid="ignore", divide="ignore"):
         return np.where(n >= 2, np.sqrt(ss / (n - 1)), np.nan)
+
+
+def _raw(src: tuple, D: int, P: int) -> np.ndarray | None:
+    """A small group's SARs, pair-major (+inf where missing), computed once for the three
+    passes (sums, squares, rows) instead of once per pass; None for a big group."""
+    if D * P > RAW_MAX:
+        return None
+    raw = np.empty((P, D))
+    ones, days = np.ones(D), np.arange(D, dtype=np.int64)
+    run_chunks(lambda c0, c1: sar_rows(*src, ones, days, c0, c1, raw[c0:c1], raw[c0:c1]), P)
+    return raw
 
 
 def _ranked(P: int, D: int, fill, sorted_out=None) -> tuple[np.ndarray, np.ndarray]:
@@ -409,12 +465,16 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
     """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`)."""
     D, P = g.ar.shape
     src = _source(g, False)
-    sd = day_sd(src, D, P)
+    raw = _raw(src, D, P)
+    sd = day_sd(src, D, P, raw)
     days = np.arange(D, dtype=np.int64)
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, D)
-        sar_rows(*src, sd, days, c0, c1, key, key)
+        if raw is None:
+            sar_rows(*src, sd, days, c0, c1, key, key)
+        else:
+            raw_rows(raw, sd, days, c0, c1, key)
         return key
 
     ranks, m = _ranked(P, D, fill)
@@ -428,14 +488,18 @@ def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     day instead: a window needs only the ranks and where v falls among the sorted SARs)."""
     D, P = g.ar.shape
     src = _source(g, True)
-    sd = day_sd(src, D, P)
+    raw = _raw(src, D, P)
+    sd = day_sd(src, D, P, raw)
     days = np.flatnonzero(sar_days_kept(*src, sd)).astype(np.int64)
     T = len(days)
     srt = np.empty((P, T))
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, T)
-        sar_rows(*src, sd, days, c0, c1, key, key)
+        if raw is None:
+            sar_rows(*src, sd, days, c0, c1, key, key)
+        else:
+            raw_rows(raw, sd, days, c0, c1, key)
         return key
 
     ranks, m = _ranked(P, T, fill, srt)
