@@ -7,9 +7,12 @@ random gaps; events spread over two years of one calendar.
 
     python benchmarks/bench_inference.py                 # the full case, median of 3 runs
     python benchmarks/bench_inference.py --securities 200 --events 10 --runs 1   # quick
+    EVENTSTUDY_FASTPATH=on python benchmarks/bench_inference.py --securities 2000 \
+        --events 50 --models 1 --runs 1 --missing 0.001 --tests corrado_rank,cz_rank,grank
+                                                    # the rank tests, with their numba kernels
 
 Prints CPU seconds (time.process_time, BLAS pinned to one thread) per group kind and in total,
-and the peak resident memory of the process.
+the wall time, and the peak resident memory of the process.
 """
 from __future__ import annotations
 

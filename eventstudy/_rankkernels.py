@@ -9,10 +9,18 @@ selected columns, products) and reads the transposed rank matrices with fancy in
 Work is cut into fixed chunks of `CHUNK` pairs run on `executors.kernel_threads()` threads;
 each chunk returns its per-day partial sums, added in chunk order, so the results do not
 depend on the thread count or timing. Against the numpy path (the reference) the daily sums
-are taken in another order (last-bit differences); counts and ranks are exact. The sorting
-itself is numpy's (its SIMD argsort, which lets go of the GIL, is several times faster than a
-numba sort of short rows); the kernels build the rows it sorts and turn its order into
-average ranks.
+are taken in another order (last-bit differences; the sums of centred ranks cancel, so
+relative differences reach ~1e-12 on estimates near zero); counts and ranks are exact. The
+sorting itself is numpy's (its SIMD argsort, which lets go of the GIL, is several times faster
+than a numba sort of short rows; a row with NaNs would take its slow path, so missing values
+are +inf in the rows it sorts); the kernels build those rows and turn its order into average
+ranks.
+
+The group's arrays come day-major (the engine's root matrix) or pair-major (a sub-group cut
+from it with fancy indexing): the SAR kernels walk either in its own memory order, adding
+each day's values in pair order both ways (the same bits). A small group's SARs are computed
+once for the three passes that need them (`RAW_MAX`); a big one's are recomputed per pass
+rather than held (1 GB per (days x pairs) float64 at 500,000 pairs).
 """
 from __future__ import annotations
 
