@@ -1,0 +1,349 @@
+"""numba kernels of the group battery (eventstudy.inference): the group bootstrap, the
+Kolari-Pynnonen date sums and Brown-Warner's estimation AAR. Loaded only through
+`inference._group_kernels()` (the `fastpath.kernels_if_loaded` gate), so a small study never
+imports numba; the numpy code in `inference` stays the reference and the fallback.
+
+Kernels are `nogil` and never `parallel`: the callers split the work into fixed chunks (of
+resamples, of pairs or of rows) run on `executors.kernel_threads()` threads and combine the
+chunks in a fixed order, so a result never depends on the thread count or timing."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import numba
+import numpy as np
+
+_NO_DATE = np.iinfo(np.int64).min
+#: draws (pairs x resamples) from which a group's bootstrap counts on several threads: the
+#: engine already runs the smaller groups' batteries side by side
+BOOT_THREAD_MIN_DRAWS = 1 << 24
+
+
+def _threads() -> int:
+    from eventstudy.executors import kernel_threads
+    return kernel_threads()
+
+
+def _run(fn, chunks, threads: int) -> list:
+    """``fn(chunk)`` for every chunk, in order, on `threads` threads (1: here)."""
+    if threads < 2 or len(chunks) < 2:
+        return [fn(c) for c in chunks]
+    with cf.ThreadPoolExecutor(min(threads, len(chunks)),
+                               thread_name_prefix="eventstudy-group") as pool:
+        return list(pool.map(fn, chunks))
+
+
+# --------------------------------------------------------------------------------------------
+# the group bootstrap
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _one_class(idx_row, k, cls):
+    """Do the draws of one resample that fall on window k's pairs lie in one tie class?"""
+    first = -1
+    for i in range(idx_row.shape[0]):
+        c = cls[idx_row[i], k]
+        if c < 0:
+            continue
+        if first < 0:
+            first = c
+        elif c != first:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_block(idx, y, member, cls, sd, thr, rel_tol, hits, kept):
+    """One block of resamples (rows of draws `idx`) for every window at once: each resample's
+    draws walked once, in draw order, adding per window its sum, sum of squares and size
+    (`member`: 1 where the pair has a CAR in the window; `y` is 0 elsewhere, so the sums need
+    no branch). Adds to `hits` / `kept` (int64, per window) the resamples kept (size >= 2,
+    spread above rel_tol * sd, not all of one tie class) and those whose |t| reaches `thr`.
+
+    The tie-class walk (`cls`: class within the window, -1 off it) is only needed where the
+    computed variance is within rounding of 0: draws all of one class have variance exactly
+    0, whose computed value is below 8 k eps s2 / (k - 1) (sequential sums of k terms)."""
+    c, n = idx.shape
+    W = y.shape[1]
+    s1 = np.zeros(W)
+    s2 = np.zeros(W)
+    kb = np.zeros(W, np.int64)
+    for b in range(c):
+        s1[:] = 0.0
+        s2[:] = 0.0
+        kb[:] = 0
+        for i in range(n):
+            j = idx[b, i]
+            for k in range(W):
+                v = y[j, k]
+                s1[k] += v
+                s2[k] += v * v
+                kb[k] += member[j, k]
+        for k in range(W):
+            m = kb[k]
+            if m < 2:
+                continue
+            mb = s1[k] / m
+            vb = (s2[k] - s1[k] * mb) / (m - 1)
+            sb = np.sqrt(max(vb, 0.0))
+            if not sb > rel_tol * sd[k]:
+                continue
+            if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * s2[k]:
+                if _one_class(idx[b], k, cls):
+                    continue
+            kept[k] += 1
+            tb = mb / (sb / np.sqrt(m))
+            if np.abs(tb) >= thr[k]:
+                hits[k] += 1
+
+
+def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, thr,
+                     rel_tol: float, threads: int | None = None):
+    """Hits and kept resamples per window for `n_boot` resamples of `n` draws, drawn on this
+    thread as `rng.integers(0, n, size=(rows, n))` in blocks of `step` rows (the numpy path's
+    stream) while earlier blocks are counted on `threads` threads, each block cut into fixed
+    pieces of rows. Hits and kept counts are integers: their sum does not depend on the order."""
+    if threads is None:
+        threads = _threads() if n * n_boot >= BOOT_THREAD_MIN_DRAWS else 1
+    W = y.shape[1]
+    y = np.ascontiguousarray(y, dtype=float)
+    member = np.ascontiguousarray(member, dtype=np.uint8)
+    cls = np.ascontiguousarray(cls, dtype=np.int64)
+    sd = np.ascontiguousarray(sd, dtype=float)
+    thr = np.ascontiguousarray(thr, dtype=float)
+    pieces = max(1, threads)
+    parts = []
+
+    def count(rows):
+        h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
+        bootstrap_block(rows, y, member, cls, sd, thr, rel_tol, h, k)
+        return h, k
+
+    if threads < 2:
+        for b0 in range(0, n_boot, step):
+            parts.append(count(rng.integers(0, n, size=(min(step, n_boot - b0), n))))
+    else:
+        with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-boot") as pool:
+            pending = []
+            for b0 in range(0, n_boot, step):
+                idx = rng.integers(0, n, size=(min(step, n_boot - b0), n))
+                cut = np.linspace(0, len(idx), pieces + 1).astype(np.int64)
+                pending.append([pool.submit(count, idx[a:b]) for a, b in zip(cut[:-1], cut[1:])
+                                if b > a])
+                if len(pending) > 2:          # at most ~3 blocks of draws held at once
+                    parts.extend(f.result() for f in pending.pop(0))
+            for fs in pending:
+                parts.extend(f.result() for f in fs)
+    hits = np.zeros(W, np.int64)
+    kept = np.zeros(W, np.int64)
+    for h, k in parts:
+        hits += h
+        kept += k
+    return hits, kept
+
+
+# --------------------------------------------------------------------------------------------
+# Brown-Warner: the estimation AAR over a selection of pairs
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _aar_rows(ar, is_est, cols, r0, r1, s, cnt):
+    """Rows r0..r1 of the estimation AAR's sums and counts over the pairs `cols`, each row
+    summed by itself in pair order (a row's bits do not depend on how rows are split)."""
+    for r in range(r0, r1):
+        acc = 0.0
+        c = 0
+        for q in range(cols.shape[0]):
+            p = cols[q]
+            if is_est[r, p]:
+                v = ar[r, p]
+                if np.isfinite(v):
+                    acc += v
+                    c += 1
+        s[r] = acc
+        cnt[r] = c
+
+
+@numba.njit(cache=True, nogil=True)
+def _aar_days(ar, is_est, cols):
+    """Rows where some pair of `cols` has a finite estimation AR (stops at the first)."""
+    days = 0
+    for r in range(ar.shape[0]):
+        for q in range(cols.shape[0]):
+            p = cols[q]
+            if is_est[r, p] and np.isfinite(ar[r, p]):
+                days += 1
+                break
+    return days
+
+
+_ROWS_PER_CHUNK = 16
+
+
+def aar_sums(g, sel: np.ndarray, threads: int | None = None):
+    """(sums, counts) per row of g's estimation ARs over the selected pairs; rows in fixed
+    chunks on `threads` threads."""
+    D = g.ar.shape[0]
+    cols = np.flatnonzero(sel).astype(np.int64)
+    s = np.zeros(D)
+    cnt = np.zeros(D, np.int64)
+    threads = (_threads() if D * len(cols) >= 1 << 22 else 1) if threads is None else threads
+    _run(lambda r0: _aar_rows(g.ar, g.is_est, cols, r0, min(r0 + _ROWS_PER_CHUNK, D), s, cnt),
+         list(range(0, D, _ROWS_PER_CHUNK)), threads)
+    return s, cnt
+
+
+def aar_days(g, sel: np.ndarray) -> int:
+    return int(_aar_days(g.ar, g.is_est, np.flatnonzero(sel).astype(np.int64)))
+
+
+# --------------------------------------------------------------------------------------------
+# Kolari-Pynnonen: the date-sums rows z and the per-pattern sums
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, sx, dmin, dmax):
+    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S), the ARs'
+    sum and their first and last dates; rows outer, so that a row's pairs are read in order."""
+    for r in range(ar.shape[0]):
+        for p in range(c0, c1):
+            if not is_est[r, p]:
+                continue
+            d = cal[pos[p] + r] if use_cal else date[r, p]
+            if d == _NO_DATE:
+                continue
+            S[p] += 1
+            v = ar[r, p]
+            if np.isfinite(v):
+                T[p] += 1
+                sx[p] += v
+                if d < dmin[p]:
+                    dmin[p] = d
+                if d > dmax[p]:
+                    dmax[p] = d
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, mean, indptr, d0, data, indices,
+            ss, fill):
+    """Each pair's deviations from its mean into its csr row (date order) and their sum of
+    squares."""
+    for r in range(ar.shape[0]):
+        for p in range(c0, c1):
+            if not is_est[r, p]:
+                continue
+            d = cal[pos[p] + r] if use_cal else date[r, p]
+            if d == _NO_DATE:
+                continue
+            v = ar[r, p]
+            if np.isfinite(v):
+                dv = v - mean[p]
+                k = indptr[p] + fill[p]
+                data[k] = dv
+                indices[k] = d - d0
+                fill[p] += 1
+                ss[p] += dv * dv
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_scale(data, indptr, scale, c0, c1):
+    for p in range(c0, c1):
+        for k in range(indptr[p], indptr[p + 1]):
+            data[k] = data[k] * scale[p]
+
+
+_PAIRS_PER_CHUNK = 4096
+
+
+def date_sums_rows(g, min_overlap: int, threads: int | None = None):
+    """`inference._date_sums_rows` (z as a csr matrix, q) in three passes over the (D, P)
+    arrays, a chunk of pairs at a time (each pair's numbers are its own: any split gives the
+    same bits), with no (pairs x days) temporaries."""
+    from scipy import sparse
+    D, P = g.ar.shape
+    use_cal = g.date is None
+    date = np.zeros((1, 1), np.int64) if use_cal else g.date
+    cal = np.asarray(g.cal, np.int64) if use_cal else np.zeros(1, np.int64)
+    pos = np.asarray(g.pos, np.int64) if use_cal else np.zeros(1, np.int64)
+    chunks = [(c, min(c + _PAIRS_PER_CHUNK, P)) for c in range(0, P, _PAIRS_PER_CHUNK)]
+    threads = (_threads() if D * P >= 1 << 22 else 1) if threads is None else threads
+    T = np.zeros(P, np.int64)
+    S = np.zeros(P, np.int64)
+    sx = np.zeros(P)
+    dmin = np.full(P, np.iinfo(np.int64).max)
+    dmax = np.full(P, np.iinfo(np.int64).min)
+    _run(lambda c: _z_count(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S, sx,
+                            dmin, dmax), chunks, threads)
+    has = T > 0
+    d0 = int(dmin[has].min()) if has.any() else 0
+    width = int(dmax[has].max()) - d0 + 1 if has.any() else 0
+    indptr = np.concatenate([[0], np.cumsum(T)])
+    nnz = int(indptr[-1])
+    data = np.empty(nnz)
+    indices = np.empty(nnz, dtype=np.int32 if width < 2 ** 31 and nnz < 2 ** 31 else np.int64)
+    mean = sx / np.maximum(T, 1)
+    ss = np.zeros(P)
+    fill = np.zeros(P, np.int64)
+    _run(lambda c: _z_fill(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], mean, indptr,
+                           d0, data, indices, ss, fill), chunks, threads)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.sqrt(S) / np.sqrt(ss * T)
+    scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
+    _run(lambda c: _z_scale(data, indptr, scale, c[0], c[1]), chunks, threads)
+    z = sparse.csr_matrix((data, indices, indptr), shape=(P, width))
+    return z, ss * scale * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _pattern_sums(indptr, indices, data, rows, pat, v, order, o0, o1, d0, out):
+    """out[pat] += v * z[row] for the pairs order[o0:o1] (a pattern's pairs in pair order:
+    the sums of scipy's csr product member @ z, in its order)."""
+    for q in range(o0, o1):
+        i = order[q]
+        r = rows[i]
+        g = pat[i]
+        vi = v[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            out[g, indices[k] - d0] += vi * data[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _date_rows(G, ent_p, ent_d, n_dates):
+    """S[d] = sum of G[p] over the (pattern, date) entries (sorted by date, then pattern)."""
+    S = np.zeros((n_dates, G.shape[1]))
+    for e in range(ent_p.shape[0]):
+        d = ent_d[e]
+        p = ent_p[e]
+        for t in range(G.shape[1]):
+            S[d, t] += G[p, t]
+    return S
+
+
+def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
+                    no_date, threads: int | None = None) -> float:
+    """sum_{d,t} (sum_i v_i [pair i has event date d] z_it)^2 over the selected `rows` of z:
+    first per pattern of event dates (`pat`), each pattern's row summed in pair order by one
+    thread (patterns split over threads: the same bits for any split), then per date."""
+    order = np.argsort(pat, kind="stable")
+    n = len(order)
+    threads = (_threads() if z.nnz >= 1 << 22 else 1) if threads is None else threads
+    G = np.zeros((n_pat, width))
+    # cut the pattern-sorted pairs into pieces at pattern boundaries
+    ps = pat[order]
+    bounds = np.flatnonzero(np.diff(ps)) + 1
+    cuts = [0]
+    for c in np.linspace(0, n, 4 * max(threads, 1) + 1)[1:-1].astype(np.int64):
+        b = bounds[np.searchsorted(bounds, c):][:1]
+        if len(b) and b[0] > cuts[-1]:
+            cuts.append(int(b[0]))
+    cuts.append(n)
+    idx = z.indices
+    _run(lambda c: _pattern_sums(z.indptr, idx, z.data, rows, pat, v, order, c[0], c[1], d0,
+                                 G), list(zip(cuts[:-1], cuts[1:])), threads)
+    has = patterns != no_date
+    dates = np.unique(patterns[has])
+    pr, pc = np.nonzero(has)
+    dc = np.searchsorted(dates, patterns[pr, pc])
+    ent = np.unique(dc.astype(np.int64) * max(n_pat, 1) + pr)      # by date, then pattern
+    S = _date_rows(G, ent % max(n_pat, 1), ent // max(n_pat, 1), len(dates))
+    return float(np.sum(S * S))
