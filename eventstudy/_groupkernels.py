@@ -53,12 +53,13 @@ def _one_class(idx_row, k, cls):
 
 
 @numba.njit(cache=True, nogil=True)
-def bootstrap_block(idx, y, member, cls, sd, thr, rel_tol, hits, kept):
+def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
     """One block of resamples (rows of draws `idx`) for every window at once: each resample's
-    draws walked once, in draw order, adding per window its sum, sum of squares and size
-    (`member`: 1 where the pair has a CAR in the window; `y` is 0 elsewhere, so the sums need
-    no branch). Adds to `hits` / `kept` (int64, per window) the resamples kept (size >= 2,
-    spread above rel_tol * sd, not all of one tie class) and those whose |t| reaches `thr`.
+    draws walked once, in draw order, adding per window its sum and sum of squares (`y` is 0
+    off the window, so the sums need no branch) and taking from its size n the draws on pairs
+    off it (`miss_k[miss_ptr[j]:miss_ptr[j + 1]]`: the windows pair j lacks, mostly none).
+    Adds to `hits` / `kept` (int64, per window) the resamples kept (size >= 2, spread above
+    rel_tol * sd, not all of one tie class) and those whose |t| reaches `thr`.
 
     The tie-class walk (`cls`: class within the window, -1 off it) is only needed where the
     computed variance is within rounding of 0: draws all of one class have variance exactly
@@ -71,14 +72,15 @@ def bootstrap_block(idx, y, member, cls, sd, thr, rel_tol, hits, kept):
     for b in range(c):
         s1[:] = 0.0
         s2[:] = 0.0
-        kb[:] = 0
+        kb[:] = n
         for i in range(n):
             j = idx[b, i]
             for k in range(W):
                 v = y[j, k]
                 s1[k] += v
                 s2[k] += v * v
-                kb[k] += member[j, k]
+            for e in range(miss_ptr[j], miss_ptr[j + 1]):
+                kb[miss_k[e]] -= 1
         for k in range(W):
             m = kb[k]
             if m < 2:
@@ -107,7 +109,9 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
         threads = _threads() if n * n_boot >= BOOT_THREAD_MIN_DRAWS else 1
     W = y.shape[1]
     y = np.ascontiguousarray(y, dtype=float)
-    member = np.ascontiguousarray(member, dtype=np.uint8)
+    off_r, off_k = np.nonzero(~np.asarray(member, dtype=bool))     # (pair, window) off it
+    miss_ptr = np.concatenate([[0], np.cumsum(np.bincount(off_r, minlength=n))])
+    miss_k = off_k.astype(np.int64)
     cls = np.ascontiguousarray(cls, dtype=np.int64)
     sd = np.ascontiguousarray(sd, dtype=float)
     thr = np.ascontiguousarray(thr, dtype=float)
@@ -116,7 +120,7 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
 
     def count(rows):
         h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
-        bootstrap_block(rows, y, member, cls, sd, thr, rel_tol, h, k)
+        bootstrap_block(rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h, k)
         return h, k
 
     if threads < 2:
@@ -202,9 +206,40 @@ def aar_days(g, sel: np.ndarray) -> int:
 # --------------------------------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
-def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, sx, dmin, dmax):
-    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S), the ARs'
-    sum and their first and last dates; rows outer, so that a row's pairs are read in order."""
+def _pairwise_sum(a, lo, n):
+    """numpy's pairwise summation of a[lo:lo + n] (what ``x.sum(axis=1)`` does on a C-ordered
+    row): the same bits as the numpy path's per-pair sums."""
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    if n <= 128:
+        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+        m = n - n % 8
+        for i in range(8, m, 8):
+            r0 += a[lo + i]
+            r1 += a[lo + i + 1]
+            r2 += a[lo + i + 2]
+            r3 += a[lo + i + 3]
+            r4 += a[lo + i + 4]
+            r5 += a[lo + i + 5]
+            r6 += a[lo + i + 6]
+            r7 += a[lo + i + 7]
+        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+        for i in range(m, n):
+            res += a[lo + i]
+        return res
+    n2 = n // 2
+    n2 -= n2 % 8
+    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, dmin, dmax):
+    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S) and the
+    ARs' first and last dates; rows outer, so that a row's pairs are read in order."""
     for r in range(ar.shape[0]):
         for p in range(c0, c1):
             if not is_est[r, p]:
@@ -213,10 +248,8 @@ def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, sx, dmin, dmax):
             if d == _NO_DATE:
                 continue
             S[p] += 1
-            v = ar[r, p]
-            if np.isfinite(v):
+            if np.isfinite(ar[r, p]):
                 T[p] += 1
-                sx[p] += v
                 if d < dmin[p]:
                     dmin[p] = d
                 if d > dmax[p]:
@@ -224,11 +257,15 @@ def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, sx, dmin, dmax):
 
 
 @numba.njit(cache=True, nogil=True)
-def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, mean, indptr, d0, data, indices,
-            ss, fill):
+def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, T, indptr, d0, data, indices, ss):
     """Each pair's deviations from its mean into its csr row (date order) and their sum of
-    squares."""
-    for r in range(ar.shape[0]):
+    squares. The pairs' ARs are first copied pair-major (zeros where missing, as the numpy
+    path's array) so that the mean is numpy's pairwise sum, bit for bit."""
+    D = ar.shape[0]
+    B = c1 - c0
+    x = np.zeros((B, D))
+    dd = np.full((B, D), _NO_DATE)
+    for r in range(D):
         for p in range(c0, c1):
             if not is_est[r, p]:
                 continue
@@ -237,12 +274,21 @@ def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, mean, indptr, d0, data,
                 continue
             v = ar[r, p]
             if np.isfinite(v):
-                dv = v - mean[p]
-                k = indptr[p] + fill[p]
+                x[p - c0, r] = v
+                dd[p - c0, r] = d
+    for q in range(B):
+        p = c0 + q
+        mean = _pairwise_sum(x[q], 0, D) / max(T[p], 1)
+        k = indptr[p]
+        acc = 0.0
+        for r in range(D):
+            if dd[q, r] != _NO_DATE:
+                dv = x[q, r] - mean
                 data[k] = dv
-                indices[k] = d - d0
-                fill[p] += 1
-                ss[p] += dv * dv
+                indices[k] = dd[q, r] - d0
+                k += 1
+                acc += dv * dv
+        ss[p] = acc
 
 
 @numba.njit(cache=True, nogil=True)
@@ -252,13 +298,14 @@ def _z_scale(data, indptr, scale, c0, c1):
             data[k] = data[k] * scale[p]
 
 
-_PAIRS_PER_CHUNK = 4096
+_PAIRS_PER_CHUNK = 2048
 
 
 def date_sums_rows(g, min_overlap: int, threads: int | None = None):
-    """`inference._date_sums_rows` (z as a csr matrix, q) in three passes over the (D, P)
-    arrays, a chunk of pairs at a time (each pair's numbers are its own: any split gives the
-    same bits), with no (pairs x days) temporaries."""
+    """`inference._date_sums_rows` (z as a csr matrix, q) in passes over the (D, P) arrays, a
+    chunk of pairs at a time (each pair's numbers are its own: any split gives the same bits),
+    with no (pairs x days) temporaries. The means are numpy's bits; the sums of squares are
+    summed in order (numpy: einsum), a last-bit difference in the scale."""
     from scipy import sparse
     D, P = g.ar.shape
     use_cal = g.date is None
@@ -269,10 +316,9 @@ def date_sums_rows(g, min_overlap: int, threads: int | None = None):
     threads = (_threads() if D * P >= 1 << 22 else 1) if threads is None else threads
     T = np.zeros(P, np.int64)
     S = np.zeros(P, np.int64)
-    sx = np.zeros(P)
     dmin = np.full(P, np.iinfo(np.int64).max)
     dmax = np.full(P, np.iinfo(np.int64).min)
-    _run(lambda c: _z_count(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S, sx,
+    _run(lambda c: _z_count(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S,
                             dmin, dmax), chunks, threads)
     has = T > 0
     d0 = int(dmin[has].min()) if has.any() else 0
@@ -281,11 +327,9 @@ def date_sums_rows(g, min_overlap: int, threads: int | None = None):
     nnz = int(indptr[-1])
     data = np.empty(nnz)
     indices = np.empty(nnz, dtype=np.int32 if width < 2 ** 31 and nnz < 2 ** 31 else np.int64)
-    mean = sx / np.maximum(T, 1)
     ss = np.zeros(P)
-    fill = np.zeros(P, np.int64)
-    _run(lambda c: _z_fill(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], mean, indptr,
-                           d0, data, indices, ss, fill), chunks, threads)
+    _run(lambda c: _z_fill(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, indptr,
+                           d0, data, indices, ss), chunks, threads)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.sqrt(S) / np.sqrt(ss * T)
     scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
