@@ -206,34 +206,67 @@ def aar_days(g, sel: np.ndarray) -> int:
 # --------------------------------------------------------------------------------------------
 
 @numba.njit(cache=True, nogil=True)
-def _pairwise_sum(a, lo, n):
-    """numpy's pairwise summation of a[lo:lo + n] (what ``x.sum(axis=1)`` does on a C-ordered
-    row): the same bits as the numpy path's per-pair sums."""
+def _pairwise_leaf(a, lo, n):
     if n < 8:
         res = 0.0
         for i in range(n):
             res += a[lo + i]
         return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    m = n - n % 8
+    for i in range(8, m, 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(m, n):
+        res += a[lo + i]
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a, n):
+    """numpy's pairwise summation of a[:n] (what ``x.sum(axis=1)`` does on a C-ordered row:
+    blocks of <= 128 summed in 8 lanes, halves added), so the numpy path's per-pair sums bit
+    for bit. The halving recursion walked with an explicit stack (numba's disk cache does not
+    keep recursive functions)."""
     if n <= 128:
-        r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
-        r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
-        m = n - n % 8
-        for i in range(8, m, 8):
-            r0 += a[lo + i]
-            r1 += a[lo + i + 1]
-            r2 += a[lo + i + 2]
-            r3 += a[lo + i + 3]
-            r4 += a[lo + i + 4]
-            r5 += a[lo + i + 5]
-            r6 += a[lo + i + 6]
-            r7 += a[lo + i + 7]
-        res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
-        for i in range(m, n):
-            res += a[lo + i]
-        return res
-    n2 = n // 2
-    n2 -= n2 % 8
-    return _pairwise_sum(a, lo, n2) + _pairwise_sum(a, lo + n2, n - n2)
+        return _pairwise_leaf(a, 0, n)
+    los = np.zeros(64, np.int64)
+    ns = np.zeros(64, np.int64)
+    state = np.zeros(64, np.int64)         # 0: new, 1: left half running, 2: right running
+    left = np.zeros(64)
+    sp = 0
+    ns[0] = n
+    while True:
+        m = ns[sp]
+        if m > 128:
+            state[sp] = 1
+            h = m // 2
+            h -= h % 8
+            los[sp + 1], ns[sp + 1], state[sp + 1] = los[sp], h, 0
+            sp += 1
+            continue
+        val = _pairwise_leaf(a, los[sp], m)
+        while True:                         # hand the value up
+            if sp == 0:
+                return val
+            sp -= 1
+            if state[sp] == 1:              # the left half: start the right one
+                left[sp] = val
+                state[sp] = 2
+                h = ns[sp] // 2
+                h -= h % 8
+                los[sp + 1], ns[sp + 1], state[sp + 1] = los[sp] + h, ns[sp] - h, 0
+                sp += 1
+                break
+            val = left[sp] + val            # the right half: this node is done
 
 
 @numba.njit(cache=True, nogil=True)
@@ -278,7 +311,7 @@ def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, T, indptr, d0, data, in
                 dd[p - c0, r] = d
     for q in range(B):
         p = c0 + q
-        mean = _pairwise_sum(x[q], 0, D) / max(T[p], 1)
+        mean = _pairwise_sum(x[q], D) / max(T[p], 1)
         k = indptr[p]
         acc = 0.0
         for r in range(D):

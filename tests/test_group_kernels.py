@@ -277,3 +277,12 @@ def test_small_study_without_the_switch_does_not_load_numba_for_the_battery(monk
     g, wins = _group(np.random.default_rng(13))
     out = group_tests_matrix(g, wins, n_boot=99)
     assert len(out) == len(WINDOWS) * len(ALL_GROUP_TESTS)
+
+
+def test_pairwise_sum_is_numpys_row_sum():
+    pytest.importorskip("numba")
+    from eventstudy._groupkernels import _pairwise_sum
+    rng = np.random.default_rng(14)
+    for D in (0, 1, 7, 8, 9, 128, 129, 262, 1000, 5003):
+        x = rng.standard_normal((5, D)) * 1e3 + 1e-3
+        assert [_pairwise_sum(r, D) for r in x] == x.sum(axis=1).tolist()
