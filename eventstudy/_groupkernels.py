@@ -53,93 +53,192 @@ def _one_class(idx_row, k, cls):
 
 
 @numba.njit(cache=True, nogil=True)
-def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
-    """One block of resamples (rows of draws `idx`) for every window at once: each resample's
-    draws walked once, in draw order, adding per window its sum and sum of squares (`y` is 0
-    off the window, so the sums need no branch) and taking from its size n the draws on pairs
-    off it (`miss_k[miss_ptr[j]:miss_ptr[j + 1]]`: the windows pair j lacks, mostly none).
-    Adds to `hits` / `kept` (int64, per window) the resamples kept (size >= 2, spread above
-    rel_tol * sd, not all of one tie class) and those whose |t| reaches `thr`.
+def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb):
+    """One resample (the draws `row`) for every window at once: its draws walked once, in
+    draw order, adding per window the sum and sum of squares (`y` is 0 off the window, so the
+    sums need no branch) and taking from the size n the draws on pairs off the window
+    (`miss_k[miss_ptr[j]:miss_ptr[j + 1]]`: the windows pair j lacks, mostly none). Adds to
+    `hits` / `kept` (per window) whether it is kept (size >= 2, spread above rel_tol * sd, not
+    all of one tie class) and whether its |t| reaches `thr`.
 
     The tie-class walk (`cls`: class within the window, -1 off it) is only needed where the
     computed variance is within rounding of 0: draws all of one class have variance exactly
     0, whose computed value is below 8 k eps s2 / (k - 1) (sequential sums of k terms)."""
-    c, n = idx.shape
+    n = row.shape[0]
     W = y.shape[1]
-    s1 = np.zeros(W)
-    s2 = np.zeros(W)
-    kb = np.zeros(W, np.int64)
-    for b in range(c):
-        s1[:] = 0.0
-        s2[:] = 0.0
-        kb[:] = n
-        for i in range(n):
-            j = idx[b, i]
-            for k in range(W):
-                v = y[j, k]
-                s1[k] += v
-                s2[k] += v * v
-            for e in range(miss_ptr[j], miss_ptr[j + 1]):
-                kb[miss_k[e]] -= 1
+    s1[:] = 0.0
+    s2[:] = 0.0
+    kb[:] = n
+    for i in range(n):
+        j = row[i]
         for k in range(W):
-            m = kb[k]
-            if m < 2:
+            v = y[j, k]
+            s1[k] += v
+            s2[k] += v * v
+        for e in range(miss_ptr[j], miss_ptr[j + 1]):
+            kb[miss_k[e]] -= 1
+    for k in range(W):
+        m = kb[k]
+        if m < 2:
+            continue
+        mb = s1[k] / m
+        vb = (s2[k] - s1[k] * mb) / (m - 1)
+        sb = np.sqrt(max(vb, 0.0))
+        if not sb > rel_tol * sd[k]:
+            continue
+        if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * s2[k]:
+            if _one_class(row, k, cls):
                 continue
-            mb = s1[k] / m
-            vb = (s2[k] - s1[k] * mb) / (m - 1)
-            sb = np.sqrt(max(vb, 0.0))
-            if not sb > rel_tol * sd[k]:
-                continue
-            if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * s2[k]:
-                if _one_class(idx[b], k, cls):
-                    continue
-            kept[k] += 1
-            tb = mb / (sb / np.sqrt(m))
-            if np.abs(tb) >= thr[k]:
-                hits[k] += 1
+        kept[k] += 1
+        tb = mb / (sb / np.sqrt(m))
+        if np.abs(tb) >= thr[k]:
+            hits[k] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
+    """:func:`_resample` for each row of draws of `idx`."""
+    W = y.shape[1]
+    s1, s2, kb = np.zeros(W), np.zeros(W), np.zeros(W, np.int64)
+    for b in range(idx.shape[0]):
+        _resample(idx[b], y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb)
+
+
+# numpy's default generator, PCG64 (XSL-RR 128/64), and Generator.integers(0, n) for n <= 2^32:
+# Lemire's bounded 32-bit draws from the generator's 32-bit outputs (the low then the high
+# half of each 64-bit output, the half left over kept in the generator's state between calls,
+# so the stream does not depend on how it is cut into blocks). The tests hold it equal to
+# numpy's draws, bit for bit.
+_U = np.uint64
+_M32 = _U(0xFFFFFFFF)
+_MUL_HI = _U(2549297995355413924)       # PCG_DEFAULT_MULTIPLIER_128
+_MUL_LO = _U(4865540595714422341)
+
+
+@numba.njit(cache=True, nogil=True)
+def _mulhi(a, b):
+    """The high 64 bits of the 128-bit product a * b."""
+    a0, a1 = a & _M32, a >> _U(32)
+    b0, b1 = b & _M32, b >> _U(32)
+    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
+    mid = (p00 >> _U(32)) + (p01 & _M32) + (p10 & _M32)
+    return p11 + (p01 >> _U(32)) + (p10 >> _U(32)) + (mid >> _U(32))
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(st, n, out):
+    """Fill `out` (1-d int64) with integers(0, n) draws; `st` (uint64[6]: state high, low,
+    increment high, low, has_uint32, uinteger) is advanced in place."""
+    hi, lo, ihi, ilo, has, buf = st[0], st[1], st[2], st[3], st[4], st[5]
+    excl = _U(n)
+    threshold = (_M32 - _U(n - 1)) % excl
+    for i in range(out.shape[0]):
+        while True:
+            if has != _U(0):
+                has = _U(0)
+                x = buf
+            else:
+                nlo = lo * _MUL_LO
+                nhi = _mulhi(lo, _MUL_LO) + hi * _MUL_LO + lo * _MUL_HI
+                lo = nlo + ilo
+                hi = nhi + ihi + (_U(1) if lo < nlo else _U(0))
+                xs = hi ^ lo
+                rot = hi >> _U(58)
+                r64 = (xs >> rot) | (xs << ((_U(64) - rot) & _U(63)))
+                has = _U(1)
+                buf = r64 >> _U(32)
+                x = r64 & _M32
+            m = x * excl
+            if (m & _M32) >= threshold:
+                break
+        out[i] = np.int64(m >> _U(32))
+    st[0], st[1], st[2], st[3], st[4], st[5] = hi, lo, ihi, ilo, has, buf
+
+
+@numba.njit(cache=True, nogil=True)
+def draw_block(st, n, out):
+    """`rng.integers(0, n, size=out.shape)` into the C-ordered 2-d `out`."""
+    for b in range(out.shape[0]):
+        _draw(st, n, out[b])
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
+    """`n_rows` resamples drawn here (one row of n draws at a time) and counted: no block of
+    draws is written out and read back."""
+    W = y.shape[1]
+    s1, s2, kb = np.zeros(W), np.zeros(W), np.zeros(W, np.int64)
+    row = np.empty(n, np.int64)
+    for b in range(n_rows):
+        _draw(st, n, row)
+        _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb)
+
+
+def pcg_state(rng) -> np.ndarray | None:
+    """The uint64[6] state :func:`_draw` advances, or None if `rng` is not numpy's PCG64."""
+    s = rng.bit_generator.state
+    if s.get("bit_generator") != "PCG64":
+        return None
+    m = (1 << 64) - 1
+    S, inc = s["state"]["state"], s["state"]["inc"]
+    return np.array([S >> 64, S & m, inc >> 64, inc & m, s["has_uint32"], s["uinteger"]],
+                    dtype=np.uint64)
 
 
 def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, thr,
                      rel_tol: float, threads: int | None = None):
-    """Hits and kept resamples per window for `n_boot` resamples of `n` draws, drawn on this
-    thread as `rng.integers(0, n, size=(rows, n))` in blocks of `step` rows (the numpy path's
-    stream) while earlier blocks are counted on `threads` threads, each block cut into fixed
-    pieces of rows. Hits and kept counts are integers: their sum does not depend on the order."""
+    """Hits and kept resamples per window for `n_boot` resamples of `n` draws: the stream of
+    `rng.integers(0, n, size=(rows, n))` in blocks of `step` rows (the numpy path's draws),
+    generated here by :func:`_draw` (the same bits, half the time, no block written out) or,
+    for a generator other than PCG64 or n > 2^32, by numpy. On one thread each resample is
+    drawn and counted in one kernel; on more, this thread draws blocks while the pool counts
+    earlier ones (each cut into fixed pieces of rows). Hits and kept counts are integers:
+    their sums do not depend on the order."""
     if threads is None:
         threads = _threads() if n * n_boot >= BOOT_THREAD_MIN_DRAWS else 1
     W = y.shape[1]
     y = np.ascontiguousarray(y, dtype=float)
     off_r, off_k = np.nonzero(~np.asarray(member, dtype=bool))     # (pair, window) off it
-    miss_ptr = np.concatenate([[0], np.cumsum(np.bincount(off_r, minlength=n))])
+    miss_ptr = np.concatenate([[0], np.cumsum(np.bincount(off_r, minlength=n))]).astype(np.int64)
     miss_k = off_k.astype(np.int64)
     cls = np.ascontiguousarray(cls, dtype=np.int64)
     sd = np.ascontiguousarray(sd, dtype=float)
     thr = np.ascontiguousarray(thr, dtype=float)
-    pieces = max(1, threads)
-    parts = []
+    hits = np.zeros(W, np.int64)
+    kept = np.zeros(W, np.int64)
+    st = pcg_state(rng) if 2 <= n <= 1 << 32 else None
+    if st is not None and threads < 2:
+        bootstrap_drawn(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept)
+        return hits, kept
+
+    def draws(rows):
+        if st is None:
+            return rng.integers(0, n, size=(rows, n))
+        out = np.empty((rows, n), np.int64)
+        draw_block(st, n, out)
+        return out
 
     def count(rows):
         h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
         bootstrap_block(rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h, k)
         return h, k
 
+    parts = []
     if threads < 2:
         for b0 in range(0, n_boot, step):
-            parts.append(count(rng.integers(0, n, size=(min(step, n_boot - b0), n))))
+            parts.append(count(draws(min(step, n_boot - b0))))
     else:
         with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-boot") as pool:
             pending = []
             for b0 in range(0, n_boot, step):
-                idx = rng.integers(0, n, size=(min(step, n_boot - b0), n))
-                cut = np.linspace(0, len(idx), pieces + 1).astype(np.int64)
+                idx = draws(min(step, n_boot - b0))
+                cut = np.linspace(0, len(idx), threads + 1).astype(np.int64)
                 pending.append([pool.submit(count, idx[a:b]) for a, b in zip(cut[:-1], cut[1:])
                                 if b > a])
                 if len(pending) > 2:          # at most ~3 blocks of draws held at once
                     parts.extend(f.result() for f in pending.pop(0))
             for fs in pending:
                 parts.extend(f.result() for f in fs)
-    hits = np.zeros(W, np.int64)
-    kept = np.zeros(W, np.int64)
     for h, k in parts:
         hits += h
         kept += k

@@ -286,3 +286,46 @@ def test_pairwise_sum_is_numpys_row_sum():
     for D in (0, 1, 7, 8, 9, 128, 129, 262, 1000, 5003):
         x = rng.standard_normal((5, D)) * 1e3 + 1e-3
         assert [_pairwise_sum(r, D) for r in x] == x.sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 2500, 100_003, 3_000_000_019])
+def test_numba_draws_are_numpys_integers(n):
+    """The kernel's PCG64 + Lemire draws are numpy's `integers(0, n)` stream bit for bit,
+    however the stream is cut into blocks (the bootstrap's p-values rest on it)."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    for seed in (0, 1, 12345):
+        rng = np.random.default_rng(seed)
+        cols = min(n, 1000)
+        ref = np.concatenate([rng.integers(0, n, size=(r, cols)) for r in (3, 10, 1, 26)])
+        st = gk.pcg_state(np.random.default_rng(seed))
+        out = np.empty((40, cols), np.int64)
+        for a, b in ((0, 7), (7, 8), (8, 40)):
+            if n <= 1 << 32:
+                gk.draw_block(st, n, out[a:b])
+        if n <= 1 << 32:
+            np.testing.assert_array_equal(out, ref)
+    assert gk.pcg_state(np.random.Generator(np.random.MT19937(1))) is None
+
+
+def test_bootstrap_counts_the_same_fused_blocked_and_with_numpys_draws():
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    rng = np.random.default_rng(15)
+    P = 300
+    y = rng.standard_normal((P, 4))
+    member = rng.random((P, 4)) > 0.05
+    y[~member] = 0.0
+    cls = np.where(member, np.arange(P)[:, None], -1)
+    args = (P, 257, 40, y, member, cls, np.ones(4), np.full(4, 1.5), 1e-10)
+    fused = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=1)
+    blocked = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=2)
+    orig = gk.pcg_state
+    try:
+        gk.pcg_state = lambda rng: None                   # numpy's own draws
+        slow = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=1)
+    finally:
+        gk.pcg_state = orig
+    for a, b in ((fused, blocked), (fused, slow)):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
