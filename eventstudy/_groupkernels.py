@@ -251,19 +251,20 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
 
 @numba.njit(cache=True, nogil=True)
 def _aar_rows(ar, is_est, cols, r0, r1, s, cnt):
-    """Rows r0..r1 of the estimation AAR's sums and counts over the pairs `cols`, each row
-    summed by itself in pair order (a row's bits do not depend on how rows are split)."""
+    """Rows r0..r1 of the estimation AAR's sums and counts over the pairs `cols`: a row's
+    values gathered (0 where missing, as the numpy path's array) and summed the way numpy sums
+    a row (pairwise), so the same bits as the numpy path, whatever the split into rows."""
+    n = cols.shape[0]
+    buf = np.empty(n)
     for r in range(r0, r1):
-        acc = 0.0
         c = 0
-        for q in range(cols.shape[0]):
+        for q in range(n):
             p = cols[q]
-            if is_est[r, p]:
-                v = ar[r, p]
-                if np.isfinite(v):
-                    acc += v
-                    c += 1
-        s[r] = acc
+            v = ar[r, p]
+            ok = is_est[r, p] and np.isfinite(v)
+            buf[q] = v if ok else 0.0
+            c += ok
+        s[r] = _pairwise_sum(buf, n)
         cnt[r] = c
 
 

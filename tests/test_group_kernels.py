@@ -329,3 +329,31 @@ def test_bootstrap_counts_the_same_fused_blocked_and_with_numpys_draws():
     for a, b in ((fused, blocked), (fused, slow)):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_aar_kernel_equals_the_numpy_path(monkeypatch, compact):
+    """A row summed pairwise, as numpy sums a C-ordered row (numpy's own order depends on the
+    layout `_cols` hands it: pairwise for every pair, in pair order for a subset)."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, _ = _group(np.random.default_rng(16), n_ev=8, n_sec=40, gaps=0.1, compact=compact)
+    g.ar[7] = np.nan                                          # a day nobody has
+    for sel in (np.ones(len(g.keys), bool), np.random.default_rng(1).random(len(g.keys)) > 0.3,
+                np.zeros(len(g.keys), bool)):
+        s, cnt = gk.aar_sums(g, sel)
+        m, n = inference._row_means(np.where(g.is_est[:, sel], g.ar[:, sel], np.nan))
+        np.testing.assert_array_equal(cnt, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.testing.assert_allclose(np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan), m,
+                                       rtol=1e-12, atol=1e-17)
+        if sel.all():            # numpy sums this one pairwise too: the same bits
+            np.testing.assert_array_equal(s, np.where(np.isfinite(g.ar) & g.is_est, g.ar,
+                                                      0.0).sum(axis=1))
+        monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+        ref = inference._aar_sd(g, sel)
+        monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+        new = inference._aar_sd(g, sel)
+        assert new[0] == ref[0]
+        np.testing.assert_allclose(new[1], ref[1], rtol=1e-12)
+        assert np.isnan(ref[1]) == (sel.sum() == 0)
