@@ -392,36 +392,40 @@ def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, dmin, dmax):
 @numba.njit(cache=True, nogil=True)
 def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, T, indptr, d0, data, indices, ss):
     """Each pair's deviations from its mean into its csr row (date order) and their sum of
-    squares. The pairs' ARs are first copied pair-major (zeros where missing, as the numpy
-    path's array) so that the mean is numpy's pairwise sum, bit for bit."""
+    squares. A tile of pairs' ARs is first copied pair-major (zeros where missing, as the
+    numpy path's array) so that the mean is numpy's pairwise sum, bit for bit."""
     D = ar.shape[0]
-    B = c1 - c0
+    B = 64                                   # pairs per tile: the tile's copy stays in cache
     x = np.zeros((B, D))
-    dd = np.full((B, D), _NO_DATE)
-    for r in range(D):
-        for p in range(c0, c1):
-            if not is_est[r, p]:
-                continue
-            d = cal[pos[p] + r] if use_cal else date[r, p]
-            if d == _NO_DATE:
-                continue
-            v = ar[r, p]
-            if np.isfinite(v):
-                x[p - c0, r] = v
-                dd[p - c0, r] = d
-    for q in range(B):
-        p = c0 + q
-        mean = _pairwise_sum(x[q], D) / max(T[p], 1)
-        k = indptr[p]
-        acc = 0.0
+    dd = np.empty((B, D), np.int64)
+    for t0 in range(c0, c1, B):
+        t1 = min(t0 + B, c1)
+        x[:, :] = 0.0
+        dd[:, :] = _NO_DATE
         for r in range(D):
-            if dd[q, r] != _NO_DATE:
-                dv = x[q, r] - mean
-                data[k] = dv
-                indices[k] = dd[q, r] - d0
-                k += 1
-                acc += dv * dv
-        ss[p] = acc
+            for p in range(t0, t1):
+                if not is_est[r, p]:
+                    continue
+                d = cal[pos[p] + r] if use_cal else date[r, p]
+                if d == _NO_DATE:
+                    continue
+                v = ar[r, p]
+                if np.isfinite(v):
+                    x[p - t0, r] = v
+                    dd[p - t0, r] = d
+        for p in range(t0, t1):
+            q = p - t0
+            mean = _pairwise_sum(x[q], D) / max(T[p], 1)
+            k = indptr[p]
+            acc = 0.0
+            for r in range(D):
+                if dd[q, r] != _NO_DATE:
+                    dv = x[q, r] - mean
+                    data[k] = dv
+                    indices[k] = dd[q, r] - d0
+                    k += 1
+                    acc += dv * dv
+            ss[p] = acc
 
 
 @numba.njit(cache=True, nogil=True)
