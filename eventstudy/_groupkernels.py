@@ -510,13 +510,13 @@ def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
     threads = (_threads() if z.nnz >= 1 << 22 else 1) if threads is None else threads
     G = np.zeros((n_pat, width))
     # cut the pattern-sorted pairs into pieces at pattern boundaries
-    ps = pat[order]
-    bounds = np.flatnonzero(np.diff(ps)) + 1
     cuts = [0]
-    for c in np.linspace(0, n, 4 * max(threads, 1) + 1)[1:-1].astype(np.int64):
-        b = bounds[np.searchsorted(bounds, c):][:1]
-        if len(b) and b[0] > cuts[-1]:
-            cuts.append(int(b[0]))
+    if threads > 1:
+        bounds = np.flatnonzero(np.diff(pat[order])) + 1
+        for c in np.linspace(0, n, 4 * threads + 1)[1:-1].astype(np.int64):
+            b = bounds[np.searchsorted(bounds, c):][:1]
+            if len(b) and b[0] > cuts[-1]:
+                cuts.append(int(b[0]))
     cuts.append(n)
     idx = z.indices
     _run(lambda c: _pattern_sums(z.indptr, idx, z.data, rows, pat, v, order, c[0], c[1], d0,
@@ -528,3 +528,31 @@ def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
     ent = np.unique(dc.astype(np.int64) * max(n_pat, 1) + pr)      # by date, then pattern
     S = _date_rows(G, ent % max(n_pat, 1), ent // max(n_pat, 1), len(dates))
     return float(np.sum(S * S))
+
+
+# --------------------------------------------------------------------------------------------
+# the generalized sign test: each pair's share of positive estimation ARs
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _positive_counts(ar, is_est, c0, c1, m, pos):
+    for r in range(ar.shape[0]):
+        for p in range(c0, c1):
+            if is_est[r, p]:
+                v = ar[r, p]
+                if np.isfinite(v):
+                    m[p] += 1
+                    if v > 0:
+                        pos[p] += 1
+
+
+def positive_counts(g, threads: int | None = None):
+    """Per pair: finite estimation ARs and positive ones (integer counts: any split of the
+    pairs into chunks gives the same numbers)."""
+    D, P = g.ar.shape
+    m = np.zeros(P, np.int64)
+    pos = np.zeros(P, np.int64)
+    chunks = [(c, min(c + 8 * _PAIRS_PER_CHUNK, P)) for c in range(0, P, 8 * _PAIRS_PER_CHUNK)]
+    threads = (_threads() if D * P >= 1 << 22 else 1) if threads is None else threads
+    _run(lambda c: _positive_counts(g.ar, g.is_est, c[0], c[1], m, pos), chunks, threads)
+    return m, pos

@@ -1259,7 +1259,10 @@ def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's share of positive estimation ARs, and whether it has any."""
     m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
     step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
-    for c in range(0, g.ar.shape[1], step):
+    fast = _group_kernels()
+    if fast is not None:          # counts in one pass, no (D, P) temporaries
+        m, pos = fast.positive_counts(g)
+    for c in range(0, g.ar.shape[1] if fast is None else 0, step):
         a = np.where(g.is_est[:, c:c + step], g.ar[:, c:c + step], np.nan)
         m[c:c + step] = np.isfinite(a).sum(axis=0)
         pos[c:c + step] = np.count_nonzero(a > 0, axis=0)    # NaN > 0 is False

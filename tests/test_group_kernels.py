@@ -357,3 +357,17 @@ def test_aar_kernel_equals_the_numpy_path(monkeypatch, compact):
         assert new[0] == ref[0]
         np.testing.assert_allclose(new[1], ref[1], rtol=1e-12)
         assert np.isnan(ref[1]) == (sel.sum() == 0)
+
+
+def test_positive_fractions_kernel_equals_numpy(monkeypatch):
+    pytest.importorskip("numba")
+    g, _ = _group(np.random.default_rng(17), n_ev=5, n_sec=30, gaps=0.2)
+    g.ar[:, 2] = np.nan                                       # a pair without estimation ARs
+    g.ar[g.is_est[:, 3], 3] = 0.0                             # ... and one with only zeros
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+    ref = inference._positive_fractions(g)
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+    new = inference._positive_fractions(g)
+    np.testing.assert_array_equal(new[0], ref[0])
+    np.testing.assert_array_equal(new[1], ref[1])
+    assert not ref[1][2] and ref[0][3] == 0.0
