@@ -1361,7 +1361,9 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
     ``n_boot`` times, and count resampled |t| at least |t|. The draw is made once per group,
     for its N pairs: ``default_rng(seed).integers(0, N, (n_boot, N))`` (taken in row blocks,
     the same stream), applied to every window through count matrices: a resample's sum is
-    counts @ y. A window with all N pairs resamples them all (n = N). A window with fewer
+    counts @ y (with numba, `_groupkernels.bootstrap_counts` draws the same stream and walks
+    each resample's draws once for every window instead, to the same p-values). A window
+    with all N pairs resamples them all (n = N). A window with fewer
     pairs (a pair without a CAR, or without an AR that day) uses, in each resample, the
     draws that fall on its own pairs: its resample size is then random (binomial, mean n_w:
     its number of pairs), and its resampled t uses that size. A resample of one repeated value
@@ -1382,7 +1384,7 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
         with np.errstate(invalid="ignore", divide="ignore"):
             t = mean / (sd / math.sqrt(n))
         y = x - mean                                                        # impose the null
-        y2 = y * y
+        y2 = y * y if fast is None else None
         # tie classes of y (a resample of tied values is degenerate too)
         inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel()
                    for k in range(y.shape[1])]
@@ -1405,8 +1407,8 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
             thr_p = np.abs(t_p) * (1 - _REL_TOL)
         y_p = np.column_stack([np.where(ok[:, k], w.car - mean_p[k], 0.0)
                                for k, w in enumerate(part)])
-        y2_p = y_p * y_p
-        stacked = np.column_stack([y_p, y2_p, okf])
+        if fast is None:
+            stacked = np.column_stack([y_p, y_p * y_p, okf])
         # tie classes over a window's own pairs; without ties each pair is its own class
         inverse_p = [np.unique(y_p[ok[:, k], k], return_inverse=True)[1].ravel()
                      for k in range(W)]
