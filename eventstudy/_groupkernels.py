@@ -12,11 +12,18 @@ import concurrent.futures as cf
 
 import numba
 import numpy as np
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.extending import intrinsic
 
 _NO_DATE = np.iinfo(np.int64).min
 #: draws (pairs x resamples) from which a group's bootstrap counts on several threads: the
 #: engine already runs the smaller groups' batteries side by side
 BOOT_THREAD_MIN_DRAWS = 1 << 24
+#: a bootstrap table (pairs x windows) above this many bytes is read with prefetches, this many
+#: draws ahead (measured: 500,000 pairs x 9 windows 11.7 -> 8.1 ns per draw; no gain in cache)
+PREFETCH_MIN_BYTES = 2 << 20
+PREFETCH_AHEAD = 16
 
 
 def _threads() -> int:
@@ -37,6 +44,48 @@ def _run(fn, chunks, threads: int) -> list:
 # the group bootstrap
 # --------------------------------------------------------------------------------------------
 
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch arr[idx] (a 1-d array) into cache: a resample's draws are known
+    ahead, so the rows of a table bigger than the cache are asked for before they are read."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                       wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def _lcg_step(typingctx, hi, lo, ihi, ilo):
+    """PCG64's state step, state * multiplier + increment mod 2^128, in LLVM's native 128-bit
+    integers; returns the new (high, low) 64-bit halves."""
+    u64 = types.uint64
+    sig = types.UniTuple(u64, 2)(u64, u64, u64, u64)
+
+    def codegen(context, builder, signature, args):
+        i64, i128 = ir.IntType(64), ir.IntType(128)
+
+        def join(h, lo_):
+            return builder.or_(builder.shl(builder.zext(h, i128), ir.Constant(i128, 64)),
+                               builder.zext(lo_, i128))
+        state = builder.add(builder.mul(join(args[0], args[1]),
+                                        ir.Constant(i128, 0x2360ED051FC65DA44385DF649FCCF645)),
+                            join(args[2], args[3]))
+        high = builder.trunc(builder.lshr(state, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type,
+                                  [high, builder.trunc(state, i64)])
+    return sig, codegen
+
+
 @numba.njit(cache=True, nogil=True)
 def _one_class(idx_row, k, cls):
     """Do the draws of one resample that fall on window k's pairs lie in one tie class?"""
@@ -53,7 +102,7 @@ def _one_class(idx_row, k, cls):
 
 
 @numba.njit(cache=True, nogil=True)
-def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb):
+def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb, ahead):
     """One resample (the draws `row`) for every window at once: its draws walked once, in
     draw order, adding per window the sum and sum of squares (`y` is 0 off the window, so the
     sums need no branch) and taking from the size n the draws on pairs off the window
@@ -69,7 +118,12 @@ def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s
     s1[:] = 0.0
     s2[:] = 0.0
     kb[:] = n
+    yf = y.ravel()
     for i in range(n):
+        if ahead > 0 and i + ahead < n:      # a big table: ask for a later draw's row now
+            a = row[i + ahead] * W
+            _prefetch(yf, a)
+            _prefetch(yf, a + W - 1)
         j = row[i]
         for k in range(W):
             v = y[j, k]
@@ -96,12 +150,13 @@ def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s
 
 
 @numba.njit(cache=True, nogil=True)
-def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
+def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, ahead):
     """:func:`_resample` for each row of draws of `idx`."""
     W = y.shape[1]
     s1, s2, kb = np.zeros(W), np.zeros(W), np.zeros(W, np.int64)
     for b in range(idx.shape[0]):
-        _resample(idx[b], y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb)
+        _resample(idx[b], y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb,
+                  ahead)
 
 
 # numpy's default generator, PCG64 (XSL-RR 128/64), and Generator.integers(0, n) for n <= 2^32:
@@ -111,18 +166,6 @@ def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept)
 # numpy's draws, bit for bit.
 _U = np.uint64
 _M32 = _U(0xFFFFFFFF)
-_MUL_HI = _U(2549297995355413924)       # PCG_DEFAULT_MULTIPLIER_128
-_MUL_LO = _U(4865540595714422341)
-
-
-@numba.njit(cache=True, nogil=True)
-def _mulhi(a, b):
-    """The high 64 bits of the 128-bit product a * b."""
-    a0, a1 = a & _M32, a >> _U(32)
-    b0, b1 = b & _M32, b >> _U(32)
-    p00, p01, p10, p11 = a0 * b0, a0 * b1, a1 * b0, a1 * b1
-    mid = (p00 >> _U(32)) + (p01 & _M32) + (p10 & _M32)
-    return p11 + (p01 >> _U(32)) + (p10 >> _U(32)) + (mid >> _U(32))
 
 
 @numba.njit(cache=True, nogil=True)
@@ -138,10 +181,7 @@ def _draw(st, n, out):
                 has = _U(0)
                 x = buf
             else:
-                nlo = lo * _MUL_LO
-                nhi = _mulhi(lo, _MUL_LO) + hi * _MUL_LO + lo * _MUL_HI
-                lo = nlo + ilo
-                hi = nhi + ihi + (_U(1) if lo < nlo else _U(0))
+                hi, lo = _lcg_step(hi, lo, ihi, ilo)
                 xs = hi ^ lo
                 rot = hi >> _U(58)
                 r64 = (xs >> rot) | (xs << ((_U(64) - rot) & _U(63)))
@@ -163,7 +203,8 @@ def draw_block(st, n, out):
 
 
 @numba.njit(cache=True, nogil=True)
-def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept):
+def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept,
+                    ahead):
     """`n_rows` resamples drawn here (one row of n draws at a time) and counted: no block of
     draws is written out and read back."""
     W = y.shape[1]
@@ -171,7 +212,8 @@ def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h
     row = np.empty(n, np.int64)
     for b in range(n_rows):
         _draw(st, n, row)
-        _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb)
+        _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb,
+                  ahead)
 
 
 def pcg_state(rng) -> np.ndarray | None:
@@ -207,36 +249,42 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
     hits = np.zeros(W, np.int64)
     kept = np.zeros(W, np.int64)
     st = pcg_state(rng) if 2 <= n <= 1 << 32 else None
+    ahead = PREFETCH_AHEAD if y.nbytes > PREFETCH_MIN_BYTES else 0
     if st is not None and threads < 2:
-        bootstrap_drawn(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept)
+        bootstrap_drawn(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept,
+                        ahead)
         return hits, kept
 
-    def draws(rows):
+    ring = []                       # blocks of draws reused (fresh pages cost page faults)
+
+    def draws(rows, b):
         if st is None:
             return rng.integers(0, n, size=(rows, n))
-        out = np.empty((rows, n), np.int64)
+        if len(ring) <= b % 4:
+            ring.append(np.empty((step, n), np.int64))
+        out = ring[b % 4][:rows]
         draw_block(st, n, out)
         return out
 
     def count(rows):
         h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
-        bootstrap_block(rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h, k)
+        bootstrap_block(rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h, k, ahead)
         return h, k
 
     parts = []
     if threads < 2:
-        for b0 in range(0, n_boot, step):
-            parts.append(count(draws(min(step, n_boot - b0))))
+        for b, b0 in enumerate(range(0, n_boot, step)):
+            parts.append(count(draws(min(step, n_boot - b0), b)))
     else:
         with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-boot") as pool:
             pending = []
-            for b0 in range(0, n_boot, step):
-                idx = draws(min(step, n_boot - b0))
-                cut = np.linspace(0, len(idx), threads + 1).astype(np.int64)
-                pending.append([pool.submit(count, idx[a:b]) for a, b in zip(cut[:-1], cut[1:])
-                                if b > a])
-                if len(pending) > 2:          # at most ~3 blocks of draws held at once
+            for b, b0 in enumerate(range(0, n_boot, step)):
+                if len(pending) == 3:         # at most 3 blocks counting, a 4th being drawn
                     parts.extend(f.result() for f in pending.pop(0))
+                idx = draws(min(step, n_boot - b0), b)
+                cut = np.linspace(0, len(idx), threads + 1).astype(np.int64)
+                pending.append([pool.submit(count, idx[a:e]) for a, e in zip(cut[:-1], cut[1:])
+                                if e > a])
             for fs in pending:
                 parts.extend(f.result() for f in fs)
     for h, k in parts:

@@ -371,3 +371,19 @@ def test_positive_fractions_kernel_equals_numpy(monkeypatch):
     np.testing.assert_array_equal(new[0], ref[0])
     np.testing.assert_array_equal(new[1], ref[1])
     assert not ref[1][2] and ref[0][3] == 0.0
+
+
+def test_prefetching_changes_no_count(monkeypatch):
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    rng = np.random.default_rng(18)
+    P = 200
+    y = rng.standard_normal((P, 3))
+    args = (P, 157, 30, y, np.ones((P, 3), bool), np.tile(np.arange(P)[:, None], (1, 3)),
+            np.ones(3), np.full(3, 1.0), 1e-10)
+    plain = [gk.bootstrap_counts(np.random.default_rng(4), *args, threads=t) for t in (1, 2)]
+    monkeypatch.setattr(gk, "PREFETCH_MIN_BYTES", 0)
+    fetched = [gk.bootstrap_counts(np.random.default_rng(4), *args, threads=t) for t in (1, 2)]
+    for a, b in zip(plain + fetched, fetched + plain):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
