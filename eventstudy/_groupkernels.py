@@ -12,8 +12,8 @@ import concurrent.futures as cf
 
 import numba
 import numpy as np
-from llvmlite import ir
 from numba.core import cgutils, types
+from numba.core.cgutils import ir   # llvmlite.ir, as numba uses it (numba is the dependency)
 from numba.extending import intrinsic
 
 _NO_DATE = np.iinfo(np.int64).min
