@@ -20,6 +20,8 @@ _NO_DATE = np.iinfo(np.int64).min
 #: draws (pairs x resamples) from which a group's bootstrap counts on several threads: the
 #: engine already runs the smaller groups' batteries side by side
 BOOT_THREAD_MIN_DRAWS = 1 << 24
+#: cells (rows x pairs, or z's entries) from which the other kernels run on several threads
+THREAD_MIN_CELLS = 1 << 22
 #: a bootstrap table (pairs x windows) above this many bytes is read with prefetches, this many
 #: draws ahead (measured: 500,000 pairs x 9 windows 11.7 -> 8.1 ns per draw; no gain in cache)
 PREFETCH_MIN_BYTES = 2 << 20
@@ -339,7 +341,7 @@ def aar_sums(g, sel: np.ndarray, threads: int | None = None):
     cols = np.flatnonzero(sel).astype(np.int64)
     s = np.zeros(D)
     cnt = np.zeros(D, np.int64)
-    threads = (_threads() if D * len(cols) >= 1 << 22 else 1) if threads is None else threads
+    threads = (_threads() if D * len(cols) >= THREAD_MIN_CELLS else 1) if threads is None else threads
     _run(lambda r0: _aar_rows(g.ar, g.is_est, cols, r0, min(r0 + _ROWS_PER_CHUNK, D), s, cnt),
          list(range(0, D, _ROWS_PER_CHUNK)), threads)
     return s, cnt
@@ -498,7 +500,7 @@ def date_sums_rows(g, min_overlap: int, threads: int | None = None):
     cal = np.asarray(g.cal, np.int64) if use_cal else np.zeros(1, np.int64)
     pos = np.asarray(g.pos, np.int64) if use_cal else np.zeros(1, np.int64)
     chunks = [(c, min(c + _PAIRS_PER_CHUNK, P)) for c in range(0, P, _PAIRS_PER_CHUNK)]
-    threads = (_threads() if D * P >= 1 << 22 else 1) if threads is None else threads
+    threads = (_threads() if D * P >= THREAD_MIN_CELLS else 1) if threads is None else threads
     T = np.zeros(P, np.int64)
     S = np.zeros(P, np.int64)
     dmin = np.full(P, np.iinfo(np.int64).max)
@@ -555,7 +557,7 @@ def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
     thread (patterns split over threads: the same bits for any split), then per date."""
     order = np.argsort(pat, kind="stable")
     n = len(order)
-    threads = (_threads() if z.nnz >= 1 << 22 else 1) if threads is None else threads
+    threads = (_threads() if z.nnz >= THREAD_MIN_CELLS else 1) if threads is None else threads
     G = np.zeros((n_pat, width))
     # cut the pattern-sorted pairs into pieces at pattern boundaries
     cuts = [0]
@@ -601,6 +603,6 @@ def positive_counts(g, threads: int | None = None):
     m = np.zeros(P, np.int64)
     pos = np.zeros(P, np.int64)
     chunks = [(c, min(c + 8 * _PAIRS_PER_CHUNK, P)) for c in range(0, P, 8 * _PAIRS_PER_CHUNK)]
-    threads = (_threads() if D * P >= 1 << 22 else 1) if threads is None else threads
+    threads = (_threads() if D * P >= THREAD_MIN_CELLS else 1) if threads is None else threads
     _run(lambda c: _positive_counts(g.ar, g.is_est, c[0], c[1], m, pos), chunks, threads)
     return m, pos

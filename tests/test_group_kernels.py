@@ -387,3 +387,19 @@ def test_prefetching_changes_no_count(monkeypatch):
     for a, b in zip(plain + fetched, fetched + plain):
         np.testing.assert_array_equal(a[0], b[0])
         np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_battery_on_one_and_two_threads_gives_the_same_frame(monkeypatch):
+    """Every kernel on threads (thresholds at 0) or not: the same frame, bit for bit."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, wins = _group(np.random.default_rng(19), n_ev=6, n_sec=20, compact=True)
+    monkeypatch.setattr(gk, "BOOT_THREAD_MIN_DRAWS", 0)
+    monkeypatch.setattr(gk, "THREAD_MIN_CELLS", 0)
+    monkeypatch.setattr(gk, "_PAIRS_PER_CHUNK", 16)
+    frames = []
+    for threads in (1, 2):
+        monkeypatch.setattr(gk, "_threads", lambda t=threads: t)
+        frames.append(_battery(g, wins, monkeypatch, True, kp_exact_max=5))
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert frames[0].statistic.notna().sum() > len(WINDOWS) * 10
