@@ -711,6 +711,8 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
     fast = _group_kernels()
+    if fast is not None and g.ar.shape[0] * int(sel.sum()) < fast.AAR_MIN_CELLS:
+        fast = None               # numpy's temporaries fit in cache: it is as fast
     if fast is not None:          # one pass over the selected columns, no (D, P) temporaries
         s, cnt = fast.aar_sums(g, sel)
         with np.errstate(invalid="ignore", divide="ignore"):

@@ -68,6 +68,9 @@ def _group(rng, n_ev=4, n_sec=6, T=60, gaps=0.03, missing=0.05, ties=False, comp
 
 def _battery(g, wins, monkeypatch, fast, **kw):
     monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on" if fast else "off")
+    if fast:
+        from eventstudy import _groupkernels as gk
+        monkeypatch.setattr(gk, "AAR_MIN_CELLS", 0)            # the kernel at any size
     kw = {"min_n": {}, "oversized": (), "n_boot": 299, "seed": 3, **kw}
     import dataclasses
     return group_tests_matrix(dataclasses.replace(g, _shared=None), wins, **kw)
@@ -353,6 +356,7 @@ def test_aar_kernel_equals_the_numpy_path(monkeypatch, compact):
         monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
         ref = inference._aar_sd(g, sel)
         monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+        monkeypatch.setattr(gk, "AAR_MIN_CELLS", 0)
         new = inference._aar_sd(g, sel)
         assert new[0] == ref[0]
         np.testing.assert_allclose(new[1], ref[1], rtol=1e-12)
