@@ -672,6 +672,17 @@ class _Context:
             _calendar_corr(self.group.take(sel), self.kp_min_overlap), nan=0.0))
 
 
+def _group_kernels():
+    """The numba kernels of the group battery (`eventstudy._groupkernels`) when the fast path
+    is on (`fastpath.kernels_if_loaded`: numba loaded, or EVENTSTUDY_FASTPATH=on); None: the
+    numpy code here, the reference."""
+    from eventstudy.fastpath import kernels_if_loaded
+    if kernels_if_loaded() is None:
+        return None
+    from eventstudy import _groupkernels
+    return _groupkernels
+
+
 def _calendar_corr(g: GroupMatrix, min_overlap: int) -> np.ndarray:
     """Estimation-window ARs pivoted to (calendar date x pair), then pairwise correlations."""
     date = g.date_rows(0, len(g.days))
@@ -713,10 +724,19 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    parts = [_row_means(np.where(_cols(g.is_est[r0:r1], sel), _cols(g.ar[r0:r1], sel), np.nan))
-             for r0, r1 in _row_blocks(*g.ar.shape)]
-    aar = np.concatenate([a for a, _ in parts])
-    cnt = np.concatenate([c for _, c in parts])
+    fast = _group_kernels()
+    if fast is not None and g.ar.shape[0] * int(sel.sum()) < fast.AAR_MIN_CELLS:
+        fast = None               # numpy's temporaries fit in cache: it is as fast
+    if fast is not None:          # one pass over the selected columns, no (D, P) temporaries
+        s, cnt = fast.aar_sums(g, sel)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            aar = np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan)
+    else:
+        parts = [_row_means(np.where(_cols(g.is_est[r0:r1], sel), _cols(g.ar[r0:r1], sel),
+                                     np.nan))
+                 for r0, r1 in _row_blocks(*g.ar.shape)]
+        aar = np.concatenate([a for a, _ in parts])
+        cnt = np.concatenate([c for _, c in parts])
     aar = aar[cnt > 0]
     return len(aar), (float(aar.std(ddof=1)) if len(aar) >= 2 else _NAN)
 
@@ -735,6 +755,29 @@ def _test_bw_cda(ctx: _Context, w: WindowCars):
         return est, _NAN, float(T - 1), _NAN, n
     stat = est / (math.sqrt(w.length) * sd)
     return est, stat, float(T - 1), _t_p(stat, T - 1), n
+
+
+def _aar_days(g: GroupMatrix, sel: np.ndarray) -> int:
+    """Days with an estimation AAR over the selected pairs (BW's T), without the AARs: all a
+    withheld bw_cda row needs (its dof)."""
+    fast = _group_kernels()
+    if fast is not None:
+        return fast.aar_days(g, sel)
+    return int(sum(np.count_nonzero((_cols(g.is_est[r0:r1], sel)
+                                     & np.isfinite(_cols(g.ar[r0:r1], sel))).any(axis=1))
+                   for r0, r1 in _row_blocks(*g.ar.shape)))
+
+
+def _withheld_bw_cda(ctx: _Context, w: WindowCars):
+    """A withheld bw_cda row: :func:`_test_bw_cda`'s estimate, dof and n, no statistic (its
+    AAR standard deviation is the costly part)."""
+    x, sel = _cars(w)
+    n = len(x)
+    est = float(x.mean()) if n else _NAN
+    if n < 1:
+        return est, _NAN, _NAN, _NAN, n
+    T = ctx.cached("bw_days", sel, lambda: _aar_days(ctx.group, sel))
+    return est, _NAN, (float(T - 1) if T >= 2 else _NAN), _NAN, n
 
 
 def _patell_parts(w: WindowCars) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -849,6 +892,9 @@ def _date_sums_rows(g: GroupMatrix, min_overlap: int):
     """z (csr, one row per pair, columns = day number - the first) and q of every pair of
     ``g``, built a block of pairs at a time (the transposes stay small), into arrays
     allocated once (a first pass counts each pair's entries)."""
+    fast = _group_kernels()
+    if fast is not None:
+        return fast.date_sums_rows(g, min_overlap)
     from scipy import sparse
     D, P = g.ar.shape
     step = max(1, (1 << 22) // max(D, 1))
@@ -907,12 +953,16 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     n = int(sel.sum())
     if ctx.kp_mode == "estimation":
         return float((base.total_est - base.q.sum()) / (n * (n - 1.0)))
-    from scipy import sparse
     d, ok = _event_dates(ctx.group, w, np.flatnonzero(sel))
     n_i = ok.sum(axis=0)
-    patterns, pat = np.unique(np.where(ok, d, _NO_DATE).T, axis=0, return_inverse=True)
-    pat = pat.ravel()
+    patterns, pat = _unique_rows(np.where(ok, d, _NO_DATE).T)
     v = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(n_i, 1)), 0.0)
+    fast = _group_kernels()
+    if fast is not None:          # per-pattern sums straight from z's rows, no sparse product
+        total = fast.date_sums_total(base.z, base.rows, pat, len(patterns), v, base.d0,
+                                     base.width, patterns, _NO_DATE)
+        return float((total - base.q[n_i > 0].sum()) / (n * (n - 1.0)))
+    from scipy import sparse
     # the selection's rows of z picked by the product (no copy of z): the same sums, in the
     # same order, as a product with those rows alone
     member = sparse.csr_matrix((v, (pat, base.rows)), shape=(len(patterns), base.z.shape[0]))
@@ -927,6 +977,29 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     return float((total - base.q[n_i > 0].sum()) / (n * (n - 1.0)))
 
 
+def _unique_rows(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``np.unique(a, axis=0, return_inverse=True)`` for an int64 (n, L) array, from one sort
+    of a hash per row instead of a sort of the rows (checked: equal rows, else the slow way)."""
+    a = np.ascontiguousarray(a, dtype=np.int64)
+    if a.shape[0] == 0 or a.shape[1] == 0:
+        u, inv = np.unique(a, axis=0, return_inverse=True)
+        return u, inv.ravel()
+    mult = np.array([0x9E3779B97F4A7C15 * (2 * k + 1) % (1 << 64) for k in range(a.shape[1])],
+                    dtype=np.uint64)
+    with np.errstate(over="ignore"):
+        h = (a.view(np.uint64) * mult).sum(axis=1, dtype=np.uint64)
+    _, first, inv = np.unique(h, return_index=True, return_inverse=True)
+    inv = inv.ravel()
+    reps = a[first]
+    if not (reps[inv] == a).all():                          # a hash collision: never seen
+        u, inv = np.unique(a, axis=0, return_inverse=True)
+        return u, inv.ravel()
+    order = np.lexsort(reps.T[::-1])                        # rows in lexicographic order
+    rank = np.empty(len(order), np.int64)
+    rank[order] = np.arange(len(order))
+    return reps[order], rank[inv]
+
+
 def _test_kp_patell(ctx: _Context, w: WindowCars):
     est, z, _, _, n = _test_patell(ctx, w)
     if n < 1 or np.isnan(z):
@@ -939,6 +1012,16 @@ def _test_kp_patell(ctx: _Context, w: WindowCars):
         return est, _NAN, _NAN, _NAN, n, note
     zk = z / math.sqrt(denom)
     return est, zk, _NAN, _z_p(zk), n, note
+
+
+def _withheld_kp_patell(ctx: _Context, w: WindowCars):
+    """A withheld kp_patell row: the Patell estimate and n and the note saying which r-bar
+    the statistic would use, without computing r-bar."""
+    est, z, _, _, n = _test_patell(ctx, w)
+    if n < 2 or np.isnan(z):
+        return est, _NAN, _NAN, _NAN, n
+    note = f"KP r-bar from date sums (n > {ctx.kp_exact_max})" if n > ctx.kp_exact_max else ""
+    return est, _NAN, _NAN, _NAN, n, note
 
 
 def _test_kp_bmp(ctx: _Context, w: WindowCars):
@@ -1262,7 +1345,10 @@ def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's share of positive estimation ARs, and whether it has any."""
     m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
     step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
-    for c in range(0, g.ar.shape[1], step):
+    fast = _group_kernels()
+    if fast is not None:          # counts in one pass, no (D, P) temporaries
+        m, pos = fast.positive_counts(g)
+    for c in range(0, g.ar.shape[1] if fast is None else 0, step):
         a = np.where(g.is_est[:, c:c + step], g.ar[:, c:c + step], np.nan)
         m[c:c + step] = np.isfinite(a).sum(axis=0)
         pos[c:c + step] = np.count_nonzero(a > 0, axis=0)    # NaN > 0 is False
@@ -1361,7 +1447,9 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
     ``n_boot`` times, and count resampled |t| at least |t|. The draw is made once per group,
     for its N pairs: ``default_rng(seed).integers(0, N, (n_boot, N))`` (taken in row blocks,
     the same stream), applied to every window through count matrices: a resample's sum is
-    counts @ y. A window with all N pairs resamples them all (n = N). A window with fewer
+    counts @ y (with numba, `_groupkernels.bootstrap_counts` draws the same stream and walks
+    each resample's draws once for every window instead, to the same p-values). A window
+    with all N pairs resamples them all (n = N). A window with fewer
     pairs (a pair without a CAR, or without an AR that day) uses, in each resample, the
     draws that fall on its own pairs: its resample size is then random (binomial, mean n_w:
     its number of pairs), and its resampled t uses that size. A resample of one repeated value
@@ -1374,8 +1462,7 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
     n = N
     rng = np.random.default_rng(ctx.seed)
     step = max(1, (1 << 22) // max(n, 1))
-    from eventstudy.fastpath import kernels_if_loaded
-    fast = kernels_if_loaded() if wins else None
+    fast = _group_kernels() if (wins or part) else None
     if wins:                      # windows with every pair
         x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
         mean = x.mean(axis=0)
@@ -1383,24 +1470,17 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
         with np.errstate(invalid="ignore", divide="ignore"):
             t = mean / (sd / math.sqrt(n))
         y = x - mean                                                        # impose the null
-        y2 = y * y
+        y2 = y * y if fast is None else None
         # tie classes of y (a resample of tied values is degenerate too)
         inverse = [np.unique(y[:, k], return_inverse=True)[1].ravel()
                    for k in range(y.shape[1])]
-        if any(inv.max() < n - 1 for inv in inverse):
+        if fast is None and any(inv.max() < n - 1 for inv in inverse):
             from scipy import sparse           # (only for tied values: ~15 ms to import)
         classes = [None if inv.max() == n - 1 else sparse.csr_matrix(
             (np.ones(n), (np.arange(n), inv)), shape=(n, int(inv.max()) + 1))
-            for inv in inverse]
+            for inv in (inverse if fast is None else ())]
         hits = np.zeros(y.shape[1], dtype=np.int64)
         kept = np.zeros(y.shape[1], dtype=np.int64)
-        if fast is not None:      # numba loaded: sums over each resample's draws, no counts
-            tie_class = np.array(inverse, dtype=np.int64).reshape(len(inverse), n)
-            has_ties = np.array([c is not None for c in classes], dtype=bool)
-            with np.errstate(invalid="ignore"):
-                thr = np.abs(t) * (1 - _REL_TOL)
-            yc, y2c = np.ascontiguousarray(y), np.ascontiguousarray(y2)
-            sd_ = np.asarray(sd, dtype=float)
     if part:                      # windows with some of the pairs: zeros on the others
         W = len(part)
         ok = np.column_stack([np.isfinite(w.car) for w in part])            # (N, W)
@@ -1413,12 +1493,14 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
             thr_p = np.abs(t_p) * (1 - _REL_TOL)
         y_p = np.column_stack([np.where(ok[:, k], w.car - mean_p[k], 0.0)
                                for k, w in enumerate(part)])
-        y2_p = y_p * y_p
-        stacked = np.column_stack([y_p, y2_p, okf])
+        if fast is None:
+            stacked = np.column_stack([y_p, y_p * y_p, okf])
         # tie classes over a window's own pairs; without ties each pair is its own class
+        inverse_p = [np.unique(y_p[ok[:, k], k], return_inverse=True)[1].ravel()
+                     for k in range(W)]
         classes_p = []
-        for k in range(W):
-            inv = np.unique(y_p[ok[:, k], k], return_inverse=True)[1].ravel()
+        for k in range(W if fast is None else 0):
+            inv = inverse_p[k]
             if inv.max() == n_w[k] - 1:
                 classes_p.append(None)
                 continue
@@ -1428,16 +1510,39 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
                 shape=(N, int(inv.max()) + 1)))
         hits_p = np.zeros(W, dtype=np.int64)
         kept_p = np.zeros(W, dtype=np.int64)
-    for b0 in range(0, ctx.n_boot if (wins or part) else 0, step):
+    if fast is not None:
+        # numba: every window (all pairs or some) in one walk over each resample's draws,
+        # no count matrices; the same draws, resamples and tests as the loop below
+        ys, members, cls, sds, thrs = [], [], [], [], []
+        if wins:
+            ys.append(y)
+            members.append(np.ones(y.shape, np.uint8))
+            cls.append(np.column_stack(inverse))
+            sds.append(np.asarray(sd, dtype=float))
+            with np.errstate(invalid="ignore"):
+                thrs.append(np.abs(t) * (1 - _REL_TOL))
+        if part:
+            ys.append(y_p)
+            members.append(ok.astype(np.uint8))
+            cp = np.full((N, W), -1, dtype=np.int64)
+            for k in range(W):
+                cp[ok[:, k], k] = inverse_p[k]
+            cls.append(cp)
+            sds.append(np.asarray(sd_p, dtype=float))
+            thrs.append(thr_p)
+        h, kp = fast.bootstrap_counts(rng, n, ctx.n_boot, step, np.column_stack(ys),
+                                      np.column_stack(members), np.column_stack(cls),
+                                      np.concatenate(sds), np.concatenate(thrs), _REL_TOL)
+        nf = y.shape[1] if wins else 0
+        if wins:
+            hits, kept = h[:nf], kp[:nf]
+        if part:
+            hits_p, kept_p = h[nf:], kp[nf:]
+    for b0 in range(0, ctx.n_boot if (wins or part) and fast is None else 0, step):
         c = min(step, ctx.n_boot - b0)
         idx = rng.integers(0, n, size=(c, n))
         counts = None
-        if wins and fast is not None:
-            h, kp = fast.bootstrap_counts(idx, yc, y2c, tie_class, has_ties, sd_, thr,
-                                          _REL_TOL)
-            hits += h
-            kept += kp
-        elif wins:
+        if wins:
             counts = np.bincount((idx + (np.arange(c) * n)[:, None]).ravel(),
                                  minlength=c * n).reshape(c, n).astype(float)
             s1 = counts @ y
@@ -1508,6 +1613,8 @@ _TESTS = {
     "bootstrap": _test_bootstrap,
 }
 assert tuple(_TESTS) == ALL_GROUP_TESTS
+#: a withheld test's row (estimate, dof, n, note) without its statistic, where that is costly
+_WITHHELD = {"bw_cda": _withheld_bw_cda, "kp_patell": _withheld_kp_patell}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1555,7 +1662,8 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
     rows = []
     for w in windows:
         for name in tests:
-            est, stat, dof, p, n, *note = _TESTS[name](ctx, w)
+            test = _WITHHELD.get(name, _TESTS[name]) if name in withheld else _TESTS[name]
+            est, stat, dof, p, n, *note = test(ctx, w)
             note = note[0] if note else ""
             if 0 < n < min_n.get(name, 0):
                 stat, p = _NAN, _NAN

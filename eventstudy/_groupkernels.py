@@ -1,0 +1,611 @@
+"""numba kernels of the group battery (eventstudy.inference): the group bootstrap, the
+Kolari-Pynnonen date sums and Brown-Warner's estimation AAR. Loaded only through
+`inference._group_kernels()` (the `fastpath.kernels_if_loaded` gate), so a small study never
+imports numba; the numpy code in `inference` stays the reference and the fallback.
+
+Kernels are `nogil` and never `parallel`: the callers split the work into fixed chunks (of
+resamples, of pairs or of rows) run on `executors.kernel_threads()` threads and combine the
+chunks in a fixed order, so a result never depends on the thread count or timing."""
+from __future__ import annotations
+
+import concurrent.futures as cf
+
+import numba
+import numpy as np
+from numba.core import cgutils, types
+from numba.core.cgutils import ir   # llvmlite.ir, as numba uses it (numba is the dependency)
+from numba.extending import intrinsic
+
+_NO_DATE = np.iinfo(np.int64).min
+#: draws (pairs x resamples) from which a group's bootstrap counts on several threads: the
+#: engine already runs the smaller groups' batteries side by side
+BOOT_THREAD_MIN_DRAWS = 1 << 24
+#: cells (rows x pairs, or z's entries) from which the other kernels run on several threads
+THREAD_MIN_CELLS = 1 << 22
+#: BW's AAR from the kernel from this many cells (rows x selected pairs) up: below, numpy's
+#: (rows x pairs) temporaries stay in cache and it is as fast (5,000 pairs x 262 days)
+AAR_MIN_CELLS = 1 << 22
+#: a bootstrap table (pairs x windows) above this many bytes is read with prefetches, this many
+#: draws ahead (measured: 500,000 pairs x 9 windows 11.7 -> 8.1 ns per draw; no gain in cache)
+PREFETCH_MIN_BYTES = 2 << 20
+PREFETCH_AHEAD = 16
+
+
+def _threads() -> int:
+    from eventstudy.executors import kernel_threads
+    return kernel_threads()
+
+
+def _run(fn, chunks, threads: int) -> list:
+    """``fn(chunk)`` for every chunk, in order, on `threads` threads (1: here)."""
+    if threads < 2 or len(chunks) < 2:
+        return [fn(c) for c in chunks]
+    with cf.ThreadPoolExecutor(min(threads, len(chunks)),
+                               thread_name_prefix="eventstudy-group") as pool:
+        return list(pool.map(fn, chunks))
+
+
+# --------------------------------------------------------------------------------------------
+# the group bootstrap
+# --------------------------------------------------------------------------------------------
+
+@intrinsic
+def _prefetch(typingctx, arr, idx):
+    """Hint the CPU to fetch arr[idx] (a 1-d array) into cache: a resample's draws are known
+    ahead, so the rows of a table bigger than the cache are asked for before they are read."""
+    sig = types.void(arr, idx)
+
+    def codegen(context, builder, signature, args):
+        aryty = signature.args[0]
+        ary = context.make_array(aryty)(context, builder, args[0])
+        ptr = cgutils.get_item_pointer(context, builder, aryty, ary, [args[1]],
+                                       wraparound=False)
+        i8p, i32 = ir.IntType(8).as_pointer(), ir.IntType(32)
+        fn = cgutils.get_or_insert_function(
+            builder.module, ir.FunctionType(ir.VoidType(), [i8p, i32, i32, i32]),
+            "llvm.prefetch.p0")
+        builder.call(fn, [builder.bitcast(ptr, i8p), i32(0), i32(3), i32(1)])
+        return context.get_dummy_value()
+    return sig, codegen
+
+
+@intrinsic
+def _lcg_step(typingctx, hi, lo, ihi, ilo):
+    """PCG64's state step, state * multiplier + increment mod 2^128, in LLVM's native 128-bit
+    integers; returns the new (high, low) 64-bit halves."""
+    u64 = types.uint64
+    sig = types.UniTuple(u64, 2)(u64, u64, u64, u64)
+
+    def codegen(context, builder, signature, args):
+        i64, i128 = ir.IntType(64), ir.IntType(128)
+
+        def join(h, lo_):
+            return builder.or_(builder.shl(builder.zext(h, i128), ir.Constant(i128, 64)),
+                               builder.zext(lo_, i128))
+        state = builder.add(builder.mul(join(args[0], args[1]),
+                                        ir.Constant(i128, 0x2360ED051FC65DA44385DF649FCCF645)),
+                            join(args[2], args[3]))
+        high = builder.trunc(builder.lshr(state, ir.Constant(i128, 64)), i64)
+        return context.make_tuple(builder, signature.return_type,
+                                  [high, builder.trunc(state, i64)])
+    return sig, codegen
+
+
+@numba.njit(cache=True, nogil=True)
+def _one_class(idx_row, k, cls):
+    """Do the draws of one resample that fall on window k's pairs lie in one tie class?"""
+    first = -1
+    for i in range(idx_row.shape[0]):
+        c = cls[idx_row[i], k]
+        if c < 0:
+            continue
+        if first < 0:
+            first = c
+        elif c != first:
+            return False
+    return True
+
+
+@numba.njit(cache=True, nogil=True)
+def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb, ahead):
+    """One resample (the draws `row`) for every window at once: its draws walked once, in
+    draw order, adding per window the sum and sum of squares (`y` is 0 off the window, so the
+    sums need no branch) and taking from the size n the draws on pairs off the window
+    (`miss_k[miss_ptr[j]:miss_ptr[j + 1]]`: the windows pair j lacks, mostly none). Adds to
+    `hits` / `kept` (per window) whether it is kept (size >= 2, spread above rel_tol * sd, not
+    all of one tie class) and whether its |t| reaches `thr`.
+
+    The tie-class walk (`cls`: class within the window, -1 off it) is only needed where the
+    computed variance is within rounding of 0: draws all of one class have variance exactly
+    0, whose computed value is below 8 k eps s2 / (k - 1) (sequential sums of k terms)."""
+    n = row.shape[0]
+    W = y.shape[1]
+    s1[:] = 0.0
+    s2[:] = 0.0
+    kb[:] = n
+    yf = y.ravel()
+    for i in range(n):
+        if ahead > 0 and i + ahead < n:      # a big table: ask for a later draw's row now
+            a = row[i + ahead] * W
+            _prefetch(yf, a)
+            _prefetch(yf, a + W - 1)
+        j = row[i]
+        for k in range(W):
+            v = y[j, k]
+            s1[k] += v
+            s2[k] += v * v
+        for e in range(miss_ptr[j], miss_ptr[j + 1]):
+            kb[miss_k[e]] -= 1
+    for k in range(W):
+        m = kb[k]
+        if m < 2:
+            continue
+        mb = s1[k] / m
+        vb = (s2[k] - s1[k] * mb) / (m - 1)
+        sb = np.sqrt(max(vb, 0.0))
+        if not sb > rel_tol * sd[k]:
+            continue
+        if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * s2[k]:
+            if _one_class(row, k, cls):
+                continue
+        kept[k] += 1
+        tb = mb / (sb / np.sqrt(m))
+        if np.abs(tb) >= thr[k]:
+            hits[k] += 1
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_block(idx, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, ahead):
+    """:func:`_resample` for each row of draws of `idx`."""
+    W = y.shape[1]
+    s1, s2, kb = np.zeros(W), np.zeros(W), np.zeros(W, np.int64)
+    for b in range(idx.shape[0]):
+        _resample(idx[b], y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb,
+                  ahead)
+
+
+# numpy's default generator, PCG64 (XSL-RR 128/64), and Generator.integers(0, n) for n <= 2^32:
+# Lemire's bounded 32-bit draws from the generator's 32-bit outputs (the low then the high
+# half of each 64-bit output, the half left over kept in the generator's state between calls,
+# so the stream does not depend on how it is cut into blocks). The tests hold it equal to
+# numpy's draws, bit for bit.
+_U = np.uint64
+_M32 = _U(0xFFFFFFFF)
+
+
+@numba.njit(cache=True, nogil=True)
+def _draw(st, n, out):
+    """Fill `out` (1-d int64) with integers(0, n) draws; `st` (uint64[6]: state high, low,
+    increment high, low, has_uint32, uinteger) is advanced in place."""
+    hi, lo, ihi, ilo, has, buf = st[0], st[1], st[2], st[3], st[4], st[5]
+    excl = _U(n)
+    threshold = (_M32 - _U(n - 1)) % excl
+    for i in range(out.shape[0]):
+        while True:
+            if has != _U(0):
+                has = _U(0)
+                x = buf
+            else:
+                hi, lo = _lcg_step(hi, lo, ihi, ilo)
+                xs = hi ^ lo
+                rot = hi >> _U(58)
+                r64 = (xs >> rot) | (xs << ((_U(64) - rot) & _U(63)))
+                has = _U(1)
+                buf = r64 >> _U(32)
+                x = r64 & _M32
+            m = x * excl
+            if (m & _M32) >= threshold:
+                break
+        out[i] = np.int64(m >> _U(32))
+    st[0], st[1], st[2], st[3], st[4], st[5] = hi, lo, ihi, ilo, has, buf
+
+
+@numba.njit(cache=True, nogil=True)
+def draw_block(st, n, out):
+    """`rng.integers(0, n, size=out.shape)` into the C-ordered 2-d `out`."""
+    for b in range(out.shape[0]):
+        _draw(st, n, out[b])
+
+
+@numba.njit(cache=True, nogil=True)
+def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept,
+                    ahead):
+    """`n_rows` resamples drawn here (one row of n draws at a time) and counted: no block of
+    draws is written out and read back."""
+    W = y.shape[1]
+    s1, s2, kb = np.zeros(W), np.zeros(W), np.zeros(W, np.int64)
+    row = np.empty(n, np.int64)
+    for b in range(n_rows):
+        _draw(st, n, row)
+        _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb,
+                  ahead)
+
+
+def pcg_state(rng) -> np.ndarray | None:
+    """The uint64[6] state :func:`_draw` advances, or None if `rng` is not numpy's PCG64."""
+    s = rng.bit_generator.state
+    if s.get("bit_generator") != "PCG64":
+        return None
+    m = (1 << 64) - 1
+    S, inc = s["state"]["state"], s["state"]["inc"]
+    return np.array([S >> 64, S & m, inc >> 64, inc & m, s["has_uint32"], s["uinteger"]],
+                    dtype=np.uint64)
+
+
+def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, thr,
+                     rel_tol: float, threads: int | None = None):
+    """Hits and kept resamples per window for `n_boot` resamples of `n` draws: the stream of
+    `rng.integers(0, n, size=(rows, n))` in blocks of `step` rows (the numpy path's draws),
+    generated here by :func:`_draw` (the same bits, half the time, no block written out) or,
+    for a generator other than PCG64 or n > 2^32, by numpy. On one thread each resample is
+    drawn and counted in one kernel; on more, this thread draws blocks while the pool counts
+    earlier ones (each cut into fixed pieces of rows). Hits and kept counts are integers:
+    their sums do not depend on the order."""
+    if threads is None:
+        threads = _threads() if n * n_boot >= BOOT_THREAD_MIN_DRAWS else 1
+    W = y.shape[1]
+    y = np.ascontiguousarray(y, dtype=float)
+    off_r, off_k = np.nonzero(~np.asarray(member, dtype=bool))     # (pair, window) off it
+    miss_ptr = np.concatenate([[0], np.cumsum(np.bincount(off_r, minlength=n))]).astype(np.int64)
+    miss_k = off_k.astype(np.int64)
+    cls = np.ascontiguousarray(cls, dtype=np.int64)
+    sd = np.ascontiguousarray(sd, dtype=float)
+    thr = np.ascontiguousarray(thr, dtype=float)
+    hits = np.zeros(W, np.int64)
+    kept = np.zeros(W, np.int64)
+    st = pcg_state(rng) if 2 <= n <= 1 << 32 else None
+    ahead = PREFETCH_AHEAD if y.nbytes > PREFETCH_MIN_BYTES else 0
+    if st is not None and threads < 2:
+        bootstrap_drawn(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept,
+                        ahead)
+        return hits, kept
+
+    ring = []                       # blocks of draws reused (fresh pages cost page faults)
+
+    def draws(rows, b):
+        if st is None:
+            return rng.integers(0, n, size=(rows, n))
+        if len(ring) <= b % 4:
+            ring.append(np.empty((step, n), np.int64))
+        out = ring[b % 4][:rows]
+        draw_block(st, n, out)
+        return out
+
+    def count(rows):
+        h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
+        bootstrap_block(rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h, k, ahead)
+        return h, k
+
+    parts = []
+    if threads < 2:
+        for b, b0 in enumerate(range(0, n_boot, step)):
+            parts.append(count(draws(min(step, n_boot - b0), b)))
+    else:
+        with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-boot") as pool:
+            pending = []
+            for b, b0 in enumerate(range(0, n_boot, step)):
+                if len(pending) == 3:         # at most 3 blocks counting, a 4th being drawn
+                    parts.extend(f.result() for f in pending.pop(0))
+                idx = draws(min(step, n_boot - b0), b)
+                cut = np.linspace(0, len(idx), threads + 1).astype(np.int64)
+                pending.append([pool.submit(count, idx[a:e]) for a, e in zip(cut[:-1], cut[1:])
+                                if e > a])
+            for fs in pending:
+                parts.extend(f.result() for f in fs)
+    for h, k in parts:
+        hits += h
+        kept += k
+    return hits, kept
+
+
+# --------------------------------------------------------------------------------------------
+# Brown-Warner: the estimation AAR over a selection of pairs
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _aar_rows(ar, is_est, cols, r0, r1, s, cnt):
+    """Rows r0..r1 of the estimation AAR's sums and counts over the pairs `cols`: a row's
+    values gathered (0 where missing, as the numpy path's array) and summed the way numpy sums
+    a row (pairwise), so the same bits as the numpy path, whatever the split into rows."""
+    n = cols.shape[0]
+    buf = np.empty(n)
+    for r in range(r0, r1):
+        c = 0
+        for q in range(n):
+            p = cols[q]
+            v = ar[r, p]
+            ok = is_est[r, p] and np.isfinite(v)
+            buf[q] = v if ok else 0.0
+            c += ok
+        s[r] = _pairwise_sum(buf, n)
+        cnt[r] = c
+
+
+@numba.njit(cache=True, nogil=True)
+def _aar_days(ar, is_est, cols):
+    """Rows where some pair of `cols` has a finite estimation AR (stops at the first)."""
+    days = 0
+    for r in range(ar.shape[0]):
+        for q in range(cols.shape[0]):
+            p = cols[q]
+            if is_est[r, p] and np.isfinite(ar[r, p]):
+                days += 1
+                break
+    return days
+
+
+_ROWS_PER_CHUNK = 16
+
+
+def aar_sums(g, sel: np.ndarray, threads: int | None = None):
+    """(sums, counts) per row of g's estimation ARs over the selected pairs; rows in fixed
+    chunks on `threads` threads."""
+    D = g.ar.shape[0]
+    cols = np.flatnonzero(sel).astype(np.int64)
+    s = np.zeros(D)
+    cnt = np.zeros(D, np.int64)
+    threads = (_threads() if D * len(cols) >= THREAD_MIN_CELLS else 1) if threads is None else threads
+    _run(lambda r0: _aar_rows(g.ar, g.is_est, cols, r0, min(r0 + _ROWS_PER_CHUNK, D), s, cnt),
+         list(range(0, D, _ROWS_PER_CHUNK)), threads)
+    return s, cnt
+
+
+def aar_days(g, sel: np.ndarray) -> int:
+    return int(_aar_days(g.ar, g.is_est, np.flatnonzero(sel).astype(np.int64)))
+
+
+# --------------------------------------------------------------------------------------------
+# Kolari-Pynnonen: the date-sums rows z and the per-pattern sums
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_leaf(a, lo, n):
+    if n < 8:
+        res = 0.0
+        for i in range(n):
+            res += a[lo + i]
+        return res
+    r0, r1, r2, r3 = a[lo], a[lo + 1], a[lo + 2], a[lo + 3]
+    r4, r5, r6, r7 = a[lo + 4], a[lo + 5], a[lo + 6], a[lo + 7]
+    m = n - n % 8
+    for i in range(8, m, 8):
+        r0 += a[lo + i]
+        r1 += a[lo + i + 1]
+        r2 += a[lo + i + 2]
+        r3 += a[lo + i + 3]
+        r4 += a[lo + i + 4]
+        r5 += a[lo + i + 5]
+        r6 += a[lo + i + 6]
+        r7 += a[lo + i + 7]
+    res = ((r0 + r1) + (r2 + r3)) + ((r4 + r5) + (r6 + r7))
+    for i in range(m, n):
+        res += a[lo + i]
+    return res
+
+
+@numba.njit(cache=True, nogil=True)
+def _pairwise_sum(a, n):
+    """numpy's pairwise summation of a[:n] (what ``x.sum(axis=1)`` does on a C-ordered row:
+    blocks of <= 128 summed in 8 lanes, halves added), so the numpy path's per-pair sums bit
+    for bit. The halving recursion walked with an explicit stack (numba's disk cache does not
+    keep recursive functions)."""
+    if n <= 128:
+        return _pairwise_leaf(a, 0, n)
+    los = np.zeros(64, np.int64)
+    ns = np.zeros(64, np.int64)
+    state = np.zeros(64, np.int64)         # 0: new, 1: left half running, 2: right running
+    left = np.zeros(64)
+    sp = 0
+    ns[0] = n
+    while True:
+        m = ns[sp]
+        if m > 128:
+            state[sp] = 1
+            h = m // 2
+            h -= h % 8
+            los[sp + 1], ns[sp + 1], state[sp + 1] = los[sp], h, 0
+            sp += 1
+            continue
+        val = _pairwise_leaf(a, los[sp], m)
+        while True:                         # hand the value up
+            if sp == 0:
+                return val
+            sp -= 1
+            if state[sp] == 1:              # the left half: start the right one
+                left[sp] = val
+                state[sp] = 2
+                h = ns[sp] // 2
+                h -= h % 8
+                los[sp + 1], ns[sp + 1], state[sp + 1] = los[sp] + h, ns[sp] - h, 0
+                sp += 1
+                break
+            val = left[sp] + val            # the right half: this node is done
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, dmin, dmax):
+    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S) and the
+    ARs' first and last dates; rows outer, so that a row's pairs are read in order."""
+    for r in range(ar.shape[0]):
+        for p in range(c0, c1):
+            if not is_est[r, p]:
+                continue
+            d = cal[pos[p] + r] if use_cal else date[r, p]
+            if d == _NO_DATE:
+                continue
+            S[p] += 1
+            if np.isfinite(ar[r, p]):
+                T[p] += 1
+                if d < dmin[p]:
+                    dmin[p] = d
+                if d > dmax[p]:
+                    dmax[p] = d
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, T, indptr, d0, data, indices, ss):
+    """Each pair's deviations from its mean into its csr row (date order) and their sum of
+    squares. A tile of pairs' ARs is first copied pair-major (zeros where missing, as the
+    numpy path's array) so that the mean is numpy's pairwise sum, bit for bit."""
+    D = ar.shape[0]
+    B = 64                                   # pairs per tile: the tile's copy stays in cache
+    x = np.zeros((B, D))
+    dd = np.empty((B, D), np.int64)
+    for t0 in range(c0, c1, B):
+        t1 = min(t0 + B, c1)
+        x[:, :] = 0.0
+        dd[:, :] = _NO_DATE
+        for r in range(D):
+            for p in range(t0, t1):
+                if not is_est[r, p]:
+                    continue
+                d = cal[pos[p] + r] if use_cal else date[r, p]
+                if d == _NO_DATE:
+                    continue
+                v = ar[r, p]
+                if np.isfinite(v):
+                    x[p - t0, r] = v
+                    dd[p - t0, r] = d
+        for p in range(t0, t1):
+            q = p - t0
+            mean = _pairwise_sum(x[q], D) / max(T[p], 1)
+            k = indptr[p]
+            acc = 0.0
+            for r in range(D):
+                if dd[q, r] != _NO_DATE:
+                    dv = x[q, r] - mean
+                    data[k] = dv
+                    indices[k] = dd[q, r] - d0
+                    k += 1
+                    acc += dv * dv
+            ss[p] = acc
+
+
+@numba.njit(cache=True, nogil=True)
+def _z_scale(data, indptr, scale, c0, c1):
+    for p in range(c0, c1):
+        for k in range(indptr[p], indptr[p + 1]):
+            data[k] = data[k] * scale[p]
+
+
+_PAIRS_PER_CHUNK = 2048
+
+
+def date_sums_rows(g, min_overlap: int, threads: int | None = None):
+    """`inference._date_sums_rows` (z as a csr matrix, q) in passes over the (D, P) arrays, a
+    chunk of pairs at a time (each pair's numbers are its own: any split gives the same bits),
+    with no (pairs x days) temporaries. The means are numpy's bits; the sums of squares are
+    summed in order (numpy: einsum), a last-bit difference in the scale."""
+    from scipy import sparse
+    D, P = g.ar.shape
+    use_cal = g.date is None
+    date = np.zeros((1, 1), np.int64) if use_cal else g.date
+    cal = np.asarray(g.cal, np.int64) if use_cal else np.zeros(1, np.int64)
+    pos = np.asarray(g.pos, np.int64) if use_cal else np.zeros(1, np.int64)
+    chunks = [(c, min(c + _PAIRS_PER_CHUNK, P)) for c in range(0, P, _PAIRS_PER_CHUNK)]
+    threads = (_threads() if D * P >= THREAD_MIN_CELLS else 1) if threads is None else threads
+    T = np.zeros(P, np.int64)
+    S = np.zeros(P, np.int64)
+    dmin = np.full(P, np.iinfo(np.int64).max)
+    dmax = np.full(P, np.iinfo(np.int64).min)
+    _run(lambda c: _z_count(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S,
+                            dmin, dmax), chunks, threads)
+    has = T > 0
+    d0 = int(dmin[has].min()) if has.any() else 0
+    width = int(dmax[has].max()) - d0 + 1 if has.any() else 0
+    indptr = np.concatenate([[0], np.cumsum(T)])
+    nnz = int(indptr[-1])
+    data = np.empty(nnz)
+    indices = np.empty(nnz, dtype=np.int32 if width < 2 ** 31 and nnz < 2 ** 31 else np.int64)
+    ss = np.zeros(P)
+    _run(lambda c: _z_fill(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, indptr,
+                           d0, data, indices, ss), chunks, threads)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        scale = np.sqrt(S) / np.sqrt(ss * T)
+    scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
+    _run(lambda c: _z_scale(data, indptr, scale, c[0], c[1]), chunks, threads)
+    z = sparse.csr_matrix((data, indices, indptr), shape=(P, width))
+    return z, ss * scale * scale
+
+
+@numba.njit(cache=True, nogil=True)
+def _pattern_sums(indptr, indices, data, rows, pat, v, order, o0, o1, d0, out):
+    """out[pat] += v * z[row] for the pairs order[o0:o1] (a pattern's pairs in pair order:
+    the sums of scipy's csr product member @ z, in its order)."""
+    for q in range(o0, o1):
+        i = order[q]
+        r = rows[i]
+        g = pat[i]
+        vi = v[i]
+        for k in range(indptr[r], indptr[r + 1]):
+            out[g, indices[k] - d0] += vi * data[k]
+
+
+@numba.njit(cache=True, nogil=True)
+def _date_rows(G, ent_p, ent_d, n_dates):
+    """S[d] = sum of G[p] over the (pattern, date) entries (sorted by date, then pattern)."""
+    S = np.zeros((n_dates, G.shape[1]))
+    for e in range(ent_p.shape[0]):
+        d = ent_d[e]
+        p = ent_p[e]
+        for t in range(G.shape[1]):
+            S[d, t] += G[p, t]
+    return S
+
+
+def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
+                    no_date, threads: int | None = None) -> float:
+    """sum_{d,t} (sum_i v_i [pair i has event date d] z_it)^2 over the selected `rows` of z:
+    first per pattern of event dates (`pat`), each pattern's row summed in pair order by one
+    thread (patterns split over threads: the same bits for any split), then per date."""
+    order = np.argsort(pat, kind="stable")
+    n = len(order)
+    threads = (_threads() if z.nnz >= THREAD_MIN_CELLS else 1) if threads is None else threads
+    G = np.zeros((n_pat, width))
+    # cut the pattern-sorted pairs into pieces at pattern boundaries
+    cuts = [0]
+    if threads > 1:
+        bounds = np.flatnonzero(np.diff(pat[order])) + 1
+        for c in np.linspace(0, n, 4 * threads + 1)[1:-1].astype(np.int64):
+            b = bounds[np.searchsorted(bounds, c):][:1]
+            if len(b) and b[0] > cuts[-1]:
+                cuts.append(int(b[0]))
+    cuts.append(n)
+    idx = z.indices
+    _run(lambda c: _pattern_sums(z.indptr, idx, z.data, rows, pat, v, order, c[0], c[1], d0,
+                                 G), list(zip(cuts[:-1], cuts[1:])), threads)
+    has = patterns != no_date
+    dates = np.unique(patterns[has])
+    pr, pc = np.nonzero(has)
+    dc = np.searchsorted(dates, patterns[pr, pc])
+    ent = np.unique(dc.astype(np.int64) * max(n_pat, 1) + pr)      # by date, then pattern
+    S = _date_rows(G, ent % max(n_pat, 1), ent // max(n_pat, 1), len(dates))
+    return float(np.sum(S * S))
+
+
+# --------------------------------------------------------------------------------------------
+# the generalized sign test: each pair's share of positive estimation ARs
+# --------------------------------------------------------------------------------------------
+
+@numba.njit(cache=True, nogil=True)
+def _positive_counts(ar, is_est, c0, c1, m, pos):
+    for r in range(ar.shape[0]):
+        for p in range(c0, c1):
+            if is_est[r, p]:
+                v = ar[r, p]
+                if np.isfinite(v):
+                    m[p] += 1
+                    if v > 0:
+                        pos[p] += 1
+
+
+def positive_counts(g, threads: int | None = None):
+    """Per pair: finite estimation ARs and positive ones (integer counts: any split of the
+    pairs into chunks gives the same numbers)."""
+    D, P = g.ar.shape
+    m = np.zeros(P, np.int64)
+    pos = np.zeros(P, np.int64)
+    chunks = [(c, min(c + 8 * _PAIRS_PER_CHUNK, P)) for c in range(0, P, 8 * _PAIRS_PER_CHUNK)]
+    threads = (_threads() if D * P >= THREAD_MIN_CELLS else 1) if threads is None else threads
+    _run(lambda c: _positive_counts(g.ar, g.is_est, c[0], c[1], m, pos), chunks, threads)
+    return m, pos

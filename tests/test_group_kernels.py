@@ -1,0 +1,409 @@
+"""The group battery's numba kernels (eventstudy/_groupkernels.py) against the numpy path, and
+withheld tests that are not computed.
+
+The kernels: the group bootstrap (every window in one walk over each resample's draws), the
+Kolari-Pynnonen date sums (z rows, per-pattern sums) and Brown-Warner's estimation AAR. The
+numpy path is the reference: the same frames to 1e-12 (the kernels sum in another order), the
+same bootstrap p-values (integer counts of the same resamples), the same bits for 1 and 2
+threads."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from eventstudy import inference
+from eventstudy.inference import ALL_GROUP_TESTS, GroupMatrix, WindowCars, group_tests_matrix
+
+WINDOWS = [(-1, 1), (0, 0), (1, 1), (0, 2), (-2, 2)]
+
+
+def _group(rng, n_ev=4, n_sec=6, T=60, gaps=0.03, missing=0.05, ties=False, compact=False):
+    """Pairs of n_ev events x n_sec securities on one calendar (events a few days apart, so
+    windows overlap in calendar time), with estimation gaps, missing event bars (daily
+    windows lack pairs), optionally tied CARs; as from_arrays or the engine's compact form."""
+    days = np.arange(-T - 3, 4)
+    D = len(days)
+    est = days < -3
+    day0 = np.sort(rng.choice(np.arange(T + 10, T + 40), n_ev, replace=False))
+    n_cal = int(day0.max()) + 10
+    f = rng.standard_normal(n_cal) * 0.01
+    e = 0.6 * f[:, None] + 0.01 * rng.standard_normal((n_cal, n_sec))
+    pos = np.repeat(day0 + days[0], n_sec)                    # pair's row 0 on the calendar
+    P = n_ev * n_sec
+    ar = e[pos[None, :] + np.arange(D)[:, None], np.tile(np.arange(n_sec), n_ev)[None, :]]
+    if ties:
+        ar = np.round(ar, 3)
+    ar[est[:, None] & (rng.random((D, P)) < gaps)] = np.nan
+    is_est = np.broadcast_to(est[:, None], (D, P)).copy()
+    is_evt = ~is_est & (rng.random((D, P)) >= missing)
+    ar[~is_est & ~is_evt] = np.nan
+    T_i = np.isfinite(np.where(is_est, ar, np.nan)).sum(0)
+    s2 = np.nanvar(np.where(is_est, ar, np.nan), axis=0, ddof=1)
+    var = np.where(is_est, s2, s2 * (1 + 1 / T_i))
+    keys = pd.MultiIndex.from_product([[f"E{i:03d}" for i in range(n_ev)],
+                                       [f"S{j:03d}" for j in range(n_sec)]],
+                                      names=["event_id", "series"])
+    cal = np.arange(n_cal, dtype=np.int64) + 19_000
+    if compact:
+        g = GroupMatrix.compact(keys, days, ar, is_est, is_evt, T_i - 1.0, var=var, cal=cal,
+                                pos=pos.astype(np.int64))
+    else:
+        date = np.where(is_est | is_evt, cal[pos[None, :] + np.arange(D)[:, None]],
+                        np.iinfo(np.int64).min)
+        g = GroupMatrix.from_arrays(keys, days, ar, var, is_est, is_evt, date, T_i - 1.0)
+    wins = []
+    for a, b in WINDOWS:
+        if a == b:
+            wins.append(WindowCars.from_day(g, a))
+            continue
+        rows = (days >= a) & (days <= b)
+        L = float(rows.sum())
+        car = np.where(is_evt[rows], ar[rows], 0.0).sum(0)
+        if ties:
+            car = np.round(car, 2)
+        wins.append(WindowCars(a, b, car, s2 * (L + L * L / T_i), T_i - 1.0, np.full(P, L)))
+    return g, wins
+
+
+def _battery(g, wins, monkeypatch, fast, **kw):
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on" if fast else "off")
+    if fast:
+        from eventstudy import _groupkernels as gk
+        monkeypatch.setattr(gk, "AAR_MIN_CELLS", 0)            # the kernel at any size
+    kw = {"min_n": {}, "oversized": (), "n_boot": 299, "seed": 3, **kw}
+    import dataclasses
+    return group_tests_matrix(dataclasses.replace(g, _shared=None), wins, **kw)
+
+
+def _same_frames(a: pd.DataFrame, b: pd.DataFrame, rtol: float = 1e-12):
+    assert list(a.columns) == list(b.columns)
+    for c in ("window_start", "window_end", "test", "n", "note"):
+        assert a[c].tolist() == b[c].tolist(), c
+    for c in ("estimate", "statistic", "dof"):
+        np.testing.assert_allclose(b[c], a[c], rtol=rtol, atol=0, equal_nan=True, err_msg=c)
+    boot = (a.test == "bootstrap").to_numpy()
+    np.testing.assert_array_equal(b.p_value[boot], a.p_value[boot])   # the same resamples
+    np.testing.assert_allclose(b.p_value, a.p_value, rtol=1e-10, atol=1e-300, equal_nan=True)
+
+
+# --------------------------------------------------------------------------------------------
+# withheld tests
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("oversized", [None, ()])
+@pytest.mark.parametrize("kp_exact_max", [2000, 5])
+def test_withheld_rows_are_todays_rows_without_computing_the_statistic(monkeypatch, oversized,
+                                                                       kp_exact_max):
+    g, wins = _group(np.random.default_rng(1))
+    kw = dict(n_boot=99, kp_exact_max=kp_exact_max, oversized=oversized)
+    new = group_tests_matrix(g, wins, **kw)
+    monkeypatch.setattr(inference, "_WITHHELD", {})          # every statistic computed
+    old = group_tests_matrix(g, wins, **kw)
+    pd.testing.assert_frame_equal(new, old)
+    bw = new[new.test == "bw_cda"]
+    assert bw.dof.notna().all() and (bw.n > 0).all()
+    kp = new[new.test == "kp_patell"]
+    if oversized is None:
+        assert kp.statistic.isna().all() and bw.statistic.isna().all()
+    else:
+        assert kp.statistic.notna().all() and bw.statistic.notna().all()
+    assert kp.note.str.contains("KP r-bar from date sums").all() == (kp_exact_max == 5)
+
+
+def test_withheld_tests_skip_the_costly_parts(monkeypatch):
+    g, wins = _group(np.random.default_rng(2))
+
+    def boom(*a, **k):
+        raise AssertionError("computed a withheld statistic")
+    monkeypatch.setattr(inference, "_aar_sd", boom)
+    monkeypatch.setattr(inference, "_date_sums_rbar", boom)
+    monkeypatch.setattr(inference, "_mean_correlation", boom)
+    out = group_tests_matrix(g, wins, n_boot=99, kp_exact_max=5,
+                             tests=["bw_cda", "kp_patell", "patell"])
+    assert out.statistic.isna().all() and out.estimate.notna().all()
+    with pytest.raises(AssertionError, match="withheld"):
+        group_tests_matrix(g, wins, n_boot=99, kp_exact_max=5, tests=["bw_cda"], oversized=())
+
+
+def test_withheld_bw_cda_with_one_estimation_day_has_no_dof(monkeypatch):
+    g, wins = _group(np.random.default_rng(4))
+    g.ar[:-5] = np.nan                                 # estimation ARs gone but the last one
+    g.ar[np.flatnonzero(g.is_est[:, 0])[-1]] = 0.01
+    new = group_tests_matrix(g, wins, n_boot=99, tests=["bw_cda"])
+    monkeypatch.setattr(inference, "_WITHHELD", {})
+    old = group_tests_matrix(g, wins, n_boot=99, tests=["bw_cda"])
+    pd.testing.assert_frame_equal(new, old)
+    assert new.dof.isna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# kernels against the numpy path
+# --------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("ties", [False, True])
+@pytest.mark.parametrize("mode", ["overlap", "estimation"])
+def test_battery_with_kernels_equals_the_numpy_path(monkeypatch, compact, ties, mode):
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(5), compact=compact, ties=ties)
+    kw = dict(kp_exact_max=5, kp_correlation=mode)
+    ref = _battery(g, wins, monkeypatch, False, **kw)
+    new = _battery(g, wins, monkeypatch, True, **kw)
+    _same_frames(ref, new)
+    assert ref.p_value[ref.test == "bootstrap"].notna().all()
+    assert ref.note[ref.test == "kp_bmp"].str.contains("date sums").all()
+
+
+@pytest.mark.parametrize("n_pairs", [0, 1, 2, 3])
+def test_kernels_on_tiny_groups(monkeypatch, n_pairs):
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(6), n_ev=1, n_sec=max(n_pairs, 1))
+    if n_pairs == 0:
+        g, wins = g.take([]), [w.take([]) for w in wins]
+    ref = _battery(g, wins, monkeypatch, False, kp_exact_max=1)
+    new = _battery(g, wins, monkeypatch, True, kp_exact_max=1)
+    _same_frames(ref, new)
+    assert (ref.n <= n_pairs).all()
+
+
+def test_kernels_with_windows_lacking_pairs_and_all_nan_days(monkeypatch):
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(7), n_ev=3, n_sec=9, missing=0.3)
+    g.ar[5] = np.nan                                           # an estimation day nobody has
+    wins[1].car[:] = np.nan                                    # a window no pair has
+    wins[2].car[:-1] = np.nan                                  # ... one pair has
+    wins[3].car[::2] = np.nan                                  # ... half the pairs have
+    ref = _battery(g, wins, monkeypatch, False, kp_exact_max=2)
+    new = _battery(g, wins, monkeypatch, True, kp_exact_max=2)
+    _same_frames(ref, new)
+    boot = ref[ref.test == "bootstrap"]
+    assert boot.p_value.notna().sum() >= 3                     # full and part windows
+
+
+def test_bootstrap_p_values_identical_on_a_larger_group(monkeypatch):
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(8), n_ev=10, n_sec=40, missing=0.02, ties=True)
+    ref = _battery(g, wins, monkeypatch, False, tests=["bootstrap"], n_boot=999)
+    new = _battery(g, wins, monkeypatch, True, tests=["bootstrap"], n_boot=999)
+    np.testing.assert_array_equal(new.p_value, ref.p_value)
+    assert ref.p_value.notna().all()
+
+
+def test_bootstrap_tie_rule_catches_resamples_of_one_value(monkeypatch):
+    """Two tied classes of values: many resamples fall in one class; the kernel's rare
+    class walk must drop exactly the resamples the numpy path drops."""
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(9), n_ev=1, n_sec=4)
+    for w in wins:
+        w.car[:] = np.where(np.isfinite(w.car), [0.1, 0.1, 0.1, 0.3][:len(w.car)], np.nan)
+    ref = _battery(g, wins, monkeypatch, False, tests=["bootstrap"], n_boot=499)
+    new = _battery(g, wins, monkeypatch, True, tests=["bootstrap"], n_boot=499)
+    np.testing.assert_array_equal(new.p_value, ref.p_value)
+
+
+def test_thread_count_gives_the_same_bits():
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, wins = _group(np.random.default_rng(10), n_ev=6, n_sec=30, compact=True)
+    P = len(g.keys)
+    sel = np.ones(P, bool)
+    sel[::7] = False
+    one = gk.aar_sums(g, sel, threads=1)
+    two = gk.aar_sums(g, sel, threads=2)
+    for a, b in zip(one, two):
+        np.testing.assert_array_equal(a, b)
+    z1, q1 = gk.date_sums_rows(g, 10, threads=1)
+    old, gk._PAIRS_PER_CHUNK = gk._PAIRS_PER_CHUNK, 7            # many chunks
+    try:
+        z2, q2 = gk.date_sums_rows(g, 10, threads=2)
+    finally:
+        gk._PAIRS_PER_CHUNK = old
+    np.testing.assert_array_equal(z1.toarray(), z2.toarray())
+    np.testing.assert_array_equal(q1, q2)
+    rng = np.random.default_rng(0)
+    rows = np.flatnonzero(sel)
+    pat = rng.integers(0, 5, len(rows))
+    patterns = np.sort(rng.choice(np.arange(19_000, 19_030), (5, 3)), axis=1)
+    v = rng.random(len(rows))
+    t1 = gk.date_sums_total(z1, rows, pat, 5, v, 0, z1.shape[1], patterns, -1, threads=1)
+    t2 = gk.date_sums_total(z1, rows, pat, 5, v, 0, z1.shape[1], patterns, -1, threads=2)
+    assert t1 == t2 and t1 > 0
+    y = rng.standard_normal((P, 3))
+    member = rng.random((P, 3)) > 0.1
+    y[~member] = 0.0
+    cls = np.where(member, np.arange(P)[:, None], -1)
+    sd, thr = np.ones(3), np.full(3, 1.0)
+    a = gk.bootstrap_counts(np.random.default_rng(1), P, 301, 50, y, member, cls, sd, thr,
+                            1e-10, threads=1)
+    b = gk.bootstrap_counts(np.random.default_rng(1), P, 301, 50, y, member, cls, sd, thr,
+                            1e-10, threads=2)
+    np.testing.assert_array_equal(a[0], b[0])
+    np.testing.assert_array_equal(a[1], b[1])
+    assert (a[1] > 200).all() and (a[0] > 0).all()
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_date_sums_rows_kernel_equals_numpy(monkeypatch, compact):
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, _ = _group(np.random.default_rng(11), n_ev=5, n_sec=7, gaps=0.2, compact=compact)
+    g.ar[:, 3] = np.nan                                          # a pair with no residuals
+    g.ar[:, 4] = np.where(np.isfinite(g.ar[:, 4]), 0.02, np.nan)  # ... and one that is flat
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+    z0, q0 = inference._date_sums_rows(g, 30)
+    z1, q1 = gk.date_sums_rows(g, 30)
+    np.testing.assert_array_equal(z1.indptr, z0.indptr)
+    np.testing.assert_array_equal(z1.indices, z0.indices)
+    assert z1.shape == z0.shape
+    np.testing.assert_allclose(z1.data, z0.data, rtol=1e-12, atol=1e-15)
+    np.testing.assert_allclose(q1, q0, rtol=1e-12, atol=0)
+    assert q0[3] == 0 and q0[4] == 0 and (q0 > 0).sum() == len(q0) - 2
+
+
+def test_unique_rows_equals_numpy_unique():
+    rng = np.random.default_rng(12)
+    a = rng.integers(-3, 3, (500, 4)).astype(np.int64)
+    a[::5, 1] = np.iinfo(np.int64).min
+    u0, i0 = np.unique(a, axis=0, return_inverse=True)
+    u1, i1 = inference._unique_rows(a)
+    np.testing.assert_array_equal(u1, u0)
+    np.testing.assert_array_equal(i1, i0.ravel())
+    for shape in ((0, 3), (4, 0)):
+        u, i = inference._unique_rows(np.zeros(shape, np.int64))
+        assert len(i) == shape[0]
+
+
+def test_small_study_without_the_switch_does_not_load_numba_for_the_battery(monkeypatch):
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+    assert inference._group_kernels() is None
+    g, wins = _group(np.random.default_rng(13))
+    out = group_tests_matrix(g, wins, n_boot=99)
+    assert len(out) == len(WINDOWS) * len(ALL_GROUP_TESTS)
+
+
+def test_pairwise_sum_is_numpys_row_sum():
+    pytest.importorskip("numba")
+    from eventstudy._groupkernels import _pairwise_sum
+    rng = np.random.default_rng(14)
+    for D in (0, 1, 7, 8, 9, 128, 129, 262, 1000, 5003):
+        x = rng.standard_normal((5, D)) * 1e3 + 1e-3
+        assert [_pairwise_sum(r, D) for r in x] == x.sum(axis=1).tolist()
+
+
+@pytest.mark.parametrize("n", [2, 3, 7, 2500, 100_003, 3_000_000_019])
+def test_numba_draws_are_numpys_integers(n):
+    """The kernel's PCG64 + Lemire draws are numpy's `integers(0, n)` stream bit for bit,
+    however the stream is cut into blocks (the bootstrap's p-values rest on it)."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    for seed in (0, 1, 12345):
+        rng = np.random.default_rng(seed)
+        cols = min(n, 1000)
+        ref = np.concatenate([rng.integers(0, n, size=(r, cols)) for r in (3, 10, 1, 26)])
+        st = gk.pcg_state(np.random.default_rng(seed))
+        out = np.empty((40, cols), np.int64)
+        for a, b in ((0, 7), (7, 8), (8, 40)):
+            if n <= 1 << 32:
+                gk.draw_block(st, n, out[a:b])
+        if n <= 1 << 32:
+            np.testing.assert_array_equal(out, ref)
+    assert gk.pcg_state(np.random.Generator(np.random.MT19937(1))) is None
+
+
+def test_bootstrap_counts_the_same_fused_blocked_and_with_numpys_draws():
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    rng = np.random.default_rng(15)
+    P = 300
+    y = rng.standard_normal((P, 4))
+    member = rng.random((P, 4)) > 0.05
+    y[~member] = 0.0
+    cls = np.where(member, np.arange(P)[:, None], -1)
+    args = (P, 257, 40, y, member, cls, np.ones(4), np.full(4, 1.5), 1e-10)
+    fused = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=1)
+    blocked = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=2)
+    orig = gk.pcg_state
+    try:
+        gk.pcg_state = lambda rng: None                   # numpy's own draws
+        slow = gk.bootstrap_counts(np.random.default_rng(2), *args, threads=1)
+    finally:
+        gk.pcg_state = orig
+    for a, b in ((fused, blocked), (fused, slow)):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_aar_kernel_equals_the_numpy_path(monkeypatch, compact):
+    """A row summed pairwise, as numpy sums a C-ordered row (numpy's own order depends on the
+    layout `_cols` hands it: pairwise for every pair, in pair order for a subset)."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, _ = _group(np.random.default_rng(16), n_ev=8, n_sec=40, gaps=0.1, compact=compact)
+    g.ar[7] = np.nan                                          # a day nobody has
+    for sel in (np.ones(len(g.keys), bool), np.random.default_rng(1).random(len(g.keys)) > 0.3,
+                np.zeros(len(g.keys), bool)):
+        s, cnt = gk.aar_sums(g, sel)
+        m, n = inference._row_means(np.where(g.is_est[:, sel], g.ar[:, sel], np.nan))
+        np.testing.assert_array_equal(cnt, n)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            np.testing.assert_allclose(np.where(cnt > 0, s / np.maximum(cnt, 1), np.nan), m,
+                                       rtol=1e-12, atol=1e-17)
+        if sel.all():            # numpy sums this one pairwise too: the same bits
+            np.testing.assert_array_equal(s, np.where(np.isfinite(g.ar) & g.is_est, g.ar,
+                                                      0.0).sum(axis=1))
+        monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+        ref = inference._aar_sd(g, sel)
+        monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+        monkeypatch.setattr(gk, "AAR_MIN_CELLS", 0)
+        new = inference._aar_sd(g, sel)
+        assert new[0] == ref[0]
+        np.testing.assert_allclose(new[1], ref[1], rtol=1e-12)
+        assert np.isnan(ref[1]) == (sel.sum() == 0)
+
+
+def test_positive_fractions_kernel_equals_numpy(monkeypatch):
+    pytest.importorskip("numba")
+    g, _ = _group(np.random.default_rng(17), n_ev=5, n_sec=30, gaps=0.2)
+    g.ar[:, 2] = np.nan                                       # a pair without estimation ARs
+    g.ar[g.is_est[:, 3], 3] = 0.0                             # ... and one with only zeros
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
+    ref = inference._positive_fractions(g)
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+    new = inference._positive_fractions(g)
+    np.testing.assert_array_equal(new[0], ref[0])
+    np.testing.assert_array_equal(new[1], ref[1])
+    assert not ref[1][2] and ref[0][3] == 0.0
+
+
+def test_prefetching_changes_no_count(monkeypatch):
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    rng = np.random.default_rng(18)
+    P = 200
+    y = rng.standard_normal((P, 3))
+    args = (P, 157, 30, y, np.ones((P, 3), bool), np.tile(np.arange(P)[:, None], (1, 3)),
+            np.ones(3), np.full(3, 1.0), 1e-10)
+    plain = [gk.bootstrap_counts(np.random.default_rng(4), *args, threads=t) for t in (1, 2)]
+    monkeypatch.setattr(gk, "PREFETCH_MIN_BYTES", 0)
+    fetched = [gk.bootstrap_counts(np.random.default_rng(4), *args, threads=t) for t in (1, 2)]
+    for a, b in zip(plain + fetched, fetched + plain):
+        np.testing.assert_array_equal(a[0], b[0])
+        np.testing.assert_array_equal(a[1], b[1])
+
+
+def test_battery_on_one_and_two_threads_gives_the_same_frame(monkeypatch):
+    """Every kernel on threads (thresholds at 0) or not: the same frame, bit for bit."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, wins = _group(np.random.default_rng(19), n_ev=6, n_sec=20, compact=True)
+    monkeypatch.setattr(gk, "BOOT_THREAD_MIN_DRAWS", 0)
+    monkeypatch.setattr(gk, "THREAD_MIN_CELLS", 0)
+    monkeypatch.setattr(gk, "_PAIRS_PER_CHUNK", 16)
+    frames = []
+    for threads in (1, 2):
+        monkeypatch.setattr(gk, "_threads", lambda t=threads: t)
+        frames.append(_battery(g, wins, monkeypatch, True, kp_exact_max=5))
+    pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
+    assert frames[0].statistic.notna().sum() > len(WINDOWS) * 10
