@@ -875,9 +875,17 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     # with the ARs on disk, the AAR's inputs come from the arrays: reading them back from the
     # temporary dataset wrote and read every AR row (~300 s at 5,000 x 100)
-    aar = (group_aar(frames["ar"] if ar_store is None
-                     else _aar_input(pairs, results, models, config), groups)
-           if groups else pd.DataFrame(columns=AAR_COLUMNS))
+    # the group matrices and the batteries' per-pair work are done with: free them before
+    # the AAR (at 5,000 x 100 they are GBs, and the AAR's input came on top of them)
+    gm = battery = None
+    kernels = fastpath.kernels_if_loaded()
+    if not groups:
+        aar = pd.DataFrame(columns=AAR_COLUMNS)
+    elif kernels is not None:       # from the arrays: no AR rows, no merge of them per group
+        aar = _aar_arrays(pairs, results, models, config, groups, member_of, kernels)
+    else:
+        aar = group_aar(frames["ar"] if ar_store is None
+                        else _aar_input(pairs, results, models, config), groups)
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
@@ -1389,6 +1397,58 @@ def _aar_input(pairs, results, models, config) -> pd.DataFrame:
                 "model": m, "rel_day": b.rel[j][wj], "abnormal_return": abnormal[pi, wj],
                 "ar_se": ar_se, "car_path": path, "car_path_se": path_se}))
     return _ordered(parts, AAR_INPUT)
+
+
+def _aar_arrays(pairs, results, models, config, groups, member_of, kernels) -> pd.DataFrame:
+    """`group_aar` of the AR rows, bit for bit, from the blocks' arrays: each model's window
+    arrays once as (pairs x days) matrices (NaN where a pair has no row), then each group's
+    sums over its member pairs in pair order (`_fastkernels.group_day_sums`, Kahan as pandas'
+    groupby). At 500,000 pairs the AR frame and its merge with the groups' members were
+    ~2 GB of rows; these matrices are ~350 MB."""
+    P = len(pairs)
+    wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
+    W = len(wrel)
+    members = [np.flatnonzero(mask) for _, mask in member_of]
+    parts = []                  # (group rank, model, stats (7, W))
+    for m in models:
+        ar, ar_var, path, path_var = (np.full((P, W), np.nan) for _ in range(4))
+        has = np.zeros((P, W), bool)
+        for part, r, b, _ in results[m]:
+            s = np.flatnonzero(r.reason == "")
+            if not len(s):
+                continue
+            pk = part[s]
+            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+            j, pi, wj, ar_se, cpath, path_se = _ar_rows(config, r, b, s, abnormal)
+            at = (pk[pi], wj)
+            has[at] = True
+            ar[at], ar_var[at] = abnormal[pi, wj], ar_se ** 2
+            path[at], path_var[at] = cpath, path_se ** 2
+        for g, rows in enumerate(members):
+            parts.append((g, m, kernels.group_day_sums(rows, ar, ar_var, path, path_var, has)))
+        del ar, ar_var, path, path_var, has
+    cols = {k: [] for k in ("_g", "group", "model", "rel_day", "n", "aar", "aar_se", "caar",
+                            "caar_se")}
+    for g, m, st in parts:
+        d = np.flatnonzero(st[0] > 0)
+        n_a, n_c = st[1, d].astype(np.int64), st[4, d].astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["aar"].append(np.where(n_a > 0, st[2, d] / n_a, np.nan))
+            cols["aar_se"].append(np.sqrt(st[3, d]) / n_a)
+            cols["caar"].append(np.where(n_c > 0, st[5, d] / n_c, np.nan))
+            cols["caar_se"].append(np.sqrt(st[6, d]) / n_c)
+        cols["n"].append(n_a)
+        cols["rel_day"].append(wrel[d])
+        cols["_g"].append(np.full(len(d), g, np.int64))
+        cols["group"].append(np.full(len(d), groups[g][0], dtype=object))
+        cols["model"].append(np.full(len(d), m, dtype=object))
+    if not parts or not sum(len(v) for v in cols["n"]):
+        return pd.DataFrame(columns=AAR_COLUMNS)
+    frame = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    for k in ("group", "model"):
+        frame[k] = frame[k].astype(str)
+    frame = frame.sort_values(["_g", "model", "rel_day"], kind="stable")
+    return frame[AAR_COLUMNS].reset_index(drop=True)
 
 
 def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:
