@@ -717,6 +717,31 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     pool = cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-slab") \
         if threads > 1 and P > BLOCK_PAIRS else None
     run_slab = pool.submit if pool is not None else executor.submit
+    # on the kernel with groups: each model's group matrices are filled as its blocks complete
+    # and each block's residuals (P x 261 days) dropped then (computed again if
+    # `result.panel` is read), instead of every block's being kept for the groups
+    fills = {m: GroupFill(pairs, config, False) for m in models} if direct and groups else {}
+    remaining = {}         # (model, entry) -> tasks of it still to settle
+    settled = [0]          # pending[:settled[0]] are in `results`
+
+    def settle(wait: bool) -> None:
+        """Take the finished partitions' results, in order (all of them when `wait`)."""
+        while settled[0] < len(pending):
+            m, i, rows, future = pending[settled[0]]
+            if not wait and not future.done():
+                return
+            settled[0] += 1
+            entry = results[m][i]
+            if entry[1] is None or len(rows) == len(entry[1].reason):   # whole: no copy
+                results[m][i] = entry = entry[:1] + (future.result(),) + entry[2:]
+            else:
+                entry[1].put(rows, future.result())
+            remaining[(m, i)] -= 1
+            if m in fills and not remaining[(m, i)]:
+                part, arrays, small, keys = entry
+                fills[m].add(part, arrays, small.result() if isinstance(small, cf.Future)
+                             else small, keys)
+                arrays.resid = None
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         flag_rows = flag_keys(flagged["mask"][key]) if flagged and direct else None
@@ -740,16 +765,19 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                         bar.add_part()
                         future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                         pending.append((m, len(results[m]), rows, future))
+                        remaining[(m, len(results[m]))] = remaining.get(
+                            (m, len(results[m])), 0) + 1
                     computed += len(part)
                     arrays = None if size >= len(part) else PairArrays.empty(
                         len(part), len(rel), len(wrel), len(config.event_windows),
                         est_var=False, resid=bool(groups))
                     results[m].append((part, arrays, small, None))
-                    if not groups:
+                    if not groups or fills:
                         again[(m, len(results[m]) - 1)] = functools.partial(
                             _resid_again, panel, col_of[part], d0[part], rel, excluded[key],
                             regs, flag_rows, flagged["reasons"] if flagged else None, field,
                             m, plain)
+                settle(wait=False)
                 continue
             block = gather(panel, col_of[part], d0[part], rel, excluded[key],
                            flagged["mask"][key] if flagged else None,
@@ -767,6 +795,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     bar.add_part()
                     future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                     pending.append((m, len(results[m]), rows, future))
+                    remaining[(m, len(results[m]))] = remaining.get((m, len(results[m])), 0) + 1
                 bar.advance(int(hit.sum()), part=False)
                 computed += len(todo)
                 reused += int(hit.sum())
@@ -776,12 +805,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             for m in models:
                 results[m][-1] = results[m][-1][:2] + (small,) + results[m][-1][3:]
     try:
-        for m, i, rows, future in pending:
-            entry = results[m][i]
-            if entry[1] is None or len(rows) == len(entry[1].reason):   # whole: no copy
-                results[m][i] = entry[:1] + (future.result(),) + entry[2:]
-            else:
-                entry[1].put(rows, future.result())
+        settle(wait=True)
     except BaseException:
         for *_, future in pending:
             future.cancel()
@@ -807,7 +831,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]]) if groups else None
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
     for m in models if member_of else ():      # no groups: no group matrices either
-        gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
+        gm, colpos, pair_of_col, pair_key = fills.pop(m).finish() if m in fills \
+            else _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         same_pairs = {}      # groups of the very same pairs (one event: its group and the
         #                      pooled one) get the same rows: a pure function of the pairs
@@ -1284,80 +1309,126 @@ def _car_arrays(P: int, results, config):
 def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
     (event_id, series); each pair's column (-1: not studied), each column's pair, and each
-    column's memo key. The matrices are allocated once and filled a block at a time (no
-    second copy of them). Dates are not a (days x pairs) int64 matrix but each pair's row 0 in
-    one array of its calendars' day numbers; a least-squares model's estimation variances are
-    one sigma^2 per pair, only the event rows' variances are stored per day (at 500,000 pairs
-    each (days x pairs) float64 matrix is 1 GB)."""
-    P = len(pairs)
-    e1 = config.estimation_window[1]
-    lo, hi = pair_span(config)
-    rel = np.arange(lo, hi + 1)
-    span0, span1 = config.event_span
-    studied = np.zeros(P, bool)
-    for part, r, _, _ in results:
-        studied[part[r.reason == ""]] = True
-    idx = np.flatnonzero(studied)
-    ev = pairs["event_id"].to_numpy().astype(str)[idx]
-    se = pairs["series"].to_numpy().astype(str)[idx]
-    order = np.lexsort((se, ev))
-    pair_of_col = idx[order]
-    colpos = np.full(P, -1)
-    colpos[pair_of_col] = np.arange(len(pair_of_col))
-    n, L = len(pair_of_col), len(rel)
-    j = _window_slice(config, rel)
+    column's memo key (`GroupFill`, filled from every block at once)."""
     per_day_var = any(r.est_var is not None for _, r, _, _ in results)
-    AR = np.full((L, n), np.nan)
-    VAR = np.full((L, n), np.nan) if per_day_var else None
-    VAR_EST = np.full(n, np.nan)
-    BAND = np.full((j.stop - j.start, n), np.nan)
-    EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
-    POS = np.zeros(n, np.int64)
-    DOF = np.full(n, np.nan)
-    KEY = np.zeros((2, n), np.uint64)
-    cals, cal_parts, cal_len = {}, [], 0     # distinct calendars, padded by L on each side
-    for part, r, b, keys in results:
+    fill = GroupFill(pairs, config, per_day_var)
+    for entry in results:
+        fill.add(*entry)
+    return fill.finish()
+
+
+class GroupFill:
+    """One model's group matrices, filled a block at a time as the blocks complete (a block's
+    estimation residuals, P x 261 days, can then be dropped: the matrices hold them), and
+    cut to the studied pairs at the end.
+
+    Columns: every pair of the study sorted by (event_id, series); `finish` keeps the studied
+    ones, in place (each row moved left; no second copy of the matrices). Dates are not a
+    (days x pairs) int64 matrix but each pair's row 0 in one array of its calendars' day
+    numbers; a least-squares model's estimation variances are one sigma^2 per pair, only the
+    event rows' variances are stored per day (at 500,000 pairs each (days x pairs) float64
+    matrix is 1 GB). Every column of a studied pair is written whole, so the float matrices
+    are allocated without a fill (`np.empty`: no pass over fresh memory)."""
+
+    def __init__(self, pairs, config, per_day_var: bool):
+        P = len(pairs)
+        self.config, self.per_day_var, self.P = config, per_day_var, P
+        lo, hi = pair_span(config)
+        self.rel = rel = np.arange(lo, hi + 1)
+        self.ev = pairs["event_id"].to_numpy().astype(str)
+        self.se = pairs["series"].to_numpy().astype(str)
+        self.order = np.lexsort((self.se, self.ev))      # column -> pair, all pairs
+        self.col = np.empty(P, np.int64)                 # pair -> column
+        self.col[self.order] = np.arange(P)
+        L = len(rel)
+        self.j = j = _window_slice(config, rel)
+        self.studied = np.zeros(P, bool)
+        self.AR = np.empty((L, P))
+        self.VAR = np.empty((L, P)) if per_day_var else None
+        self.VAR_EST = np.full(P, np.nan)
+        self.BAND = np.empty((j.stop - j.start, P))
+        self.EST, self.EVT = np.zeros((L, P), bool), np.zeros((L, P), bool)
+        self.POS = np.zeros(P, np.int64)
+        self.DOF = np.full(P, np.nan)
+        self.KEY = np.zeros((2, P), np.uint64)
+        self.cals, self.cal_parts, self.cal_len = {}, [], 0   # distinct calendars, padded
+
+    def add(self, part, r, b, keys) -> None:
+        """The studied pairs of one block (`r`: its PairArrays, `b`: its window days)."""
+        config, rel, j, L = self.config, self.rel, self.j, len(self.rel)
+        e1 = config.estimation_window[1]
+        span0, span1 = config.event_span
         s = np.flatnonzero(r.reason == "")
-        c = colpos[part[s]]
+        c = self.col[part[s]]
+        self.studied[part[s]] = True
         jb = _window_slice(config, b.rel)
-        fitted = np.isfinite(r.residuals(s))
+        resid = r.residuals(s)
+        fitted = np.isfinite(resid)
         evt = np.zeros(fitted.shape, bool)
         evt[:, j] = b.exists[s, jb]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
-        ar = np.where(fitted, r.residuals(s), np.nan)
+        ar = np.where(fitted, resid, np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
-        AR[:, c], EST[:, c], EVT[:, c] = ar.T, fitted.T, evt.T
+        self.AR[:, c], self.EST[:, c], self.EVT[:, c] = ar.T, fitted.T, evt.T
         band = np.where(evt[:, j], r.ar_var[s], np.nan)
-        if per_day_var:
+        if self.per_day_var:
             var = np.where(fitted, r.est_variance(s), np.nan)
             var[:, j] = np.where(evt[:, j], band, var[:, j])
-            VAR[:, c] = var.T
+            self.VAR[:, c] = var.T
         else:
-            VAR_EST[c] = r.sigma2[s]
-        BAND[:, c] = band.T
+            self.VAR_EST[c] = r.sigma2[s]
+        self.BAND[:, c] = band.T
         # the dates span_dates gives: the calendar's sessions, NaT (int64 min) off it
-        cal = b.calendar_dates.to_numpy().astype("datetime64[ns]").astype("datetime64[D]") \
+        cal = np.asarray(b.calendar_dates, dtype="datetime64[ns]").astype("datetime64[D]") \
             .view(np.int64)
-        if cal.tobytes() not in cals:
-            cals[cal.tobytes()] = cal_len + L
-            cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
-                                             np.full(L, inference._NO_DATE)]))
-            cal_len += len(cal) + 2 * L
-        pos = b.d0[s] + lo
+        if cal.tobytes() not in self.cals:
+            self.cals[cal.tobytes()] = self.cal_len + L
+            self.cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
+                                                  np.full(L, inference._NO_DATE)]))
+            self.cal_len += len(cal) + 2 * L
+        pos = b.d0[s] + rel[0]
         if len(pos) and (pos.min() < -L or pos.max() >= len(cal)):
             raise ValueError("a pair's day 0 is off its calendar")
-        POS[c] = cals[cal.tobytes()] + pos
-        DOF[c] = r.dof[s]
-        KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
-    keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
-    cal = np.concatenate(cal_parts) if cal_parts else np.full(L, inference._NO_DATE)
-    gm = inference.GroupMatrix.compact(keys, rel, AR, EST, EVT, DOF, var=VAR,
-                                       var_est=None if per_day_var else VAR_EST,
-                                       var_band=None if per_day_var else BAND,
-                                       band=(j.start, j.stop), cal=cal, pos=POS)
-    return gm, colpos, pair_of_col, KEY
+        self.POS[c] = self.cals[cal.tobytes()] + pos
+        self.DOF[c] = r.dof[s]
+        self.KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
+
+    def finish(self):
+        """(GroupMatrix, each pair's column (-1: not studied), each column's pair, memo keys)
+        over the studied pairs; the fill's arrays are handed over (call once)."""
+        keep = np.flatnonzero(self.studied[self.order])       # the studied pairs' columns
+        pair_of_col = self.order[keep]
+        colpos = np.full(self.P, -1)
+        colpos[pair_of_col] = np.arange(len(pair_of_col))
+        cut = lambda a: None if a is None else _keep_columns(a, keep)  # noqa: E731
+        AR, VAR, BAND, EST, EVT = (cut(a) for a in (self.AR, self.VAR, self.BAND, self.EST,
+                                                    self.EVT))
+        self.AR = self.VAR = self.BAND = self.EST = self.EVT = None
+        L = len(self.rel)
+        keys = pd.MultiIndex.from_arrays([self.ev[pair_of_col], self.se[pair_of_col]],
+                                         names=["event_id", "series"])
+        cal = np.concatenate(self.cal_parts) if self.cal_parts \
+            else np.full(L, inference._NO_DATE)
+        gm = inference.GroupMatrix.compact(
+            keys, self.rel, AR, EST, EVT, self.DOF[keep], var=VAR,
+            var_est=None if self.per_day_var else self.VAR_EST[keep],
+            var_band=None if self.per_day_var else BAND, band=(self.j.start, self.j.stop),
+            cal=cal, pos=self.POS[keep])
+        return gm, colpos, pair_of_col, self.KEY[:, keep]
+
+
+def _keep_columns(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """a[:, keep] (keep increasing), moved left within a's own buffer a row at a time: a
+    C-contiguous (rows, len(keep)) view of it, not a second (days x pairs) matrix."""
+    rows, n = a.shape[0], len(keep)
+    if n == a.shape[1]:
+        return a
+    flat = a.reshape(-1)
+    for i in range(rows):            # row i's values are copied out before they are written
+        flat[i * n:(i + 1) * n] = a[i, keep]
+    return flat[:rows * n].reshape(rows, n)
 
 
 def _windows(sub, car, car_var, dof, n_days, inv, config):

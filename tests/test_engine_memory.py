@@ -51,11 +51,18 @@ def runs(tmp_path_factory):
     mp.setenv("EVENTSTUDY_FASTPATH", "on")
     mp.setattr(engine, "BLOCK_PAIRS", 23)          # several blocks per model
     out = {}
-    for name in ("arrays", "frame"):
+    fills = []
+    real = engine._group_matrix        # the matrices built after every block
+    mp.setattr(engine, "_group_matrix", lambda *a: fills.append(1) or real(*a))
+    for name in ("arrays", "gathered", "frame"):
         if name == "frame":          # the reference: group_aar on the AR rows
             mp.setattr(engine.fastpath, "kernels_if_loaded", lambda: None)
+        before = len(fills)
+        # gathered: a memo, so the kernel on gathered blocks, the group matrices built after
+        # every block (the reference of the matrices filled as the slabs complete)
         out[name] = run_study(events, config, offline=True, cache_dir=folder / f"c-{name}",
-                              memoize=False)
+                              memoize=name == "gathered")
+        out[name + "_adds"] = len(fills) - before
     mp.undo()
     return out
 
@@ -67,10 +74,33 @@ def test_the_aar_from_the_arrays_is_the_aar_of_the_ar_rows(runs):
     pd.testing.assert_frame_equal(new, old, check_exact=True)
 
 
-@pytest.mark.parametrize("frame", ["car", "tests", "ar"])
+@pytest.mark.parametrize("frame", ["car", "tests", "ar", "panel"])
 def test_the_other_frames_do_not_move(runs, frame):
     pd.testing.assert_frame_equal(getattr(runs["arrays"], frame),
                                   getattr(runs["frame"], frame), check_exact=True)
+
+
+@pytest.mark.parametrize("frame", ["car", "tests", "aar", "ar", "panel", "skipped"])
+def test_matrices_filled_as_the_slabs_complete_equal_those_built_at_the_end(runs, frame):
+    """The slab path fills the group matrices block by block and drops the residuals
+    (`result.panel` computes them again); the memo path builds them after every block."""
+    assert runs["arrays_adds"] == 0 and runs["gathered_adds"] == len(MODELS)
+    assert len(runs["arrays"].tests.query("group != ''")) > 500
+    pd.testing.assert_frame_equal(getattr(runs["arrays"], frame),
+                                  getattr(runs["gathered"], frame), check_exact=True)
+
+
+def test_keep_columns_moves_the_kept_columns_in_place():
+    rng = np.random.default_rng(1)
+    for rows, cols in ((1, 1), (3, 7), (50, 40), (4, 0)):
+        a = rng.normal(size=(rows, cols))
+        for keep in (np.arange(cols), np.flatnonzero(rng.random(cols) < 0.6),
+                     np.array([], np.int64), np.arange(cols)[-1:]):
+            want = a[:, keep].copy()
+            b = a.copy()
+            got = engine._keep_columns(b, keep)
+            np.testing.assert_array_equal(got, want)
+            assert got.flags.c_contiguous and (got.size == 0 or np.shares_memory(got, b))
 
 
 def _pandas_sums(rows, a, v, c, cv, has):
