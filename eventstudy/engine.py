@@ -1143,22 +1143,32 @@ def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
             out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
         return out
     col = lambda j: lambda q: q[j]  # noqa: E731
-    pair = rows(col(0), col(0), np.int64)
-    blank = _col(_text([""]), np.zeros(total, np.int64))    # (group and note: one array)
-    estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
-    is_t = rows(True, False, bool)
-    with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
-        se_ = np.where(is_t, estimate / statistic, np.nan)
-    return pd.DataFrame({
-        "group": blank, "model": _col(_text(names), rows(col(1), col(1), np.int64)),
-        "event_id": _col(ev, pair), "series": _col(se, pair),
-        "window_start": rows(col(2), col(2), np.int64),
-        "window_end": rows(col(3), col(3), np.int64),
-        "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
-        "estimate": estimate, "se": se_, "statistic": statistic,
-        "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
-        "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64),
-        "note": blank}, copy=False)
+
+    def text_columns():
+        """The string columns (arrow takes) and the windows."""
+        pair = rows(col(0), col(0), np.int64)
+        return {"group": _col(_text([""]), np.zeros(total, np.int64)),
+                "model": _col(_text(names), rows(col(1), col(1), np.int64)),
+                "event_id": _col(ev, pair), "series": _col(se, pair),
+                "window_start": rows(col(2), col(2), np.int64),
+                "window_end": rows(col(3), col(3), np.int64),
+                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64))}
+
+    def number_columns():
+        estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
+        is_t = rows(True, False, bool)
+        with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
+            se_ = np.where(is_t, estimate / statistic, np.nan)
+        return {"estimate": estimate, "se": se_, "statistic": statistic,
+                "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
+                "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64)}
+
+    # two halves of the columns side by side at scale (each a few GB-seconds of fresh
+    # memory and arrow takes, which release the GIL): the same values either way
+    text, numbers = side_by_side(text_columns, number_columns,
+                                 threads=total > 2 * BLOCK_PAIRS and kernel_threads() > 1)
+    out = {**text, **numbers, "note": text["group"]}
+    return pd.DataFrame({k: out[k] for k in TEST_COLUMNS}, copy=False)
 
 
 def _pair_rank(ev, se) -> np.ndarray:
