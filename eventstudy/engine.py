@@ -579,16 +579,47 @@ def _kernel(src, col, r0, last_rel, X, off, todo, config, out: PairArrays, dest)
 _SCRATCH = threading.local()      # a residual buffer per thread, reused block after block
 
 
-def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArrays:
+class ResidBuffers:
+    """Residual buffers (BLOCK_PAIRS x L days) handed from block to block of an in-process
+    study with groups: a block's residuals are read once, into the group matrices
+    (`GroupFill`), and its buffer then serves a later block. A fresh (pairs x 261 days) array
+    per block was 1 GB of new memory per model at 500,000 pairs (its page faults and NaN fill
+    ~19 s at 5,000 x 100, docs/scale-figures.md). The kernel writes a settled pair's
+    estimation columns whole; the other columns are set NaN again when a buffer is reused
+    (the numpy path may have written whole rows)."""
+
+    def __init__(self, L: int, est: slice):
+        self.L, self.est, self.free, self.lock = L, est, [], threading.Lock()
+
+    def take(self, P: int) -> np.ndarray:
+        with self.lock:
+            buf = self.free.pop() if self.free and self.free[-1].shape[0] >= P else None
+        if buf is None:
+            return np.full((max(P, BLOCK_PAIRS), self.L), np.nan)[:P]
+        buf = buf[:P]
+        buf[:, :self.est.start] = np.nan
+        buf[:, self.est.stop:] = np.nan
+        return buf
+
+    def give(self, resid: np.ndarray) -> None:
+        with self.lock:
+            self.free.append(resid.base if resid.base is not None else resid)
+
+
+def study_slab(model: str, sl: Slab, config, keep_resid: bool = True,
+               buffers: ResidBuffers | None = None) -> PairArrays:
     """`study_block` for the pairs of a Slab, the fused kernel reading the panel's rows in
     place (the numbers are `study_block`'s on the fast path: the same kernel on the same
     values; its estimation variances are derived, `PairArrays.est_variance`).
     `keep_resid=False`: the estimation residuals (P x L, 2 GB at a million pairs) are not
-    returned (`resid` None): a study without groups needs them only for `result.panel`."""
+    returned (`resid` None): a study without groups needs them only for `result.panel`.
+    `buffers`: the residuals are written to one of them (the caller gives it back)."""
     P = len(sl.d0)
     w0, w1 = window_span(config)
     out = PairArrays.empty(P, len(sl.rel), w1 - w0 + 1, len(config.event_windows),
-                           est_var=False, resid=keep_resid)
+                           est_var=False, resid=keep_resid and buffers is None)
+    if keep_resid and buffers is not None:
+        out.resid = buffers.take(P)
     if not keep_resid:               # the kernel writes every row it reads (no NaN fill)
         buf = getattr(_SCRATCH, "resid", None)
         if buf is None or buf.shape[0] < P or buf.shape[1] != len(sl.rel):
@@ -721,12 +752,17 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     # and each block's residuals (P x 261 days) dropped then (computed again if
     # `result.panel` is read), instead of every block's being kept for the groups
     fills = {m: GroupFill(pairs, config, False) for m in models} if direct and groups else {}
+    e0 = config.estimation_window[0] - rel[0]
+    buffers = ResidBuffers(len(rel), slice(e0, e0 + config.estimation_window[1]
+                                           - config.estimation_window[0] + 1)) \
+        if fills and (pool is not None or isinstance(executor, InProcess)) else None
     remaining = {}         # (model, entry) -> tasks of it still to settle
     settled = [0]          # pending[:settled[0]] are in `results`
 
-    def settle(wait: bool) -> None:
-        """Take the finished partitions' results, in order (all of them when `wait`)."""
-        while settled[0] < len(pending):
+    def settle(wait: bool, keep: int = 0) -> None:
+        """Take the finished partitions' results, in order; `wait`: all but the last `keep`
+        of them, waiting for them if need be."""
+        while settled[0] < len(pending) - keep:
             m, i, rows, future = pending[settled[0]]
             if not wait and not future.done():
                 return
@@ -741,6 +777,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 part, arrays, small, keys = entry
                 fills[m].add(part, arrays, small.result() if isinstance(small, cf.Future)
                              else small, keys)
+                if buffers is not None:
+                    buffers.give(arrays.resid)
                 arrays.resid = None
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
@@ -761,7 +799,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     for i in range(0, len(part), size):
                         rows = np.arange(i, min(i + size, len(part)))
                         sub = sl if len(rows) == len(part) else sl.take(rows)
-                        future = run_slab(study_slab, m, sub, plain, bool(groups))
+                        future = run_slab(study_slab, m, sub, plain, bool(groups),
+                                          buffers)
                         bar.add_part()
                         future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                         pending.append((m, len(results[m]), rows, future))
@@ -778,6 +817,9 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                             regs, flag_rows, flagged["reasons"] if flagged else None, field,
                             m, plain)
                 settle(wait=False)
+                if buffers is not None:     # a few blocks ahead of the group matrices: so
+                    #                         many residual buffers in use, not one a block
+                    settle(wait=True, keep=(threads + 1) * len(models))
                 continue
             block = gather(panel, col_of[part], d0[part], rel, excluded[key],
                            flagged["mask"][key] if flagged else None,

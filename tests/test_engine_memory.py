@@ -144,3 +144,33 @@ def test_group_day_sums_is_pandas_groupby_bitwise(P):
     np.testing.assert_array_equal(got, want)
     if P > 2:
         assert got[0, 5] > 0 and got[1, 5] == 0 and got[0, 3] == 0
+
+
+def test_resid_buffers_are_reused_with_the_non_estimation_columns_reset():
+    bufs = engine.ResidBuffers(10, slice(2, 7))
+    a = bufs.take(5)
+    assert a.shape == (5, 10) and np.isnan(a).all()
+    a[:] = 1.0                                  # a block's whole rows (the numpy path)
+    bufs.give(a)
+    b = bufs.take(4)
+    assert np.shares_memory(a, b) and b.shape == (4, 10)
+    assert np.isnan(b[:, :2]).all() and np.isnan(b[:, 7:]).all()
+    assert (b[:, 2:7] == 1.0).all()             # the kernel writes these for each pair
+    c = bufs.take(3)                            # none free: a new one
+    assert not np.shares_memory(b, c) and np.isnan(c).all()
+
+
+def test_the_slab_path_reused_residual_buffers(tmp_path, monkeypatch):
+    events, config = _case(tmp_path, n_sec=12, n_events=7)
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on")
+    monkeypatch.setattr(engine, "BLOCK_PAIRS", 7)
+    taken, given = [], []
+    real_take, real_give = engine.ResidBuffers.take, engine.ResidBuffers.give
+    monkeypatch.setattr(engine.ResidBuffers, "take",
+                        lambda self, P: taken.append(P) or real_take(self, P))
+    monkeypatch.setattr(engine.ResidBuffers, "give",
+                        lambda self, r: given.append(r) or real_give(self, r))
+    r = run_study(events, config, offline=True, cache_dir=tmp_path / "c", memoize=False)
+    assert len(taken) == len(given) >= 6 * len(MODELS)
+    assert len({id(g.base if g.base is not None else g) for g in given}) < len(given) / 2
+    assert len(r.tests.query("group != ''")) > 100
