@@ -848,6 +848,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 results[m][-1] = results[m][-1][:2] + (small,) + results[m][-1][3:]
     try:
         settle(wait=True)
+        buffers = None          # (the free ones: not kept through the group tests)
     except BaseException:
         for *_, future in pending:
             future.cancel()
