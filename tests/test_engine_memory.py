@@ -86,6 +86,8 @@ def test_matrices_filled_as_the_slabs_complete_equal_those_built_at_the_end(runs
     (`result.panel` computes them again); the memo path builds them after every block."""
     assert runs["arrays_adds"] == 0 and runs["gathered_adds"] == len(MODELS)
     assert len(runs["arrays"].tests.query("group != ''")) > 500
+    ar = runs["gathered"].ar          # the slab path keeps a flag, not the intervals
+    assert ar["benchmark_contaminated"].any() and not ar["benchmark_contaminated"].all()
     pd.testing.assert_frame_equal(getattr(runs["arrays"], frame),
                                   getattr(runs["gathered"], frame), check_exact=True)
 
