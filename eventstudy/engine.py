@@ -1428,7 +1428,9 @@ class GroupFill:
         c = self.col[part[s]]
         self.studied[part[s]] = True
         jb = _window_slice(config, b.rel)
-        resid = r.residuals(s)
+        # every pair studied (the common case): the block's residuals as they are, no copy
+        resid = r.resid if r.resid is not None and len(s) == len(r.reason) \
+            else r.residuals(s)
         fitted = np.isfinite(resid)
         evt = np.zeros(fitted.shape, bool)
         evt[:, j] = b.exists[s, jb]
