@@ -1031,7 +1031,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     wins = list(config.event_windows)
     nw = len(wins)
     log = config.returns == "log"
-    on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
+    on_disk = []           # (block, model, pair rows, PairArrays, Block, studied): the ARs
+    #                        are derived again when written (not held, maybe for ever)
     ev_text, se_text = _text(pairs["event_id"]), _text(pairs["series"])
     model_text = _text(models)
     for mi, m in enumerate(models):
@@ -1046,11 +1047,10 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if not len(s):
                 continue
             pk = part[s]
-            j = _window_slice(config, b.rel)
-            abnormal = b.ret[s, j] - r.expected[s]
             if ar_store is not None:
-                on_disk.append((bi, mi, m, pk, r, b, s, abnormal))
+                on_disk.append((bi, mi, m, pk, r, b, s))
             else:
+                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
                 ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                          abnormal))
             c = {name: getattr(r, name)[s].ravel() for name in
@@ -1085,7 +1085,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if written:
                 return
             written.append(True)
-            for bi, mi, m, pk, r, b, s, abnormal in on_disk:
+            for bi, mi, m, pk, r, b, s in on_disk:
+                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
                 ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                         abnormal), block=bi, model=mi)
                 one = _LazyPanel(ev, se, config)

@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy import engine, fastpath, load_config, load_events, run_study
+from eventstudy import engine, load_config, load_events, run_study
 from tests.synthetic import gapped_market
 
 numba = pytest.importorskip("numba")
@@ -54,7 +54,9 @@ def runs(tmp_path_factory):
     fills = []
     real = engine._group_matrix        # the matrices built after every block
     mp.setattr(engine, "_group_matrix", lambda *a: fills.append(1) or real(*a))
-    for name in ("arrays", "gathered", "frame"):
+    for name in ("arrays", "store", "gathered", "frame"):
+        # store: the AR rows to a temporary dataset, written when first read
+        mp.setattr(engine, "AR_IN_MEMORY_ROWS", 0 if name == "store" else 5_000_000)
         if name == "frame":          # the reference: group_aar on the AR rows
             mp.setattr(engine.fastpath, "kernels_if_loaded", lambda: None)
         before = len(fills)
@@ -176,3 +178,12 @@ def test_the_slab_path_reused_residual_buffers(tmp_path, monkeypatch):
     assert len(taken) == len(given) >= 6 * len(MODELS)
     assert len({id(g.base if g.base is not None else g) for g in given}) < len(given) / 2
     assert len(r.tests.query("group != ''")) > 100
+
+
+@pytest.mark.parametrize("frame", ["car", "tests", "aar", "ar", "panel"])
+def test_the_ar_rows_on_disk_are_those_in_memory(runs, frame):
+    """With the AR rows in a temporary dataset the slab path keeps its blocks' arrays and
+    derives the ARs again when the dataset is written."""
+    assert runs["store"].ar_store is not None and runs["arrays"].ar_store is None
+    pd.testing.assert_frame_equal(getattr(runs["store"], frame),
+                                  getattr(runs["arrays"], frame), check_exact=True)
