@@ -320,3 +320,48 @@ def bootstrap_counts(idx, y, y2, cls, has_cls, sd, thr, rel_tol):
             if np.abs(tb) >= thr[k]:
                 hits[k] += 1
     return hits, kept
+
+
+
+@numba.njit(cache=True, nogil=True)
+def _kahan_add(out, comp, acc, d, x):
+    """out[acc, d] += x as pandas' groupby sum/mean adds (Kahan, the compensation reset
+    when an infinity makes it NaN)."""
+    y = x - comp[acc, d]
+    t = out[acc, d] + y
+    comp[acc, d] = t - out[acc, d] - y
+    if comp[acc, d] != comp[acc, d]:
+        comp[acc, d] = 0.0
+    out[acc, d] = t
+
+
+@numba.njit(cache=True, nogil=True)
+def group_day_sums(rows, ar, ar_var, path, path_var, has):
+    """engine._aar_sums: over the pairs `rows` (in pair order) of the (P, W) window arrays,
+    per day: 0 the rows (`has`), 1 the non-NaN ARs, 2 their sum, 3 the sum of the AR
+    variances, 4 the non-NaN CAR paths, 5 their sum, 6 the sum of the path variances; each
+    sum Kahan-compensated row by row as pandas' groupby sum and mean are (the same bits as
+    `engine.group_aar` on the AR frame)."""
+    W = ar.shape[1]
+    out = np.zeros((7, W))
+    comp = np.zeros((7, W))
+    for i in rows:
+        for d in range(W):
+            if not has[i, d]:
+                continue
+            out[0, d] += 1.0
+            x = ar[i, d]
+            if x == x:
+                out[1, d] += 1.0
+                _kahan_add(out, comp, 2, d, x)
+            x = ar_var[i, d]
+            if x == x:
+                _kahan_add(out, comp, 3, d, x)
+            x = path[i, d]
+            if x == x:
+                out[4, d] += 1.0
+                _kahan_add(out, comp, 5, d, x)
+            x = path_var[i, d]
+            if x == x:
+                _kahan_add(out, comp, 6, d, x)
+    return out

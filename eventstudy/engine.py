@@ -109,6 +109,8 @@ class Block:
     calendar_dates: pd.DatetimeIndex = None   # session date of each calendar position
     benchmark_field: np.ndarray = None        # (P,) where the benchmark is configured
     data_end: int = -1                        # the panel's latest bar (calendar position)
+    contaminated: np.ndarray = None           # (P, L) the rows' benchmark_contaminated, kept
+    #                                           instead of bench_start/end (`_window_days`)
 
     def take(self, rows) -> "Block":
         """The block of pairs `rows` (same days)."""
@@ -579,16 +581,47 @@ def _kernel(src, col, r0, last_rel, X, off, todo, config, out: PairArrays, dest)
 _SCRATCH = threading.local()      # a residual buffer per thread, reused block after block
 
 
-def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArrays:
+class ResidBuffers:
+    """Residual buffers (BLOCK_PAIRS x L days) handed from block to block of an in-process
+    study with groups: a block's residuals are read once, into the group matrices
+    (`GroupFill`), and its buffer then serves a later block. A fresh (pairs x 261 days) array
+    per block was 1 GB of new memory per model at 500,000 pairs (its page faults and NaN fill
+    ~19 s at 5,000 x 100, docs/scale-figures.md). The kernel writes a settled pair's
+    estimation columns whole; the other columns are set NaN again when a buffer is reused
+    (the numpy path may have written whole rows)."""
+
+    def __init__(self, L: int, est: slice):
+        self.L, self.est, self.free, self.lock = L, est, [], threading.Lock()
+
+    def take(self, P: int) -> np.ndarray:
+        with self.lock:
+            buf = self.free.pop() if self.free and self.free[-1].shape[0] >= P else None
+        if buf is None:
+            return np.full((max(P, BLOCK_PAIRS), self.L), np.nan)[:P]
+        buf = buf[:P]
+        buf[:, :self.est.start] = np.nan
+        buf[:, self.est.stop:] = np.nan
+        return buf
+
+    def give(self, resid: np.ndarray) -> None:
+        with self.lock:
+            self.free.append(resid.base if resid.base is not None else resid)
+
+
+def study_slab(model: str, sl: Slab, config, keep_resid: bool = True,
+               buffers: ResidBuffers | None = None) -> PairArrays:
     """`study_block` for the pairs of a Slab, the fused kernel reading the panel's rows in
     place (the numbers are `study_block`'s on the fast path: the same kernel on the same
     values; its estimation variances are derived, `PairArrays.est_variance`).
     `keep_resid=False`: the estimation residuals (P x L, 2 GB at a million pairs) are not
-    returned (`resid` None): a study without groups needs them only for `result.panel`."""
+    returned (`resid` None): a study without groups needs them only for `result.panel`.
+    `buffers`: the residuals are written to one of them (the caller gives it back)."""
     P = len(sl.d0)
     w0, w1 = window_span(config)
     out = PairArrays.empty(P, len(sl.rel), w1 - w0 + 1, len(config.event_windows),
-                           est_var=False, resid=keep_resid)
+                           est_var=False, resid=keep_resid and buffers is None)
+    if keep_resid and buffers is not None:
+        out.resid = buffers.take(P)
     if not keep_resid:               # the kernel writes every row it reads (no NaN fill)
         buf = getattr(_SCRATCH, "resid", None)
         if buf is None or buf.shape[0] < P or buf.shape[1] != len(sl.rel):
@@ -625,10 +658,15 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True) -> PairArr
     return out
 
 
-def _window_days(panel, cols, d0, wrel, excluded, field, flag_text) -> Block:
-    """The window days of a slab's pairs (`gather`), as the frames read them."""
+def _window_days(panel, cols, d0, wrel, excluded, field, flag_text, announced) -> Block:
+    """The window days of a slab's pairs (`gather`), as the frames read them: each row's
+    benchmark_contaminated (`announced`: each pair's instant, int64 ns) instead of its
+    benchmark interval, and no dates (`span_dates` gives them): three (pairs x days) int64
+    arrays fewer kept per block (~250 MB at 500,000 pairs)."""
     small = gather(panel, cols, d0, wrel, excluded)
     small.benchmark_field, small.flag_text = field, flag_text
+    small.contaminated = _contaminated(small, slice(None), slice(None), announced)
+    small.bench_start = small.bench_end = small.date = None
     return small
 
 
@@ -710,6 +748,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                    if n != "span"} | ({"rm"} if "market_adjusted" in models else set()))
     wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
     fields = pd.Series(bench_field)
+    announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns") \
+        .asi8 if direct else None
     again = {}             # (model, entry) -> how to compute a block's residuals again
     # in-process on the kernel: the slabs run on a few threads (the kernel releases the GIL)
     # while this thread cuts the next slabs; cut as for one worker, so the same partitions
@@ -717,6 +757,38 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     pool = cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-slab") \
         if threads > 1 and P > BLOCK_PAIRS else None
     run_slab = pool.submit if pool is not None else executor.submit
+    # on the kernel with groups: each model's group matrices are filled as its blocks complete
+    # and each block's residuals (P x 261 days) dropped then (computed again if
+    # `result.panel` is read), instead of every block's being kept for the groups
+    fills = {m: GroupFill(pairs, config, False) for m in models} if direct and groups else {}
+    e0 = config.estimation_window[0] - rel[0]
+    buffers = ResidBuffers(len(rel), slice(e0, e0 + config.estimation_window[1]
+                                           - config.estimation_window[0] + 1)) \
+        if fills and (pool is not None or isinstance(executor, InProcess)) else None
+    remaining = {}         # (model, entry) -> tasks of it still to settle
+    settled = [0]          # pending[:settled[0]] are in `results`
+
+    def settle(wait: bool, keep: int = 0) -> None:
+        """Take the finished partitions' results, in order; `wait`: all but the last `keep`
+        of them, waiting for them if need be."""
+        while settled[0] < len(pending) - keep:
+            m, i, rows, future = pending[settled[0]]
+            if not wait and not future.done():
+                return
+            settled[0] += 1
+            entry = results[m][i]
+            if entry[1] is None or len(rows) == len(entry[1].reason):   # whole: no copy
+                results[m][i] = entry = entry[:1] + (future.result(),) + entry[2:]
+            else:
+                entry[1].put(rows, future.result())
+            remaining[(m, i)] -= 1
+            if m in fills and not remaining[(m, i)]:
+                part, arrays, small, keys = entry
+                fills[m].add(part, arrays, small.result() if isinstance(small, cf.Future)
+                             else small, keys)
+                if buffers is not None:
+                    buffers.give(arrays.resid)
+                arrays.resid = None
     for key, panel in panels.items():
         idx = np.flatnonzero(key_of == panel_no[key])
         flag_rows = flag_keys(flagged["mask"][key]) if flagged and direct else None
@@ -730,26 +802,33 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 # the window days for the frames: on the pool too, when there is one
                 small = (pool.submit if pool is not None else InProcess().submit)(
                     _window_days, panel, col_of[part], d0[part], wrel, excluded[key], field,
-                    sl.flag_text)
+                    sl.flag_text, announced[part])
                 for m in models:
                     size = n_tasks(len(part), workers, BLOCK_PAIRS)
                     for i in range(0, len(part), size):
                         rows = np.arange(i, min(i + size, len(part)))
                         sub = sl if len(rows) == len(part) else sl.take(rows)
-                        future = run_slab(study_slab, m, sub, plain, bool(groups))
+                        future = run_slab(study_slab, m, sub, plain, bool(groups),
+                                          buffers)
                         bar.add_part()
                         future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                         pending.append((m, len(results[m]), rows, future))
+                        remaining[(m, len(results[m]))] = remaining.get(
+                            (m, len(results[m])), 0) + 1
                     computed += len(part)
                     arrays = None if size >= len(part) else PairArrays.empty(
                         len(part), len(rel), len(wrel), len(config.event_windows),
                         est_var=False, resid=bool(groups))
                     results[m].append((part, arrays, small, None))
-                    if not groups:
+                    if not groups or fills:
                         again[(m, len(results[m]) - 1)] = functools.partial(
                             _resid_again, panel, col_of[part], d0[part], rel, excluded[key],
                             regs, flag_rows, flagged["reasons"] if flagged else None, field,
                             m, plain)
+                settle(wait=False)
+                if buffers is not None:     # a few blocks ahead of the group matrices: so
+                    #                         many residual buffers in use, not one a block
+                    settle(wait=True, keep=(threads + 1) * len(models))
                 continue
             block = gather(panel, col_of[part], d0[part], rel, excluded[key],
                            flagged["mask"][key] if flagged else None,
@@ -767,6 +846,7 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                     bar.add_part()
                     future.add_done_callback(lambda _, n=len(rows): bar.advance(n))
                     pending.append((m, len(results[m]), rows, future))
+                    remaining[(m, len(results[m]))] = remaining.get((m, len(results[m])), 0) + 1
                 bar.advance(int(hit.sum()), part=False)
                 computed += len(todo)
                 reused += int(hit.sum())
@@ -776,12 +856,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
             for m in models:
                 results[m][-1] = results[m][-1][:2] + (small,) + results[m][-1][3:]
     try:
-        for m, i, rows, future in pending:
-            entry = results[m][i]
-            if entry[1] is None or len(rows) == len(entry[1].reason):   # whole: no copy
-                results[m][i] = entry[:1] + (future.result(),) + entry[2:]
-            else:
-                entry[1].put(rows, future.result())
+        settle(wait=True)
+        buffers = None          # (the free ones: not kept through the group tests)
     except BaseException:
         for *_, future in pending:
             future.cancel()
@@ -807,7 +883,8 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]]) if groups else None
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
     for m in models if member_of else ():      # no groups: no group matrices either
-        gm, colpos, pair_of_col, pair_key = _group_matrix(pairs, results[m], config)
+        gm, colpos, pair_of_col, pair_key = fills.pop(m).finish() if m in fills \
+            else _group_matrix(pairs, results[m], config)
         car, car_var, dof, n_days = _car_arrays(P, results[m], config)
         same_pairs = {}      # groups of the very same pairs (one event: its group and the
         #                      pooled one) get the same rows: a pure function of the pairs
@@ -875,9 +952,17 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     # with the ARs on disk, the AAR's inputs come from the arrays: reading them back from the
     # temporary dataset wrote and read every AR row (~300 s at 5,000 x 100)
-    aar = (group_aar(frames["ar"] if ar_store is None
-                     else _aar_input(pairs, results, models, config), groups)
-           if groups else pd.DataFrame(columns=AAR_COLUMNS))
+    # the group matrices and the batteries' per-pair work are done with: free them before
+    # the AAR (at 5,000 x 100 they are GBs, and the AAR's input came on top of them)
+    gm = battery = None
+    kernels = fastpath.kernels_if_loaded()
+    if not groups:
+        aar = pd.DataFrame(columns=AAR_COLUMNS)
+    elif kernels is not None:       # from the arrays: no AR rows, no merge of them per group
+        aar = _aar_arrays(pairs, results, models, config, groups, member_of, kernels)
+    else:
+        aar = group_aar(frames["ar"] if ar_store is None
+                        else _aar_input(pairs, results, models, config), groups)
     return Output(ar=frames["ar"], car=frames["car"], tests=tests, aar=aar,
                   skipped=frames["skipped"], lazy_panel=frames["panel"],
                   reuse={"computed": computed, "reused": reused})
@@ -946,7 +1031,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     wins = list(config.event_windows)
     nw = len(wins)
     log = config.returns == "log"
-    on_disk = []           # (block, model, pair rows, PairArrays, Block, studied, abnormal)
+    on_disk = []           # (block, model, pair rows, PairArrays, Block, studied): the ARs
+    #                        are derived again when written (not held, maybe for ever)
     ev_text, se_text = _text(pairs["event_id"]), _text(pairs["series"])
     model_text = _text(models)
     for mi, m in enumerate(models):
@@ -961,11 +1047,10 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if not len(s):
                 continue
             pk = part[s]
-            j = _window_slice(config, b.rel)
-            abnormal = b.ret[s, j] - r.expected[s]
             if ar_store is not None:
-                on_disk.append((bi, mi, m, pk, r, b, s, abnormal))
+                on_disk.append((bi, mi, m, pk, r, b, s))
             else:
+                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
                 ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                          abnormal))
             c = {name: getattr(r, name)[s].ravel() for name in
@@ -1000,7 +1085,8 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if written:
                 return
             written.append(True)
-            for bi, mi, m, pk, r, b, s, abnormal in on_disk:
+            for bi, mi, m, pk, r, b, s in on_disk:
+                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
                 ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                         abnormal), block=bi, model=mi)
                 one = _LazyPanel(ev, se, config)
@@ -1110,22 +1196,32 @@ def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
             out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
         return out
     col = lambda j: lambda q: q[j]  # noqa: E731
-    pair = rows(col(0), col(0), np.int64)
-    blank = _col(_text([""]), np.zeros(total, np.int64))    # (group and note: one array)
-    estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
-    is_t = rows(True, False, bool)
-    with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
-        se_ = np.where(is_t, estimate / statistic, np.nan)
-    return pd.DataFrame({
-        "group": blank, "model": _col(_text(names), rows(col(1), col(1), np.int64)),
-        "event_id": _col(ev, pair), "series": _col(se, pair),
-        "window_start": rows(col(2), col(2), np.int64),
-        "window_end": rows(col(3), col(3), np.int64),
-        "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64)),
-        "estimate": estimate, "se": se_, "statistic": statistic,
-        "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
-        "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64),
-        "note": blank}, copy=False)
+
+    def text_columns():
+        """The string columns (arrow takes) and the windows."""
+        pair = rows(col(0), col(0), np.int64)
+        return {"group": _col(_text([""]), np.zeros(total, np.int64)),
+                "model": _col(_text(names), rows(col(1), col(1), np.int64)),
+                "event_id": _col(ev, pair), "series": _col(se, pair),
+                "window_start": rows(col(2), col(2), np.int64),
+                "window_end": rows(col(3), col(3), np.int64),
+                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64))}
+
+    def number_columns():
+        estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
+        is_t = rows(True, False, bool)
+        with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
+            se_ = np.where(is_t, estimate / statistic, np.nan)
+        return {"estimate": estimate, "se": se_, "statistic": statistic,
+                "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
+                "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64)}
+
+    # two halves of the columns side by side at scale (each a few GB-seconds of fresh
+    # memory and arrow takes, which release the GIL): the same values either way
+    text, numbers = side_by_side(text_columns, number_columns,
+                                 threads=total > 2 * BLOCK_PAIRS and kernel_threads() > 1)
+    out = {**text, **numbers, "note": text["group"]}
+    return pd.DataFrame({k: out[k] for k in TEST_COLUMNS}, copy=False)
 
 
 def _pair_rank(ev, se) -> np.ndarray:
@@ -1165,7 +1261,9 @@ def _ar_part(ev, se, announced, config, mi, m, pk, r, b, s, abnormal) -> pd.Data
         ar_t = abnormal[pi, wj] / ar_se
     return pd.DataFrame({
         "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
-        "model": m, "date": b.date[s, j][pi, wj], "rel_day": b.rel[j][wj],
+        "model": m, "date": (b.date[s, j] if b.date is not None
+                             else span_dates(b, s, b.rel[j]))[pi, wj],
+        "rel_day": b.rel[j][wj],
         "return": ret, "simple_return": np.expm1(ret) if config.returns == "log" else ret,
         "benchmark_return": b.regs["rm"][s, j][pi, wj],
         "expected_return": r.expected[s][pi, wj], "abnormal_return": abnormal[pi, wj],
@@ -1222,6 +1320,8 @@ def _contaminated(b: Block, s, j, announced: np.ndarray) -> np.ndarray:
     reflects the announcement of the pair's own event, start <= announced < end (the first
     close strictly after an announcement is the first to reflect it, as for day 0): the
     benchmark reacted to the same news, and the market model calls part of it normal."""
+    if b.contaminated is not None:
+        return b.contaminated[s, j]
     a = announced[:, None]
     return (b.bench_start[s, j] <= a) & (a < b.bench_end[s, j])
 
@@ -1276,80 +1376,128 @@ def _car_arrays(P: int, results, config):
 def _group_matrix(pairs, results, config):
     """One model's (rel_day x pair) matrices over every studied pair, pairs sorted by
     (event_id, series); each pair's column (-1: not studied), each column's pair, and each
-    column's memo key. The matrices are allocated once and filled a block at a time (no
-    second copy of them). Dates are not a (days x pairs) int64 matrix but each pair's row 0 in
-    one array of its calendars' day numbers; a least-squares model's estimation variances are
-    one sigma^2 per pair, only the event rows' variances are stored per day (at 500,000 pairs
-    each (days x pairs) float64 matrix is 1 GB)."""
-    P = len(pairs)
-    e1 = config.estimation_window[1]
-    lo, hi = pair_span(config)
-    rel = np.arange(lo, hi + 1)
-    span0, span1 = config.event_span
-    studied = np.zeros(P, bool)
-    for part, r, _, _ in results:
-        studied[part[r.reason == ""]] = True
-    idx = np.flatnonzero(studied)
-    ev = pairs["event_id"].to_numpy().astype(str)[idx]
-    se = pairs["series"].to_numpy().astype(str)[idx]
-    order = np.lexsort((se, ev))
-    pair_of_col = idx[order]
-    colpos = np.full(P, -1)
-    colpos[pair_of_col] = np.arange(len(pair_of_col))
-    n, L = len(pair_of_col), len(rel)
-    j = _window_slice(config, rel)
+    column's memo key (`GroupFill`, filled from every block at once)."""
     per_day_var = any(r.est_var is not None for _, r, _, _ in results)
-    AR = np.full((L, n), np.nan)
-    VAR = np.full((L, n), np.nan) if per_day_var else None
-    VAR_EST = np.full(n, np.nan)
-    BAND = np.full((j.stop - j.start, n), np.nan)
-    EST, EVT = np.zeros((L, n), bool), np.zeros((L, n), bool)
-    POS = np.zeros(n, np.int64)
-    DOF = np.full(n, np.nan)
-    KEY = np.zeros((2, n), np.uint64)
-    cals, cal_parts, cal_len = {}, [], 0     # distinct calendars, padded by L on each side
-    for part, r, b, keys in results:
+    fill = GroupFill(pairs, config, per_day_var)
+    for entry in results:
+        fill.add(*entry)
+    return fill.finish()
+
+
+class GroupFill:
+    """One model's group matrices, filled a block at a time as the blocks complete (a block's
+    estimation residuals, P x 261 days, can then be dropped: the matrices hold them), and
+    cut to the studied pairs at the end.
+
+    Columns: every pair of the study sorted by (event_id, series); `finish` keeps the studied
+    ones, in place (each row moved left; no second copy of the matrices). Dates are not a
+    (days x pairs) int64 matrix but each pair's row 0 in one array of its calendars' day
+    numbers; a least-squares model's estimation variances are one sigma^2 per pair, only the
+    event rows' variances are stored per day (at 500,000 pairs each (days x pairs) float64
+    matrix is 1 GB). Every column of a studied pair is written whole, so the float matrices
+    are allocated without a fill (`np.empty`: no pass over fresh memory)."""
+
+    def __init__(self, pairs, config, per_day_var: bool):
+        P = len(pairs)
+        self.config, self.per_day_var, self.P = config, per_day_var, P
+        lo, hi = pair_span(config)
+        self.rel = rel = np.arange(lo, hi + 1)
+        self.ev = pairs["event_id"].to_numpy().astype(str)
+        self.se = pairs["series"].to_numpy().astype(str)
+        self.order = np.lexsort((self.se, self.ev))      # column -> pair, all pairs
+        self.col = np.empty(P, np.int64)                 # pair -> column
+        self.col[self.order] = np.arange(P)
+        L = len(rel)
+        self.j = j = _window_slice(config, rel)
+        self.studied = np.zeros(P, bool)
+        self.AR = np.empty((L, P))
+        self.VAR = np.empty((L, P)) if per_day_var else None
+        self.VAR_EST = np.full(P, np.nan)
+        self.BAND = np.empty((j.stop - j.start, P))
+        self.EST, self.EVT = np.zeros((L, P), bool), np.zeros((L, P), bool)
+        self.POS = np.zeros(P, np.int64)
+        self.DOF = np.full(P, np.nan)
+        self.KEY = np.zeros((2, P), np.uint64)
+        self.cals, self.cal_parts, self.cal_len = {}, [], 0   # distinct calendars, padded
+
+    def add(self, part, r, b, keys) -> None:
+        """The studied pairs of one block (`r`: its PairArrays, `b`: its window days)."""
+        config, rel, j, L = self.config, self.rel, self.j, len(self.rel)
+        e1 = config.estimation_window[1]
+        span0, span1 = config.event_span
         s = np.flatnonzero(r.reason == "")
-        c = colpos[part[s]]
+        c = self.col[part[s]]
+        self.studied[part[s]] = True
         jb = _window_slice(config, b.rel)
-        fitted = np.isfinite(r.residuals(s))
+        # every pair studied (the common case): the block's residuals as they are, no copy
+        resid = r.resid if r.resid is not None and len(s) == len(r.reason) \
+            else r.residuals(s)
+        fitted = np.isfinite(resid)
         evt = np.zeros(fitted.shape, bool)
         evt[:, j] = b.exists[s, jb]
         evt &= (rel > e1)[None, :]
         if RANK_EVENT_SPAN_ONLY:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
-        ar = np.where(fitted, r.residuals(s), np.nan)
+        ar = np.where(fitted, resid, np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
-        AR[:, c], EST[:, c], EVT[:, c] = ar.T, fitted.T, evt.T
+        self.AR[:, c], self.EST[:, c], self.EVT[:, c] = ar.T, fitted.T, evt.T
         band = np.where(evt[:, j], r.ar_var[s], np.nan)
-        if per_day_var:
+        if self.per_day_var:
             var = np.where(fitted, r.est_variance(s), np.nan)
             var[:, j] = np.where(evt[:, j], band, var[:, j])
-            VAR[:, c] = var.T
+            self.VAR[:, c] = var.T
         else:
-            VAR_EST[c] = r.sigma2[s]
-        BAND[:, c] = band.T
+            self.VAR_EST[c] = r.sigma2[s]
+        self.BAND[:, c] = band.T
         # the dates span_dates gives: the calendar's sessions, NaT (int64 min) off it
-        cal = b.calendar_dates.to_numpy().astype("datetime64[ns]").astype("datetime64[D]") \
+        cal = np.asarray(b.calendar_dates, dtype="datetime64[ns]").astype("datetime64[D]") \
             .view(np.int64)
-        if cal.tobytes() not in cals:
-            cals[cal.tobytes()] = cal_len + L
-            cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
-                                             np.full(L, inference._NO_DATE)]))
-            cal_len += len(cal) + 2 * L
-        pos = b.d0[s] + lo
+        if cal.tobytes() not in self.cals:
+            self.cals[cal.tobytes()] = self.cal_len + L
+            self.cal_parts.append(np.concatenate([np.full(L, inference._NO_DATE), cal,
+                                                  np.full(L, inference._NO_DATE)]))
+            self.cal_len += len(cal) + 2 * L
+        pos = b.d0[s] + rel[0]
         if len(pos) and (pos.min() < -L or pos.max() >= len(cal)):
             raise ValueError("a pair's day 0 is off its calendar")
-        POS[c] = cals[cal.tobytes()] + pos
-        DOF[c] = r.dof[s]
-        KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
-    keys = pd.MultiIndex.from_arrays([ev[order], se[order]], names=["event_id", "series"])
-    cal = np.concatenate(cal_parts) if cal_parts else np.full(L, inference._NO_DATE)
-    gm = inference.GroupMatrix.compact(keys, rel, AR, EST, EVT, DOF, var=VAR,
-                                       var_est=None if per_day_var else VAR_EST,
-                                       var_band=None if per_day_var else BAND,
-                                       band=(j.start, j.stop), cal=cal, pos=POS)
-    return gm, colpos, pair_of_col, KEY
+        self.POS[c] = self.cals[cal.tobytes()] + pos
+        self.DOF[c] = r.dof[s]
+        self.KEY[:, c] = (keys[s] if keys is not None else np.zeros((len(s), 2), np.uint64)).T
+
+    def finish(self):
+        """(GroupMatrix, each pair's column (-1: not studied), each column's pair, memo keys)
+        over the studied pairs; the fill's arrays are handed over (call once)."""
+        keep = np.flatnonzero(self.studied[self.order])       # the studied pairs' columns
+        pair_of_col = self.order[keep]
+        colpos = np.full(self.P, -1)
+        colpos[pair_of_col] = np.arange(len(pair_of_col))
+        cut = lambda a: None if a is None else _keep_columns(a, keep)  # noqa: E731
+        AR, VAR, BAND, EST, EVT = (cut(a) for a in (self.AR, self.VAR, self.BAND, self.EST,
+                                                    self.EVT))
+        self.AR = self.VAR = self.BAND = self.EST = self.EVT = None
+        L = len(self.rel)
+        keys = pd.MultiIndex.from_arrays([self.ev[pair_of_col], self.se[pair_of_col]],
+                                         names=["event_id", "series"])
+        cal = np.concatenate(self.cal_parts) if self.cal_parts \
+            else np.full(L, inference._NO_DATE)
+        gm = inference.GroupMatrix.compact(
+            keys, self.rel, AR, EST, EVT, self.DOF[keep], var=VAR,
+            var_est=None if self.per_day_var else self.VAR_EST[keep],
+            var_band=None if self.per_day_var else BAND, band=(self.j.start, self.j.stop),
+            cal=cal, pos=self.POS[keep])
+        return gm, colpos, pair_of_col, self.KEY[:, keep]
+
+
+def _keep_columns(a: np.ndarray, keep: np.ndarray) -> np.ndarray:
+    """a[:, keep] (keep increasing), moved left within a's own buffer a row at a time: a
+    C-contiguous (rows, len(keep)) view of it, not a second (days x pairs) matrix."""
+    rows, n = a.shape[0], len(keep)
+    if n == a.shape[1]:
+        return a
+    flat = a.reshape(-1)
+    for i in range(rows):            # row i's values are copied out before they are written
+        flat[i * n:(i + 1) * n] = a[i, keep]
+    return flat[:rows * n].reshape(rows, n)
 
 
 def _windows(sub, car, car_var, dof, n_days, inv, config):
@@ -1389,6 +1537,58 @@ def _aar_input(pairs, results, models, config) -> pd.DataFrame:
                 "model": m, "rel_day": b.rel[j][wj], "abnormal_return": abnormal[pi, wj],
                 "ar_se": ar_se, "car_path": path, "car_path_se": path_se}))
     return _ordered(parts, AAR_INPUT)
+
+
+def _aar_arrays(pairs, results, models, config, groups, member_of, kernels) -> pd.DataFrame:
+    """`group_aar` of the AR rows, bit for bit, from the blocks' arrays: each model's window
+    arrays once as (pairs x days) matrices (NaN where a pair has no row), then each group's
+    sums over its member pairs in pair order (`_fastkernels.group_day_sums`, Kahan as pandas'
+    groupby). At 500,000 pairs the AR frame and its merge with the groups' members were
+    ~2 GB of rows; these matrices are ~350 MB."""
+    P = len(pairs)
+    wrel = np.arange(window_span(config)[0], window_span(config)[1] + 1)
+    W = len(wrel)
+    members = [np.flatnonzero(mask) for _, mask in member_of]
+    parts = []                  # (group rank, model, stats (7, W))
+    for m in models:
+        ar, ar_var, path, path_var = (np.full((P, W), np.nan) for _ in range(4))
+        has = np.zeros((P, W), bool)
+        for part, r, b, _ in results[m]:
+            s = np.flatnonzero(r.reason == "")
+            if not len(s):
+                continue
+            pk = part[s]
+            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+            j, pi, wj, ar_se, cpath, path_se = _ar_rows(config, r, b, s, abnormal)
+            at = (pk[pi], wj)
+            has[at] = True
+            ar[at], ar_var[at] = abnormal[pi, wj], ar_se ** 2
+            path[at], path_var[at] = cpath, path_se ** 2
+        for g, rows in enumerate(members):
+            parts.append((g, m, kernels.group_day_sums(rows, ar, ar_var, path, path_var, has)))
+        del ar, ar_var, path, path_var, has
+    cols = {k: [] for k in ("_g", "group", "model", "rel_day", "n", "aar", "aar_se", "caar",
+                            "caar_se")}
+    for g, m, st in parts:
+        d = np.flatnonzero(st[0] > 0)
+        n_a, n_c = st[1, d].astype(np.int64), st[4, d].astype(np.int64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            cols["aar"].append(np.where(n_a > 0, st[2, d] / n_a, np.nan))
+            cols["aar_se"].append(np.sqrt(st[3, d]) / n_a)
+            cols["caar"].append(np.where(n_c > 0, st[5, d] / n_c, np.nan))
+            cols["caar_se"].append(np.sqrt(st[6, d]) / n_c)
+        cols["n"].append(n_a)
+        cols["rel_day"].append(wrel[d])
+        cols["_g"].append(np.full(len(d), g, np.int64))
+        cols["group"].append(np.full(len(d), groups[g][0], dtype=object))
+        cols["model"].append(np.full(len(d), m, dtype=object))
+    if not parts or not sum(len(v) for v in cols["n"]):
+        return pd.DataFrame(columns=AAR_COLUMNS)
+    frame = pd.DataFrame({k: np.concatenate(v) for k, v in cols.items()})
+    for k in ("group", "model"):
+        frame[k] = frame[k].astype(str)
+    frame = frame.sort_values(["_g", "model", "rel_day"], kind="stable")
+    return frame[AAR_COLUMNS].reset_index(drop=True)
 
 
 def group_aar(ar: pd.DataFrame, groups: list) -> pd.DataFrame:

@@ -264,14 +264,21 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         columns, np.arange(len(columns)))
     valid = panel.valid if every else panel.valid[:, columns]
     S = valid.shape[0]
-    out = np.full(valid.shape, np.nan, order="F")      # (the panel's memory order)
+    out = np.empty(valid.shape, order="F")      # (the panel's memory order)
     if not S:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
         step = asof[1:] / asof[:-1]
         step = np.log(step) if kind == "log" else step - 1.0
-        both = valid[1:] & valid[:-1]
-        np.copyto(out[1:], step[:, None], where=both)
+
+        def fill(c):
+            """The one-row returns of the columns `c` (NaN unless a bar follows a bar): at a
+            market's size in a few column slices side by side (400 MB of fresh memory)."""
+            o, va = out[:, c], valid[:, c]
+            o.fill(np.nan)
+            np.copyto(o[1:], step[:, None], where=va[1:] & va[:-1])
+
+        _side_by_side(fill, _column_slices(*valid.shape))
         rr, cc = cells(valid[1:] & ~valid[:-1])       # (any order: assigned)
         rr += 1
         prev = (panel.prev if every else panel.prev[:, columns])[rr, cc]
