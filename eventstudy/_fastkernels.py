@@ -273,55 +273,6 @@ def fused(ret, span, X, off, has_off, valid, exists, excluded, col, r0, je0, je1
     return status, n_all, n_out
 
 
-@numba.njit(cache=True, nogil=True)
-def bootstrap_counts(idx, y, y2, cls, has_cls, sd, thr, rel_tol):
-    """inference._bootstrap_p's counts for one block of resamples `idx` (rows of draws):
-    per window, resamples kept (spread above rel_tol * sd, not all one value or one tie
-    class) and those whose |t| reaches `thr`. Sums over each row's draws instead of a
-    count-matrix product: the same resamples, the same tests."""
-    c, n = idx.shape
-    W = y.shape[1]
-    hits = np.zeros(W, np.int64)
-    kept = np.zeros(W, np.int64)
-    s1 = np.zeros(W)
-    s2 = np.zeros(W)
-    rn = np.sqrt(n)
-    for b in range(c):
-        s1[:] = 0.0
-        s2[:] = 0.0
-        first = idx[b, 0]
-        single = True
-        for i in range(n):
-            j = idx[b, i]
-            if j != first:
-                single = False
-            for k in range(W):
-                s1[k] += y[j, k]
-                s2[k] += y2[j, k]
-        if single:
-            continue
-        for k in range(W):
-            mb = s1[k] / n
-            vb = (s2[k] - s1[k] * mb) / (n - 1)
-            sb = np.sqrt(max(vb, 0.0))
-            if not sb > rel_tol * sd[k]:
-                continue
-            if has_cls[k]:
-                c0 = cls[k, first]
-                same = True
-                for i in range(1, n):
-                    if cls[k, idx[b, i]] != c0:
-                        same = False
-                        break
-                if same:
-                    continue
-            kept[k] += 1
-            tb = mb / (sb / rn)
-            if np.abs(tb) >= thr[k]:
-                hits[k] += 1
-    return hits, kept
-
-
 
 @numba.njit(cache=True, nogil=True)
 def _kahan_add(out, comp, acc, d, x):
