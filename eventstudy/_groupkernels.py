@@ -221,11 +221,35 @@ def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h
                   ahead)
 
 
+_SAME_STREAM: list = []      # [bool]: _draw reproduces this numpy's integers (checked once)
+
+
+def _same_stream() -> bool:
+    """Whether :func:`_draw` gives this numpy's `Generator.integers` bits: numpy does not
+    promise its bounded-integer method across releases, so a release that changed it makes
+    the kernel draw with numpy instead of silently drawing another stream."""
+    if not _SAME_STREAM:
+        ok = True
+        for n in (2, 7, 500_000, (1 << 32) - 5, 1 << 32):
+            want = np.random.default_rng(n).integers(0, n, size=(3, 50))
+            rng = np.random.default_rng(n)
+            got = np.empty((3, 50), np.int64)
+            draw_block(_state_of(rng), n, got)
+            ok &= bool(np.array_equal(want, got))
+        _SAME_STREAM.append(ok)
+    return _SAME_STREAM[0]
+
+
 def pcg_state(rng) -> np.ndarray | None:
-    """The uint64[6] state :func:`_draw` advances, or None if `rng` is not numpy's PCG64."""
-    s = rng.bit_generator.state
-    if s.get("bit_generator") != "PCG64":
+    """The uint64[6] state :func:`_draw` advances, or None if `rng` is not numpy's PCG64 (or
+    this numpy's draws are not the kernel's)."""
+    if rng.bit_generator.state.get("bit_generator") != "PCG64" or not _same_stream():
         return None
+    return _state_of(rng)
+
+
+def _state_of(rng) -> np.ndarray:
+    s = rng.bit_generator.state
     m = (1 << 64) - 1
     S, inc = s["state"]["state"], s["state"]["inc"]
     return np.array([S >> 64, S & m, inc >> 64, inc & m, s["has_uint32"], s["uinteger"]],

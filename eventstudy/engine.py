@@ -1518,6 +1518,16 @@ AAR_INPUT = ["event_id", "series", "model", "rel_day", "abnormal_return", "ar_se
              "car_path_se"]
 
 
+def _studied_ar_rows(model_results, config):
+    """For each block of one model with studied pairs: the pairs' positions in the study, the
+    block, the window's abnormal returns and `_ar_rows` (the AAR paths' shared input)."""
+    for part, r, b, _ in model_results:
+        s = np.flatnonzero(r.reason == "")
+        if len(s):
+            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+            yield part[s], b, abnormal, _ar_rows(config, r, b, s, abnormal)
+
+
 def _aar_input(pairs, results, models, config) -> pd.DataFrame:
     """The AR frame's AAR_INPUT columns, rows and order (by pair, then model; days in order),
     computed from the arrays as `_ar_part` does, without the other columns."""
@@ -1525,13 +1535,8 @@ def _aar_input(pairs, results, models, config) -> pd.DataFrame:
     se = pairs["series"].to_numpy(dtype=object)
     parts = []
     for mi, m in enumerate(models):
-        for part, r, b, _ in results[m]:
-            s = np.flatnonzero(r.reason == "")
-            if not len(s):
-                continue
-            pk = part[s]
-            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
-            j, pi, wj, ar_se, path, path_se = _ar_rows(config, r, b, s, abnormal)
+        for pk, b, abnormal, (j, pi, wj, ar_se, path, path_se) in _studied_ar_rows(
+                results[m], config):
             parts.append(pd.DataFrame({
                 "_p": pk[pi], "_m": mi, "event_id": ev[pk[pi]], "series": se[pk[pi]],
                 "model": m, "rel_day": b.rel[j][wj], "abnormal_return": abnormal[pi, wj],
@@ -1553,13 +1558,8 @@ def _aar_arrays(pairs, results, models, config, groups, member_of, kernels) -> p
     for m in models:
         ar, ar_var, path, path_var = (np.full((P, W), np.nan) for _ in range(4))
         has = np.zeros((P, W), bool)
-        for part, r, b, _ in results[m]:
-            s = np.flatnonzero(r.reason == "")
-            if not len(s):
-                continue
-            pk = part[s]
-            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
-            j, pi, wj, ar_se, cpath, path_se = _ar_rows(config, r, b, s, abnormal)
+        for pk, _, abnormal, (_, pi, wj, ar_se, cpath, path_se) in _studied_ar_rows(
+                results[m], config):
             at = (pk[pi], wj)
             has[at] = True
             ar[at], ar_var[at] = abnormal[pi, wj], ar_se ** 2

@@ -22,6 +22,7 @@ exposes the calendar-aligned residual correlations behind the Kolari-Pynnonen ad
 from __future__ import annotations
 
 import functools
+import importlib
 import math
 from dataclasses import dataclass, field
 from typing import Iterable, Mapping, Sequence
@@ -534,22 +535,22 @@ def _column_ranks(x: np.ndarray) -> np.ndarray:
     return ranks.T
 
 
-def _rank_kernels():
-    """``eventstudy._rankkernels`` (the rank tests' numba kernels) behind the gate of the fast
-    path's other kernels (``fastpath.kernels_if_loaded``): None when numba is absent, switched
-    off, or not loaded yet in ``auto`` mode (a small study never imports it)."""
+def _kernels(module: str):
+    """``eventstudy.<module>`` (the numba kernels of the group tests: ``_rankkernels``,
+    ``_groupkernels``) behind the fast path's gate (``fastpath.kernels_if_loaded``): None when
+    numba is absent, switched off, or not loaded yet in ``auto`` mode (a small study never
+    imports it), and the numpy code here, the reference, runs."""
     from eventstudy.fastpath import kernels_if_loaded
     if kernels_if_loaded() is None:
         return None
-    from eventstudy import _rankkernels
-    return _rankkernels
+    return importlib.import_module(f"eventstudy.{module}")
 
 
 def _root_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of ``ar`` as float32 (half-integers: exact, half the
     memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is Corrado and
     Zivney's (1992) ``U_it - 1/2``. Columns in blocks: the ranking's temporaries stay bounded."""
-    kernels = _rank_kernels()
+    kernels = _kernels("_rankkernels")
     if kernels is not None:
         return kernels.column_ranks(g.ar)
     D, P = g.ar.shape
@@ -672,17 +673,6 @@ class _Context:
             _calendar_corr(self.group.take(sel), self.kp_min_overlap), nan=0.0))
 
 
-def _group_kernels():
-    """The numba kernels of the group battery (`eventstudy._groupkernels`) when the fast path
-    is on (`fastpath.kernels_if_loaded`: numba loaded, or EVENTSTUDY_FASTPATH=on); None: the
-    numpy code here, the reference."""
-    from eventstudy.fastpath import kernels_if_loaded
-    if kernels_if_loaded() is None:
-        return None
-    from eventstudy import _groupkernels
-    return _groupkernels
-
-
 def _calendar_corr(g: GroupMatrix, min_overlap: int) -> np.ndarray:
     """Estimation-window ARs pivoted to (calendar date x pair), then pairwise correlations."""
     date = g.date_rows(0, len(g.days))
@@ -724,7 +714,7 @@ def _test_cross_sectional_t(ctx: _Context, w: WindowCars):
 
 def _aar_sd(g: GroupMatrix, sel: np.ndarray) -> tuple[int, float]:
     """Days with an estimation AAR and the standard deviation of that AAR series."""
-    fast = _group_kernels()
+    fast = _kernels("_groupkernels")
     if fast is not None and g.ar.shape[0] * int(sel.sum()) < fast.AAR_MIN_CELLS:
         fast = None               # numpy's temporaries fit in cache: it is as fast
     if fast is not None:          # one pass over the selected columns, no (D, P) temporaries
@@ -760,7 +750,7 @@ def _test_bw_cda(ctx: _Context, w: WindowCars):
 def _aar_days(g: GroupMatrix, sel: np.ndarray) -> int:
     """Days with an estimation AAR over the selected pairs (BW's T), without the AARs: all a
     withheld bw_cda row needs (its dof)."""
-    fast = _group_kernels()
+    fast = _kernels("_groupkernels")
     if fast is not None:
         return fast.aar_days(g, sel)
     return int(sum(np.count_nonzero((_cols(g.is_est[r0:r1], sel)
@@ -892,7 +882,7 @@ def _date_sums_rows(g: GroupMatrix, min_overlap: int):
     """z (csr, one row per pair, columns = day number - the first) and q of every pair of
     ``g``, built a block of pairs at a time (the transposes stay small), into arrays
     allocated once (a first pass counts each pair's entries)."""
-    fast = _group_kernels()
+    fast = _kernels("_groupkernels")
     if fast is not None:
         return fast.date_sums_rows(g, min_overlap)
     from scipy import sparse
@@ -957,7 +947,7 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     n_i = ok.sum(axis=0)
     patterns, pat = _unique_rows(np.where(ok, d, _NO_DATE).T)
     v = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(n_i, 1)), 0.0)
-    fast = _group_kernels()
+    fast = _kernels("_groupkernels")
     if fast is not None:          # per-pattern sums straight from z's rows, no sparse product
         total = fast.date_sums_total(base.z, base.rows, pat, len(patterns), v, base.d0,
                                      base.width, patterns, _NO_DATE)
@@ -1086,7 +1076,7 @@ def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray,
     (days x pairs) float64 copy; each day's mean is summed alone, in the same order); with
     the kernels, one pass over the selected pairs' rows of the pair-major ranks, or, for a
     big set lacking few of its group's pairs (``everyone``), the group's sums less theirs."""
-    kernels = _rank_kernels()
+    kernels = _kernels("_rankkernels")
     if kernels is not None:
         lacking = 0 if everyone is None else len(everyone.sel) - len(cols)
         if everyone is not None and 0 < lacking and len(cols) >= _SUBTRACT_MIN \
@@ -1154,7 +1144,7 @@ def _cz_group_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     pair's number of ranked days: each day's sd over every pair first (a block of days at a
     time), then the re-standardized SARs a block of pairs at a time (never a (days x pairs)
     float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks."""
-    kernels = _rank_kernels()
+    kernels = _kernels("_rankkernels")
     if kernels is not None:
         return kernels.cz_ranks(g)
     D, N = len(g.days), len(g.keys)
@@ -1214,7 +1204,7 @@ def _grank_base(g: GroupMatrix) -> _GrankBase:
     ranked a block of pairs at a time. With the kernels, each pair's SARs sorted instead (see
     ``_GrankBase.sorted``) and the ranks a (T, N) view of a pair-major array, built a chunk of
     pairs at a time."""
-    kernels = _rank_kernels()
+    kernels = _kernels("_rankkernels")
     if kernels is not None:
         srt, ranks, m = kernels.grank_base(g)
         return _GrankBase(None, ranks, m, 1.0 / (m + 2.0), srt)
@@ -1345,7 +1335,7 @@ def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's share of positive estimation ARs, and whether it has any."""
     m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
     step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
-    fast = _group_kernels()
+    fast = _kernels("_groupkernels")
     if fast is not None:          # counts in one pass, no (D, P) temporaries
         m, pos = fast.positive_counts(g)
     for c in range(0, g.ar.shape[1] if fast is None else 0, step):
@@ -1462,7 +1452,7 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
     n = N
     rng = np.random.default_rng(ctx.seed)
     step = max(1, (1 << 22) // max(n, 1))
-    fast = _group_kernels() if (wins or part) else None
+    fast = _kernels("_groupkernels") if (wins or part) else None
     if wins:                      # windows with every pair
         x = np.column_stack([w.car[np.isfinite(w.car)] for w in wins])      # (n, W)
         mean = x.mean(axis=0)

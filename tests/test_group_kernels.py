@@ -276,7 +276,7 @@ def test_unique_rows_equals_numpy_unique():
 
 def test_small_study_without_the_switch_does_not_load_numba_for_the_battery(monkeypatch):
     monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
-    assert inference._group_kernels() is None
+    assert inference._kernels("_groupkernels") is None
     g, wins = _group(np.random.default_rng(13))
     out = group_tests_matrix(g, wins, n_boot=99)
     assert len(out) == len(WINDOWS) * len(ALL_GROUP_TESTS)
@@ -309,6 +309,29 @@ def test_numba_draws_are_numpys_integers(n):
         if n <= 1 << 32:
             np.testing.assert_array_equal(out, ref)
     assert gk.pcg_state(np.random.Generator(np.random.MT19937(1))) is None
+
+
+def test_a_numpy_whose_draws_differ_gets_numpys_own_draws(monkeypatch):
+    """The kernel checks once that it reproduces this numpy's stream; where it would not (a
+    numpy release that changed `integers`), the bootstrap draws with numpy, not another
+    stream."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    gk._SAME_STREAM.clear()
+    assert gk._same_stream()                   # this numpy: the kernel's draws are its own
+    assert gk.pcg_state(np.random.default_rng(3)) is not None
+    monkeypatch.setattr(gk, "_SAME_STREAM", [False])
+    assert gk.pcg_state(np.random.default_rng(3)) is None
+    def no_kernel_draws(*a):
+        raise AssertionError("the kernel drew")
+    monkeypatch.setattr(gk, "bootstrap_drawn", no_kernel_draws)
+    monkeypatch.setattr(gk, "draw_block", no_kernel_draws)
+    y = np.random.default_rng(4).standard_normal((50, 2))
+    member = np.ones((50, 2), bool)
+    cls = np.tile(np.arange(50)[:, None], (1, 2))
+    h, k = gk.bootstrap_counts(np.random.default_rng(2), 50, 99, 40, y, member, cls,
+                               np.ones(2), np.full(2, 1.0), 1e-10, threads=1)
+    assert k.min() > 0 and (h <= k).all()
 
 
 def test_bootstrap_counts_the_same_fused_blocked_and_with_numpys_draws():
