@@ -1,11 +1,13 @@
 """The engine's memory work for issue #9 (5,000 x 100): the AAR paths drawn from the blocks'
 arrays (`engine._aar_arrays`, the numba kernel `group_day_sums`) must be bit for bit what
 `engine.group_aar` makes of the AR rows, which stays the reference and the path without numba."""
+import types
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from eventstudy import engine, load_config, load_events, run_study
+from eventstudy import engine, fastpath, load_config, load_events, run_study
 from tests.synthetic import gapped_market
 
 numba = pytest.importorskip("numba")
@@ -57,8 +59,10 @@ def runs(tmp_path_factory):
     for name in ("arrays", "store", "gathered", "frame"):
         # store: the AR rows to a temporary dataset, written when first read
         mp.setattr(engine, "AR_IN_MEMORY_ROWS", 0 if name == "store" else 5_000_000)
-        if name == "frame":          # the reference: group_aar on the AR rows
-            mp.setattr(engine.fastpath, "kernels_if_loaded", lambda: None)
+        if name == "frame":          # the reference: group_aar on the AR rows (the engine
+            # sees no kernels; the group tests keep theirs, so that their frames are the same)
+            mp.setattr(engine, "fastpath", types.SimpleNamespace(
+                **{**vars(fastpath), "kernels_if_loaded": lambda: None}))
         before = len(fills)
         # gathered: a memo, so the kernel on gathered blocks, the group matrices built after
         # every block (the reference of the matrices filled as the slabs complete)
