@@ -71,40 +71,45 @@ TILE = 64           # pairs per tile when a kernel turns day-major rows into pai
 
 
 @numba.njit(**_JIT)
-def _sar_at(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, p):
-    """The standardized AR of pair p on day d (NaN where not finite), as `inference._sar`:
-    ar / sqrt(var), var read as `GroupMatrix.var_rows` does; `est_only`: estimation rows
-    only."""
-    if est_only and not is_est[d, p]:
-        return np.nan
-    if has_var:
-        v = var[d, p]
-    elif b0 <= d < b0 + var_band.shape[0] and is_evt[d, p]:
-        v = var_band[d - b0, p]
-    elif is_est[d, p]:
-        v = var_est[p]
-    else:
-        return np.nan
-    x = ar[d, p] / np.sqrt(v)
-    return x if np.isfinite(x) else np.nan
-
-
-@numba.njit(**_JIT)
 def _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, p0, p1,
              out):
-    """out[p - p0] = `_sar_at` of pairs p0 .. p1 - 1 on day d (day-major inputs)."""
+    """out[p - p0] = the standardized AR of pair p on day d (NaN where not finite), as
+    `inference._sar`: ar / sqrt(var), var read as `GroupMatrix.var_rows` does; `est_only`:
+    estimation rows only."""
+    in_band = b0 <= d < b0 + var_band.shape[0]
     for p in range(p0, p1):
-        out[p - p0] = _sar_at(ar, var, has_var, var_est, var_band, b0, is_est, is_evt,
-                              est_only, d, p)
+        if has_var:
+            v = var[d, p]
+        elif in_band and is_evt[d, p]:
+            v = var_band[d - b0, p]
+        elif is_est[d, p]:
+            v = var_est[p]
+        else:
+            v = np.nan
+        if est_only and not is_est[d, p]:
+            v = np.nan
+        x = ar[d, p] / np.sqrt(v)
+        out[p - p0] = x if np.isfinite(x) else np.nan
 
 
 @numba.njit(**_JIT)
 def _sar_col(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, p, out):
-    """out[d] = `_sar_at` of pair p on every day d: for pair-major inputs (a sub-group taken
-    from the root is one)."""
+    """out[d] = the standardized AR of pair p on day d, every day (as `_sar_row`): for
+    pair-major inputs (a sub-group taken from the root is one)."""
+    b1 = b0 + var_band.shape[0]
     for d in range(ar.shape[0]):
-        out[d] = _sar_at(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only,
-                         d, p)
+        if has_var:
+            v = var[d, p]
+        elif b0 <= d < b1 and is_evt[d, p]:
+            v = var_band[d - b0, p]
+        elif is_est[d, p]:
+            v = var_est[p]
+        else:
+            v = np.nan
+        if est_only and not is_est[d, p]:
+            v = np.nan
+        x = ar[d, p] / np.sqrt(v)
+        out[d] = x if np.isfinite(x) else np.nan
 
 
 @numba.njit(**_JIT)
