@@ -316,3 +316,18 @@ def group_day_sums(rows, ar, ar_var, path, path_var, has):
             if x == x:
                 _kahan_add(out, comp, 6, d, x)
     return out
+
+
+@numba.njit(cache=True, nogil=True)
+def scatter_columns(dst, src, cols):
+    """dst[d, cols[i]] = src[i, d]: a block's pair-major rows into their columns of a
+    day-major group matrix (engine.GroupFill), a tile of 64 pairs at a time so that a row's
+    writes fall on few cache lines (numpy's fancy-index assignment of the transpose took
+    ~0.75 s a block of 20,000 pairs)."""
+    n, L = src.shape
+    for t0 in range(0, n, 64):
+        t1 = min(t0 + 64, n)
+        for d in range(L):
+            for i in range(t0, t1):
+                dst[d, cols[i]] = src[i, d]
+

@@ -1440,15 +1440,24 @@ class GroupFill:
             evt &= ((rel >= span0) & (rel <= span1))[None, :]
         ar = np.where(fitted, resid, np.nan)
         ar[:, j] = np.where(evt[:, j], b.ret[s, jb] - r.expected[s], ar[:, j])
-        self.AR[:, c], self.EST[:, c], self.EVT[:, c] = ar.T, fitted.T, evt.T
+        kernels = fastpath.kernels_if_loaded()
+
+        def put(dst, rows):             # dst[:, c] = rows.T
+            if kernels is None:
+                dst[:, c] = rows.T
+            else:
+                kernels.scatter_columns(dst, np.ascontiguousarray(rows), c)
+        put(self.AR, ar)
+        put(self.EST, fitted)
+        put(self.EVT, evt)
         band = np.where(evt[:, j], r.ar_var[s], np.nan)
         if self.per_day_var:
             var = np.where(fitted, r.est_variance(s), np.nan)
             var[:, j] = np.where(evt[:, j], band, var[:, j])
-            self.VAR[:, c] = var.T
+            put(self.VAR, var)
         else:
             self.VAR_EST[c] = r.sigma2[s]
-        self.BAND[:, c] = band.T
+        put(self.BAND, band)
         # the dates span_dates gives: the calendar's sessions, NaT (int64 min) off it
         cal = np.asarray(b.calendar_dates, dtype="datetime64[ns]").astype("datetime64[D]") \
             .view(np.int64)

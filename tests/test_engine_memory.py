@@ -191,3 +191,21 @@ def test_the_ar_rows_on_disk_are_those_in_memory(runs, frame):
     assert runs["store"].ar_store is not None and runs["arrays"].ar_store is None
     pd.testing.assert_frame_equal(getattr(runs["store"], frame),
                                   getattr(runs["arrays"], frame), check_exact=True)
+
+
+@pytest.mark.parametrize("dtype", [float, bool])
+def test_the_column_scatter_kernel_is_numpys_fancy_assignment(dtype):
+    """GroupFill writes a block's pair-major rows into the columns of its day-major matrices
+    with `_fastkernels.scatter_columns` when numba is loaded: the same cells as numpy's
+    `dst[:, cols] = rows.T` (blocks of any size, columns in any order, the rest untouched)."""
+    from eventstudy import _fastkernels
+    rng = np.random.default_rng(3)
+    for n in (0, 1, 63, 64, 65, 200):
+        rows = rng.standard_normal((n, 37)) > 0.3 if dtype is bool \
+            else rng.standard_normal((n, 37))
+        cols = rng.permutation(500)[:n]
+        want = np.zeros((37, 500), dtype)
+        got = want.copy()
+        want[:, cols] = rows.T
+        _fastkernels.scatter_columns(got, rows, cols)
+        np.testing.assert_array_equal(got, want)
