@@ -70,6 +70,8 @@ RAW_MAX = 1 << 23    # cells: a group this small keeps its raw SARs (64 MB at mo
 TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
 
 
+# _sar_row and _sar_col spell out the same variance lookup on purpose: a shared jitted
+# helper called per cell (a dozen array arguments) made them 30x slower, even inlined.
 @numba.njit(**_JIT)
 def _sar_row(ar, var, has_var, var_est, var_band, b0, is_est, is_evt, est_only, d, p0, p1,
              out):
