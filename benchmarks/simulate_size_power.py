@@ -37,8 +37,10 @@ from __future__ import annotations
 
 import os
 
-for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_v, "1")
+if __name__ == "__main__":   # run as a script only: imported (by the tests), it must not
+    #                           change the BLAS threads of the processes its importer starts
+    for _v in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(_v, "1")
 
 import argparse  # noqa: E402
 import subprocess  # noqa: E402
