@@ -38,11 +38,8 @@ def _threads() -> int:
 
 def _run(fn, chunks, threads: int) -> list:
     """``fn(chunk)`` for every chunk, in order, on `threads` threads (1: here)."""
-    if threads < 2 or len(chunks) < 2:
-        return [fn(c) for c in chunks]
-    with cf.ThreadPoolExecutor(min(threads, len(chunks)),
-                               thread_name_prefix="eventstudy-group") as pool:
-        return list(pool.map(fn, chunks))
+    from eventstudy.executors import kernel_map
+    return kernel_map(fn, chunks, threads)
 
 
 # --------------------------------------------------------------------------------------------

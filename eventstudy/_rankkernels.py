@@ -24,19 +24,16 @@ rather than held (1 GB per (days x pairs) float64 at 500,000 pairs).
 """
 from __future__ import annotations
 
-import concurrent.futures as cf
 import threading
 
 import numba
 import numpy as np
 
-from eventstudy.executors import kernel_threads
+from eventstudy.executors import kernel_map
 
 CHUNK = 2048        # pairs per chunk: fixed, so that sums never depend on the thread count
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
 _LOCAL = threading.local()     # each thread's scratch rows (reused: fresh pages cost faults)
-_POOLS: dict[int, cf.ThreadPoolExecutor] = {}   # by thread count, kept for the process
-_POOLS_LOCK = threading.Lock()
 
 
 def chunks(n: int) -> list[tuple[int, int]]:
@@ -45,21 +42,7 @@ def chunks(n: int) -> list[tuple[int, int]]:
 
 def run_chunks(fn, n: int) -> list:
     """[fn(c0, c1) for each chunk of n], on up to kernel_threads() threads, in chunk order."""
-    parts = chunks(n)
-    threads = min(kernel_threads(), len(parts))
-    if threads <= 1:
-        return [fn(c0, c1) for c0, c1 in parts]
-    return list(_pool(kernel_threads()).map(lambda c: fn(*c), parts))
-
-
-def _pool(threads: int) -> cf.ThreadPoolExecutor:
-    """A pool kept for the process (a group battery makes dozens of calls; the engine runs
-    batteries on threads of its own, which share it: its tasks never wait on it)."""
-    with _POOLS_LOCK:
-        if threads not in _POOLS:
-            _POOLS[threads] = cf.ThreadPoolExecutor(threads,
-                                                    thread_name_prefix="eventstudy-rank")
-        return _POOLS[threads]
+    return kernel_map(lambda c: fn(*c), chunks(n))
 
 
 # --------------------------------------------------------------------------------------------

@@ -1050,7 +1050,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if ar_store is not None:
                 on_disk.append((bi, mi, m, pk, r, b, s))
             else:
-                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+                abnormal = _abnormal(config, r, b, s)
                 ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                          abnormal))
             c = {name: getattr(r, name)[s].ravel() for name in
@@ -1086,7 +1086,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                 return
             written.append(True)
             for bi, mi, m, pk, r, b, s in on_disk:
-                abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+                abnormal = _abnormal(config, r, b, s)
                 ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
                                         abnormal), block=bi, model=mi)
                 one = _LazyPanel(ev, se, config)
@@ -1236,6 +1236,11 @@ def _pair_rank(ev, se) -> np.ndarray:
     rank = np.empty(len(order), np.int64)
     rank[order] = np.arange(len(order))
     return rank
+
+
+def _abnormal(config, r, b, s) -> np.ndarray:
+    """The studied pairs `s`' abnormal returns on the window's days (pairs x window days)."""
+    return b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
 
 
 def _ar_rows(config, r, b, s, abnormal):
@@ -1533,7 +1538,7 @@ def _studied_ar_rows(model_results, config):
     for part, r, b, _ in model_results:
         s = np.flatnonzero(r.reason == "")
         if len(s):
-            abnormal = b.ret[s, _window_slice(config, b.rel)] - r.expected[s]
+            abnormal = _abnormal(config, r, b, s)
             yield part[s], b, abnormal, _ar_rows(config, r, b, s, abnormal)
 
 

@@ -171,6 +171,28 @@ def kernel_threads() -> int:
     return max(1, min(KERNEL_THREADS_MAX, cores))
 
 
+_KERNEL_POOLS: dict[int, cf.ThreadPoolExecutor] = {}   # by thread count, kept for the process
+_KERNEL_POOLS_LOCK = threading.Lock()
+
+
+def kernel_map(fn, items, threads: int | None = None) -> list:
+    """``[fn(x) for x in items]``, in order, on a pool of ``threads`` (default
+    `kernel_threads()`) threads kept for the process: the group tests' numba kernels (`nogil`)
+    over fixed pieces of their work, dozens of calls per battery (a pool per call cost its
+    start-up each time). The engine's battery threads share it; a task of it must not call
+    `kernel_map` itself (it would wait on its own pool)."""
+    items = list(items)
+    threads = kernel_threads() if threads is None else threads
+    if threads < 2 or len(items) < 2:
+        return [fn(x) for x in items]
+    with _KERNEL_POOLS_LOCK:
+        if threads not in _KERNEL_POOLS:
+            _KERNEL_POOLS[threads] = cf.ThreadPoolExecutor(
+                threads, thread_name_prefix="eventstudy-kernel")
+        pool = _KERNEL_POOLS[threads]
+    return list(pool.map(fn, items))
+
+
 def side_by_side(*calls, threads: bool = True) -> list:
     """The results of independent calls (`functools.partial`s or lambdas), in order: the
     first ones on threads of their own while this thread runs the last (numpy and arrow

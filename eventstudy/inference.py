@@ -1283,8 +1283,7 @@ def _test_grank(ctx: _Context, w: WindowCars):
     everyone = sel.all()
     v = s / sd                                  # re-standardized SCAR, the CAR's one observation
     if b.sorted is not None:                    # the kernels' base: one pass over the ranks
-        from eventstudy import _rankkernels
-        n_t, rank_sum, moved, up_sel = _rankkernels.grank_days(
+        n_t, rank_sum, moved, up_sel = _kernels("_rankkernels").grank_days(
             b.sorted, b.m, b.ranks, b.inv, np.flatnonzero(sel), v)
         up = np.zeros(len(sel))
         up[sel] = up_sel
@@ -1333,17 +1332,24 @@ def _positive_share(g: GroupMatrix, sel: np.ndarray) -> float:
 
 def _positive_fractions(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each pair's share of positive estimation ARs, and whether it has any."""
-    m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
-    step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
     fast = _kernels("_groupkernels")
     if fast is not None:          # counts in one pass, no (D, P) temporaries
         m, pos = fast.positive_counts(g)
-    for c in range(0, g.ar.shape[1] if fast is None else 0, step):
+    else:
+        m, pos = _positive_counts(g)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return pos / m, m > 0
+
+
+def _positive_counts(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
+    """Each pair's estimation ARs and positive ones, a block of pairs at a time."""
+    m, pos = np.zeros(g.ar.shape[1], np.int64), np.zeros(g.ar.shape[1], np.int64)
+    step = max(1, (1 << 22) // max(g.ar.shape[0], 1))
+    for c in range(0, g.ar.shape[1], step):
         a = np.where(g.is_est[:, c:c + step], g.ar[:, c:c + step], np.nan)
         m[c:c + step] = np.isfinite(a).sum(axis=0)
         pos[c:c + step] = np.count_nonzero(a > 0, axis=0)    # NaN > 0 is False
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return pos / m, m > 0
+    return m, pos
 
 
 def _test_generalized_sign(ctx: _Context, w: WindowCars):
