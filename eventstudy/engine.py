@@ -877,8 +877,6 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
                 _, arrays, _, keys = results[m][i]
                 memo.keep(m, keys, _to_columns(arrays))
 
-    frames = _frames(pairs, results, models, config, ar_store)
-    tests = [frames.pop("pair_tests")]
     group_rows = []
     index = pd.MultiIndex.from_frame(pairs[["event_id", "series"]]) if groups else None
     member_of = [(gid, _member_mask(index, members)) for gid, members in groups]
@@ -929,6 +927,11 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         for key, gkey in memo_keys.items():       # the memo in group order, as before
             memo.keep_group(gkey, same_pairs[key])
         group_rows.extend((gid, m, same_pairs[key]) for gid, key in order)
+    # the group matrices and the batteries' per-pair work are done with: free them before
+    # the frames (at 5,000 x 100 each side is GBs, and fresh memory is what costs time)
+    gm = battery = None
+    frames = _frames(pairs, results, models, config, ar_store)
+    tests = [frames.pop("pair_tests")]
     rank = {gid: i for i, (gid, _) in enumerate(groups)}
     group_rows.sort(key=lambda r: (rank[r[0]], models.index(r[1])))
     if group_rows:
@@ -952,9 +955,6 @@ def compute(alignment: pd.DataFrame, panels: dict, where: dict, securities: list
         tests = pd.DataFrame(columns=TEST_COLUMNS)
     # with the ARs on disk, the AAR's inputs come from the arrays: reading them back from the
     # temporary dataset wrote and read every AR row (~300 s at 5,000 x 100)
-    # the group matrices and the batteries' per-pair work are done with: free them before
-    # the AAR (at 5,000 x 100 they are GBs, and the AAR's input came on top of them)
-    gm = battery = None
     kernels = fastpath.kernels_if_loaded()
     if not groups:
         aar = pd.DataFrame(columns=AAR_COLUMNS)

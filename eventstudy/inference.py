@@ -643,6 +643,8 @@ class _Context:
     windows: Sequence[WindowCars] = ()
     _corr: np.ndarray | None = None
     _cache: dict | None = None
+    test: str = ""             # the test running: the owner of what it caches
+    _owner: dict | None = None  # cache key -> the test that made it
 
     def cached(self, name: str, sel: np.ndarray, make):
         """Per-call memo of window-independent work keyed by the set of pairs. Of the kinds
@@ -650,15 +652,24 @@ class _Context:
         windows have a set each (a pair without a CAR on one day), and keeping every one
         multiplied the memory; a set that comes back later is recomputed, to the same bits."""
         if self._cache is None:
-            self._cache = {}
+            self._cache, self._owner = {}, {}
         key = (name, sel.tobytes())
         if key not in self._cache:
             if name in _BIG_KINDS:
                 mine = [k for k in self._cache if k[0] == name]
                 for k in mine[:max(0, len(mine) - 1)]:
-                    del self._cache[k]
+                    del self._cache[k], self._owner[k]
             self._cache[key] = make()
+            self._owner[key] = self.test
         return self._cache[key]
+
+    def release(self, done) -> None:
+        """Drop what the tests ``done`` cached (a group's ranks, sorted SARs, date sums: GBs
+        at 500,000 pairs), so that the next test's work does not come on top of it."""
+        for key in [k for k, t in (self._owner or {}).items() if t in done]:
+            del self._cache[key], self._owner[key]
+        if "kp" in done:
+            self._corr = None
 
     def corr(self, sel: np.ndarray) -> np.ndarray:
         """Calendar-aligned estimation-residual correlations of the selected pairs, NaN -> 0
@@ -1611,6 +1622,8 @@ _TESTS = {
 assert tuple(_TESTS) == ALL_GROUP_TESTS
 #: a withheld test's row (estimate, dof, n, note) without its statistic, where that is costly
 _WITHHELD = {"bw_cda": _withheld_bw_cda, "kp_patell": _withheld_kp_patell}
+#: tests that read each other's cached work: one owner
+_SHARES = {"kp_patell": "kp", "kp_bmp": "kp"}
 
 
 # --------------------------------------------------------------------------------------------
@@ -1655,10 +1668,13 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
             raise ValueError(f"window ({w.start}, {w.end}) arrays must have shape ({P},)")
     ctx = _Context(group, int(n_boot), int(seed), kp_correlation, int(kp_min_overlap),
                    int(kp_exact_max), list(windows))
-    rows = []
-    for w in windows:
-        for name in tests:
-            test = _WITHHELD.get(name, _TESTS[name]) if name in withheld else _TESTS[name]
+    # a test at a time over every window, its cached work dropped when no later test shares
+    # it (the two KP tests share theirs): the peak is one test's work, not the battery's
+    rows = {}
+    for k, name in enumerate(tests):
+        ctx.test = _SHARES.get(name, name)
+        test = _WITHHELD.get(name, _TESTS[name]) if name in withheld else _TESTS[name]
+        for i, w in enumerate(windows):
             est, stat, dof, p, n, *note = test(ctx, w)
             note = note[0] if note else ""
             if 0 < n < min_n.get(name, 0):
@@ -1670,8 +1686,11 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
                              "report_oversized_tests = true shows it", note)
             elif name in OVERSIZED and n > 0 and not math.isnan(p):
                 note = _join(f"{OVERSIZED[name]}{_OVERSIZED_WHERE}", note)
-            rows.append((w.start, w.end, name, est, stat, dof, p, n, note))
-    return _frame(rows, GROUP_COLUMNS)
+            rows[i, k] = (w.start, w.end, name, est, stat, dof, p, n, note)
+        if ctx.test not in {_SHARES.get(t, t) for t in tests[k + 1:]}:
+            ctx.release({ctx.test})
+    return _frame([rows[i, k] for i in range(len(windows)) for k in range(len(tests))],
+                  GROUP_COLUMNS)
 
 
 def _join(*notes: str) -> str:
