@@ -1624,6 +1624,8 @@ assert tuple(_TESTS) == ALL_GROUP_TESTS
 _WITHHELD = {"bw_cda": _withheld_bw_cda, "kp_patell": _withheld_kp_patell}
 #: tests that read each other's cached work: one owner
 _SHARES = {"kp_patell": "kp", "kp_bmp": "kp"}
+#: tests whose per-pair work is kept on the root matrix for every group (`GroupMatrix.per_pair`)
+_KEPT_ON_ROOT = frozenset({"corrado_rank", "kp_patell", "kp_bmp", "generalized_sign"})
 
 
 # --------------------------------------------------------------------------------------------
@@ -1669,9 +1671,13 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
     ctx = _Context(group, int(n_boot), int(seed), kp_correlation, int(kp_min_overlap),
                    int(kp_exact_max), list(windows))
     # a test at a time over every window, its cached work dropped when no later test shares
-    # it (the two KP tests share theirs): the peak is one test's work, not the battery's
+    # it (the two KP tests share theirs): the peak is one test's work, not the battery's;
+    # the tests whose per-pair work stays on the root matrix for the other groups run last,
+    # so that the others' work is not allocated on top of it
     rows = {}
-    for k, name in enumerate(tests):
+    run = sorted(range(len(tests)), key=lambda k: tests[k] in _KEPT_ON_ROOT)
+    for at, k in enumerate(run):
+        name = tests[k]
         ctx.test = _SHARES.get(name, name)
         test = _WITHHELD.get(name, _TESTS[name]) if name in withheld else _TESTS[name]
         for i, w in enumerate(windows):
@@ -1687,7 +1693,7 @@ def group_tests_matrix(group: GroupMatrix, windows: Sequence[WindowCars], *,
             elif name in OVERSIZED and n > 0 and not math.isnan(p):
                 note = _join(f"{OVERSIZED[name]}{_OVERSIZED_WHERE}", note)
             rows[i, k] = (w.start, w.end, name, est, stat, dof, p, n, note)
-        if ctx.test not in {_SHARES.get(t, t) for t in tests[k + 1:]}:
+        if ctx.test not in {_SHARES.get(tests[j], tests[j]) for j in run[at + 1:]}:
             ctx.release({ctx.test})
     return _frame([rows[i, k] for i in range(len(windows)) for k in range(len(tests))],
                   GROUP_COLUMNS)

@@ -75,3 +75,32 @@ def test_the_two_kp_tests_share_their_work(group, monkeypatch):
     made.clear()
     group_tests_matrix(g, wins, tests=("kp_bmp",), min_n={}, oversized=(), kp_exact_max=0)
     assert once == len(made) > 0         # kp_patell added no second computation
+
+
+def test_the_tests_kept_on_the_root_are_the_ones_that_keep_work_there(group, monkeypatch):
+    g, wins = group
+    kept = []
+    per_pair = inference.GroupMatrix.per_pair
+    monkeypatch.setattr(inference.GroupMatrix, "per_pair",
+                        lambda self, name, make: kept.append(name) or per_pair(self, name, make))
+    for t in ALL_GROUP_TESTS:
+        kept.clear()
+        sub = g.take(np.arange(len(g.keys)))         # a fresh root: nothing cached yet
+        group_tests_matrix(sub, wins, tests=(t,), min_n={}, oversized=(), kp_exact_max=0,
+                           n_boot=99)
+        assert bool(kept) == (t in inference._KEPT_ON_ROOT), (t, kept)
+
+
+def test_the_tests_kept_on_the_root_run_last(group, monkeypatch):
+    g, wins = group
+    order = []
+    cached = inference._Context.cached
+
+    def spy(self, name, sel, make):
+        if not order or order[-1] != self.test:
+            order.append(self.test)
+        return cached(self, name, sel, make)
+    monkeypatch.setattr(inference._Context, "cached", spy)
+    _battery(g, wins, ALL_GROUP_TESTS)
+    root = [i for i, t in enumerate(order) if t in {"kp", "corrado_rank", "generalized_sign"}]
+    assert root and min(root) > max(i for i, t in enumerate(order) if i not in root), order
