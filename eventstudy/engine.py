@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
+from threadpoolctl import threadpool_limits
 
 from eventstudy import fastpath
 from eventstudy import fit as bfit
@@ -1362,7 +1363,10 @@ def _map_batteries(battery, col_sets: list) -> list:
     threads = kernel_threads()
     if threads < 2 or len(rest) < 2:
         return out + [battery(c) for c in rest]
-    with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-groups") as pool:
+    # BLAS on one thread meanwhile: the small groups' products (KP's pairwise correlations)
+    # gain nothing from BLAS threads on top of ours, whose waits then cost CPU on 2 cores
+    with cf.ThreadPoolExecutor(threads, thread_name_prefix="eventstudy-groups") as pool, \
+            threadpool_limits(1, user_api="blas"):
         return out + list(pool.map(battery, rest))
 
 

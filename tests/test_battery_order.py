@@ -104,3 +104,19 @@ def test_the_tests_kept_on_the_root_run_last(group, monkeypatch):
     _battery(g, wins, ALL_GROUP_TESTS)
     root = [i for i, t in enumerate(order) if t in {"kp", "corrado_rank", "generalized_sign"}]
     assert root and min(root) > max(i for i, t in enumerate(order) if i not in root), order
+
+
+def test_the_threaded_batteries_run_with_one_blas_thread(monkeypatch):
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    from eventstudy import engine
+    if not threadpoolctl.threadpool_info():
+        pytest.skip("no BLAS thread pool found")
+    monkeypatch.setenv("EVENTSTUDY_THREADS", "2")
+    with threadpoolctl.threadpool_limits(2, user_api="blas"):   # as on a 2-core machine
+        seen = engine._map_batteries(
+            lambda cols: max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                             if i["user_api"] == "blas"), [[0], [1], [2], [3]])
+        after = max(i["num_threads"] for i in threadpoolctl.threadpool_info()
+                    if i["user_api"] == "blas")
+    assert seen[0] == 2 and after == 2          # the first (the largest) alone: BLAS as set
+    assert seen[1:] == [1, 1, 1]                # the others on our threads: one BLAS thread
