@@ -1038,10 +1038,13 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
         return _NAN, _NAN, _NAN, _NAN, 0
     # a pair's ranks are its own (column-wise): rank every pair of the root once, slice
     ranks, m = ctx.group.per_pair("corrado-ranks", _root_ranks)
-    cols = ctx.group.root_cols(sel)
-    every = ctx.group.root_cols(np.ones(len(sel), bool))
-    u = ctx.cached("corrado", sel, lambda: _corrado_base(
-        ranks, m, cols, _Everyone(ctx, "corrado-all", ranks, m, every, sel)))
+
+    def base():                 # the positions (pairs x 8 bytes each) only when not cached
+        every = ctx.group.root_cols(np.ones(len(sel), bool))
+        return _corrado_base(ranks, m, ctx.group.root_cols(sel),
+                             _Everyone(ctx, "corrado-all", ranks, m, every, sel))
+
+    u = ctx.cached("corrado", sel, base)
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -1177,9 +1180,9 @@ def _test_cz_rank(ctx: _Context, w: WindowCars):
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
     ranks, m = ctx.cached("cz-group", _NO_SEL, lambda: _cz_group_ranks(ctx.group))
-    every = np.arange(len(sel))
     base = ctx.cached("cz", sel, lambda: _corrado_base(
-        ranks, m, np.flatnonzero(sel), _Everyone(ctx, "cz-all", ranks, m, every, sel)))
+        ranks, m, np.flatnonzero(sel),
+        _Everyone(ctx, "cz-all", ranks, m, np.arange(len(sel)), sel)))
     est, stat, _ = _rank_statistic(base, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
