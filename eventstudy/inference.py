@@ -1220,16 +1220,16 @@ def _grank_v(w: WindowCars) -> tuple[np.ndarray, int, np.ndarray | None]:
 
 def _grank_vs(windows: Sequence[WindowCars], N: int) -> tuple[list, np.ndarray]:
     """The windows that have a GRANK statistic and their v as rows of a (W, N) array (NaN on
-    the pairs a window lacks: never read)."""
-    have = []
+    the pairs a window lacks: never read), a window at a time."""
+    have, vs = [], np.empty((len(windows), N))
     for w in windows:
         sel, _, v = _grank_v(w)
         if v is not None:
-            have.append((w, sel, v))
-    vs = np.full((len(have), N), np.nan)
-    for k, (_, sel, v) in enumerate(have):
-        vs[k, sel] = v
-    return [w for w, _, _ in have], vs
+            row = vs[len(have)]
+            row.fill(np.nan)
+            row[sel] = v
+            have.append(w)
+    return have, vs[:len(have)]
 
 
 def _grank_base(g: GroupMatrix, windows: Sequence[WindowCars] = ()) -> _GrankBase:
