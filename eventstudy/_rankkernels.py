@@ -276,11 +276,12 @@ def raw_rows(raw, sd, days, c0, c1, key):
 
 
 @numba.njit(**_JIT)
-def average_ranks(x, order, ranks, m, keep_sorted, sorted_out):
+def average_ranks(x, order, ranks, m, rank, v, lt, le):
     """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
-    given its ascending argsort `order` (+inf last), as float32 into `ranks`; m: finite
-    values per row; `keep_sorted`: each row's values ascending into `sorted_out` (NaN after
-    the m finite ones)."""
+    given its ascending argsort `order` (+inf last), as float32 into `ranks` (when `rank`);
+    m: finite values per row; lt[w, i] (le[w, i]): how many of row i's finite values are
+    below (at most) v[w, i], by searchsorted on them sorted (GRANK: where window w's v falls
+    among pair i's SARs, found while they are sorted here: no (pairs x days) sorted copy)."""
     R, D = x.shape
     srt = np.empty(D)
     for i in range(R):
@@ -288,13 +289,15 @@ def average_ranks(x, order, ranks, m, keep_sorted, sorted_out):
         o = order[i]
         for j in range(D):
             srt[j] = row[o[j]]
-        if keep_sorted:
-            for j in range(D):
-                sorted_out[i, j] = srt[j] if np.isfinite(srt[j]) else np.nan
         k = D
         while k > 0 and not np.isfinite(srt[k - 1]):
             k -= 1
         m[i] = k
+        for w in range(v.shape[0]):
+            lt[w, i] = np.searchsorted(srt[:k], v[w, i], side="left")
+            le[w, i] = np.searchsorted(srt[:k], v[w, i], side="right")
+        if not rank:
+            continue
         out = ranks[i]
         for j in range(k, D):
             out[o[j]] = np.nan
@@ -328,13 +331,13 @@ def rank_day_sums(ranks, m, cols, k0, k1):
 
 
 @numba.njit(**_JIT)
-def grank_window(srt, m, ranks, inv, cols, v, k0, k1):
-    """One GRANK window over the pairs cols[k0:k1], v[i] the re-standardized SCAR of pair
-    cols[i]: each day's count of ranked pairs, sum of rank * inv, and sum of inv over the
-    pairs whose SAR is above v (half for a tie); each pair's number of SARs above v (halves
-    for ties). Read off the float32 ranks alone: with lt (le) of the pair's m sorted SARs
-    below (at most) v, a SAR is above v when its average rank is above le, and equal to v
-    when its rank is lt + (le - lt + 1) / 2 (and le > lt) - exact in halves."""
+def grank_window(lt, le, m, ranks, inv, cols, k0, k1):
+    """One GRANK window over the pairs cols[k0:k1]: each day's count of ranked pairs, sum of
+    rank * inv, and sum of inv over the pairs whose SAR is above the window's v (half for a
+    tie); each pair's number of SARs above v (halves for ties). Read off the float32 ranks
+    alone, with lt[p] (le[p]) of pair p's m sorted SARs below (at most) v (`average_ranks`):
+    a SAR is above v when its average rank is above le, and equal to v when its rank is
+    lt + (le - lt + 1) / 2 (and le > lt) - exact in halves."""
     T = ranks.shape[1]
     n_t = np.zeros(T, np.int64)
     rank_sum = np.zeros(T)
@@ -344,10 +347,11 @@ def grank_window(srt, m, ranks, inv, cols, v, k0, k1):
         p = cols[i]
         w = inv[p]
         mp = m[p]
-        lt = np.searchsorted(srt[p, :mp], v[i], side="left")
-        le = np.searchsorted(srt[p, :mp], v[i], side="right")
-        above = np.float32(le)          # halves below 2**22: exact in float32
-        tie = np.float32(lt + (le - lt + 1) / 2.0) if le > lt else np.float32(-1.0)
+        below = np.int64(lt[p])
+        upto = np.int64(le[p])
+        above = np.float32(upto)        # halves below 2**22: exact in float32
+        tie = np.float32(below + (upto - below + 1) / 2.0) if upto > below \
+            else np.float32(-1.0)
         half = 0.5 * w
         for d in range(T):              # selects: a NaN rank adds zeros
             r = ranks[p, d]
@@ -355,7 +359,7 @@ def grank_window(srt, m, ranks, inv, cols, v, k0, k1):
             n_t[d] += fin
             rank_sum[d] += np.float64(r) * w if fin else 0.0
             moved[d] += (w if r > above else 0.0) + (half if r == tie else 0.0)
-        up[i - k0] = (mp - le) + 0.5 * (le - lt)
+        up[i - k0] = (mp - upto) + 0.5 * (upto - below)
     return n_t, rank_sum, moved, up
 
 
@@ -419,25 +423,28 @@ def _raw(src: tuple, D: int, P: int) -> np.ndarray | None:
     return raw
 
 
-def _ranked(P: int, D: int, fill, sorted_out=None) -> tuple[np.ndarray, np.ndarray]:
-    """Pair-major float32 ranks (P, D) and counts (P,) of the rows `fill(c0, c1)` returns
-    (chunk rows x D, float64, +inf = missing), a chunk at a time; each row's values sorted
-    into `sorted_out` (P, D) when given."""
+def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True
+            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pair-major float32 ranks (P, D) (when `rank`; else (0, D)) and counts (P,) of the rows
+    `fill(c0, c1)` returns (chunk rows x D, float64, +inf = missing), a chunk at a time; with
+    `v` (W, P), where each v[w, p] falls among row p's sorted values: lt, le (W, P) int32
+    (see `average_ranks`)."""
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
-    ranks = np.empty((P, D), dtype=np.float32)
+    ranks = np.empty((P if rank else 0, D), dtype=np.float32)
     m = np.zeros(P, np.int64)
-    keep = sorted_out is not None
-    none = np.zeros((0, 0))
+    v = np.zeros((0, P)) if v is None else np.ascontiguousarray(v, dtype=float)
+    lt = np.zeros(v.shape, np.int32)
+    le = np.zeros(v.shape, np.int32)
 
     def one(c0, c1):
         key = fill(c0, c1)
         order = np.argsort(key, axis=1)        # inf last; ties get one rank in any order
-        average_ranks(key, order, ranks[c0:c1], m[c0:c1], keep,
-                      sorted_out[c0:c1] if keep else none)
+        average_ranks(key, order, ranks[c0:c1], m[c0:c1], rank, v[:, c0:c1], lt[:, c0:c1],
+                      le[:, c0:c1])
 
     run_chunks(one, P)
-    return ranks, m
+    return ranks, m, lt, le
 
 
 def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -450,7 +457,7 @@ def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         ar_rows(ar, c0, c1, key)
         return key
 
-    ranks, m = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill)
     return ranks.T, m
 
 
@@ -470,22 +477,24 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill)
     return ranks.T, m
 
 
-def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """GRANK's re-standardized estimation SARs on the days some pair has one: each pair's
-    sorted ascending (P, T) (NaN after its m), their float32 ranks as a (T, P) view of a
-    pair-major array, and each pair's count m (`inference._grank_base`, which keeps them by
-    day instead: a window needs only the ranks and where v falls among the sorted SARs)."""
+def grank_base(g, v: np.ndarray | None = None, rank: bool = True
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """GRANK's re-standardized estimation SARs on the days some pair has one (T of them):
+    their float32 ranks as a (T, P) view of a pair-major array (`rank`), each pair's count m,
+    and, for each row of `v` (W, P: a window's re-standardized SCARs), how many of each
+    pair's SARs are below (at most) it, lt and le (W, P) int32, found while the pair's SARs
+    are sorted (`inference._grank_base`): a window needs only those and the ranks, and no
+    (P, T) float64 of sorted SARs (0.96 GB at 500,000 pairs x 240 days) is kept."""
     D, P = g.ar.shape
     src = _source(g, True)
     raw = _raw(src, D, P)
     sd = day_sd(src, D, P, raw)
     days = np.flatnonzero(sar_days_kept(*src, sd)).astype(np.int64)
     T = len(days)
-    srt = np.empty((P, T))
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, T)
@@ -495,8 +504,8 @@ def grank_base(g) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m = _ranked(P, T, fill, srt)
-    return srt, ranks.T, m
+    ranks, m, lt, le = _ranked(P, T, fill, v, rank)
+    return ranks.T, m, lt, le
 
 
 def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
@@ -521,20 +530,22 @@ def day_sums(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
     return _add(parts, 0, D), _add(parts, 1, D, np.int64)
 
 
-def grank_days(srt: np.ndarray, m: np.ndarray, ranks: np.ndarray, inv: np.ndarray,
-               cols: np.ndarray, v: np.ndarray
+def grank_days(lt: np.ndarray, le: np.ndarray, m: np.ndarray, ranks: np.ndarray,
+               inv: np.ndarray, cols: np.ndarray
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One window's (n_t, rank_sum, moved, up) over the pairs `cols` (see `grank_window`);
-    `srt` (P, T) each pair's sorted SARs, `ranks` a (T, P) view of pair-major ranks."""
+    lt, le (P,) where the window's v falls among each pair's sorted SARs (`grank_base`),
+    `ranks` a (T, P) view of pair-major ranks."""
     r_pm = ranks.T
     if not r_pm.flags.c_contiguous:
         r_pm = np.ascontiguousarray(r_pm)
     T = r_pm.shape[1]
     cols = np.ascontiguousarray(cols, dtype=np.int64)
-    v = np.ascontiguousarray(v, dtype=float)
+    lt = np.ascontiguousarray(lt, dtype=np.int32)
+    le = np.ascontiguousarray(le, dtype=np.int32)
     inv = np.ascontiguousarray(inv, dtype=float)
     m = np.ascontiguousarray(m, dtype=np.int64)
-    parts = run_chunks(lambda k0, k1: grank_window(srt, m, r_pm, inv, cols, v, k0, k1),
+    parts = run_chunks(lambda k0, k1: grank_window(lt, le, m, r_pm, inv, cols, k0, k1),
                        len(cols))
     n_t, rank_sum, moved = (_add(parts, 0, T, np.int64), _add(parts, 1, T),
                             _add(parts, 2, T))

@@ -1049,10 +1049,13 @@ def _test_corrado_rank(ctx: _Context, w: WindowCars):
         return _NAN, _NAN, _NAN, _NAN, 0
     # a pair's ranks are its own (column-wise): rank every pair of the root once, slice
     ranks, m = ctx.group.per_pair("corrado-ranks", _root_ranks)
-    cols = ctx.group.root_cols(sel)
-    every = ctx.group.root_cols(np.ones(len(sel), bool))
-    u = ctx.cached("corrado", sel, lambda: _corrado_base(
-        ranks, m, cols, _Everyone(ctx, "corrado-all", ranks, m, every, sel)))
+
+    def base():                 # the positions (pairs x 8 bytes each) only when not cached
+        every = ctx.group.root_cols(np.ones(len(sel), bool))
+        return _corrado_base(ranks, m, ctx.group.root_cols(sel),
+                             _Everyone(ctx, "corrado-all", ranks, m, every, sel))
+
+    u = ctx.cached("corrado", sel, base)
     est, stat, _ = _rank_statistic(u, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -1188,9 +1191,9 @@ def _test_cz_rank(ctx: _Context, w: WindowCars):
     if n < 2:
         return _NAN, _NAN, _NAN, _NAN, n
     ranks, m = ctx.cached("cz-group", _NO_SEL, lambda: _cz_group_ranks(ctx.group))
-    every = np.arange(len(sel))
     base = ctx.cached("cz", sel, lambda: _corrado_base(
-        ranks, m, np.flatnonzero(sel), _Everyone(ctx, "cz-all", ranks, m, every, sel)))
+        ranks, m, np.flatnonzero(sel),
+        _Everyone(ctx, "cz-all", ranks, m, np.arange(len(sel)), sel)))
     est, stat, _ = _rank_statistic(base, _window_rows(ctx, w))
     return est, stat, _NAN, _z_p(stat), n
 
@@ -1204,21 +1207,53 @@ class _GrankBase:
     ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
     m: np.ndarray           # (N,) estimation SARs per pair
     inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
-    # the kernels' form: each pair's SARs sorted, (N, T), NaN after its m (sar is None): a
-    # window needs only where v falls among them and the ranks
-    sorted: np.ndarray | None = None
+    # the kernels' form (sar is None): a window needs only the ranks and where its v falls
+    # among each pair's sorted SARs, found for the context's windows while the base sorts
+    # them: windows[k]'s v is above lt[k, i] (at least le[k, i]) of pair i's SARs
+    windows: list = field(default_factory=list)
+    lt: np.ndarray | None = None    # (len(windows), N) int32
+    le: np.ndarray | None = None    # (len(windows), N) int32
 
 
-def _grank_base(g: GroupMatrix) -> _GrankBase:
+def _grank_v(w: WindowCars) -> tuple[np.ndarray, int, np.ndarray | None]:
+    """A window's GRANK pairs (a mask), their number and their re-standardized SCARs v (the
+    CAR's one observation); v None when the test has no statistic (n < 2, sd not > 0)."""
+    scar, sel = _scar(w)
+    n = int(sel.sum())
+    if n < 2:
+        return sel, n, None
+    s = scar[sel]
+    sd = float(s.std(ddof=1))
+    if not sd > 0:
+        return sel, n, None
+    return sel, n, s / sd
+
+
+def _grank_vs(windows: Sequence[WindowCars], N: int) -> tuple[list, np.ndarray]:
+    """The windows that have a GRANK statistic and their v as rows of a (W, N) array (NaN on
+    the pairs a window lacks: never read), a window at a time."""
+    have, vs = [], np.empty((len(windows), N))
+    for w in windows:
+        sel, _, v = _grank_v(w)
+        if v is not None:
+            row = vs[len(have)]
+            row.fill(np.nan)
+            row[sel] = v
+            have.append(w)
+    return have, vs[:len(have)]
+
+
+def _grank_base(g: GroupMatrix, windows: Sequence[WindowCars] = ()) -> _GrankBase:
     """Estimation-window SARs of every pair of the group, each day re-standardized by its
     cross-sectional sd as the CAR is (see docs), and their average ranks within each pair,
-    ranked a block of pairs at a time. With the kernels, each pair's SARs sorted instead (see
-    ``_GrankBase.sorted``) and the ranks a (T, N) view of a pair-major array, built a chunk of
-    pairs at a time."""
+    ranked a block of pairs at a time. With the kernels, the ranks a (T, N) view of a
+    pair-major array, built a chunk of pairs at a time, and, instead of the SARs, where each
+    of ``windows``' v falls among each pair's (see ``_GrankBase.windows``)."""
     kernels = _kernels("_rankkernels")
     if kernels is not None:
-        srt, ranks, m = kernels.grank_base(g)
-        return _GrankBase(None, ranks, m, 1.0 / (m + 2.0), srt)
+        wins, vs = _grank_vs(windows, len(g.keys))
+        ranks, m, lt, le = kernels.grank_base(g, vs)
+        return _GrankBase(None, ranks, m, 1.0 / (m + 2.0), wins, lt, le)
     sar = _restandardized_sar(g, np.ones(len(g.keys), bool), g.is_est)
     keep = np.isfinite(sar).any(axis=1)
     run = np.flatnonzero(keep)
@@ -1282,20 +1317,23 @@ def _grank_moved(b: _GrankBase, sel: np.ndarray, v: np.ndarray
 def _test_grank(ctx: _Context, w: WindowCars):
     """GRANK (Kolari & Pynnonen 2011) with the estimation SARs re-standardized and ranked once
     per group (every pair observed that day); a window uses its own pairs' ranks."""
-    scar, sel = _scar(w)
-    n = int(sel.sum())
-    if n < 2:
+    sel, n, v = _grank_v(w)
+    if v is None:
         return _NAN, _NAN, _NAN, _NAN, n
-    s = scar[sel]
-    sd = float(s.std(ddof=1))
-    if not sd > 0:
-        return _NAN, _NAN, _NAN, _NAN, n
-    b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group))
+    b = ctx.cached("grank-group", _NO_SEL, lambda: _grank_base(ctx.group, ctx.windows))
     everyone = sel.all()
-    v = s / sd                                  # re-standardized SCAR, the CAR's one observation
-    if b.sorted is not None:                    # the kernels' base: one pass over the ranks
-        n_t, rank_sum, moved, up_sel = _kernels("_rankkernels").grank_days(
-            b.sorted, b.m, b.ranks, b.inv, np.flatnonzero(sel), v)
+    if b.sar is None:                           # the kernels' base: one pass over the ranks
+        kernels = _kernels("_rankkernels")
+        k = next((k for k, x in enumerate(b.windows) if x is w), None)
+        if k is None:                           # not one of the context's: sort SARs again
+            vs = np.full((1, len(sel)), np.nan)
+            vs[0, sel] = v
+            _, _, lt, le = kernels.grank_base(ctx.group, vs, rank=False)
+            lt, le = lt[0], le[0]
+        else:
+            lt, le = b.lt[k], b.le[k]
+        n_t, rank_sum, moved, up_sel = kernels.grank_days(lt, le, b.m, b.ranks, b.inv,
+                                                          np.flatnonzero(sel))
         up = np.zeros(len(sel))
         up[sel] = up_sel
     else:

@@ -4,6 +4,8 @@ sums to 1e-12 (the kernels add a day's values in another order), on groups with 
 missing pairs and days, all-NaN days, 0, 1 and 2 pairs; the same bits on 1 and 2 threads."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -23,7 +25,7 @@ def small_chunks(monkeypatch):
     monkeypatch.setattr(rk, "CHUNK", 3)
 
 
-def _arrays(seed, P, D=40, holes=0.1, rounded=False):
+def _arrays(seed, P, D=40, holes=0.1, rounded=False, tied_days=False):
     rng = np.random.default_rng(seed)
     days = np.arange(-D + 6, 6)
     est = np.broadcast_to((days <= -6)[:, None], (D, P)).copy()
@@ -38,6 +40,9 @@ def _arrays(seed, P, D=40, holes=0.1, rounded=False):
         miss[-2] = True                                 # an event day with no pair
     if P > 2:
         miss[:, 2] = True                               # a pair with no AR at all
+    if tied_days:                                       # days 5, 6 as 4: each pair's SARs tie
+        ar[5] = ar[6] = ar[4]
+        miss[5] = miss[6] = miss[4]
     ar[miss] = np.nan
     evt = ~est & ~miss
     est &= ~miss
@@ -70,9 +75,15 @@ def _compact(seed=0, P=17, **kw) -> GroupMatrix:
 def _windows(g: GroupMatrix) -> list[WindowCars]:
     P = len(g.keys)
     wins = [WindowCars.from_day(g, d) for d in (0, 1, 4)]   # lack the pairs missing that day
-    rows = (g.days >= 0) & (g.days <= 2)
+    rows = (g.days >= 0) & (g.days <= 2)                     # (day 4: no pair at all)
     car = g.ar[rows].sum(axis=0)                             # NaN for a pair missing a day
     wins.append(WindowCars(0, 2, car, np.full(P, 3.3), np.full(P, 30.0), np.full(P, 3.0)))
+    for k, (a, b) in zip((1, 2), ((1, 2), (2, 3))):        # one pair, two pairs
+        keep = np.arange(P) < k
+        wins.append(WindowCars(a, b, np.where(keep, car, np.nan), np.full(P, 3.3),
+                               np.full(P, 30.0), np.full(P, 2.0)))
+    wins.append(WindowCars(3, 3, np.full(P, 0.25), np.full(P, 1.0), np.full(P, 30.0),
+                           np.ones(P)))                     # equal SCARs: sd 0, no GRANK
     return wins
 
 
@@ -146,31 +157,92 @@ def test_cz_ranks_are_numpy(make, P, monkeypatch, small_chunks):
         assert (m_k == 0).all()
 
 
+def _kernel_sars(g: GroupMatrix) -> np.ndarray:
+    """The kernels' re-standardized estimation SARs, (P, T) on the days some pair has one
+    (NaN: none), each pair's sorted: what main's kernel base kept (`srt`) and searched."""
+    D, P = g.ar.shape
+    src = rk._source(g, True)
+    sd = rk.day_sd(src, D, P)
+    days = np.flatnonzero(rk.sar_days_kept(*src, sd)).astype(np.int64)
+    out, key = np.empty((P, len(days))), np.empty((P, len(days)))
+    rk.sar_rows(*src, sd, days, 0, P, out, key)
+    return np.sort(out, axis=1)
+
+
+def _positions(srt: np.ndarray, vs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """lt, le (W, P): searchsorted of vs[w, p] in pair p's sorted finite SARs (srt (P, T),
+    NaN last): main's kernel searched them so, a window at a time."""
+    lt, le = np.zeros(vs.shape, np.int64), np.zeros(vs.shape, np.int64)
+    for p, row in enumerate(srt):
+        row = row[np.isfinite(row)]
+        lt[:, p] = np.searchsorted(row, vs[:, p], side="left")
+        le[:, p] = np.searchsorted(row, vs[:, p], side="right")
+    return lt, le
+
+
 @pytest.mark.parametrize("make", [_full, _compact])
 @pytest.mark.parametrize("P", [1, 2, 17])
 def test_grank_base_is_numpy(make, P, monkeypatch, small_chunks):
     g = make(seed=10 + P, P=P)
+    wins = _windows(g)
     _on(monkeypatch, False)
-    b_np = inference._grank_base(g)
+    b_np = inference._grank_base(g, wins)
     _on(monkeypatch, True)
-    b_k = inference._grank_base(g)
-    assert b_k.sar is None                                   # each pair's SARs sorted instead
-    _same(b_k.sorted, np.sort(b_np.sar, axis=0).T)           # the same days kept
+    b_k = inference._grank_base(g, wins)
+    assert b_k.sar is None                       # no SARs, sorted or not: where v falls
     np.testing.assert_array_equal(b_k.ranks, b_np.ranks)
     np.testing.assert_array_equal(b_k.m, b_np.m)
     np.testing.assert_array_equal(b_k.inv, b_np.inv)
     assert b_k.ranks.T.flags.c_contiguous
+    have = [w for w in wins if inference._grank_v(w)[2] is not None]
+    assert [id(w) for w in b_k.windows] == [id(w) for w in have]
+    early = [wins[2], wins[4], wins[6]]                        # no pair, one pair, sd 0
+    assert not any(w is x for w in early for x in have)
+    assert len(have) >= (0 if P == 1 else 1 if P == 2 else 4)
+    assert b_k.lt.dtype == np.int32 and b_k.lt.shape == b_k.le.shape == (len(have), P)
+    _, vs = inference._grank_vs(wins, P)
+    lt, le = _positions(np.sort(b_np.sar, axis=0).T, vs)      # random v: no near-ties
+    for k, w in enumerate(have):
+        sel = inference._grank_v(w)[0]
+        np.testing.assert_array_equal(b_k.lt[k][sel], lt[k][sel])
+        np.testing.assert_array_equal(b_k.le[k][sel], le[k][sel])
 
 
-def test_grank_base_skips_days_with_no_sar(monkeypatch):
-    """Estimation days without any pair drop out, in the middle (a copy, not a view) too."""
-    g = _full(seed=5)
-    _on(monkeypatch, True)
-    b = inference._grank_base(g)
-    n_est = int((g.days <= -6).sum())
-    assert b.ranks.shape == (n_est - 1, len(g.keys))         # day 3 has no pair
-    _on(monkeypatch, False)
-    np.testing.assert_array_equal(b.ranks, inference._grank_base(g).ranks)
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [0, 1, 2, 17])
+def test_grank_positions_are_mains(make, P, small_chunks):
+    """Where each v falls among a pair's SARs, found while the base sorts them, is what main's
+    kernel found by searchsorted in its kept sorted SARs: the same ints, so the window kernel
+    (the same sums in the same order) gives main's bits. v tied to a SAR on purpose (a pair
+    with tied SARs too), infinities, and NaN (a pair the window lacks)."""
+    g = make(seed=70 + P, P=P, tied_days=True)
+    srt = _kernel_sars(g)
+    rng = np.random.default_rng(P)
+    vs = rng.standard_normal((5, P))
+    for p in range(P):
+        fin = srt[p][np.isfinite(srt[p])]
+        if len(fin):
+            vs[0, p] = fin[rng.integers(len(fin))]            # a tie with one of its SARs
+            vs[1, p] = fin[0]                                  # with its lowest
+    vs[2] = np.inf
+    vs[3] = -np.inf
+    vs[4, ::3] = np.nan
+    if P >= 2:                                               # (1 pair: no day sd, no SAR)
+        vals, counts = np.unique(srt[0][np.isfinite(srt[0])], return_counts=True)
+        assert counts.max() == 3                             # days 4, 5, 6
+        vs[0, 0] = vals[counts.argmax()]                     # v ties with the three
+    ranks, m, lt, le = rk.grank_base(g, vs)
+    want_lt, want_le = _positions(srt, vs)
+    np.testing.assert_array_equal(lt, want_lt)
+    np.testing.assert_array_equal(le, want_le)
+    np.testing.assert_array_equal(m, np.isfinite(srt).sum(axis=1))
+    assert (le[0] > lt[0])[m > 0].all()                      # tied, as meant
+    if P >= 2:
+        assert le[0, 0] - lt[0, 0] == 3
+    _, m2, lt2, le2 = rk.grank_base(g, vs, rank=False)      # the positions alone
+    np.testing.assert_array_equal(lt2, lt)
+    np.testing.assert_array_equal(le2, le)
+    np.testing.assert_array_equal(m2, m)
 
 
 # --- daily sums ---------------------------------------------------------------------------
@@ -201,7 +273,7 @@ def test_grank_window_is_numpy(pick, monkeypatch, small_chunks):
     g = _full(seed=8, rounded=True)
     _on(monkeypatch, False)
     b = inference._grank_base(g)
-    srt = np.ascontiguousarray(np.sort(b.sar, axis=0).T)
+    srt = np.sort(b.sar, axis=0).T
     P = len(g.keys)
     sel = np.ones(P, bool)
     if pick != "all":
@@ -214,7 +286,10 @@ def test_grank_window_is_numpy(pick, monkeypatch, small_chunks):
         x = b.sar[:, p]
         if np.isfinite(x).any():
             v[i] = x[np.flatnonzero(np.isfinite(x))[1]]
-    n_t, rank_sum, moved, up = rk.grank_days(srt, b.m, b.ranks, b.inv, own, v)
+    vs = np.full((1, P), np.nan)
+    vs[0, sel] = v
+    lt, le = _positions(srt, vs)
+    n_t, rank_sum, moved, up = rk.grank_days(lt[0], le[0], b.m, b.ranks, b.inv, own)
     n_np, sum_np = inference._grank_days(b, sel)
     moved_np, up_np = inference._grank_moved(b, sel, v)
     np.testing.assert_array_equal(n_t, n_np)
@@ -329,9 +404,11 @@ def test_grank_window_ties_by_hand():
     ranks = np.asarray(pd.DataFrame(sar).rank().to_numpy(), np.float32)
     m = np.isfinite(sar).sum(axis=0)
     b = inference._GrankBase(sar, ranks, m, 1.0 / (m + 2.0))
-    srt = np.ascontiguousarray(np.sort(sar, axis=0).T)
     v = np.array([2.0, 5.5])
-    n_t, rank_sum, moved, up = rk.grank_days(srt, m, ranks, b.inv, np.arange(2), v)
+    lt, le = _positions(np.sort(sar, axis=0).T, v[None])
+    np.testing.assert_array_equal(lt, [[1, 2]])
+    np.testing.assert_array_equal(le, [[4, 2]])
+    n_t, rank_sum, moved, up = rk.grank_days(lt[0], le[0], m, ranks, b.inv, np.arange(2))
     np.testing.assert_array_equal(up, [1 + 0.5 * 3, 3])    # pair 0: 3 above, ties; pair 1
     np.testing.assert_array_equal(n_t, [2, 1, 2, 2, 2, 1])
     inv0, inv1 = b.inv
@@ -374,16 +451,74 @@ def test_small_groups_raw_sars_give_the_same_bits(make, monkeypatch, small_chunk
     rank; a big one recomputes them from the arrays each pass: the same bits."""
     g = make(seed=61, P=30, rounded=True)
     h = g.take(np.arange(30))                       # and pair-major
+    vs = np.random.default_rng(2).standard_normal((3, 30))
+    vs[0] = np.round(vs[0], 1)
     out = {}
     for raw_max in (0, 1 << 30):
         monkeypatch.setattr(rk, "RAW_MAX", raw_max)
         for name, grp in (("c", g), ("f", h)):
             assert (rk._raw(rk._source(grp, False), *grp.ar.shape) is None) == (raw_max == 0)
-            out[raw_max, name] = (rk.cz_ranks(grp), rk.grank_base(grp))
+            out[raw_max, name] = (rk.cz_ranks(grp), rk.grank_base(grp, vs))
     ref = out[0, "c"]
-    for key, ((r, m), (srt, gr, gm)) in out.items():
-        np.testing.assert_array_equal(r, ref[0][0])
-        np.testing.assert_array_equal(m, ref[0][1])
-        np.testing.assert_array_equal(srt, ref[1][0])
-        np.testing.assert_array_equal(gr, ref[1][1])
-        np.testing.assert_array_equal(gm, ref[1][2])
+    for key, (cz, gr) in out.items():
+        np.testing.assert_array_equal(cz[0], ref[0][0])
+        np.testing.assert_array_equal(cz[1], ref[0][1])
+        for a, b in zip(gr, ref[1]):                        # ranks, m, lt, le
+            np.testing.assert_array_equal(a, b)
+
+
+def test_grank_rows_are_mains_bitwise(monkeypatch, small_chunks):
+    """GRANK's rows with the positions found while the base sorts each pair's SARs are bit
+    for bit the rows with main's positions (searchsorted in the kept sorted SARs), a v tied
+    with three of a pair's SARs planted in every window."""
+    g = _compact(seed=81, P=40, tied_days=True)
+    wins = _windows(g)
+    _on(monkeypatch, True)
+    srt = _kernel_sars(g)
+    vals, counts = np.unique(srt[0][np.isfinite(srt[0])], return_counts=True)
+    tied = vals[counts.argmax()]
+    grank_v = inference._grank_v
+
+    def planted(w):                                  # pair 0's v tied with its SARs
+        sel, n, v = grank_v(w)
+        if v is not None and sel[0]:
+            v = v.copy()
+            v[0] = tied
+        return sel, n, v
+
+    monkeypatch.setattr(inference, "_grank_v", planted)
+    grank_base = inference._grank_base
+    seen = []
+
+    def mains(g, windows=()):
+        b = grank_base(g, windows)
+        seen.append(b)
+        _, vs = inference._grank_vs(windows, len(g.keys))
+        lt, le = _positions(srt, vs)
+        assert (b.le[:, 0] - b.lt[:, 0] == 3).any()          # the tie reached the base
+        return dataclasses.replace(b, lt=lt.astype(np.int32), le=le.astype(np.int32))
+
+    out = {}
+    for name, base in (("new", grank_base), ("main", mains)):
+        monkeypatch.setattr(inference, "_grank_base", base)
+        h = GroupMatrix.compact(g.keys, g.days, g.ar, g.is_est, g.is_evt, g.dof,
+                                var_est=g.var_est, var_band=g.var_band, band=g.band,
+                                cal=g.cal, pos=g.pos)            # nothing cached
+        out[name] = inference.group_tests_matrix(h, wins, tests=("grank",), min_n={},
+                                                 oversized=())
+    assert seen and out["new"]["statistic"].notna().sum() >= 3
+    pd.testing.assert_frame_equal(out["new"], out["main"], check_exact=True)
+
+
+def test_grank_window_not_in_the_context(monkeypatch, small_chunks):
+    """A window the context does not list (its positions not found with the base's) gets
+    them from another sort of the SARs: the same bits."""
+    g = _full(seed=91, P=30, rounded=True)
+    wins = _windows(g)
+    _on(monkeypatch, True)
+    listed = inference._Context(g, 10, 0, "overlap", 5, windows=wins)
+    bare = inference._Context(g, 10, 0, "overlap", 5, windows=wins[:1])
+    for w in wins:
+        a, b = inference._test_grank(listed, w), inference._test_grank(bare, w)
+        np.testing.assert_array_equal(np.array(a, float), np.array(b, float))
+    assert len(bare.cached("grank-group", inference._NO_SEL, None).windows) <= 1
