@@ -452,7 +452,7 @@ def _z_stats(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, first, last, mea
     (`moved`). A tile of pairs' ARs is first copied pair-major (zeros where missing, as the
     numpy path's array) so that the mean is numpy's pairwise sum, bit for bit."""
     D = ar.shape[0]
-    B = 64                                   # pairs per tile: the tile's copy stays in cache
+    B = max(16, min(256, (1 << 19) // max(D, 1)))   # pairs per tile: its copy stays in L2
     x = np.zeros((B, D))
     ok = np.zeros((B, D), np.bool_)
     for t0 in range(c0, c1, B):
