@@ -9,6 +9,7 @@ chunks in a fixed order, so a result never depends on the thread count or timing
 from __future__ import annotations
 
 import concurrent.futures as cf
+from dataclasses import dataclass
 
 import numba
 import numpy as np
@@ -444,80 +445,82 @@ def _pairwise_sum(a, n):
 
 
 @numba.njit(cache=True, nogil=True)
-def _z_count(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, dmin, dmax):
-    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S) and the
-    ARs' first and last dates; rows outer, so that a row's pairs are read in order."""
-    for r in range(ar.shape[0]):
-        for p in range(c0, c1):
-            if not is_est[r, p]:
-                continue
-            d = cal[pos[p] + r] if use_cal else date[r, p]
-            if d == _NO_DATE:
-                continue
-            S[p] += 1
-            if np.isfinite(ar[r, p]):
-                T[p] += 1
-                if d < dmin[p]:
-                    dmin[p] = d
-                if d > dmax[p]:
-                    dmax[p] = d
-
-
-@numba.njit(cache=True, nogil=True)
-def _z_fill(ar, is_est, date, cal, pos, use_cal, c0, c1, T, indptr, d0, data, indices, ss):
-    """Each pair's deviations from its mean into its csr row (date order) and their sum of
-    squares. A tile of pairs' ARs is first copied pair-major (zeros where missing, as the
+def _z_stats(ar, is_est, date, cal, pos, use_cal, c0, c1, T, S, first, last, mean, ss, moved):
+    """Per pair of c0..c1: finite dated estimation ARs (T), dated estimation rows (S), the
+    ARs' first and last dates, their mean and the sum of squared deviations from it (in date
+    order), and (dates given per cell) whether its dates differ from the pair before's
+    (`moved`). A tile of pairs' ARs is first copied pair-major (zeros where missing, as the
     numpy path's array) so that the mean is numpy's pairwise sum, bit for bit."""
     D = ar.shape[0]
-    B = 64                                   # pairs per tile: the tile's copy stays in cache
+    B = max(16, min(256, (1 << 19) // max(D, 1)))   # pairs per tile: its copy stays in L2
     x = np.zeros((B, D))
-    dd = np.empty((B, D), np.int64)
+    ok = np.zeros((B, D), np.bool_)
     for t0 in range(c0, c1, B):
         t1 = min(t0 + B, c1)
-        x[:, :] = 0.0
-        dd[:, :] = _NO_DATE
-        for r in range(D):
+        for r in range(D):                   # rows outer: a row's pairs are adjacent
             for p in range(t0, t1):
+                q = p - t0
+                x[q, r] = 0.0
+                ok[q, r] = False
+                if not use_cal and p > 0 and date[r, p] != date[r, p - 1]:
+                    moved[p] = True
                 if not is_est[r, p]:
                     continue
                 d = cal[pos[p] + r] if use_cal else date[r, p]
                 if d == _NO_DATE:
                     continue
+                S[p] += 1
                 v = ar[r, p]
                 if np.isfinite(v):
-                    x[p - t0, r] = v
-                    dd[p - t0, r] = d
+                    x[q, r] = v
+                    ok[q, r] = True
+                    T[p] += 1
+                    if d < first[p]:
+                        first[p] = d
+                    if d > last[p]:
+                        last[p] = d
         for p in range(t0, t1):
             q = p - t0
-            mean = _pairwise_sum(x[q], D) / max(T[p], 1)
-            k = indptr[p]
+            m = _pairwise_sum(x[q], D) / max(T[p], 1)
             acc = 0.0
             for r in range(D):
-                if dd[q, r] != _NO_DATE:
-                    dv = x[q, r] - mean
-                    data[k] = dv
-                    indices[k] = dd[q, r] - d0
-                    k += 1
+                if ok[q, r]:
+                    dv = x[q, r] - m
                     acc += dv * dv
+            mean[p] = m
             ss[p] = acc
-
-
-@numba.njit(cache=True, nogil=True)
-def _z_scale(data, indptr, scale, c0, c1):
-    for p in range(c0, c1):
-        for k in range(indptr[p], indptr[p + 1]):
-            data[k] = data[k] * scale[p]
 
 
 _PAIRS_PER_CHUNK = 2048
 
 
-def date_sums_rows(g, min_overlap: int, threads: int | None = None):
-    """`inference._date_sums_rows` (z as a csr matrix, q) in passes over the (D, P) arrays, a
-    chunk of pairs at a time (each pair's numbers are its own: any split gives the same bits),
-    with no (pairs x days) temporaries. The means are numpy's bits; the sums of squares are
-    summed in order (numpy: einsum), a last-bit difference in the scale."""
-    from scipy import sparse
+@dataclass(frozen=True)
+class ZRows:
+    """z of `inference._date_sums_base` without z: a pair's row is z_it = (ar[r, i] -
+    mean_i) * scale_i on its dated finite estimation rows r (t = the row's date), read from
+    the root matrix's arrays when a sum needs it. Per pair only what the rows cannot give (6
+    numbers, 48 bytes; z itself was 12 bytes per residual: 1.4 GB at 500,000 pairs)."""
+
+    ar: np.ndarray          # (D, P) the root matrix's arrays (not copied)
+    is_est: np.ndarray
+    date: np.ndarray        # (D, P), or a dummy when dates are cal[pos + row]
+    cal: np.ndarray
+    pos: np.ndarray
+    use_cal: bool
+    key: np.ndarray         # (P,) pairs with the same key have the same date on every row
+    mean: np.ndarray        # (P,) the pair's mean residual
+    scale: np.ndarray       # (P,) 1 / (sd sqrt(S) c), 0 for a pair left out (too few, flat)
+    q: np.ndarray           # (P,) sum_t z_it^2
+    first: np.ndarray       # (P,) the first and last date of a residual (int64 max / min:
+    last: np.ndarray        #      none)
+
+
+def date_sums_rows(g, min_overlap: int, threads: int | None = None) -> ZRows:
+    """`inference._date_sums_rows`'s numbers (z's per-pair scale and q) in one pass over the
+    (D, P) arrays, a chunk of pairs at a time (each pair's numbers are its own: any split
+    gives the same bits), with no (pairs x days) temporaries and no z. The means are numpy's
+    bits; the sums of squares are summed in order (numpy: einsum), a last-bit difference in
+    the scale."""
     D, P = g.ar.shape
     use_cal = g.date is None
     date = np.zeros((1, 1), np.int64) if use_cal else g.date
@@ -527,39 +530,88 @@ def date_sums_rows(g, min_overlap: int, threads: int | None = None):
     threads = (_threads() if D * P >= THREAD_MIN_CELLS else 1) if threads is None else threads
     T = np.zeros(P, np.int64)
     S = np.zeros(P, np.int64)
-    dmin = np.full(P, np.iinfo(np.int64).max)
-    dmax = np.full(P, np.iinfo(np.int64).min)
-    _run(lambda c: _z_count(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S,
-                            dmin, dmax), chunks, threads)
-    has = T > 0
-    d0 = int(dmin[has].min()) if has.any() else 0
-    width = int(dmax[has].max()) - d0 + 1 if has.any() else 0
-    indptr = np.concatenate([[0], np.cumsum(T)])
-    nnz = int(indptr[-1])
-    data = np.empty(nnz)
-    indices = np.empty(nnz, dtype=np.int32 if width < 2 ** 31 and nnz < 2 ** 31 else np.int64)
+    first = np.full(P, np.iinfo(np.int64).max)
+    last = np.full(P, np.iinfo(np.int64).min)
+    mean = np.zeros(P)
     ss = np.zeros(P)
-    _run(lambda c: _z_fill(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, indptr,
-                           d0, data, indices, ss), chunks, threads)
+    moved = np.zeros(P, bool)
+    _run(lambda c: _z_stats(g.ar, g.is_est, date, cal, pos, use_cal, c[0], c[1], T, S, first,
+                            last, mean, ss, moved), chunks, threads)
+    # the calendar of a pair: its row 0 on cal, or its run of identical date columns
+    key = pos if use_cal else np.cumsum(moved)
     with np.errstate(invalid="ignore", divide="ignore"):
         scale = np.sqrt(S) / np.sqrt(ss * T)
     scale[~((T >= max(min_overlap, 2)) & (ss > 0) & np.isfinite(scale))] = 0.0
-    _run(lambda c: _z_scale(data, indptr, scale, c[0], c[1]), chunks, threads)
-    z = sparse.csr_matrix((data, indices, indptr), shape=(P, width))
-    return z, ss * scale * scale
+    return ZRows(g.ar, g.is_est, date, cal, pos, use_cal, key, mean, scale,
+                 ss * scale * scale, first, last)
 
 
 @numba.njit(cache=True, nogil=True)
-def _pattern_sums(indptr, indices, data, rows, pat, v, order, o0, o1, d0, out):
-    """out[pat] += v * z[row] for the pairs order[o0:o1] (a pattern's pairs in pair order:
-    the sums of scipy's csr product member @ z, in its order)."""
-    for q in range(o0, o1):
-        i = order[q]
-        r = rows[i]
-        g = pat[i]
-        vi = v[i]
-        for k in range(indptr[r], indptr[r + 1]):
-            out[g, indices[k] - d0] += vi * data[k]
+def _z_sums(ar, is_est, date, cal, pos, use_cal, mean, scale, key, cols, grp, v, o0, o1, d0,
+            t0, t1, out):
+    """out[grp[k], t - d0] += v[k] * z[cols[k], t] for k in o0..o1 and the dates t in
+    [d0 + t0, d0 + t1), each cell's pairs added in pair order, as scipy's csr product
+    member @ z and np.bincount over z's rows add them.
+
+    A run of pairs of one group that share their calendar (the same `key`: a row is one date
+    for all of them) is read with the rows outer, a row's pairs adjacent in ar: the row's
+    date is the run's, so its cell gets the run's pairs in pair order, summed in a register.
+    Four rows (four dates) at a time: four independent sums, not one chain of additions."""
+    D = ar.shape[0]
+    rr = np.empty(D, np.int64)
+    tt = np.empty(D, np.int64)
+    k = o0
+    while k < o1:
+        k1 = k + 1
+        while k1 < o1 and key[cols[k1]] == key[cols[k]] and grp[k1] == grp[k]:
+            k1 += 1
+        g = grp[k]
+        p0 = cols[k]
+        n = 0                                # the run's rows with a date in range
+        for r in range(D):
+            d = cal[pos[p0] + r] if use_cal else date[r, p0]
+            t = d - d0
+            if d != _NO_DATE and t >= t0 and t < t1:
+                rr[n] = r
+                tt[n] = t
+                n += 1
+        i = 0
+        while i + 4 <= n and tt[i] != tt[i + 1] and tt[i] != tt[i + 2] and \
+                tt[i] != tt[i + 3] and tt[i + 1] != tt[i + 2] and tt[i + 1] != tt[i + 3] and \
+                tt[i + 2] != tt[i + 3]:
+            ra, rb, rc, rd = rr[i], rr[i + 1], rr[i + 2], rr[i + 3]
+            sa, sb = out[g, tt[i]], out[g, tt[i + 1]]
+            sc, sd = out[g, tt[i + 2]], out[g, tt[i + 3]]
+            for j in range(k, k1):
+                p = cols[j]
+                m = mean[p]
+                f = scale[p]
+                w = v[j]
+                a = ar[ra, p]
+                if is_est[ra, p] and np.isfinite(a):
+                    sa += w * ((a - m) * f)
+                a = ar[rb, p]
+                if is_est[rb, p] and np.isfinite(a):
+                    sb += w * ((a - m) * f)
+                a = ar[rc, p]
+                if is_est[rc, p] and np.isfinite(a):
+                    sc += w * ((a - m) * f)
+                a = ar[rd, p]
+                if is_est[rd, p] and np.isfinite(a):
+                    sd += w * ((a - m) * f)
+            out[g, tt[i]], out[g, tt[i + 1]] = sa, sb
+            out[g, tt[i + 2]], out[g, tt[i + 3]] = sc, sd
+            i += 4
+        for i in range(i, n):                # the last rows (and rows sharing a date) one by one
+            r = rr[i]
+            acc = out[g, tt[i]]
+            for j in range(k, k1):
+                p = cols[j]
+                a = ar[r, p]
+                if is_est[r, p] and np.isfinite(a):
+                    acc += v[j] * ((a - mean[p]) * scale[p])
+            out[g, tt[i]] = acc
+        k = k1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -574,27 +626,51 @@ def _date_rows(G, ent_p, ent_d, n_dates):
     return S
 
 
-def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
-                    no_date, threads: int | None = None) -> float:
-    """sum_{d,t} (sum_i v_i [pair i has event date d] z_it)^2 over the selected `rows` of z:
-    first per pattern of event dates (`pat`), each pattern's row summed in pair order by one
-    thread (patterns split over threads: the same bits for any split), then per date."""
-    order = np.argsort(pat, kind="stable")
-    n = len(order)
-    threads = (_threads() if z.nnz >= THREAD_MIN_CELLS else 1) if threads is None else threads
-    G = np.zeros((n_pat, width))
-    # cut the pattern-sorted pairs into pieces at pattern boundaries
+def _pattern_sums(zr: ZRows, cols, grp, n_grp: int, v, d0: int, width: int,
+                  threads: int | None) -> np.ndarray:
+    """G (n_grp, width): G[g, t] = sum of v_k z[cols[k], d0 + t] over the pairs k of group
+    grp[k] (grp sorted), in pair order. Work on several threads: pieces cut at group
+    boundaries, or, with fewer groups than threads, ranges of dates (each G cell is one
+    piece's, summed in the same order: the same bits for any split)."""
+    n = len(cols)
+    D = zr.ar.shape[0]
+    threads = (_threads() if n * D >= THREAD_MIN_CELLS else 1) if threads is None else threads
+    G = np.zeros((n_grp, width))
     cuts = [0]
     if threads > 1:
-        bounds = np.flatnonzero(np.diff(pat[order])) + 1
+        bounds = np.flatnonzero(np.diff(grp)) + 1
         for c in np.linspace(0, n, 4 * threads + 1)[1:-1].astype(np.int64):
             b = bounds[np.searchsorted(bounds, c):][:1]
             if len(b) and b[0] > cuts[-1]:
                 cuts.append(int(b[0]))
     cuts.append(n)
-    idx = z.indices
-    _run(lambda c: _pattern_sums(z.indptr, idx, z.data, rows, pat, v, order, c[0], c[1], d0,
-                                 G), list(zip(cuts[:-1], cuts[1:])), threads)
+    if len(cuts) - 1 >= threads:
+        tasks = [(o0, o1, 0, width) for o0, o1 in zip(cuts[:-1], cuts[1:])]
+    else:
+        edges = np.linspace(0, width, threads + 1).astype(np.int64)
+        tasks = [(0, n, int(a), int(b)) for a, b in zip(edges[:-1], edges[1:]) if b > a]
+    _run(lambda c: _z_sums(zr.ar, zr.is_est, zr.date, zr.cal, zr.pos, zr.use_cal, zr.mean,
+                           zr.scale, zr.key, cols, grp, v, c[0], c[1], d0, c[2], c[3], G),
+         tasks, threads)
+    return G
+
+
+def date_sums_cols(zr: ZRows, rows, d0: int, width: int, threads: int | None = None
+                   ) -> np.ndarray:
+    """sum_i z_it per date t (d0 .. d0 + width - 1) over the pairs `rows` (ascending), in
+    their order: ``np.bincount`` over those rows of z, bit for bit."""
+    rows = np.asarray(rows, np.int64)
+    return _pattern_sums(zr, rows, np.zeros(len(rows), np.int64), 1, np.ones(len(rows)), d0,
+                         width, threads)[0]
+
+
+def date_sums_total(zr: ZRows, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
+                    no_date, threads: int | None = None) -> float:
+    """sum_{d,t} (sum_i v_i [pair i has event date d] z_it)^2 over the pairs `rows`: first per
+    pattern of event dates (`pat`), each pattern's row summed in pair order, then per date."""
+    order = np.argsort(pat, kind="stable")
+    G = _pattern_sums(zr, np.asarray(rows, np.int64)[order], np.asarray(pat, np.int64)[order],
+                      n_pat, np.asarray(v, np.float64)[order], d0, width, threads)
     has = patterns != no_date
     dates = np.unique(patterns[has])
     pr, pc = np.nonzero(has)
@@ -602,7 +678,6 @@ def date_sums_total(z, rows, pat, n_pat: int, v, d0: int, width: int, patterns,
     ent = np.unique(dc.astype(np.int64) * max(n_pat, 1) + pr)      # by date, then pattern
     S = _date_rows(G, ent % max(n_pat, 1), ent // max(n_pat, 1), len(dates))
     return float(np.sum(S * S))
-
 
 # --------------------------------------------------------------------------------------------
 # the generalized sign test: each pair's share of positive estimation ARs

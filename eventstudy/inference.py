@@ -847,15 +847,20 @@ class _DateSums:
     """Window-independent inputs of the date-sums r-bar for one selection of pairs: the root
     matrix's z (not copied: a selection is its rows), and where the selection's dates lie."""
 
-    z: object               # sparse csr (P_root, T_cal): scaled standardised estimation residuals
+    z: object               # the root's z (P_root, T_cal): a sparse csr on the numpy path;
+    #                         on the kernel path `_groupkernels.ZRows`, z computed on the fly
     rows: np.ndarray        # (n,) the selection's rows of z
     q: np.ndarray           # (n,) sum of squares of each selected row of z (its own "r_ii")
-    d0: int                 # the selection's first date column in z
+    d0: int                 # the selection's first date (a column of z; a day number: ZRows)
     width: int              # and its number of date columns
 
     @property
     def total_est(self) -> float:
         """sum_t (sum_i z_it)^2 over the selection: the "estimation" mode's double sum."""
+        if not hasattr(self.z, "indptr"):       # ZRows: the same column sums, in row order
+            from eventstudy import _groupkernels     # loaded already: it made the ZRows
+            col_sums = _groupkernels.date_sums_cols(self.z, self.rows, self.d0, self.width)
+            return float(col_sums @ col_sums)
         z = self.z[self.rows]
         col_sums = np.bincount(z.indices - self.d0, weights=z.data, minlength=self.width)
         return float(col_sums @ col_sums)
@@ -872,12 +877,19 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
     varying) get z = 0, as their r_ij are 0 on the exact path.
 
     z_i depends on pair i alone: it is built once for the root matrix (`_date_sums_rows`) and a
-    selection is a set of its rows (1.4 GB at 500,000 pairs: never copied), its date columns
-    counted from the selection's first date.
+    selection is a set of its rows, its date columns counted from the selection's first date.
+    The kernel path never builds z (1.4 GB at 500,000 pairs): it keeps each pair's mean and
+    scale and recomputes z_i from the root's ``ar`` where a sum reads it.
     """
-    z_all, q_all = g.per_pair(f"kp-z-{min_overlap}", lambda root: _date_sums_rows(root,
-                                                                                 min_overlap))
+    z_all = g.per_pair(f"kp-z-{min_overlap}", lambda root: _date_sums_rows(root, min_overlap))
     rows = g.root_cols(sel)
+    if not isinstance(z_all, tuple):            # the kernel path's ZRows: dates per pair
+        first, last = z_all.first[rows], z_all.last[rows]
+        has = first <= last
+        d0 = int(first[has].min()) if has.any() else 0
+        width = int(last[has].max()) - d0 + 1 if has.any() else 0
+        return _DateSums(z_all, rows, z_all.q[rows], d0, width)
+    z_all, q_all = z_all
     starts, ends = z_all.indptr[rows], z_all.indptr[rows + 1]
     has = ends > starts
     if has.any():
@@ -892,7 +904,8 @@ def _date_sums_base(g: GroupMatrix, sel: np.ndarray, min_overlap: int) -> _DateS
 def _date_sums_rows(g: GroupMatrix, min_overlap: int):
     """z (csr, one row per pair, columns = day number - the first) and q of every pair of
     ``g``, built a block of pairs at a time (the transposes stay small), into arrays
-    allocated once (a first pass counts each pair's entries)."""
+    allocated once (a first pass counts each pair's entries). The kernel path returns a
+    `_groupkernels.ZRows` instead: z's per-pair mean, scale and q, no z."""
     fast = _kernels("_groupkernels")
     if fast is not None:
         return fast.date_sums_rows(g, min_overlap)
@@ -958,8 +971,9 @@ def _date_sums_rbar(ctx: _Context, w: WindowCars, sel: np.ndarray) -> float:
     n_i = ok.sum(axis=0)
     patterns, pat = _unique_rows(np.where(ok, d, _NO_DATE).T)
     v = np.where(n_i > 0, 1.0 / np.sqrt(np.maximum(n_i, 1)), 0.0)
-    fast = _kernels("_groupkernels")
-    if fast is not None:          # per-pattern sums straight from z's rows, no sparse product
+    if not hasattr(base.z, "indptr"):
+        # the kernel path: per-pattern sums of z's rows computed from the root's ARs, no z
+        from eventstudy import _groupkernels as fast     # loaded already: it made the ZRows
         total = fast.date_sums_total(base.z, base.rows, pat, len(patterns), v, base.d0,
                                      base.width, patterns, _NO_DATE)
         return float((total - base.q[n_i > 0].sum()) / (n * (n - 1.0)))

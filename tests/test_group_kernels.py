@@ -8,6 +8,8 @@ same bootstrap p-values (integer counts of the same resamples), the same bits fo
 threads."""
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -213,21 +215,22 @@ def test_thread_count_gives_the_same_bits():
     two = gk.aar_sums(g, sel, threads=2)
     for a, b in zip(one, two):
         np.testing.assert_array_equal(a, b)
-    z1, q1 = gk.date_sums_rows(g, 10, threads=1)
+    z1 = gk.date_sums_rows(g, 10, threads=1)
     old, gk._PAIRS_PER_CHUNK = gk._PAIRS_PER_CHUNK, 7            # many chunks
     try:
-        z2, q2 = gk.date_sums_rows(g, 10, threads=2)
+        z2 = gk.date_sums_rows(g, 10, threads=2)
     finally:
         gk._PAIRS_PER_CHUNK = old
-    np.testing.assert_array_equal(z1.toarray(), z2.toarray())
-    np.testing.assert_array_equal(q1, q2)
+    for name in ("key", "mean", "scale", "q", "first", "last"):
+        np.testing.assert_array_equal(getattr(z1, name), getattr(z2, name))
     rng = np.random.default_rng(0)
     rows = np.flatnonzero(sel)
     pat = rng.integers(0, 5, len(rows))
     patterns = np.sort(rng.choice(np.arange(19_000, 19_030), (5, 3)), axis=1)
     v = rng.random(len(rows))
-    t1 = gk.date_sums_total(z1, rows, pat, 5, v, 0, z1.shape[1], patterns, -1, threads=1)
-    t2 = gk.date_sums_total(z1, rows, pat, 5, v, 0, z1.shape[1], patterns, -1, threads=2)
+    d0, width = int(z1.first.min()), int(z1.last.max() - z1.first.min() + 1)
+    t1 = gk.date_sums_total(z1, rows, pat, 5, v, d0, width, patterns, -1, threads=1)
+    t2 = gk.date_sums_total(z1, rows, pat, 5, v, d0, width, patterns, -1, threads=2)
     assert t1 == t2 and t1 > 0
     y = rng.standard_normal((P, 3))
     member = rng.random((P, 3)) > 0.1
@@ -252,13 +255,15 @@ def test_date_sums_rows_kernel_equals_numpy(monkeypatch, compact):
     g.ar[:, 4] = np.where(np.isfinite(g.ar[:, 4]), 0.02, np.nan)  # ... and one that is flat
     monkeypatch.setenv("EVENTSTUDY_FASTPATH", "off")
     z0, q0 = inference._date_sums_rows(g, 30)
-    z1, q1 = gk.date_sums_rows(g, 30)
+    zr = gk.date_sums_rows(g, 30)
+    z1 = _z_csr(g, zr)                        # the kernel's z, had it been built
     np.testing.assert_array_equal(z1.indptr, z0.indptr)
     np.testing.assert_array_equal(z1.indices, z0.indices)
     assert z1.shape == z0.shape
     np.testing.assert_allclose(z1.data, z0.data, rtol=1e-12, atol=1e-15)
-    np.testing.assert_allclose(q1, q0, rtol=1e-12, atol=0)
+    np.testing.assert_allclose(zr.q, q0, rtol=1e-12, atol=0)
     assert q0[3] == 0 and q0[4] == 0 and (q0 > 0).sum() == len(q0) - 2
+    assert zr.first[3] > zr.last[3] and zr.scale[4] == 0
 
 
 def test_unique_rows_equals_numpy_unique():
@@ -430,3 +435,143 @@ def test_battery_on_one_and_two_threads_gives_the_same_frame(monkeypatch):
         frames.append(_battery(g, wins, monkeypatch, True, kp_exact_max=5))
     pd.testing.assert_frame_equal(frames[0], frames[1], check_exact=True)
     assert frames[0].statistic.notna().sum() > len(WINDOWS) * 10
+
+
+# --------------------------------------------------------------------------------------------
+# Kolari-Pynnonen date sums without z: the kernels recompute z's rows from the root's ARs
+# --------------------------------------------------------------------------------------------
+
+def _z_csr(g, zr):
+    """The csr z (pair x day number - the first) that `main` built and the sums read, from
+    the kernel's per-pair mean and scale: (ar - mean) * scale on the dated finite estimation
+    rows, each pair's entries in row (date) order."""
+    from scipy import sparse
+    D, P = g.ar.shape
+    date = g.date_rows(0, D)
+    ok = (g.is_est & (date != inference._NO_DATE) & np.isfinite(g.ar)).T
+    with np.errstate(invalid="ignore"):
+        zt = ((g.ar - zr.mean) * zr.scale).T
+    has = zr.first <= zr.last
+    d0 = int(zr.first[has].min()) if has.any() else 0
+    width = int(zr.last[has].max()) - d0 + 1 if has.any() else 0
+    indptr = np.concatenate([[0], np.cumsum(ok.sum(axis=1))])
+    return sparse.csr_matrix((zt[ok], date.T[ok] - d0, indptr), shape=(P, width))
+
+
+def _kp_group(rng, compact, n_ev=6, n_sec=25):
+    """A root group with gaps, a pair without residuals, a flat one, one with too few (scale
+    0), an all-NaN estimation day and (dates per cell) pairs of one event on calendars of
+    their own: a day shifted (runs of one calendar end there)."""
+    g, wins = _group(rng, n_ev=n_ev, n_sec=n_sec, gaps=0.1, missing=0.1, compact=compact)
+    g.ar[:, 2] = np.nan
+    g.ar[:, 5] = np.where(np.isfinite(g.ar[:, 5]), 0.02, np.nan)
+    g.ar[:-20, 8] = np.nan
+    g.ar[10] = np.nan
+    if not compact:
+        for p in (11, 12, 40, 77):              # a security that trades on another calendar:
+            g.date[20:40, p] += 1                # no bar on row 20's date, rows 20-39 a day
+            g.date[40, p] = inference._NO_DATE   # later (row 40's date is row 39's)
+            g.is_est[40, p] = False
+            g.ar[40, p] = np.nan
+    return g, wins
+
+
+@pytest.mark.parametrize("compact", [False, True])
+def test_kp_sums_without_z_are_the_csr_sums_bit_for_bit(compact):
+    """Every cell of the per-pattern sums (overlap mode) and of the column sums (estimation
+    mode) adds the same terms in the same order as the product with z's rows (scipy) and
+    np.bincount over them (what `main` computed, with z): equal bits, for any selection of
+    pairs, for 1 and 2 threads (pattern pieces and date ranges)."""
+    pytest.importorskip("numba")
+    from scipy import sparse
+    from eventstudy import _groupkernels as gk
+    rng = np.random.default_rng(21)
+    g, _ = _kp_group(rng, compact)
+    P = len(g.keys)
+    zr = gk.date_sums_rows(g, 30)
+    z = _z_csr(g, zr)
+    assert (zr.scale == 0).sum() >= 3 and z.nnz > 0
+    if not compact:
+        assert len(np.unique(zr.key)) > 6                      # calendars: more than events
+    zd0 = int(zr.first[zr.first <= zr.last].min())
+    sels = [np.ones(P, bool), rng.random(P) < 0.4, np.zeros(P, bool), np.arange(P) == 7,
+            np.isin(np.arange(P), [2, 5]), np.isin(np.arange(P), [3, 60]),
+            np.isin(np.arange(P), [2, 8])]
+    for sel in sels:
+        rows = np.flatnonzero(sel)
+        first, last = zr.first[rows], zr.last[rows]
+        has = first <= last
+        d0 = int(first[has].min()) if has.any() else 0
+        width = int(last[has].max()) - d0 + 1 if has.any() else 0
+        c0 = d0 - zd0
+        sub = z[rows]
+        ref = np.bincount(sub.indices - c0, weights=sub.data, minlength=width) \
+            if has.any() else np.zeros(0)
+        for threads in (1, 2):
+            np.testing.assert_array_equal(gk.date_sums_cols(zr, rows, d0, width, threads), ref)
+        n_pat = 4
+        pat = np.sort(rng.integers(0, n_pat, len(rows)))        # sorted, as the caller gives
+        v = rng.random(len(rows))
+        member = sparse.csr_matrix((v, (pat, rows)), shape=(n_pat, P))
+        G_ref = (member @ z).toarray()[:, c0:c0 + width] if has.any() else np.zeros((n_pat, 0))
+        for threads in (1, 2):
+            G = gk._pattern_sums(zr, rows, pat, n_pat, v, d0, width, threads)
+            np.testing.assert_array_equal(G, G_ref)
+        one = np.zeros(len(rows), np.int64)                     # one pattern: date ranges
+        np.testing.assert_array_equal(gk._pattern_sums(zr, rows, one, 1, v, d0, width, 2),
+                                      gk._pattern_sums(zr, rows, one, 1, v, d0, width, 1))
+
+
+@pytest.mark.parametrize("compact", [False, True])
+@pytest.mark.parametrize("mode", ["overlap", "estimation"])
+def test_kp_rows_of_sub_groups_from_the_roots_ars(monkeypatch, compact, mode):
+    """Sub-groups (`take`) of a root read the root's ARs through its per-pair numbers: their
+    KP rows are the numpy path's (z built), to the last-bit scale difference, and the root's
+    numbers are made once; 0, 1 and 2 pairs included."""
+    pytest.importorskip("numba")
+    rng = np.random.default_rng(22)
+    g, wins = _kp_group(rng, compact)
+    P = len(g.keys)
+    kw = dict(tests=["kp_patell", "kp_bmp"], kp_exact_max=1, kp_correlation=mode)
+    subsets = [np.arange(25, 50), np.flatnonzero(rng.random(P) < 0.3), np.arange(3),
+               np.array([2, 3]), np.array([4]), np.array([], np.int64)]
+    out = {}
+    for fast in (False, True):
+        root = dataclasses.replace(g, _shared=None)
+        frames = []
+        for cols in subsets:
+            frames.append(_battery_on(root.take(cols), [w.take(cols) for w in wins],
+                                      monkeypatch, fast, **kw))
+        frames.append(_battery_on(root, wins, monkeypatch, fast, **kw))
+        out[fast] = pd.concat(frames, ignore_index=True)
+        made = [k for k in root._shared if k.startswith("kp-z")]
+        assert made == ["kp-z-30"]
+        assert isinstance(root._shared["kp-z-30"], tuple) != fast   # csr z only without numba
+    _same_frames(out[False], out[True])
+    kp = out[True]
+    assert kp.note.str.contains("date sums").any() and kp.statistic.notna().sum() > 20
+
+
+def _battery_on(g, wins, monkeypatch, fast, **kw):
+    """`_battery` without a fresh copy: sub-groups share their root's per-pair work."""
+    monkeypatch.setenv("EVENTSTUDY_FASTPATH", "on" if fast else "off")
+    kw = {"min_n": {}, "oversized": (), "n_boot": 99, "seed": 3, **kw}
+    return group_tests_matrix(g, wins, **kw)
+
+
+def test_kp_sums_thread_count_in_the_battery(monkeypatch):
+    """The battery's KP rows with the kernels on 1 and 2 threads (many small pieces): the
+    same bits."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    g, wins = _kp_group(np.random.default_rng(23), True, n_ev=8, n_sec=40)
+    res = []
+    for threads in (1, 2):
+        monkeypatch.setattr(gk, "_threads", lambda t=threads: t)
+        monkeypatch.setattr(gk, "THREAD_MIN_CELLS", 0)
+        for mode in ("overlap", "estimation"):
+            res.append(_battery(g, wins, monkeypatch, True, tests=["kp_patell", "kp_bmp"],
+                                kp_exact_max=1, kp_correlation=mode))
+    pd.testing.assert_frame_equal(res[0], res[2], check_exact=True)
+    pd.testing.assert_frame_equal(res[1], res[3], check_exact=True)
+    assert res[0].statistic.notna().all()
