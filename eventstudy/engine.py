@@ -21,8 +21,8 @@ from threadpoolctl import threadpool_limits
 from eventstudy import fastpath
 from eventstudy import fit as bfit
 from eventstudy import inference
-from eventstudy.executors import (InProcess, Progress, kernel_threads, n_tasks,
-                                  side_by_side)
+from eventstudy.executors import (InProcess, Progress, kernel_map, kernel_threads,
+                                  n_tasks, side_by_side)
 from eventstudy.models import regressor_names
 
 STOPPED_SESSIONS = 5        # a last bar this far before the panel's: the security stopped
@@ -1582,8 +1582,10 @@ def _aar_arrays(pairs, results, models, config, groups, member_of, kernels) -> p
             has[at] = True
             ar[at], ar_var[at] = abnormal[pi, wj], ar_se ** 2
             path[at], path_var[at] = cpath, path_se ** 2
-        for g, rows in enumerate(members):
-            parts.append((g, m, kernels.group_day_sums(rows, ar, ar_var, path, path_var, has)))
+        # each group's sums are its own (a kernel that lets go of the GIL): on the threads
+        sums = kernel_map(lambda rows: kernels.group_day_sums(rows, ar, ar_var, path,
+                                                              path_var, has), members)
+        parts.extend((g, m, st) for g, st in enumerate(sums))
         del ar, ar_var, path, path_var, has
     cols = {k: [] for k in ("_g", "group", "model", "rel_day", "n", "aar", "aar_se", "caar",
                             "caar_se")}
