@@ -3,13 +3,17 @@ touches it, against writing it again, with numpy's huge-page advice on and off.
 
     python benchmarks/bench_fresh_memory.py [--gb 1] [--repeat 3]
 
-Why it matters: on a VM whose balloon driver reports freed pages back to the host (KVM
-free-page reporting), every page a process touches for the first time, or touches again
-seconds after freeing it, is faulted in at the host. Measured here (2026-12-01) that costs
-3-8 s per GB with numpy's default MADV_HUGEPAGE on arrays of 4 MB and more, 0.6-1 s per GB
-without it, and ~0.15 s per GB to write memory already touched. At 5,000 x 100 a third of
-the study's CPU was this page zeroing; peak memory is time. Each measurement runs in a fresh
-process (numpy reads NUMPY_MADVISE_HUGEPAGE at import), the two settings interleaved.
+Why it matters: this machine is a KVM guest with a balloon driver (virtio_balloon), and
+memory a process touches for the first time is zeroed by the kernel and, when the host has
+taken the page back, faulted in at the host. Measured here on 2026-12-01 the first touch cost
+from 0.5 to 8 s per GB (numpy's default MADV_HUGEPAGE on arrays of 4 MB and more; 0.6-1 s
+without it at the same moment) against ~0.15-0.3 s per GB to write memory already touched:
+the cost depends on what the machine did just before (cheap right after other processes
+freed memory, dearest on an idle machine), which is much of the run-to-run spread of the big
+benchmarks. At 5,000 x 100 on 2026-12-01 37 % of the study's CPU samples (`perf`) were this
+page zeroing (`clear_page_erms` in `do_huge_pmd_anonymous_page`): peak memory is time. Each
+measurement runs in a fresh process (numpy reads NUMPY_MADVISE_HUGEPAGE at import), the two
+settings interleaved.
 """
 from __future__ import annotations
 
