@@ -1021,11 +1021,18 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     (and the estimation panel) go to it block by block and `ar` is the store: at once for a
     dataset the caller named, else when it is first read (a temporary dataset: a study of a
     million pairs need not spend its time writing rows nobody reads)."""
-    ev = pairs["event_id"].to_numpy(dtype=object)
-    se = pairs["series"].to_numpy(dtype=object)
+    objects = {}
+
+    def text(name):
+        """A column of `pairs` as Python strings, made when first needed: at a million
+        pairs with the ARs on disk only the few skipped pairs need them now."""
+        if name not in objects:
+            objects[name] = pairs[name].to_numpy(dtype=object)
+        return objects[name]
+    ev, se = _Strings(lambda: text("event_id")), _Strings(lambda: text("series"))
     day0 = pairs["day0"].to_numpy()
     announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
-    ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
+    ar_parts, skip_parts, plan = [], [], []
     panel = _LazyPanel(ev, se, config)
     panel_store = ar_store.sibling("panel", PANEL_COLUMNS) if ar_store is not None else None
     wins = list(config.event_windows)
@@ -1047,37 +1054,14 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if not len(s):
                 continue
             pk = part[s]
+            plan.append((mi, r, s, pk))
             if ar_store is not None:
                 on_disk.append((bi, mi, m, pk, r, b, s))
-            else:
-                abnormal = _abnormal(config, r, b, s)
-                ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
-                                         abnormal))
-            c = {name: getattr(r, name)[s].ravel() for name in
-                 ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
-            n_gaps = c["n_gaps"].astype(np.int64)
-            # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
-            code = np.where(c["waiting"] > 0, 1, np.where(c["n_days"] == 0, 2,
-                                                          np.where(n_gaps > 0, 2 + n_gaps, 0)))
-            pr = np.repeat(pk, nw)
-            rs = np.repeat(s, nw)
-            car = c["car"]
-            car_parts.append({
-                "_p": pr, "_m": np.full(len(pr), mi, np.int64),
-                "window_start": np.tile([w[0] for w in wins], len(pk)),
-                "window_end": np.tile([w[1] for w in wins], len(pk)),
-                "car": car, "se": c["se"], "t_stat": c["t"],
-                "dof": r.dof[rs].astype(np.int64), "p_value": c["p"],
-                "n_est": r.n_est[rs].astype(np.int64), "n_days": c["n_days"].astype(np.int64),
-                "n_excluded": r.n_excluded[rs].astype(np.int64),
-                "sigma": np.sqrt(r.sigma2[rs]), "bhar": c["bhar"], "car_var": c["var"],
-                "_note": code})
-            test_parts.append((pr, mi, np.tile([w[0] for w in wins], len(pk)),
-                               np.tile([w[1] for w in wins], len(pk)), car, c["t"], c["p"],
-                               r.dof[rs].astype(np.int64), c["n_days"].astype(np.int64),
-                               r.boot_p[s].ravel(), r.boot_m[s].ravel()))
-            if ar_store is None:
-                panel.parts.append((pk, mi, m, r, b, s, abnormal))
+                continue
+            abnormal = _abnormal(config, r, b, s)
+            ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
+                                     abnormal))
+            panel.parts.append((pk, mi, m, r, b, s, abnormal))
     if ar_store is not None:
         written = []
 
@@ -1099,29 +1083,86 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
         else:                           # the dataset the caller asked for: written now
             write()
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
+    rows = _car_columns(plan, wins)
     # the car frame and the pair-test rows are independent: side by side at scale
     car, pair_tests = side_by_side(
-        lambda: _car_frame(car_parts, ev_text, se_text, model_text, day0, log),
-        lambda: _pair_tests(ev_text, se_text, models, test_parts, nw),
+        lambda: _car_frame(rows, ev_text, se_text, model_text, day0, log),
+        lambda: _pair_tests(ev_text, se_text, models, rows, nw),
         threads=len(pairs) > BLOCK_PAIRS and kernel_threads() > 1)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
 
 
-def _car_frame(parts, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
-    """The CAR rows of every block and model as one frame, in (pair, model) order: the
-    blocks' columns concatenated as arrays and the frame built once (not a frame a block
-    and a concat of 50 of them), the text columns taken once from their arrow arrays."""
-    if not parts:
-        return pd.DataFrame(columns=CAR_COLUMNS)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    p, m = cols["_p"], cols["_m"]
-    if len(p) > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
+class _Strings:
+    """An object array made when first indexed (`_frames`' event ids and securities)."""
+
+    def __init__(self, make):
+        self._make = make
+
+    def __getitem__(self, idx):
+        return self._make()[idx]
+
+
+#: `_car_columns`' per-window columns (PairArrays field -> column) and per-pair ones
+_CAR_WINDOW = {"car": "car", "se": "se", "t": "t_stat", "p": "p_value", "bhar": "bhar",
+               "var": "car_var", "boot_p": "_boot_p", "boot_m": "_boot_m"}
+
+
+def _car_columns(plan, wins) -> dict | None:
+    """Every CAR row's numbers as whole columns in the car frame's (pair, model, window)
+    order, each block's values written straight to their rows: no per-block arrays
+    concatenated, and no reordered copy of every column (at a million pairs each of those
+    was ~400 MB of fresh memory). `plan`: (model index, PairArrays, studied pairs of the
+    block, their pair rows), per model then block. Also the columns `_pair_tests` reads
+    (`_boot_p`, `_boot_m`, and the `_p`, `_m`, `_note` codes)."""
+    nw = len(wins)
+    if not plan:
+        return None
+    sizes = [len(s) * nw for _, _, s, _ in plan]
+    bounds = np.cumsum([0] + sizes)
+    R = int(bounds[-1])
+    p = np.empty(R, np.int64)
+    m = np.empty(R, np.int64)
+    for (mi, _, s, pk), a, b in zip(plan, bounds[:-1], bounds[1:]):
+        p[a:b].reshape(len(s), nw)[:] = pk[:, None]
+        m[a:b] = mi
+    if R > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
         order = np.lexsort((m, p))        # (one model: the blocks come in order)
-        cols = {k: v[order] for k, v in cols.items()}
-        p, m = cols["_p"], cols["_m"]
-    code = cols.pop("_note")
+        p, m = p[order], m[order]
+        dest = np.empty(R, np.int64)
+        dest[order] = np.arange(R)
+        at = [dest[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    else:
+        at = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    out = {"_p": p, "_m": m,
+           "window_start": np.tile(np.asarray([w[0] for w in wins], np.int64), R // nw),
+           "window_end": np.tile(np.asarray([w[1] for w in wins], np.int64), R // nw)}
+    for name in list(_CAR_WINDOW.values()) + ["sigma"]:
+        out[name] = np.empty(R)
+    for name in ("dof", "n_est", "n_days", "n_excluded", "_note"):
+        out[name] = np.empty(R, np.int64)
+    for (mi, r, s, pk), w in zip(plan, at):
+        for field, name in _CAR_WINDOW.items():
+            out[name][w] = getattr(r, field)[s].ravel()
+        n_days = r.n_days[s].ravel()
+        out["n_days"][w] = n_days.astype(np.int64)
+        for field in ("dof", "n_est", "n_excluded"):
+            out[field][w] = np.repeat(getattr(r, field)[s].astype(np.int64), nw)
+        out["sigma"][w] = np.repeat(np.sqrt(r.sigma2[s]), nw)
+        # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
+        n_gaps = r.n_gaps[s].ravel().astype(np.int64)
+        out["_note"][w] = np.where(r.waiting[s].ravel() > 0, 1, np.where(
+            n_days == 0, 2, np.where(n_gaps > 0, 2 + n_gaps, 0)))
+    return out
+
+
+def _car_frame(cols, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
+    """The car frame from `_car_columns` (None: no rows): the numeric columns as they are,
+    the text columns taken once from their arrow arrays."""
+    if cols is None:
+        return pd.DataFrame(columns=CAR_COLUMNS)
+    p, m, code = cols["_p"], cols["_m"], cols["_note"]
     gaps = int(code.max(initial=0)) - 2
     notes = _text(["", "waiting for data", "no returns in window"]
                   + [f"{g} missing bar(s) in window" for g in range(1, gaps + 1)])
@@ -1153,68 +1194,70 @@ def _col(text, idx) -> pd.Series:
     return text.take(np.asarray(idx, dtype=np.int64)).to_pandas()
 
 
-def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
+def _pair_tests(ev, se, models, cols, nw: int) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
     "t"): the pairs are ranked once, instead of sorting millions of rows by their strings.
-    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `parts`: per
-    block and model (pair rows, model, window start, end, car, t, p, dof, n_days, boot_p,
-    boot_m), each part's rows its pairs x the `nw` event windows in the config's order.
+    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `cols`: the
+    CAR rows' columns (`_car_columns`, None: no rows), each (pair, model)'s `nw` windows
+    in the config's order.
 
-    Each part's rows are written straight to their places in the output columns (no
-    concatenated and reordered copies of every column: at a million pairs those are GBs of
-    fresh memory, which costs more than the arithmetic)."""
-    if not parts:
+    Each CAR row is written straight to its places in the output columns (no reordered
+    copies of every column: at a million pairs those are GBs of fresh memory, which costs
+    more than the arithmetic)."""
+    if cols is None:
         return pd.DataFrame()
     names = np.asarray(models, dtype=object)
     mrank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
     # the pairs sorted by (model, event_id, series), each pair's windows by (start, end):
     # not a sort of all the rows by four keys (3 million at a million pairs)
-    pk = np.concatenate([q[0][::nw] for q in parts])
-    mi = np.concatenate([np.full(len(q[0]) // nw, q[1], np.int64) for q in parts])
+    pk, mi = cols["_p"][::nw], cols["_m"][::nw]
     key = mrank[mi] * (len(ev) + 1) + _pair_rank(ev, se)[pk]
     pos = np.empty(len(key), np.int64)
     pos[np.argsort(key)] = np.arange(len(key))
+    del key
     wrank = np.empty(nw, np.int64)
-    wrank[np.lexsort((parts[0][3][:nw], parts[0][2][:nw]))] = np.arange(nw)
+    wrank[np.lexsort((cols["window_end"][:nw], cols["window_start"][:nw]))] = np.arange(nw)
     place = (pos[:, None] * nw + wrank[None, :]).ravel()      # each row's sorted place
-    keep = np.concatenate([np.isfinite(q[4]) for q in parts])
+    del pos
+    keep = np.isfinite(cols["car"])
     kept = np.zeros(len(place), bool)
     kept[place] = keep
-    dest = (np.cumsum(1 + kept) - 1)[place]     # each CAR's t row; its bootstrap row before
-    total = len(place) + int(keep.sum())
-    bounds = np.cumsum([0] + [len(q[0]) for q in parts])
+    dest = np.cumsum(1 + kept)
+    dest -= 1
+    dest = dest[place]          # each CAR's t row; its bootstrap row just before it
+    del place, kept
+    boot = dest[keep] - 1
+    total = len(dest) + len(boot)
 
     def rows(t_values, b_values, dtype):
-        """A column: part q's t rows `t_values(q)` and bootstrap rows `b_values(q)` (a
-        function of the part, or one value for all)."""
+        """A column: the t rows `t_values` and the bootstrap rows `b_values` (a column of
+        the CAR rows, or one value for all)."""
         out = np.empty(total, dtype=dtype)
-        for i, q in enumerate(parts):
-            d, k = dest[bounds[i]:bounds[i + 1]], keep[bounds[i]:bounds[i + 1]]
-            out[d] = t_values(q) if callable(t_values) else t_values
-            bv = b_values(q) if callable(b_values) else b_values
-            out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
+        out[dest] = t_values
+        out[boot] = b_values[keep] if np.ndim(b_values) else b_values
         return out
-    col = lambda j: lambda q: q[j]  # noqa: E731
 
     def text_columns():
         """The string columns (arrow takes) and the windows."""
-        pair = rows(col(0), col(0), np.int64)
+        pair = rows(cols["_p"], cols["_p"], np.int64)
         return {"group": _col(_text([""]), np.zeros(total, np.int64)),
-                "model": _col(_text(names), rows(col(1), col(1), np.int64)),
+                "model": _col(_text(names), rows(cols["_m"], cols["_m"], np.int64)),
                 "event_id": _col(ev, pair), "series": _col(se, pair),
-                "window_start": rows(col(2), col(2), np.int64),
-                "window_end": rows(col(3), col(3), np.int64),
+                "window_start": rows(cols["window_start"], cols["window_start"], np.int64),
+                "window_end": rows(cols["window_end"], cols["window_end"], np.int64),
                 "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64))}
 
     def number_columns():
-        estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
+        car = cols["car"]
+        estimate, statistic = rows(car, car, float), rows(cols["t_stat"], car, float)
         is_t = rows(True, False, bool)
         with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
             se_ = np.where(is_t, estimate / statistic, np.nan)
         return {"estimate": estimate, "se": se_, "statistic": statistic,
-                "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
-                "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64)}
+                "dof": rows(cols["dof"], np.nan, float),
+                "p_value": rows(cols["p_value"], cols["_boot_p"], float),
+                "n": rows(cols["n_days"], cols["_boot_m"].astype(np.int64), np.int64)}
 
     # two halves of the columns side by side at scale (each a few GB-seconds of fresh
     # memory and arrow takes, which release the GIL): the same values either way
