@@ -187,7 +187,7 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
     return Block(
         rel=rel, exists=exists, valid=exists & take(panel.valid),
         ret=np.where(exists, take(panel.ret), nan),
-        span=np.where(exists, take(panel.span), nan),
+        span=np.where(exists, take(panel.span_columns), nan),
         excluded=inb & take(excluded_rows),
         date=np.where(exists, dates[rc], np.datetime64("NaT")),
         regs={k: np.where(exists, take(v), nan) for k, v in panel.regressors.items()},
@@ -306,7 +306,7 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
         for k in np.flatnonzero(hit):
             row = int(key[k] - cols[k] * S)
             flag_text[k] = _flag_message(panel, row, int(cols[k]), flag_reasons)
-    return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span), valid=t(panel.valid),
+    return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span_columns), valid=t(panel.valid),
                 exists=t(panel.exists), excluded=t(excluded_rows),
                 regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),
                 r0=r0.astype(np.int64), d0=d0, first=panel.offset + panel.first_row[cols],

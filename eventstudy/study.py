@@ -21,7 +21,7 @@ from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
 from eventstudy.panel import (asof_prices, bench_closes, build_panel, build_panel_wide,
-                              interval_returns, shift_bars)
+                              interval_columns, interval_returns, shift_bars)
 from eventstudy.result import StudyResult
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
@@ -405,12 +405,14 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         for b, (bid, cols) in enumerate(by_bench.items()):
             cols = np.asarray(cols)
             bench_ns, bench_close = bench_bars(bid)
-            rm = interval_returns(panel, asof_prices(panel, bench_ns, bench_close), cols,
-                                  config.returns)
-            if len(cols) == n and np.array_equal(cols, np.arange(n)):
-                panel.regressors["rm"] = rm          # every column: no copy
+            asof = asof_prices(panel, bench_ns, bench_close)
+            if one and not lags:        # every column: computed for the columns read
+                panel.regressors["rm"] = interval_columns(panel, asof, config.returns)
+            elif len(cols) == n and np.array_equal(cols, np.arange(n)):
+                panel.regressors["rm"] = interval_returns(panel, asof, cols, config.returns)
             else:
-                panel.regressors["rm"][:, cols] = rm
+                panel.regressors["rm"][:, cols] = interval_returns(panel, asof, cols,
+                                                                   config.returns)
             panel.has["rm"][cols] = True
             panel.bench_close[b] = bench_closes(panel, bench_ns)
             panel.bench_of[cols] = b
