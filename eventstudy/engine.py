@@ -23,6 +23,7 @@ from eventstudy import inference
 from eventstudy.executors import (InProcess, Progress, kernel_threads, n_tasks,
                                   side_by_side)
 from eventstudy.models import regressor_names
+from eventstudy.panel import DerivedColumns
 
 STOPPED_SESSIONS = 5        # a last bar this far before the panel's: the security stopped
 BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
@@ -239,6 +240,26 @@ class Slab:
     benchmark_field: np.ndarray = None
     data_end: int = -1
 
+    # `slab` leaves the arrays a panel derives (span, a lone benchmark's rm) to be computed
+    # when the kernel first reads them, on its thread: the driver cuts every block's slab
+    # ahead of the kernels, and each would hold its (U, S) copies (800 MB at a million firm
+    # events) until its turn
+
+    def __getattr__(self, name):
+        later = self.__dict__.get("_later")
+        if not later or name not in later:
+            raise AttributeError(name)
+        value = later[name]()
+        self.__dict__[name] = value
+        return value
+
+    def __getstate__(self):
+        """For another process: every array computed, none left to a function."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_later"}
+        for name in self.__dict__.get("_later") or ():
+            state[name] = getattr(self, name)
+        return state
+
     def take(self, rows) -> "Slab":
         """The pairs `rows`, with only their own securities' rows: a task sent to a worker
         process carries its securities, not the whole block's (each of a block's tasks
@@ -306,15 +327,27 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
         for k in np.flatnonzero(hit):
             row = int(key[k] - cols[k] * S)
             flag_text[k] = _flag_message(panel, row, int(cols[k]), flag_reasons)
-    return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span_columns), valid=t(panel.valid),
-                exists=t(panel.exists), excluded=t(excluded_rows),
-                regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),
-                r0=r0.astype(np.int64), d0=d0, first=panel.offset + panel.first_row[cols],
-                last=panel.offset + panel.last_row[cols],
-                has={k: v[cols] for k, v in panel.has.items()}, flag_text=flag_text,
-                calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
-                data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
-                else -1)
+    out = Slab(rel=rel, ret=t(panel.ret), span=None, valid=t(panel.valid),
+               exists=t(panel.exists), excluded=t(excluded_rows), regs=None,
+               col=local.reshape(-1), r0=r0.astype(np.int64), d0=d0,
+               first=panel.offset + panel.first_row[cols],
+               last=panel.offset + panel.last_row[cols],
+               has={k: v[cols] for k, v in panel.has.items()}, flag_text=flag_text,
+               calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
+               data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
+               else -1)
+    # the derived arrays (and the regressors, if one of them is derived) when first read
+    span = panel.span_columns
+    later = {"span": lambda: t(span)}
+    arrays = {k: panel.regressors[k] for k in regs}
+    if any(isinstance(a, DerivedColumns) for a in arrays.values()):
+        later["regs"] = lambda: {k: t(a) for k, a in arrays.items()}
+    else:
+        out.regs = {k: t(a) for k, a in arrays.items()}
+    out.__dict__["_later"] = later
+    for name in later:
+        del out.__dict__[name]
+    return out
 
 
 def flag_keys(flagged_rows: np.ndarray) -> np.ndarray:
