@@ -1054,15 +1054,7 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     (and the estimation panel) go to it block by block and `ar` is the store: at once for a
     dataset the caller named, else when it is first read (a temporary dataset: a study of a
     million pairs need not spend its time writing rows nobody reads)."""
-    objects = {}
-
-    def text(name):
-        """A column of `pairs` as Python strings, made when first needed: at a million
-        pairs with the ARs on disk only the few skipped pairs need them now."""
-        if name not in objects:
-            objects[name] = pairs[name].to_numpy(dtype=object)
-        return objects[name]
-    ev, se = _Strings(lambda: text("event_id")), _Strings(lambda: text("series"))
+    ev, se = _Strings(pairs["event_id"]), _Strings(pairs["series"])
     day0 = pairs["day0"].to_numpy()
     announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
     ar_parts, skip_parts, plan = [], [], []
@@ -1128,13 +1120,19 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
 
 
 class _Strings:
-    """An object array made when first indexed (`_frames`' event ids and securities)."""
+    """A text column's values at some rows as Python strings (`_frames`' event ids and
+    securities): the whole column as objects only when many rows are asked for (at a
+    million pairs with the ARs on disk only the few skipped pairs need them now)."""
 
-    def __init__(self, make):
-        self._make = make
+    def __init__(self, column: pd.Series):
+        self._column, self._all = column, None
 
     def __getitem__(self, idx):
-        return self._make()[idx]
+        if self._all is None and np.size(idx) * 8 < len(self._column):
+            return self._column.iloc[idx].to_numpy(dtype=object)
+        if self._all is None:
+            self._all = self._column.to_numpy(dtype=object)
+        return self._all[idx]
 
 
 #: `_car_columns`' per-window columns (PairArrays field -> column) and per-pair ones
@@ -1224,7 +1222,8 @@ def _text(values):
 def _col(text, idx) -> pd.Series:
     """The strings `text[idx]` as a pandas string column: arrow's take, instead of turning
     millions of Python strings into an arrow column one by one (10x faster at 3 million)."""
-    return text.take(np.asarray(idx, dtype=np.int64)).to_pandas()
+    idx = np.asarray(idx)         # (any integer type: a narrow one is less fresh memory)
+    return text.take(idx if idx.dtype.kind in "iu" else idx.astype(np.int64)).to_pandas()
 
 
 def _pair_tests(ev, se, models, cols, nw: int) -> pd.DataFrame:
@@ -1272,21 +1271,22 @@ def _pair_tests(ev, se, models, cols, nw: int) -> pd.DataFrame:
         return out
 
     def text_columns():
-        """The string columns (arrow takes) and the windows."""
-        pair = rows(cols["_p"], cols["_p"], np.int64)
-        return {"group": _col(_text([""]), np.zeros(total, np.int64)),
-                "model": _col(_text(names), rows(cols["_m"], cols["_m"], np.int64)),
+        """The string columns (arrow takes of the narrowest codes) and the windows."""
+        pair = rows(cols["_p"], cols["_p"], np.int32 if len(ev) < 2 ** 31 else np.int64)
+        small = np.int8 if len(names) < 128 else np.int64
+        return {"group": _col(_text([""]), np.zeros(total, np.int8)),
+                "model": _col(_text(names), rows(cols["_m"], cols["_m"], small)),
                 "event_id": _col(ev, pair), "series": _col(se, pair),
                 "window_start": rows(cols["window_start"], cols["window_start"], np.int64),
                 "window_end": rows(cols["window_end"], cols["window_end"], np.int64),
-                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64))}
+                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int8))}
 
     def number_columns():
         car = cols["car"]
         estimate, statistic = rows(car, car, float), rows(cols["t_stat"], car, float)
-        is_t = rows(True, False, bool)
+        se_ = np.full(total, np.nan)           # estimate / statistic on the t rows only
         with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
-            se_ = np.where(is_t, estimate / statistic, np.nan)
+            se_[dest] = car / cols["t_stat"]
         return {"estimate": estimate, "se": se_, "statistic": statistic,
                 "dof": rows(cols["dof"], np.nan, float),
                 "p_value": rows(cols["p_value"], cols["_boot_p"], float),
