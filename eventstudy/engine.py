@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import functools
+import itertools
 import threading
 from dataclasses import dataclass, field
 
@@ -246,12 +247,16 @@ class Slab:
     # events) until its turn
 
     def __getattr__(self, name):
+        """A derived array, in this thread's buffer for it (reused slab after slab: the
+        kernel of a thread's previous slab is done; another thread computes its own)."""
         later = self.__dict__.get("_later")
         if not later or name not in later:
             raise AttributeError(name)
-        value = later[name]()
-        self.__dict__[name] = value
-        return value
+        mine = _SCRATCH.__dict__.setdefault("derived", {})
+        token = self.__dict__["_token"]
+        if name not in mine or mine[name][0] != token:
+            mine[name] = (token, later[name](_thread_buffer))
+        return mine[name][1]
 
     def __getstate__(self):
         """For another process: every array computed, none left to a function."""
@@ -336,18 +341,39 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
                calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
                data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
                else -1)
-    # the derived arrays (and the regressors, if one of them is derived) when first read
+    # the derived arrays (and the regressors, if one of them is derived) when first read,
+    # each (U, S) in a buffer of the reading thread's (`Slab.__getattr__`)
+    U = ucols.stop - ucols.start if isinstance(ucols, slice) else len(ucols)
+
+    def derived(a, buffer, name):
+        if not isinstance(a, DerivedColumns):
+            return t(a)
+        return a.columns_into(ucols, buffer(name, U * S)[:U * S].reshape(U, S).T).T
     span = panel.span_columns
-    later = {"span": lambda: t(span)}
+    later = {"span": lambda buffer: derived(span, buffer, "span")}
     arrays = {k: panel.regressors[k] for k in regs}
     if any(isinstance(a, DerivedColumns) for a in arrays.values()):
-        later["regs"] = lambda: {k: t(a) for k, a in arrays.items()}
+        later["regs"] = lambda buffer: {k: derived(a, buffer, "reg:" + k)
+                                        for k, a in arrays.items()}
     else:
         out.regs = {k: t(a) for k, a in arrays.items()}
     out.__dict__["_later"] = later
+    out.__dict__["_token"] = next(_SLAB_TOKENS)
     for name in later:
         del out.__dict__[name]
     return out
+
+
+_SLAB_TOKENS = itertools.count()
+
+
+def _thread_buffer(name: str, size: int) -> np.ndarray:
+    """A flat float buffer of at least `size` of this thread's, one per `name`."""
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    buf = buffers.get(name)
+    if buf is None or len(buf) < size:
+        buf = buffers[name] = np.empty(size)
+    return buf
 
 
 def flag_keys(flagged_rows: np.ndarray) -> np.ndarray:
@@ -1207,16 +1233,18 @@ def _car_frame(cols, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
 
 def _text(values):
     """A pyarrow string array of `values` (strings), to take rows of with `_col`; a pandas
-    string column gives its own arrow data (no million Python strings in between)."""
+    string column gives its own arrow data (no million Python strings in between). Large
+    strings, as pandas keeps them: a take of plain strings is cast again by `to_pandas`
+    (a copy of every taken row)."""
     import pyarrow as pa
     if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
         try:
             out = pa.array(values.array)
             if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
-                return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+                return out.cast(pa.large_string()) if pa.types.is_string(out.type) else out
         except (TypeError, ValueError, pa.ArrowException):
             pass
-    return pa.array(np.asarray(values, dtype=object), pa.string())
+    return pa.array(np.asarray(values, dtype=object), pa.large_string())
 
 
 def _col(text, idx) -> pd.Series:

@@ -69,9 +69,11 @@ class Panel:
         previous bar's row, so it is not stored (400 MB at a market's size)."""
         prev, valid = self.prev, self.valid
 
-        def columns(cols):
+        def columns(cols, out=None):
             p = prev[:, cols]
-            out = np.full(p.shape, np.nan, order="F")
+            if out is None:
+                out = np.empty(p.shape, order="F")
+            out.fill(np.nan)
             with np.errstate(invalid="ignore"):     # (numpy's buffered cast of the rows)
                 np.subtract(np.arange(p.shape[0])[:, None], p, out=out,
                             where=valid[:, cols] & (p >= 0))
@@ -277,8 +279,9 @@ def asof_prices(panel: Panel, bench_ns: np.ndarray, bench_close: np.ndarray) -> 
 
 
 def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
-                     kind: str = "log") -> np.ndarray:
-    """(S, len(columns)) returns of an as-of price over each security's own bar intervals.
+                     kind: str = "log", out: np.ndarray | None = None) -> np.ndarray:
+    """(S, len(columns)) returns of an as-of price over each security's own bar intervals
+    (written to `out` when given).
 
     A bar right after another is the as-of price's one-row return (one vector for every
     security); only the few bars after a gap need their own interval."""
@@ -286,7 +289,8 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         columns, np.arange(len(columns)))
     valid = panel.valid if every else panel.valid[:, columns]
     S = valid.shape[0]
-    out = np.empty(valid.shape, order="F")      # (the panel's memory order)
+    if out is None:
+        out = np.empty(valid.shape, order="F")      # (the panel's memory order)
     if not S:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -320,8 +324,8 @@ def interval_columns(panel: Panel, asof: np.ndarray, kind: str = "log") -> "Deri
         step = asof[1:] / asof[:-1]
         step = np.log(step) if kind == "log" else step - 1.0
 
-    def columns(cols):
-        return interval_returns(panel, asof, np.arange(N)[cols], kind)
+    def columns(cols, out=None):
+        return interval_returns(panel, asof, np.arange(N)[cols], kind, out)
 
     def cells(rows, cols):
         shape = rows.shape
@@ -369,6 +373,10 @@ class DerivedColumns:
             out = self._columns(cols)
             return out if isinstance(rows, slice) and rows == slice(None) else out[rows]
         return np.asarray(self)[key]
+
+    def columns_into(self, cols, out: np.ndarray) -> np.ndarray:
+        """`a[:, cols]` written to `out` ((S, k), e.g. the transpose of a (k, S) buffer)."""
+        return self._columns(cols, out)
 
     def __array__(self, dtype=None, copy=None):
         out = self._columns(slice(None))
