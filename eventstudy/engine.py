@@ -11,6 +11,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import dataclasses
 import functools
+import itertools
 import threading
 from dataclasses import dataclass, field
 
@@ -24,6 +25,7 @@ from eventstudy import inference
 from eventstudy.executors import (InProcess, Progress, kernel_map, kernel_threads,
                                   n_tasks, side_by_side)
 from eventstudy.models import regressor_names
+from eventstudy.panel import DerivedColumns
 
 STOPPED_SESSIONS = 5        # a last bar this far before the panel's: the security stopped
 BLOCK_PAIRS = 20_000        # pairs gathered at once: (pairs x days) arrays stay ~50 MB each
@@ -188,7 +190,7 @@ def gather(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray,
     return Block(
         rel=rel, exists=exists, valid=exists & take(panel.valid),
         ret=np.where(exists, take(panel.ret), nan),
-        span=np.where(exists, take(panel.span), nan),
+        span=np.where(exists, take(panel.span_columns), nan),
         excluded=inb & take(excluded_rows),
         date=np.where(exists, dates[rc], np.datetime64("NaT")),
         regs={k: np.where(exists, take(v), nan) for k, v in panel.regressors.items()},
@@ -239,6 +241,30 @@ class Slab:
     calendar_dates: np.ndarray
     benchmark_field: np.ndarray = None
     data_end: int = -1
+
+    # `slab` leaves the arrays a panel derives (span, a lone benchmark's rm) to be computed
+    # when the kernel first reads them, on its thread: the driver cuts every block's slab
+    # ahead of the kernels, and each would hold its (U, S) copies (800 MB at a million firm
+    # events) until its turn
+
+    def __getattr__(self, name):
+        """A derived array, in this thread's buffer for it (reused slab after slab: the
+        kernel of a thread's previous slab is done; another thread computes its own)."""
+        later = self.__dict__.get("_later")
+        if not later or name not in later:
+            raise AttributeError(name)
+        mine = _SCRATCH.__dict__.setdefault("derived", {})
+        token = self.__dict__["_token"]
+        if name not in mine or mine[name][0] != token:
+            mine[name] = (token, later[name](_thread_buffer))
+        return mine[name][1]
+
+    def __getstate__(self):
+        """For another process: every array computed, none left to a function."""
+        state = {k: v for k, v in self.__dict__.items() if k != "_later"}
+        for name in self.__dict__.get("_later") or ():
+            state[name] = getattr(self, name)
+        return state
 
     def take(self, rows) -> "Slab":
         """The pairs `rows`, with only their own securities' rows: a task sent to a worker
@@ -307,15 +333,48 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
         for k in np.flatnonzero(hit):
             row = int(key[k] - cols[k] * S)
             flag_text[k] = _flag_message(panel, row, int(cols[k]), flag_reasons)
-    return Slab(rel=rel, ret=t(panel.ret), span=t(panel.span), valid=t(panel.valid),
-                exists=t(panel.exists), excluded=t(excluded_rows),
-                regs={k: t(panel.regressors[k]) for k in regs}, col=local.reshape(-1),
-                r0=r0.astype(np.int64), d0=d0, first=panel.offset + panel.first_row[cols],
-                last=panel.offset + panel.last_row[cols],
-                has={k: v[cols] for k, v in panel.has.items()}, flag_text=flag_text,
-                calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
-                data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
-                else -1)
+    out = Slab(rel=rel, ret=t(panel.ret), span=None, valid=t(panel.valid),
+               exists=t(panel.exists), excluded=t(excluded_rows), regs=None,
+               col=local.reshape(-1), r0=r0.astype(np.int64), d0=d0,
+               first=panel.offset + panel.first_row[cols],
+               last=panel.offset + panel.last_row[cols],
+               has={k: v[cols] for k, v in panel.has.items()}, flag_text=flag_text,
+               calendar_dates=np.asarray(panel.calendar_closes.index, dtype="datetime64[ns]"),
+               data_end=int(panel.offset + panel.last_row.max()) if len(panel.last_row)
+               else -1)
+    # the derived arrays (and the regressors, if one of them is derived) when first read,
+    # each (U, S) in a buffer of the reading thread's (`Slab.__getattr__`)
+    U = ucols.stop - ucols.start if isinstance(ucols, slice) else len(ucols)
+
+    def derived(a, buffer, name):
+        if not isinstance(a, DerivedColumns):
+            return t(a)
+        return a.columns_into(ucols, buffer(name, U * S)[:U * S].reshape(U, S).T).T
+    span = panel.span_columns
+    later = {"span": lambda buffer: derived(span, buffer, "span")}
+    arrays = {k: panel.regressors[k] for k in regs}
+    if any(isinstance(a, DerivedColumns) for a in arrays.values()):
+        later["regs"] = lambda buffer: {k: derived(a, buffer, "reg:" + k)
+                                        for k, a in arrays.items()}
+    else:
+        out.regs = {k: t(a) for k, a in arrays.items()}
+    out.__dict__["_later"] = later
+    out.__dict__["_token"] = next(_SLAB_TOKENS)
+    for name in later:
+        del out.__dict__[name]
+    return out
+
+
+_SLAB_TOKENS = itertools.count()
+
+
+def _thread_buffer(name: str, size: int) -> np.ndarray:
+    """A flat float buffer of at least `size` of this thread's, one per `name`."""
+    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
+    buf = buffers.get(name)
+    if buf is None or len(buf) < size:
+        buf = buffers[name] = np.empty(size)
+    return buf
 
 
 def flag_keys(flagged_rows: np.ndarray) -> np.ndarray:
@@ -1022,11 +1081,10 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
     (and the estimation panel) go to it block by block and `ar` is the store: at once for a
     dataset the caller named, else when it is first read (a temporary dataset: a study of a
     million pairs need not spend its time writing rows nobody reads)."""
-    ev = pairs["event_id"].to_numpy(dtype=object)
-    se = pairs["series"].to_numpy(dtype=object)
+    ev, se = _Strings(pairs["event_id"]), _Strings(pairs["series"])
     day0 = pairs["day0"].to_numpy()
     announced = pd.DatetimeIndex(pairs["announced_at_utc"]).tz_convert("UTC").as_unit("ns").asi8
-    ar_parts, car_parts, skip_parts, test_parts = [], [], [], []
+    ar_parts, skip_parts, plan = [], [], []
     panel = _LazyPanel(ev, se, config)
     panel_store = ar_store.sibling("panel", PANEL_COLUMNS) if ar_store is not None else None
     wins = list(config.event_windows)
@@ -1048,37 +1106,14 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
             if not len(s):
                 continue
             pk = part[s]
+            plan.append((mi, r, s, pk))
             if ar_store is not None:
                 on_disk.append((bi, mi, m, pk, r, b, s))
-            else:
-                abnormal = _abnormal(config, r, b, s)
-                ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
-                                         abnormal))
-            c = {name: getattr(r, name)[s].ravel() for name in
-                 ("car", "se", "t", "p", "bhar", "var", "n_days", "n_gaps", "waiting")}
-            n_gaps = c["n_gaps"].astype(np.int64)
-            # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
-            code = np.where(c["waiting"] > 0, 1, np.where(c["n_days"] == 0, 2,
-                                                          np.where(n_gaps > 0, 2 + n_gaps, 0)))
-            pr = np.repeat(pk, nw)
-            rs = np.repeat(s, nw)
-            car = c["car"]
-            car_parts.append({
-                "_p": pr, "_m": np.full(len(pr), mi, np.int64),
-                "window_start": np.tile([w[0] for w in wins], len(pk)),
-                "window_end": np.tile([w[1] for w in wins], len(pk)),
-                "car": car, "se": c["se"], "t_stat": c["t"],
-                "dof": r.dof[rs].astype(np.int64), "p_value": c["p"],
-                "n_est": r.n_est[rs].astype(np.int64), "n_days": c["n_days"].astype(np.int64),
-                "n_excluded": r.n_excluded[rs].astype(np.int64),
-                "sigma": np.sqrt(r.sigma2[rs]), "bhar": c["bhar"], "car_var": c["var"],
-                "_note": code})
-            test_parts.append((pr, mi, np.tile([w[0] for w in wins], len(pk)),
-                               np.tile([w[1] for w in wins], len(pk)), car, c["t"], c["p"],
-                               r.dof[rs].astype(np.int64), c["n_days"].astype(np.int64),
-                               r.boot_p[s].ravel(), r.boot_m[s].ravel()))
-            if ar_store is None:
-                panel.parts.append((pk, mi, m, r, b, s, abnormal))
+                continue
+            abnormal = _abnormal(config, r, b, s)
+            ar_parts.append(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
+                                     abnormal))
+            panel.parts.append((pk, mi, m, r, b, s, abnormal))
     if ar_store is not None:
         written = []
 
@@ -1100,29 +1135,92 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
         else:                           # the dataset the caller asked for: written now
             write()
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
+    rows = _car_columns(plan, wins)
     # the car frame and the pair-test rows are independent: side by side at scale
     car, pair_tests = side_by_side(
-        lambda: _car_frame(car_parts, ev_text, se_text, model_text, day0, log),
-        lambda: _pair_tests(ev_text, se_text, models, test_parts, nw),
+        lambda: _car_frame(rows, ev_text, se_text, model_text, day0, log),
+        lambda: _pair_tests(ev_text, se_text, models, rows, nw),
         threads=len(pairs) > BLOCK_PAIRS and kernel_threads() > 1)
     skipped = _ordered(skip_parts, ["event_id", "series", "model", "reason"])
     return {"ar": ar, "car": car, "skipped": skipped, "pair_tests": pair_tests,
             "panel": panel if panel_store is None else panel_store}
 
 
-def _car_frame(parts, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
-    """The CAR rows of every block and model as one frame, in (pair, model) order: the
-    blocks' columns concatenated as arrays and the frame built once (not a frame a block
-    and a concat of 50 of them), the text columns taken once from their arrow arrays."""
-    if not parts:
-        return pd.DataFrame(columns=CAR_COLUMNS)
-    cols = {k: np.concatenate([p[k] for p in parts]) for k in parts[0]}
-    p, m = cols["_p"], cols["_m"]
-    if len(p) > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
+class _Strings:
+    """A text column's values at some rows as Python strings (`_frames`' event ids and
+    securities): the whole column as objects only when many rows are asked for (at a
+    million pairs with the ARs on disk only the few skipped pairs need them now)."""
+
+    def __init__(self, column: pd.Series):
+        self._column, self._all = column, None
+
+    def __getitem__(self, idx):
+        if self._all is None and np.size(idx) * 8 < len(self._column):
+            return self._column.iloc[idx].to_numpy(dtype=object)
+        if self._all is None:
+            self._all = self._column.to_numpy(dtype=object)
+        return self._all[idx]
+
+
+#: `_car_columns`' per-window columns (PairArrays field -> column) and per-pair ones
+_CAR_WINDOW = {"car": "car", "se": "se", "t": "t_stat", "p": "p_value", "bhar": "bhar",
+               "var": "car_var", "boot_p": "_boot_p", "boot_m": "_boot_m"}
+
+
+def _car_columns(plan, wins) -> dict | None:
+    """Every CAR row's numbers as whole columns in the car frame's (pair, model, window)
+    order, each block's values written straight to their rows: no per-block arrays
+    concatenated, and no reordered copy of every column (at a million pairs each of those
+    was ~400 MB of fresh memory). `plan`: (model index, PairArrays, studied pairs of the
+    block, their pair rows), per model then block. Also the columns `_pair_tests` reads
+    (`_boot_p`, `_boot_m`, and the `_p`, `_m`, `_note` codes)."""
+    nw = len(wins)
+    if not plan:
+        return None
+    sizes = [len(s) * nw for _, _, s, _ in plan]
+    bounds = np.cumsum([0] + sizes)
+    R = int(bounds[-1])
+    p = np.empty(R, np.int64)
+    m = np.empty(R, np.int64)
+    for (mi, _, s, pk), a, b in zip(plan, bounds[:-1], bounds[1:]):
+        p[a:b].reshape(len(s), nw)[:] = pk[:, None]
+        m[a:b] = mi
+    if R > 1 and not ((p[1:] > p[:-1]) | ((p[1:] == p[:-1]) & (m[1:] >= m[:-1]))).all():
         order = np.lexsort((m, p))        # (one model: the blocks come in order)
-        cols = {k: v[order] for k, v in cols.items()}
-        p, m = cols["_p"], cols["_m"]
-    code = cols.pop("_note")
+        p, m = p[order], m[order]
+        dest = np.empty(R, np.int64)
+        dest[order] = np.arange(R)
+        at = [dest[a:b] for a, b in zip(bounds[:-1], bounds[1:])]
+    else:
+        at = [slice(int(a), int(b)) for a, b in zip(bounds[:-1], bounds[1:])]
+    out = {"_p": p, "_m": m,
+           "window_start": np.tile(np.asarray([w[0] for w in wins], np.int64), R // nw),
+           "window_end": np.tile(np.asarray([w[1] for w in wins], np.int64), R // nw)}
+    for name in list(_CAR_WINDOW.values()) + ["sigma"]:
+        out[name] = np.empty(R)
+    for name in ("dof", "n_est", "n_days", "n_excluded", "_note"):
+        out[name] = np.empty(R, np.int64)
+    for (mi, r, s, pk), w in zip(plan, at):
+        for field, name in _CAR_WINDOW.items():
+            out[name][w] = getattr(r, field)[s].ravel()
+        n_days = r.n_days[s].ravel()
+        out["n_days"][w] = n_days.astype(np.int64)
+        for field in ("dof", "n_est", "n_excluded"):
+            out[field][w] = np.repeat(getattr(r, field)[s].astype(np.int64), nw)
+        out["sigma"][w] = np.repeat(np.sqrt(r.sigma2[s]), nw)
+        # the note: "", waiting, no returns, or "<g> missing bar(s) in window"
+        n_gaps = r.n_gaps[s].ravel().astype(np.int64)
+        out["_note"][w] = np.where(r.waiting[s].ravel() > 0, 1, np.where(
+            n_days == 0, 2, np.where(n_gaps > 0, 2 + n_gaps, 0)))
+    return out
+
+
+def _car_frame(cols, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
+    """The car frame from `_car_columns` (None: no rows): the numeric columns as they are,
+    the text columns taken once from their arrow arrays."""
+    if cols is None:
+        return pd.DataFrame(columns=CAR_COLUMNS)
+    p, m, code = cols["_p"], cols["_m"], cols["_note"]
     gaps = int(code.max(initial=0)) - 2
     notes = _text(["", "waiting for data", "no returns in window"]
                   + [f"{g} missing bar(s) in window" for g in range(1, gaps + 1)])
@@ -1136,86 +1234,92 @@ def _car_frame(parts, ev_text, se_text, model_text, day0, log) -> pd.DataFrame:
 
 def _text(values):
     """A pyarrow string array of `values` (strings), to take rows of with `_col`; a pandas
-    string column gives its own arrow data (no million Python strings in between)."""
+    string column gives its own arrow data (no million Python strings in between). Large
+    strings, as pandas keeps them: a take of plain strings is cast again by `to_pandas`
+    (a copy of every taken row)."""
     import pyarrow as pa
     if isinstance(values, pd.Series) and not isinstance(values.dtype, np.dtype):
         try:
             out = pa.array(values.array)
             if pa.types.is_string(out.type) or pa.types.is_large_string(out.type):
-                return out.cast(pa.string()) if pa.types.is_large_string(out.type) else out
+                return out.cast(pa.large_string()) if pa.types.is_string(out.type) else out
         except (TypeError, ValueError, pa.ArrowException):
             pass
-    return pa.array(np.asarray(values, dtype=object), pa.string())
+    return pa.array(np.asarray(values, dtype=object), pa.large_string())
 
 
 def _col(text, idx) -> pd.Series:
     """The strings `text[idx]` as a pandas string column: arrow's take, instead of turning
     millions of Python strings into an arrow column one by one (10x faster at 3 million)."""
-    return text.take(np.asarray(idx, dtype=np.int64)).to_pandas()
+    idx = np.asarray(idx)         # (any integer type: a narrow one is less fresh memory)
+    return text.take(idx if idx.dtype.kind in "iu" else idx.astype(np.int64)).to_pandas()
 
 
-def _pair_tests(ev, se, models, parts, nw: int) -> pd.DataFrame:
+def _pair_tests(ev, se, models, cols, nw: int) -> pd.DataFrame:
     """Each CAR's t-test row and, when the CAR is defined, its bootstrap row, already in the
     order of the tests frame (model, event_id, series, window, test; "bootstrap" before
     "t"): the pairs are ranked once, instead of sorting millions of rows by their strings.
-    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `parts`: per
-    block and model (pair rows, model, window start, end, car, t, p, dof, n_days, boot_p,
-    boot_m), each part's rows its pairs x the `nw` event windows in the config's order.
+    `ev`, `se`: the pairs' event ids and securities (arrow strings, `_text`); `cols`: the
+    CAR rows' columns (`_car_columns`, None: no rows), each (pair, model)'s `nw` windows
+    in the config's order.
 
-    Each part's rows are written straight to their places in the output columns (no
-    concatenated and reordered copies of every column: at a million pairs those are GBs of
-    fresh memory, which costs more than the arithmetic)."""
-    if not parts:
+    Each CAR row is written straight to its places in the output columns (no reordered
+    copies of every column: at a million pairs those are GBs of fresh memory, which costs
+    more than the arithmetic)."""
+    if cols is None:
         return pd.DataFrame()
     names = np.asarray(models, dtype=object)
     mrank = np.argsort(np.argsort(names.astype(str), kind="stable"), kind="stable")
     # the pairs sorted by (model, event_id, series), each pair's windows by (start, end):
     # not a sort of all the rows by four keys (3 million at a million pairs)
-    pk = np.concatenate([q[0][::nw] for q in parts])
-    mi = np.concatenate([np.full(len(q[0]) // nw, q[1], np.int64) for q in parts])
+    pk, mi = cols["_p"][::nw], cols["_m"][::nw]
     key = mrank[mi] * (len(ev) + 1) + _pair_rank(ev, se)[pk]
     pos = np.empty(len(key), np.int64)
     pos[np.argsort(key)] = np.arange(len(key))
+    del key
     wrank = np.empty(nw, np.int64)
-    wrank[np.lexsort((parts[0][3][:nw], parts[0][2][:nw]))] = np.arange(nw)
+    wrank[np.lexsort((cols["window_end"][:nw], cols["window_start"][:nw]))] = np.arange(nw)
     place = (pos[:, None] * nw + wrank[None, :]).ravel()      # each row's sorted place
-    keep = np.concatenate([np.isfinite(q[4]) for q in parts])
+    del pos
+    keep = np.isfinite(cols["car"])
     kept = np.zeros(len(place), bool)
     kept[place] = keep
-    dest = (np.cumsum(1 + kept) - 1)[place]     # each CAR's t row; its bootstrap row before
-    total = len(place) + int(keep.sum())
-    bounds = np.cumsum([0] + [len(q[0]) for q in parts])
+    dest = np.cumsum(1 + kept)
+    dest -= 1
+    dest = dest[place]          # each CAR's t row; its bootstrap row just before it
+    del place, kept
+    boot = dest[keep] - 1
+    total = len(dest) + len(boot)
 
     def rows(t_values, b_values, dtype):
-        """A column: part q's t rows `t_values(q)` and bootstrap rows `b_values(q)` (a
-        function of the part, or one value for all)."""
+        """A column: the t rows `t_values` and the bootstrap rows `b_values` (a column of
+        the CAR rows, or one value for all)."""
         out = np.empty(total, dtype=dtype)
-        for i, q in enumerate(parts):
-            d, k = dest[bounds[i]:bounds[i + 1]], keep[bounds[i]:bounds[i + 1]]
-            out[d] = t_values(q) if callable(t_values) else t_values
-            bv = b_values(q) if callable(b_values) else b_values
-            out[d[k] - 1] = bv[k] if np.ndim(bv) else bv
+        out[dest] = t_values
+        out[boot] = b_values[keep] if np.ndim(b_values) else b_values
         return out
-    col = lambda j: lambda q: q[j]  # noqa: E731
 
     def text_columns():
-        """The string columns (arrow takes) and the windows."""
-        pair = rows(col(0), col(0), np.int64)
-        return {"group": _col(_text([""]), np.zeros(total, np.int64)),
-                "model": _col(_text(names), rows(col(1), col(1), np.int64)),
+        """The string columns (arrow takes of the narrowest codes) and the windows."""
+        pair = rows(cols["_p"], cols["_p"], np.int32 if len(ev) < 2 ** 31 else np.int64)
+        small = np.int8 if len(names) < 128 else np.int64
+        return {"group": _col(_text([""]), np.zeros(total, np.int8)),
+                "model": _col(_text(names), rows(cols["_m"], cols["_m"], small)),
                 "event_id": _col(ev, pair), "series": _col(se, pair),
-                "window_start": rows(col(2), col(2), np.int64),
-                "window_end": rows(col(3), col(3), np.int64),
-                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int64))}
+                "window_start": rows(cols["window_start"], cols["window_start"], np.int64),
+                "window_end": rows(cols["window_end"], cols["window_end"], np.int64),
+                "test": _col(_text(["t", "bootstrap"]), rows(0, 1, np.int8))}
 
     def number_columns():
-        estimate, statistic = rows(col(4), col(4), float), rows(col(5), col(4), float)
-        is_t = rows(True, False, bool)
+        car = cols["car"]
+        estimate, statistic = rows(car, car, float), rows(cols["t_stat"], car, float)
+        se_ = np.full(total, np.nan)           # estimate / statistic on the t rows only
         with np.errstate(invalid="ignore", divide="ignore"):    # (as `compute` words it)
-            se_ = np.where(is_t, estimate / statistic, np.nan)
+            se_[dest] = car / cols["t_stat"]
         return {"estimate": estimate, "se": se_, "statistic": statistic,
-                "dof": rows(col(7), np.nan, float), "p_value": rows(col(6), col(9), float),
-                "n": rows(col(8), lambda q: q[10].astype(np.int64), np.int64)}
+                "dof": rows(cols["dof"], np.nan, float),
+                "p_value": rows(cols["p_value"], cols["_boot_p"], float),
+                "n": rows(cols["n_days"], cols["_boot_m"].astype(np.int64), np.int64)}
 
     # two halves of the columns side by side at scale (each a few GB-seconds of fresh
     # memory and arrow takes, which release the GIL): the same values either way

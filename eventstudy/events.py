@@ -132,17 +132,31 @@ def _header(text: str, name: str, required: list[str]):
     if "\x00" in text:
         raise InputError("NUL characters: not a text CSV (UTF-16? save it as CSV UTF-8)",
                          file=name, row=text[:text.index("\x00")].count("\n") + 1)
-    rows = _csv_rows(text, name)
-    try:
-        _, header = next(rows)
-    except StopIteration:
-        raise InputError("empty file: expected a header row "
-                         f"({','.join(required)})", file=name) from None
+    end = min([i for i in (text.find("\n"), text.find("\r")) if i >= 0] or [len(text)])
+    if text and '"' not in text[:end]:
+        # an unquoted first line is the header record: the csv module reads the rest only
+        # if it is asked to (its StringIO of a million-row file is 4 bytes a character)
+        header = next(csv.reader([text[:end]]), [])
+        rows = _rest_rows(text, name)
+    else:
+        rows = _csv_rows(text, name)
+        try:
+            _, header = next(rows)
+        except StopIteration:
+            raise InputError("empty file: expected a header row "
+                             f"({','.join(required)})", file=name) from None
     header = [h.strip() for h in header]
     if "" in header:
         raise InputError(f"column {header.index('') + 1} of the header has no name "
                          "(a stray comma?)", file=name, row=1)
     return rows, header
+
+
+def _rest_rows(text: str, name: str):
+    """`_csv_rows` past the first record (started when first iterated)."""
+    rows = _csv_rows(text, name)
+    next(rows, None)
+    yield from rows
 
 
 def _instant_and_precision(rec: dict, name: str, row: int) -> tuple[pd.Timestamp, str]:

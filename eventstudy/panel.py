@@ -33,10 +33,11 @@ class Panel:
     valid: np.ndarray               # (S, N) has a bar
     prev: np.ndarray                # (S, N) row of the previous bar, -1 if none
     ret: np.ndarray                 # (S, N) return since the previous bar, NaN at gaps
-    span: np.ndarray                # (S, N) sessions the return covers, NaN at gaps
+    #                                 (span: sessions the return covers, derived: `span`)
     first_row: np.ndarray           # (N,) row of the first bar (may be < 0: see below)
     last_row: np.ndarray            # (N,)
     regressors: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (S, N)
+    #                                 (an array, or `DerivedColumns` computed when read)
     has: dict[str, np.ndarray] = field(default_factory=dict)   # name -> (N,) who has it
     bench_close: np.ndarray | None = None   # (B, S) int64 ns: each benchmark's last close
     #                                         at or before each row's close (`bench_closes`)
@@ -60,6 +61,33 @@ class Panel:
     @property
     def gap(self) -> np.ndarray:
         return self.exists & ~self.valid
+
+    @property
+    def span_columns(self) -> "DerivedColumns":
+        """(S, N) sessions each return covers (NaN where there is none: no bar, or no
+        earlier bar), computed for the columns or cells read: it is the row less the
+        previous bar's row, so it is not stored (400 MB at a market's size)."""
+        prev, valid = self.prev, self.valid
+
+        def columns(cols, out=None):
+            p = prev[:, cols]
+            if out is None:
+                out = np.empty(p.shape, order="F")
+            out.fill(np.nan)
+            with np.errstate(invalid="ignore"):     # (numpy's buffered cast of the rows)
+                np.subtract(np.arange(p.shape[0])[:, None], p, out=out,
+                            where=valid[:, cols] & (p >= 0))
+            return out
+
+        def cells(rows, cols):
+            p = prev[rows, cols]
+            return np.where(valid[rows, cols] & (p >= 0), rows - p, np.nan)
+        return DerivedColumns(prev.shape, columns, cells)
+
+    @property
+    def span(self) -> np.ndarray:
+        """The whole (S, N) `span_columns` (a new array each time it is read)."""
+        return self.span_columns[:, :]
 
     @property
     def dates(self) -> pd.DatetimeIndex:
@@ -91,7 +119,7 @@ class Panel:
             "close": self.close[rows, i],
             "gap": gap,
             "ret": self.ret[rows, i],
-            "span": self.span[rows, i]})
+            "span": self.span_columns[rows, i]})
         for name, values in self.regressors.items():
             if self.has[name][i]:
                 frame[name] = values[rows, i]
@@ -174,7 +202,7 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         close[rows[inside] - offset] = values[inside]
     r = np.arange(S, dtype=np.int32 if S < 2 ** 31 else np.int64)[:, None]
     exists, valid = full(bool), full(bool)
-    prev, ret, span = full(r.dtype), full(float), full(float)
+    prev, ret = full(r.dtype), full(float)
     # every step is column by column: at a market's size the columns are cut in a few
     # slices filled side by side (the same values; half the wall time of the fresh memory)
     parts = _column_slices(S, n)
@@ -196,8 +224,8 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
         shared = False
 
     def returns(c):
-        """prev, ret and span of the columns `c`."""
-        cl, va, pv, rt, sp = close[:, c], valid[:, c], prev[:, c], ret[:, c], span[:, c]
+        """prev and ret of the columns `c` (span is derived from them: `Panel.span`)."""
+        cl, va, pv, rt = close[:, c], valid[:, c], prev[:, c], ret[:, c]
         if not shared:
             np.copyto(cl, np.nan, where=~va)
         # each row's previous bar: the row before it, except right after a gap (few rows)
@@ -219,15 +247,11 @@ def _assemble(key, calendar_closes, securities, values, rows, first_row, last_ro
                 np.log(ratio, out=rt)
             else:
                 np.subtract(ratio, 1.0, out=rt)
-        if S:
-            sp.fill(np.nan)
-            np.copyto(sp[1:], 1.0, where=va[1:] & va[:-1])
-        sp[rr[after], cc[after]] = (rr - pr)[after]
 
     _side_by_side(returns, parts)
     return Panel(key=key, calendar_closes=calendar_closes, offset=offset,
                  securities=list(securities), close=close, exists=exists, valid=valid,
-                 prev=prev, ret=ret, span=span, first_row=first_row - offset,
+                 prev=prev, ret=ret, first_row=first_row - offset,
                  last_row=last_row - offset)
 
 
@@ -255,8 +279,9 @@ def asof_prices(panel: Panel, bench_ns: np.ndarray, bench_close: np.ndarray) -> 
 
 
 def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
-                     kind: str = "log") -> np.ndarray:
-    """(S, len(columns)) returns of an as-of price over each security's own bar intervals.
+                     kind: str = "log", out: np.ndarray | None = None) -> np.ndarray:
+    """(S, len(columns)) returns of an as-of price over each security's own bar intervals
+    (written to `out` when given).
 
     A bar right after another is the as-of price's one-row return (one vector for every
     security); only the few bars after a gap need their own interval."""
@@ -264,7 +289,8 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         columns, np.arange(len(columns)))
     valid = panel.valid if every else panel.valid[:, columns]
     S = valid.shape[0]
-    out = np.empty(valid.shape, order="F")      # (the panel's memory order)
+    if out is None:
+        out = np.empty(valid.shape, order="F")      # (the panel's memory order)
     if not S:
         return out
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -286,6 +312,78 @@ def interval_returns(panel: Panel, asof: np.ndarray, columns: np.ndarray,
         ratio = asof[rr[after]] / asof[prev[after]]
         out[rr[after], cc[after]] = np.log(ratio) if kind == "log" else ratio - 1.0
     return out
+
+
+def interval_columns(panel: Panel, asof: np.ndarray, kind: str = "log") -> "DerivedColumns":
+    """`interval_returns` of every column, computed for the columns or cells read instead of
+    stored (400 MB of fresh memory at a market's size, for a regressor the fused kernel
+    reads a few hundred columns at a time): the same numbers, by the same arithmetic."""
+    N = panel.valid.shape[1]
+    prev, valid = panel.prev, panel.valid
+    with np.errstate(invalid="ignore", divide="ignore"):
+        step = asof[1:] / asof[:-1]
+        step = np.log(step) if kind == "log" else step - 1.0
+
+    def columns(cols, out=None):
+        return interval_returns(panel, asof, np.arange(N)[cols], kind, out)
+
+    def cells(rows, cols):
+        shape = rows.shape
+        rows, cols = rows.ravel(), cols.ravel()
+        out = np.full(len(rows), np.nan)
+        if not valid.shape[0]:
+            return out.reshape(shape)
+        later = rows >= 1
+        va = valid[rows, cols]
+        before = valid[np.maximum(rows - 1, 0), cols] & later
+        both = va & before                  # a bar right after a bar: the one-row step
+        out[both] = step[rows[both] - 1]
+        gap = np.flatnonzero(va & ~before & later)     # a bar after a gap
+        p = prev[rows[gap], cols[gap]]
+        gap, p = gap[p >= 0], p[p >= 0]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            ratio = asof[rows[gap]] / asof[p]
+            out[gap] = np.log(ratio) if kind == "log" else ratio - 1.0
+        return out.reshape(shape)
+    return DerivedColumns(valid.shape, columns, cells)
+
+
+class DerivedColumns:
+    """An (S, N) float array of a panel that is computed when read, never stored whole:
+    `a[:, cols]` computes those columns ((S, k), security-major like the stored arrays),
+    `a[rows, cols]` with integer arrays those cells, anything else the whole array."""
+    dtype = np.dtype(float)
+    ndim = 2
+
+    def __init__(self, shape, columns, cells):
+        self.shape, self._columns, self._cells = tuple(shape), columns, cells
+
+    def __getitem__(self, key):
+        rows, cols = key if isinstance(key, tuple) else (key, slice(None))
+        if isinstance(cols, list):
+            cols = np.asarray(cols, dtype=np.int64)
+        if isinstance(rows, np.ndarray) and isinstance(cols, np.ndarray) \
+                and rows.dtype.kind in "iu" and cols.dtype.kind in "iu":
+            rows, cols = np.broadcast_arrays(rows, cols)
+            return self._cells(rows, cols)
+        if isinstance(cols, (int, np.integer)):
+            return self._columns(np.array([cols]))[:, 0][rows]
+        if isinstance(cols, slice) or (isinstance(cols, np.ndarray)
+                                       and cols.dtype.kind in "iu"):
+            out = self._columns(cols)
+            return out if isinstance(rows, slice) and rows == slice(None) else out[rows]
+        return np.asarray(self)[key]
+
+    def columns_into(self, cols, out: np.ndarray) -> np.ndarray:
+        """`a[:, cols]` written to `out` ((S, k), e.g. the transpose of a (k, S) buffer)."""
+        return self._columns(cols, out)
+
+    def __array__(self, dtype=None, copy=None):
+        out = self._columns(slice(None))
+        return out if dtype is None else out.astype(dtype)
+
+    def __len__(self):
+        return self.shape[0]
 
 
 def bench_intervals(panel: Panel, bench_ns: np.ndarray, columns: np.ndarray) -> np.ndarray:

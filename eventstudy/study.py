@@ -21,7 +21,7 @@ from eventstudy.config import Config, SeriesConfig
 from eventstudy.errors import DataError, InputError, NetworkError
 from eventstudy.memo import Memo
 from eventstudy.panel import (asof_prices, bench_closes, build_panel, build_panel_wide,
-                              interval_returns, shift_bars)
+                              interval_columns, interval_returns, shift_bars)
 from eventstudy.result import StudyResult
 
 FETCH_MARGIN = 30  # sessions fetched before the earliest estimation window starts
@@ -121,8 +121,12 @@ def run_study(events: pd.DataFrame, config: Config, *, offline: bool = False,
 
     pairs = study_pairs(events, config, security_meta)
     groups = resolve_groups(events, config, security_meta, firm)
+    # the pairs matched with the global events' alignment: a firm pair only where its
+    # event id is also a global event's (the others can match no global row, and a million
+    # of them made this concat and its drop_duplicates cost a second)
     pairs = pd.concat([pairs] + [m[["event_id", "series"]] for _, m in groups]
-                      + ([firm[["event_id", "series"]]] if firm is not None else []),
+                      + ([firm.loc[firm["event_id"].isin(events["event_id"]).to_numpy(),
+                                   ["event_id", "series"]]] if firm is not None else []),
                       ignore_index=True).drop_duplicates(ignore_index=True)
     pairs = pairs[pairs["series"].isin(where)]
 
@@ -405,12 +409,14 @@ def _add_regressors(panels: dict, where: dict, securities, config: Config) -> No
         for b, (bid, cols) in enumerate(by_bench.items()):
             cols = np.asarray(cols)
             bench_ns, bench_close = bench_bars(bid)
-            rm = interval_returns(panel, asof_prices(panel, bench_ns, bench_close), cols,
-                                  config.returns)
-            if len(cols) == n and np.array_equal(cols, np.arange(n)):
-                panel.regressors["rm"] = rm          # every column: no copy
+            asof = asof_prices(panel, bench_ns, bench_close)
+            if one and not lags:        # every column: computed for the columns read
+                panel.regressors["rm"] = interval_columns(panel, asof, config.returns)
+            elif len(cols) == n and np.array_equal(cols, np.arange(n)):
+                panel.regressors["rm"] = interval_returns(panel, asof, cols, config.returns)
             else:
-                panel.regressors["rm"][:, cols] = rm
+                panel.regressors["rm"][:, cols] = interval_returns(panel, asof, cols,
+                                                                   config.returns)
             panel.has["rm"][cols] = True
             panel.bench_close[b] = bench_closes(panel, bench_ns)
             panel.bench_of[cols] = b
@@ -452,10 +458,11 @@ def _excluded_rows(events, panels, where, config, firm) -> dict:
             mask[rows[(rows >= 0) & (rows < S)], :] = True
             if firm is not None:
                 on, col = _where_arrays(where, firm["series"], key)
-                mine = firm[on]
+                mine = firm["announced_at_utc"]          # (not a copy of the whole frame)
+                mine = mine if on.all() else mine[on]
                 if len(mine):
                     cols = col[on]
-                    at = closes.searchsorted(pd.DatetimeIndex(mine["announced_at_utc"])
+                    at = closes.searchsorted(pd.DatetimeIndex(mine)
                                              .tz_convert("UTC").as_unit("ns"), side="right")
                     ok = (at > 0) & (at < len(closes))
                     rows = ((at[ok][:, None] + offsets[None, :]) - p.offset).ravel()
@@ -613,6 +620,8 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     firm-specific pairs in their files' order."""
     instants = pd.DatetimeIndex(events["announced_at_utc"]).tz_convert("UTC").as_unit("ns")
     studied = set(pd.unique(pairs["series"]))      # (not a million firm pairs one by one)
+    if firm is not None:      # (`pairs` holds only the firm pairs of global event ids)
+        studied |= set(pd.unique(firm["series"]))
     by_panel: dict = {}
     for s in securities:
         if s.id in studied and s.id in where:
@@ -626,16 +635,18 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
         alignment = alignment.iloc[np.argsort(rank, kind="stable")]
         parts.append(alignment.merge(pairs, on=["event_id", "series"], how="inner"))
     if firm is not None:
-        f = firm[firm["series"].isin(list(where))]
+        known = firm["series"].isin(list(where)).to_numpy()
+        f = firm if known.all() else firm[known]      # (no copy of a million rows)
         firm_parts = []
         # panels in the order of their first firm event (securities in first-seen order)
-        for key in dict.fromkeys(where[x][0] for x in pd.unique(f["series"])):
-            sub = f[_where_arrays(where, f["series"], key)[0]]
+        keys = list(dict.fromkeys(where[x][0] for x in pd.unique(f["series"])))
+        for key in keys:
+            sub = f if len(keys) == 1 else f[_where_arrays(where, f["series"], key)[0]]
             cfg = next(s.cfg for s in securities if s.panel_key == key)
             firm_parts.append(_align_rows(
-                sub["event_id"].to_numpy(dtype=object), sub["series"].to_numpy(dtype=object),
-                cfg, sub["announced_at"].to_numpy(), pd.DatetimeIndex(sub["announced_at_utc"]),
-                sub["time_precision"].to_numpy() if "time_precision" in sub else "minute",
+                _strings(sub["event_id"]), _strings(sub["series"]), cfg,
+                _strings(sub["announced_at"]), pd.DatetimeIndex(sub["announced_at_utc"]),
+                _strings(sub["time_precision"]) if "time_precision" in sub else "minute",
                 panels[key].calendar_closes).assign(_i=sub.index.to_numpy()))
         if firm_parts:
             firm_rows = pd.concat(firm_parts) if len(firm_parts) > 1 else firm_parts[0]
@@ -645,6 +656,14 @@ def _alignment(events, pairs, securities, panels, where, firm=None) -> pd.DataFr
     if not parts:
         return pd.DataFrame(columns=ALIGNMENT_COLUMNS)
     return pd.concat(parts, ignore_index=True)
+
+
+def _strings(column: pd.Series):
+    """A text column's values for a new frame: a pandas string column's own array (no
+    million Python strings made and turned back into arrow strings), else objects."""
+    if isinstance(column.dtype, pd.StringDtype):
+        return column.array
+    return column.to_numpy(dtype=object)
 
 
 def _align_block(events, instants, members, panel) -> pd.DataFrame:
@@ -693,8 +712,8 @@ def check_data_start(events: pd.DataFrame, alignment: pd.DataFrame, firsts,
         firsts = pd.DataFrame([f.iloc[0][["pos", "date", "close_utc"]] for f in firsts.values()
                                if len(f)],
                               index=[s for s, f in firsts.items() if len(f)])
-    a = alignment[alignment["series"].isin(firsts.index)
-                  & alignment["event_id"].isin(events["event_id"])]     # (not firm events)
+    a = alignment[alignment["event_id"].isin(events["event_id"]).to_numpy()]  # (no firm
+    a = a[a["series"].isin(firsts.index).to_numpy()]          # events: not a million rows)
     if a.empty:
         return
     first = firsts.loc[a["series"]]
