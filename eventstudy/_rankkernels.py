@@ -24,16 +24,13 @@ rather than held (1 GB per (days x pairs) float64 at 500,000 pairs).
 """
 from __future__ import annotations
 
-import threading
-
 import numba
 import numpy as np
 
-from eventstudy.executors import kernel_map
+from eventstudy.executors import kernel_map, thread_buffer
 
 CHUNK = 2048        # pairs per chunk: fixed, so that sums never depend on the thread count
 _JIT = dict(cache=True, nogil=True, error_model="numpy")
-_LOCAL = threading.local()     # each thread's scratch rows (reused: fresh pages cost faults)
 
 
 def chunks(n: int) -> list[tuple[int, int]]:
@@ -379,10 +376,7 @@ def _source(g, est_only: bool) -> tuple:
 
 def _scratch(rows: int, cols: int) -> np.ndarray:
     """A (rows, cols) float64 scratch array of this thread, reused from chunk to chunk."""
-    buf = getattr(_LOCAL, "buf", None)
-    if buf is None or buf.size < rows * cols:
-        buf = _LOCAL.buf = np.empty(max(rows, CHUNK) * cols)
-    return buf[:rows * cols].reshape(rows, cols)
+    return thread_buffer("rank-keys", max(rows, CHUNK) * cols)[:rows * cols].reshape(rows, cols)
 
 
 def _add(parts: list, i: int, D: int, dtype=float) -> np.ndarray:

@@ -23,7 +23,7 @@ from eventstudy import fastpath
 from eventstudy import fit as bfit
 from eventstudy import inference
 from eventstudy.executors import (InProcess, Progress, kernel_map, kernel_threads,
-                                  n_tasks, side_by_side)
+                                  n_tasks, side_by_side, thread_buffer)
 from eventstudy.models import regressor_names
 from eventstudy.panel import DerivedColumns
 
@@ -256,7 +256,7 @@ class Slab:
         mine = _SCRATCH.__dict__.setdefault("derived", {})
         token = self.__dict__["_token"]
         if name not in mine or mine[name][0] != token:
-            mine[name] = (token, later[name](_thread_buffer))
+            mine[name] = (token, later[name](thread_buffer))
         return mine[name][1]
 
     def __getstate__(self):
@@ -366,15 +366,6 @@ def slab(panel, cols: np.ndarray, d0: np.ndarray, rel: np.ndarray, excluded_rows
 
 
 _SLAB_TOKENS = itertools.count()
-
-
-def _thread_buffer(name: str, size: int) -> np.ndarray:
-    """A flat float buffer of at least `size` of this thread's, one per `name`."""
-    buffers = _SCRATCH.__dict__.setdefault("buffers", {})
-    buf = buffers.get(name)
-    if buf is None or len(buf) < size:
-        buf = buffers[name] = np.empty(size)
-    return buf
 
 
 def flag_keys(flagged_rows: np.ndarray) -> np.ndarray:
@@ -638,7 +629,7 @@ def _kernel(src, col, r0, last_rel, X, off, todo, config, out: PairArrays, dest)
     return status, n, n_out
 
 
-_SCRATCH = threading.local()      # a residual buffer per thread, reused block after block
+_SCRATCH = threading.local()      # per thread: the derived arrays of the slab it runs
 
 
 class ResidBuffers:
@@ -683,10 +674,8 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True,
     if keep_resid and buffers is not None:
         out.resid = buffers.take(P)
     if not keep_resid:               # the kernel writes every row it reads (no NaN fill)
-        buf = getattr(_SCRATCH, "resid", None)
-        if buf is None or buf.shape[0] < P or buf.shape[1] != len(sl.rel):
-            buf = _SCRATCH.resid = np.empty((max(P, BLOCK_PAIRS), len(sl.rel)))
-        out.resid = buf[:P]
+        L = len(sl.rel)
+        out.resid = thread_buffer("resid", max(P, BLOCK_PAIRS) * L)[:P * L].reshape(P, L)
     names = regressor_names(model, config.factors, config.dimson_lags)
     U, S = sl.ret.shape
     pick = [sl.span if n == "span" else sl.regs[n] for n in names]
@@ -694,10 +683,7 @@ def study_slab(model: str, sl: Slab, config, keep_resid: bool = True,
         X = pick[0][:, :, None]
     elif pick:         # (U, S, k) in a buffer reused slab after slab (not fresh memory)
         size = U * S * len(pick)
-        flat = getattr(_SCRATCH, "x", None)
-        if flat is None or len(flat) < size:
-            flat = _SCRATCH.x = np.empty(size)
-        X = flat[:size].reshape(U, S, len(pick))
+        X = thread_buffer("x", size)[:size].reshape(U, S, len(pick))
         for a, values in enumerate(pick):
             X[:, :, a] = values
     else:

@@ -21,6 +21,8 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 
+import numpy as np
+
 from eventstudy.errors import InputError
 
 LOCAL_DASK_WORKERS = 2
@@ -191,6 +193,20 @@ def kernel_map(fn, items, threads: int | None = None) -> list:
                 threads, thread_name_prefix="eventstudy-kernel")
         pool = _KERNEL_POOLS[threads]
     return list(pool.map(fn, items))
+
+
+_THREAD_LOCAL = threading.local()
+
+
+def thread_buffer(name: str, size: int) -> np.ndarray:
+    """A flat float64 buffer of this thread's, one per `name`, at least `size` long: scratch
+    reused call after call (a kernel's slab, chunk or derived columns) instead of fresh
+    memory each time; grown when too small. Its contents are whatever was left in it."""
+    buffers = _THREAD_LOCAL.__dict__.setdefault("buffers", {})
+    buf = buffers.get(name)
+    if buf is None or len(buf) < size:
+        buf = buffers[name] = np.empty(size)
+    return buf
 
 
 def side_by_side(*calls, threads: bool = True) -> list:

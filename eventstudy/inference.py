@@ -641,7 +641,6 @@ class _Context:
     kp_min_overlap: int
     kp_exact_max: int = KP_EXACT_MAX
     windows: Sequence[WindowCars] = ()
-    _corr: np.ndarray | None = None
     _cache: dict | None = None
     test: str = ""             # the test running: the owner of what it caches
     _owner: dict | None = None  # cache key -> the test that made it
@@ -668,18 +667,16 @@ class _Context:
         at 500,000 pairs), so that the next test's work does not come on top of it."""
         for key in [k for k, t in (self._owner or {}).items() if t in done]:
             del self._cache[key], self._owner[key]
-        if "kp" in done:
-            self._corr = None
 
     def corr(self, sel: np.ndarray) -> np.ndarray:
         """Calendar-aligned estimation-residual correlations of the selected pairs, NaN -> 0
         (too little overlap). Computed once for the whole group when it is small enough."""
-        if len(self.group.keys) <= self.kp_exact_max and self._corr is None:
-            self._corr = np.nan_to_num(_calendar_corr(self.group, self.kp_min_overlap), nan=0.0)
-        if self._corr is not None:
+        if len(self.group.keys) <= self.kp_exact_max:
+            whole = self.cached("corr-group", _NO_SEL, lambda: np.nan_to_num(
+                _calendar_corr(self.group, self.kp_min_overlap), nan=0.0))
             if sel.all():
-                return self._corr
-            return self.cached("corr", sel, lambda: self._corr[np.ix_(sel, sel)])
+                return whole
+            return self.cached("corr", sel, lambda: whole[np.ix_(sel, sel)])
         return self.cached("corr", sel, lambda: np.nan_to_num(
             _calendar_corr(self.group.take(sel), self.kp_min_overlap), nan=0.0))
 
