@@ -119,6 +119,19 @@ class batch:
         return False
 
 
+@contextmanager
+def outside_batch():
+    """Write directly inside the block even if a `batch` is open: for files read back at once
+    that belong to no report (a study's own Parquet dataset, written when first read, may be
+    first read while the report's batch is open; staged, its files would not exist yet)."""
+    pending = getattr(_state, "pending", None)
+    _state.pending = None
+    try:
+        yield
+    finally:
+        _state.pending = pending
+
+
 def write_bytes(path: str | os.PathLike, data: bytes) -> bool:
     """Write `data` atomically unless the file already holds exactly it; True if written.
 

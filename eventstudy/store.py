@@ -69,7 +69,12 @@ class PartitionedFrame:
             self._pending.pop(0)()
 
     def write(self, frame: pd.DataFrame, *, block: int, model: int) -> None:
-        """One partition's rows (with `_p` and `_m`), one file per event folder."""
+        """One partition's rows (with `_p` and `_m`), one file per event folder; written at
+        once even inside a report's `atomic.batch` (the dataset is read back right away)."""
+        with atomic.outside_batch():
+            self._write(frame, block=block, model=model)
+
+    def _write(self, frame: pd.DataFrame, *, block: int, model: int) -> None:
         if not len(frame):
             return
         code = self._code.reindex(frame["event_id"].astype(str)).to_numpy()

@@ -250,6 +250,34 @@ def test_config_threshold_sends_ar_to_a_temporary_dataset(tmp_path, reference):
     assert not root.exists()        # the temporary dataset goes with the result
 
 
+
+def test_cli_run_with_ar_on_disk_writes_the_same_results(tmp_path):
+    """`eventstudy run` on a study whose AR rows go to a Parquet dataset: the dataset is
+    written when first read, which is inside the report's atomic batch (results and pages
+    appear together); its files must be written at once, not staged with the report's (a
+    staged file does not exist yet: the run failed with FileNotFoundError). Its results are
+    byte for byte those of the same run with the ARs in memory."""
+    from click.testing import CliRunner
+
+    from eventstudy.cli import main
+    events, config = make_study(tmp_path)
+    disk = tmp_path / "disk.toml"
+    disk.write_text(config.read_text() + "\n[engine]\nar_in_memory_rows = 0\n")
+    outs = {}
+    for name, cfg in (("memory", config), ("disk", disk)):
+        res = CliRunner().invoke(main, ["run", "--offline", "--events", str(events),
+                                        "--config", str(cfg), "--out", str(tmp_path / name),
+                                        "--cache", str(tmp_path / f"cache-{name}")])
+        assert res.exit_code == 0, res.output
+        outs[name] = tmp_path / name / "results"
+    csvs = sorted(p.name for p in outs["memory"].glob("*.csv"))
+    assert "ar.csv" in csvs and csvs == sorted(p.name for p in outs["disk"].glob("*.csv"))
+    for name in csvs:
+        assert (outs["disk"] / name).read_bytes() == (outs["memory"] / name).read_bytes(), name
+    ar = pd.read_parquet(outs["disk"] / "ar.parquet")
+    assert len(ar) > 1000 and ar.equals(pd.read_parquet(outs["memory"] / "ar.parquet"))
+    assert not list(tmp_path.rglob("*.tmp"))
+
 # -- settings ----------------------------------------------------------------------------------
 
 BASE = ('[study]\nseries = ["A"]\n[series.A]\nsource = "csv"\npath = "a.csv"\n'
