@@ -94,7 +94,10 @@ class StudyResult:
         +-1.96 se band, one colour per model; a plotly Figure (the report's chart)."""
         from eventstudy.errors import suggest
         from eventstudy.report import figures
-        ar = self.ar[(self.ar["event_id"] == event_id) & (self.ar["series"] == series)]
+        if self.ar_store is not None:       # only that event's folder is read
+            ar = self.ar_store.read(event_id=event_id, series=series)
+        else:
+            ar = self.ar[(self.ar["event_id"] == event_id) & (self.ar["series"] == series)]
         if ar.empty:
             events = list(dict.fromkeys(self.alignment["event_id"]))
             if event_id not in events:

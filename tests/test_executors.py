@@ -243,6 +243,8 @@ def test_config_threshold_sends_ar_to_a_temporary_dataset(tmp_path, reference):
     assert r.ar_store is not None and r.ar_store.root.is_dir()
     pd.testing.assert_frame_equal(r.ar, reference.ar, check_exact=True)
     pd.testing.assert_frame_equal(r.panel, reference.panel, check_exact=True)
+    fig = r.plot("ev1", "S003")             # one event's folder read, the same chart
+    assert fig.to_json() == reference.plot("ev1", "S003").to_json()
     root = r.ar_store.root
     del r
     import gc
@@ -251,7 +253,7 @@ def test_config_threshold_sends_ar_to_a_temporary_dataset(tmp_path, reference):
 
 
 
-def test_cli_run_with_ar_on_disk_writes_the_same_results(tmp_path):
+def test_cli_run_with_ar_on_disk_writes_the_same_results(tmp_path, monkeypatch):
     """`eventstudy run` on a study whose AR rows go to a Parquet dataset: the dataset is
     written when first read, which is inside the report's atomic batch (results and pages
     appear together); its files must be written at once, not staged with the report's (a
@@ -264,6 +266,11 @@ def test_cli_run_with_ar_on_disk_writes_the_same_results(tmp_path):
     disk = tmp_path / "disk.toml"
     disk.write_text(config.read_text() + "\n[engine]\nar_in_memory_rows = 0\n")
     outs = {}
+    from eventstudy import store
+    reads = []
+    whole = store.PartitionedFrame.frame
+    monkeypatch.setattr(store.PartitionedFrame, "frame",
+                        lambda self, *a, **k: reads.append(1) or whole(self, *a, **k))
     for name, cfg in (("memory", config), ("disk", disk)):
         res = CliRunner().invoke(main, ["run", "--offline", "--events", str(events),
                                         "--config", str(cfg), "--out", str(tmp_path / name),
@@ -277,6 +284,8 @@ def test_cli_run_with_ar_on_disk_writes_the_same_results(tmp_path):
     ar = pd.read_parquet(outs["disk"] / "ar.parquet")
     assert len(ar) > 1000 and ar.equals(pd.read_parquet(outs["memory"] / "ar.parquet"))
     assert not list(tmp_path.rglob("*.tmp"))
+    # the whole dataset is read for ar.csv, ar.parquet and the pages, not once per page
+    assert len(reads) == 3
 
 # -- settings ----------------------------------------------------------------------------------
 

@@ -106,10 +106,11 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
     # event pages show no adjusted p-values (pages.without_adjusted): not in their keys
     from eventstudy.report.pages import drop_adjusted as bare
     pair_tests = bare(result.tests[result.tests["group"].fillna("") == ""])
+    ar = view.ar.frame      # read once (a big study's `result.ar` reads its dataset each time)
     per_event = [(name, hashed.hashes, hashed.frame.groupby("event_id").indices)
                  for name, hashed in (("alignment", alignment), ("car", _Hashed(bare(result.car))),
                                       ("tests", _Hashed(pair_tests)), ("skipped", skipped),
-                                      ("ar", _Hashed(result.ar)))]
+                                      ("ar", _Hashed(ar)))]
     by_series = {}
     for name, hashed in (("prices", prices), ("gaps", gaps)):
         frame = hashed.frame.reset_index(drop=True).sort_values(["series", "date"],
@@ -119,7 +120,7 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
             by_series[(name, sid)] = (dates[rows], hashes[rows])
     in_groups = {gid: set(view.members[gid]["event_id"]) for gid in view.groups}
     ar_dates: dict[str, list] = {}      # event -> [(series, first date, last date)]
-    spans = result.ar.groupby(["event_id", "series"])["date"].agg(["min", "max"])
+    spans = ar.groupby(["event_id", "series"])["date"].agg(["min", "max"])
     for (eid, sid), lo, hi in zip(spans.index, spans["min"], spans["max"]):
         ar_dates.setdefault(eid, []).append((sid, lo, hi))
     for event in view.events.itertuples(index=False):
@@ -133,8 +134,7 @@ def page_keys(result, view, common_key: str) -> dict[str, str]:
             # a summary page: it also shows its groups' tests and AAR, the securities'
             # metadata and the gaps inside the event's windows (no price path per pair)
             from eventstudy.report import universe
-            ar = result.ar[result.ar["event_id"] == eid]
-            h.update(digest(universe.event_gaps(view, ar),
+            h.update(digest(universe.event_gaps(view, view.ar.get(eid, view.ar.empty)),
                             *[bare(f) for f in universe.event_page_inputs(view, eid)]).encode())
         elif eid in ar_dates:
             for sid, lo, hi in ar_dates[eid]:

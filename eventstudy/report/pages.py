@@ -199,6 +199,11 @@ class EventRows:
         self.positions = frame.groupby("event_id", sort=True).indices if len(frame) else {}
         self._cut: dict = {}
 
+    @property
+    def empty(self) -> pd.DataFrame:
+        """No rows, the frame's columns (a default that does not read the frame again)."""
+        return self.frame.iloc[:0]
+
     def get(self, eid, default=None):
         if eid not in self.positions:
             return default
@@ -766,7 +771,7 @@ def event_context(view: View, eid: str) -> dict:
     if len(align):
         zones = {a.series: view.zone(a.series, a.calendar) for a in align.itertuples(index=False)}
         charts.append(figures.day0_chart(align, e.announced_at_utc, view.names, zones))
-    ar = view.ar.get(eid, r.ar[:0])
+    ar = view.ar.get(eid, view.ar.empty)
     # Price path: each series' closes over the dates of its plot window, indexed to the last
     # close before the announcement (the previous session's close).
     price_parts, bases, day0s = [], {}, {}

@@ -333,7 +333,7 @@ def event_context(view: View, eid: str) -> dict:
     if len(aar):
         charts.append(figures.aar_caar(aar, view.models, f"Group {own}: AAR and CAAR",
                                        view.config.event_span))
-    ar = view.ar.get(eid, r.ar[:0])
+    ar = view.ar.get(eid, view.ar.empty)
     top, bottom = movers(view, car, model, root, "movers")
     by = [("universe", "per universe", "universes")]
     if "sector" in pairs.columns:
