@@ -1101,25 +1101,28 @@ def _frames(pairs, results, models, config, ar_store=None) -> dict:
                                      abnormal))
             panel.parts.append((pk, mi, m, r, b, s, abnormal))
     if ar_store is not None:
-        written = []
+        pending = {"ar", "panel"}
 
-        def write():                    # once, for whichever of the two is read first
-            if written:
-                return
-            written.append(True)
+        def write(*which):
+            """The AR rows and/or the estimation panel (ten times as many rows: written only
+            when the panel is read), the ARs derived again block by block."""
             for bi, mi, m, pk, r, b, s in on_disk:
                 abnormal = _abnormal(config, r, b, s)
-                ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
-                                        abnormal), block=bi, model=mi)
-                one = _LazyPanel(ev, se, config)
-                one.parts.append((pk, mi, m, r, b, s, abnormal))
-                panel_store.write(one.frame(keys=True), block=bi, model=mi)
-            on_disk.clear()
-        if ar_store.temporary:          # a temporary dataset: written when first read
-            ar_store.defer(write)
-            panel_store.defer(write)
-        else:                           # the dataset the caller asked for: written now
-            write()
+                if "ar" in which:
+                    ar_store.write(_ar_part(ev, se, announced, config, mi, m, pk, r, b, s,
+                                            abnormal), block=bi, model=mi)
+                if "panel" in which:
+                    one = _LazyPanel(ev, se, config)
+                    one.parts.append((pk, mi, m, r, b, s, abnormal))
+                    panel_store.write(one.frame(keys=True), block=bi, model=mi)
+            pending.difference_update(which)
+            if not pending:
+                on_disk.clear()
+        if ar_store.temporary:          # a temporary dataset: each written when first read
+            ar_store.defer(lambda: write("ar"))
+            panel_store.defer(lambda: write("panel"))
+        else:                           # the datasets the caller asked for: written now
+            write("ar", "panel")
     ar = _ordered(ar_parts, AR_COLUMNS) if ar_store is None else ar_store
     rows = _car_columns(plan, wins)
     # the car frame and the pair-test rows are independent: side by side at scale

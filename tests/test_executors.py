@@ -242,11 +242,17 @@ def test_config_threshold_sends_ar_to_a_temporary_dataset(tmp_path, reference):
                   cache_dir=tmp_path / "cache", memoize=False)
     assert r.ar_store is not None and r.ar_store.root.is_dir()
     pd.testing.assert_frame_equal(r.ar, reference.ar, check_exact=True)
+    # reading `ar` writes the AR rows only: the estimation panel (ten times as many rows)
+    # waits until `panel` is read
+    out = dict(zip(r.panel_source.__code__.co_freevars,
+                   (c.cell_contents for c in r.panel_source.__closure__)))["out"]
+    panel_root = out.lazy_panel.root          # the panel's own temporary dataset
+    assert list(r.ar_store.root.rglob("*.parquet")) and not list(panel_root.rglob("*.parquet"))
     pd.testing.assert_frame_equal(r.panel, reference.panel, check_exact=True)
     fig = r.plot("ev1", "S003")             # one event's folder read, the same chart
     assert fig.to_json() == reference.plot("ev1", "S003").to_json()
     root = r.ar_store.root
-    del r
+    del r, out
     import gc
     gc.collect()
     assert not root.exists()        # the temporary dataset goes with the result
