@@ -245,13 +245,17 @@ def test_garch11_qmle_agrees_with_arch_when_slsqp_fails():
     status is arch's too, so such a fit is refused in both."""
     rng = np.random.default_rng(0)
     statuses = []
-    for _ in range(60):
+    # which windows fail depends on the CPU's BLAS kernels (1 of 600 with OpenBLAS's SkylakeX,
+    # 2 with Haswell's): draw until both outcomes have been seen a few times
+    while len(statuses) < 1500 and (statuses.count(0) < 20 or len(statuses) - statuses.count(0) < 2):
         y = rng.standard_t(4, int(rng.integers(60, 400))) * rng.uniform(0.3, 3)
         params, _, status = mdl.garch11_qmle(y)
+        statuses.append(status)
+        if status == 0 and statuses.count(0) > 60:
+            continue                # (enough converged fits compared with arch's)
         res = _arch_fit(y)
         assert status == res.convergence_flag
         np.testing.assert_array_equal(params, res.params.to_numpy())
-        statuses.append(status)
     assert 0 in statuses and any(statuses)      # both outcomes were exercised
 
 

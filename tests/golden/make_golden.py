@@ -5,10 +5,13 @@
 
 Run it into tests/golden/data only to freeze a deliberate new baseline.
 
-The scenarios always run in a process with one BLAS thread: OpenBLAS splits its sums by thread
-count, and the GARCH optimiser turns such last-bit differences into 1e-7 changes (even a fit
-that converges on one thread count and not on another), so results depend on the core count
-unless it is pinned. The environment variables only work before numpy loads: hence the
+The scenarios always run in a process with one BLAS thread and, on a CPU with AVX-512,
+OpenBLAS's SkylakeX kernels: OpenBLAS splits its sums by thread count and picks its kernels by
+CPU (SkylakeX on an AVX-512 Intel, Haswell on an AMD EPYC, both AVX-512), and the GARCH
+optimiser (SLSQP) turns such last-bit differences into 1e-7 changes (even a fit that converges
+with one and not with the other), so results depend on the machine unless both are pinned.
+The master was frozen with SkylakeX's kernels; a CPU without AVX-512 cannot run them, and its
+GARCH rows may differ. The environment variables only work before numpy loads: hence the
 child process.
 """
 from __future__ import annotations
@@ -24,7 +27,17 @@ import pandas as pd
 from tests.golden.scenarios import FRAMES, REPO, SCENARIOS
 
 DATA = Path(__file__).parent / "data"
-ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
+def _avx512() -> bool:
+    try:
+        return " avx512f " in Path("/proc/cpuinfo").read_text().replace("\n", " ")
+    except OSError:
+        return False
+
+
+ONE_THREAD = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+              **({"OPENBLAS_CORETYPE": "SkylakeX"} if _avx512() else {})}
 
 
 def write_frame(frame: pd.DataFrame, path: Path) -> None:
