@@ -153,7 +153,7 @@ class StudyResult:
         paths = []
         for name, frame in self.frames().items():
             path = directory / f"{name}.csv"
-            atomic.write_text(path, to_csv(frame))
+            atomic.write_bytes(path, csv_bytes(frame))
             paths.append(path)
         return paths
 
@@ -211,12 +211,19 @@ StudyResult.ar_store = property(
 
 def to_csv(frame: pd.DataFrame) -> str:
     """Deterministic CSV: ISO dates and times in UTC, floats at full precision (the shortest
-    text that reads back to the same double), NaN as an empty cell, booleans True/False.
+    text that reads back to the same double), NaN as an empty cell, booleans True/False."""
+    return bytes(csv_bytes(frame)).decode("utf-8")
+
+
+def csv_bytes(frame: pd.DataFrame):
+    """`to_csv`'s UTF-8 bytes (a bytes-like buffer), as written to a file: no text copies (a
+    whole market's ar.csv is a gigabyte; text would hold it four times over).
 
     Written by pyarrow's C++ writer: a whole market's ar.csv is millions of cells."""
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
+    import re
     columns = {}
     for col in frame.columns:
         values = frame[col]
@@ -240,13 +247,14 @@ def to_csv(frame: pd.DataFrame) -> str:
                 text = pa.array(values.astype(object).where(values.notna(), "").astype(str)
                                 .to_numpy(dtype=object), type=pa.string())
         columns[str(col)] = pc.fill_null(text, "") if pa.types.is_string(text.type) else text
-    table = pa.table(columns) if columns else pa.table({})
-    sink = pa.BufferOutputStream()
-    pacsv.write_csv(table, sink, pacsv.WriteOptions(quoting_style="needed"))
-    text = sink.getvalue().to_pybytes().decode("utf-8")
     if not len(frame.columns):
-        return "\n"
-    return text.replace("\r\n", "\n")
+        return b"\n"
+    sink = pa.BufferOutputStream()
+    pacsv.write_csv(pa.table(columns), sink, pacsv.WriteOptions(quoting_style="needed"))
+    data = memoryview(sink.getvalue())
+    if re.search(b"\r\n", data):            # (a cell's own line breaks, as text)
+        return bytes(data).replace(b"\r\n", b"\n")
+    return data
 
 
 # ----------------------------------------------------------------------------- summary

@@ -434,3 +434,14 @@ def test_the_latex_compiles(tmp_path):
                           timeout=120)
     assert done.returncode == 0, done.stdout[-2000:]
     assert (tmp_path / "doc.pdf").stat().st_size > 0
+
+
+def test_csv_bytes_are_to_csv_utf8_without_text_copies():
+    """`write_csvs` writes `csv_bytes` (arrow's buffer, no str copies of a gigabyte-sized
+    ar.csv): the same bytes as `to_csv`'s text, a cell's CRLF written as LF either way."""
+    from eventstudy.result import csv_bytes
+    frame = pd.DataFrame({"x": [1.5, float("nan")], "s": ["a\r\nb", "é"],
+                          "d": pd.to_datetime(["2025-04-02", "2025-04-09"])})
+    for f in (frame, frame[["x"]], frame[:0], pd.DataFrame()):
+        assert bytes(csv_bytes(f)) == to_csv(f).encode("utf-8")
+    assert to_csv(frame) == '"x","s","d"\n1.5,"a\nb","2025-04-02"\n,"é","2025-04-09"\n'
