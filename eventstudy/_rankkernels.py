@@ -48,6 +48,9 @@ def run_chunks(fn, n: int) -> list:
 
 RAW_MAX = 1 << 23    # cells: a group this small keeps its raw SARs (64 MB at most) for 3 passes
 TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
+#: the largest "twice the rank" the uint16 form of the Corrado root ranks holds (a module
+#: constant so that a test can force the float32 form)
+TWICE_MAX = int(np.iinfo(np.uint16).max)
 
 
 # _sar_row and _sar_col spell out the same variance lookup on purpose: a shared jitted
@@ -273,14 +276,18 @@ def raw_rows(raw, sd, days, c0, c1, key):
 
 
 @numba.njit(**_JIT)
-def average_ranks(x, order, ranks, m, rank, v, lt, le):
-    """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
-    given its ascending argsort `order` (+inf last), as float32 into `ranks` (when `rank`);
+def average_ranks(x, order, ranks, m, rank, twice, v, lt, le):
+    """Average ranks (1-based, ties averaged) of each row of x, given its ascending argsort
+    `order` (+inf last), into `ranks` (when `rank`): float32 ranks, NaN where x is not finite,
+    or (`twice`: `ranks` uint16) twice the rank, 0 where x is not finite (a tie run over
+    sorted positions a..b has rank (a + b) / 2 + 1: twice it is the integer a + b + 2);
     m: finite values per row; lt[w, i] (le[w, i]): how many of row i's finite values are
     below (at most) v[w, i], by searchsorted on them sorted (GRANK: where window w's v falls
     among pair i's SARs, found while they are sorted here: no (pairs x days) sorted copy)."""
     R, D = x.shape
     srt = np.empty(D)
+    unit = 1.0 if twice else 0.5            # (a + b + 2) * unit: exact in float64
+    miss = 0.0 if twice else np.nan
     for i in range(R):
         row = x[i]
         o = order[i]
@@ -297,13 +304,13 @@ def average_ranks(x, order, ranks, m, rank, v, lt, le):
             continue
         out = ranks[i]
         for j in range(k, D):
-            out[o[j]] = np.nan
+            out[o[j]] = miss
         a = 0
         while a < k:
             b = a
             while b + 1 < k and srt[b + 1] == srt[a]:
                 b += 1
-            r = np.float32((a + b) / 2.0 + 1.0)
+            r = (a + b + 2) * unit          # float32 ranks: (a + b) / 2 + 1, as before
             for j in range(a, b + 1):
                 out[o[j]] = r
             a = b + 1
@@ -323,6 +330,24 @@ def rank_day_sums(ranks, m, cols, k0, k1):
             r = ranks[p, d]
             if r == r:
                 s[d] += np.float64(r) / scale - 0.5
+                n[d] += 1
+    return s, n
+
+
+@numba.njit(**_JIT)
+def twice_day_sums(twice, m, cols, k0, k1):
+    """`rank_day_sums` from uint16 twice the ranks (0: not ranked): 0.5 * h in float64 is the
+    float32 rank promoted to float64, so the same bits."""
+    D = twice.shape[1]
+    s = np.zeros(D)
+    n = np.zeros(D, np.int64)
+    for i in range(k0, k1):
+        p = cols[i]
+        scale = m[p] + 1.0
+        for d in range(D):
+            h = twice[p, d]
+            if h != 0:
+                s[d] += 0.5 * np.float64(h) / scale - 0.5
                 n[d] += 1
     return s, n
 
@@ -417,15 +442,23 @@ def _raw(src: tuple, D: int, P: int) -> np.ndarray | None:
     return raw
 
 
-def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pair-major float32 ranks (P, D) (when `rank`; else (0, D)) and counts (P,) of the rows
+def twice_fits(D: int) -> bool:
+    """Whether twice the ranks among D values (at most 2 D; 0 for none) fit in `TWICE_MAX`."""
+    return 2 * D + 2 <= TWICE_MAX
+
+
+def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True,
+            twice: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pair-major float32 ranks (P, D) (when `rank`; else (0, D)), or with `twice` uint16
+    twice the ranks (0: not ranked; `twice_fits(D)` must hold), and counts (P,) of the rows
     `fill(c0, c1)` returns (chunk rows x D, float64, +inf = missing), a chunk at a time; with
     `v` (W, P), where each v[w, p] falls among row p's sorted values: lt, le (W, P) int32
     (see `average_ranks`)."""
+    if twice and not twice_fits(D):
+        raise ValueError("too many days for uint16 twice the ranks")
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
-    ranks = np.empty((P if rank else 0, D), dtype=np.float32)
+    ranks = np.empty((P if rank else 0, D), dtype=np.uint16 if twice else np.float32)
     m = np.zeros(P, np.int64)
     v = np.zeros((0, P)) if v is None else np.ascontiguousarray(v, dtype=float)
     lt = np.zeros(v.shape, np.int32)
@@ -434,24 +467,27 @@ def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True
     def one(c0, c1):
         key = fill(c0, c1)
         order = np.argsort(key, axis=1)        # inf last; ties get one rank in any order
-        average_ranks(key, order, ranks[c0:c1], m[c0:c1], rank, v[:, c0:c1], lt[:, c0:c1],
-                      le[:, c0:c1])
+        average_ranks(key, order, ranks[c0:c1], m[c0:c1], rank, twice, v[:, c0:c1],
+                      lt[:, c0:c1], le[:, c0:c1])
 
     run_chunks(one, P)
     return ranks, m, lt, le
 
 
-def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def column_ranks(ar: np.ndarray, twice: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of `ar` (D, P) as a (D, P) view of pair-major float32, and
-    each column's number of ranked values (`inference._root_ranks`)."""
+    each column's number of ranked values; with `twice` (`inference._root_ranks`), uint16
+    twice the ranks (0: not ranked: half the memory) when they fit (`twice_fits`), else the
+    float32 ranks."""
     D, P = ar.shape
+    twice = twice and twice_fits(D)
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, D)
         ar_rows(ar, c0, c1, key)
         return key
 
-    ranks, m, _, _ = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill, twice=twice)
     return ranks.T, m
 
 
@@ -513,14 +549,16 @@ def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
 
 def day_sums(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs `cols`."""
+    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs `cols`; `ranks`
+    float32, or uint16 twice the ranks (`column_ranks`): the same bits."""
     pm = ranks.T
     if not pm.flags.c_contiguous:
         pm = np.ascontiguousarray(pm)
     D = pm.shape[1]
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     m = np.ascontiguousarray(m, dtype=np.int64)
-    parts = run_chunks(lambda k0, k1: rank_day_sums(pm, m, cols, k0, k1), len(cols))
+    kernel = twice_day_sums if pm.dtype == np.uint16 else rank_day_sums
+    parts = run_chunks(lambda k0, k1: kernel(pm, m, cols, k0, k1), len(cols))
     return _add(parts, 0, D), _add(parts, 1, D, np.int64)
 
 

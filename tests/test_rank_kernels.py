@@ -125,7 +125,8 @@ def test_root_ranks_kernel_is_numpy(monkeypatch, small_chunks):
     r_np, m_np = inference._root_ranks(g)
     _on(monkeypatch, True)
     r_k, m_k = inference._root_ranks(g)
-    np.testing.assert_array_equal(r_k, r_np)
+    assert r_k.dtype == np.uint16 and r_np.dtype == np.float32  # twice the ranks: see below
+    np.testing.assert_array_equal(inference._rank_values(r_k), r_np)
     np.testing.assert_array_equal(m_k, m_np)
     assert r_k.T.flags.c_contiguous                          # pair-major, as the numpy path's
 
@@ -522,3 +523,129 @@ def test_grank_window_not_in_the_context(monkeypatch, small_chunks):
         a, b = inference._test_grank(listed, w), inference._test_grank(bare, w)
         np.testing.assert_array_equal(np.array(a, float), np.array(b, float))
     assert len(bare.cached("grank-group", inference._NO_SEL, None).windows) <= 1
+
+
+# --- the Corrado root ranks as uint16 twice the rank --------------------------------------
+# (`_root_ranks` with the kernels: average ranks are halves, so 2 x rank is an integer <= 2 D;
+# 0 is "not ranked"; read back as 0.5 * h in float64, exactly the float32 rank promoted)
+
+def _tied_x(P, D=30, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal((D, P)), 1)             # ties
+    x[rng.random(x.shape) < 0.15] = np.nan
+    if P > 2:
+        x[:, 1] = np.nan                                     # nothing to rank
+        x[:, 2] = 0.5                                        # all tied
+        x[4, 3], x[5, 3], x[6, 3] = np.inf, -np.inf, -0.0    # infinities are missing
+        x[7, 3] = 0.0                                        # -0.0 ties 0.0
+    return x
+
+
+@pytest.mark.parametrize("P", [0, 1, 2, 9, 40])
+def test_twice_ranks_are_twice_the_float32_and_pandas_ranks(P, small_chunks):
+    x = _tied_x(P, seed=P)
+    h, m_h = rk.column_ranks(x, twice=True)
+    r, m_r = rk.column_ranks(x)
+    assert h.dtype == np.uint16 and h.shape == x.shape and h.T.flags.c_contiguous
+    assert r.dtype == np.float32
+    fin = np.isfinite(x)
+    np.testing.assert_array_equal(h == 0, ~fin)              # 0: not ranked
+    np.testing.assert_array_equal(np.where(fin, h, np.nan), 2.0 * r)
+    expect = pd.DataFrame(np.where(fin, x, np.nan)).rank(method="average").to_numpy()
+    np.testing.assert_array_equal(np.where(fin, h / 2.0, np.nan), expect)
+    np.testing.assert_array_equal(inference._rank_values(h), r)    # float64 == float32
+    assert inference._rank_values(h).dtype == np.float64
+    np.testing.assert_array_equal(m_h, m_r)
+    np.testing.assert_array_equal(m_h, fin.sum(axis=0))
+    if P > 2:
+        assert (h[:, 2][fin[:, 2]] == fin[:, 2].sum() + 1).all()  # all tied: (1 + k) / 2
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one", "none", "unranked"])
+def test_day_sums_from_twice_ranks_are_float32s_bitwise(pick, monkeypatch, small_chunks):
+    """The kernels' daily sums (`day_sums`, `day_means`, the group's sums less the lacking
+    pairs') and the numpy path's from the uint16 ranks are the float32 ranks' own bits."""
+    x = _tied_x(40, seed=5)
+    h, m = rk.column_ranks(x, twice=True)
+    r, _ = rk.column_ranks(x)
+    P = x.shape[1]
+    cols = {"all": np.arange(P), "some": np.array([0, 3, 4, 8, 11, 16, 39]),
+            "two": np.array([1, 5]), "one": np.array([6]), "none": np.zeros(0, np.int64),
+            "unranked": np.array([1])}[pick]
+    for a, b in zip(rk.day_sums(h, m, cols), rk.day_sums(r, m, cols)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(rk.day_means(h, m, cols), rk.day_means(r, m, cols)):
+        np.testing.assert_array_equal(a, b)
+    if pick == "all":
+        assert rk.day_sums(h, m, cols)[1].sum() == np.isfinite(x).sum()
+    for fast in (True, False):
+        _on(monkeypatch, fast)
+        a, b = inference._corrado_base(h, m, cols), inference._corrado_base(r, m, cols)
+        for f in ("kbar", "n_t", "used"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+        assert a.T == b.T and (a.s2 == b.s2 or (np.isnan(a.s2) and np.isnan(b.s2)))
+
+
+def test_twice_ranks_fall_back_to_float32_when_days_are_too_many(monkeypatch, small_chunks):
+    x = _tied_x(9, D=30)
+    D = x.shape[0]
+    r, _ = rk.column_ranks(x)
+    monkeypatch.setattr(rk, "TWICE_MAX", 2 * D + 2)          # just fits
+    h, _ = rk.column_ranks(x, twice=True)
+    assert h.dtype == np.uint16
+    np.testing.assert_array_equal(inference._rank_values(h), r)
+    monkeypatch.setattr(rk, "TWICE_MAX", 2 * D + 1)          # too many days: float32
+    f, _ = rk.column_ranks(x, twice=True)
+    assert f.dtype == np.float32 and f.T.flags.c_contiguous
+    np.testing.assert_array_equal(f, r)
+    with pytest.raises(ValueError):
+        rk._ranked(1, D, lambda c0, c1: np.zeros((c1 - c0, D)), twice=True)
+
+
+def test_twice_ranks_at_the_uint16_limit():
+    """The most days uint16 holds (2 D + 2 <= 65535): a pair's top rank is 2 D = 65532."""
+    D = (rk.TWICE_MAX - 2) // 2
+    assert rk.twice_fits(D) and not rk.twice_fits(D + 1)
+    rng = np.random.default_rng(3)
+    x = np.stack([rng.permutation(D).astype(float), np.round(rng.standard_normal(D), 1)],
+                 axis=1)
+    x[::7, 1] = np.nan
+    h, m = rk.column_ranks(x, twice=True)
+    r, _ = rk.column_ranks(x)
+    assert h.dtype == np.uint16 and h[:, 0].max() == 2 * D
+    np.testing.assert_array_equal(inference._rank_values(h), r)
+    for a, b in zip(rk.day_sums(h, m, np.arange(2)), rk.day_sums(r, m, np.arange(2))):
+        np.testing.assert_array_equal(a, b)
+    assert rk.column_ranks(np.zeros((D + 1, 1)), twice=True)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+def test_corrado_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, small_chunks):
+    """The Corrado rows (the pooled group and sub-groups sliced from its root ranks, sets
+    lacking few pairs taking the group's sums less theirs) are bit for bit the same from the
+    uint16 ranks as from the float32 ones (forced by TWICE_MAX), and close to the numpy
+    path's."""
+    monkeypatch.setattr(inference, "_SUBTRACT_MIN", 10)
+    out = {}
+    for name, fast, twice_max in (("u16", True, 65535), ("f32", True, 0),
+                                  ("numpy", False, 65535)):
+        _on(monkeypatch, fast)
+        monkeypatch.setattr(rk, "TWICE_MAX", twice_max)
+        h = make(seed=101, P=60, rounded=True, holes=0.03)  # a new root: nothing cached
+        wins = _windows(h)
+        frames = [inference.group_tests_matrix(h, wins, tests=("corrado_rank",), min_n={},
+                                               oversized=())]
+        for e in range(3):
+            cols = np.arange(e * 20, (e + 1) * 20)
+            frames.append(inference.group_tests_matrix(h.take(cols),
+                                                       [w.take(cols) for w in wins],
+                                                       tests=("corrado_rank",), min_n={},
+                                                       oversized=()))
+        dtype = h._shared["corrado-ranks"][0].dtype
+        assert dtype == {"u16": np.uint16, "f32": np.float32, "numpy": np.float32}[name]
+        out[name] = pd.concat(frames, ignore_index=True)
+    pd.testing.assert_frame_equal(out["u16"], out["f32"], check_exact=True)
+    assert out["u16"]["statistic"].notna().sum() >= 8
+    for c in ("estimate", "statistic", "p_value"):
+        _same(out["u16"][c], out["numpy"][c])
