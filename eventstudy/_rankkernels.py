@@ -16,6 +16,10 @@ than a numba sort of short rows; a row with NaNs would take its slow path, so mi
 are +inf in the rows it sorts); the kernels build those rows and turn its order into average
 ranks.
 
+Ranks are half-integers: the kernels store them as uint16 twice the rank (0: not ranked) when
+2 x days + 2 fits (`twice_fits`), half float32's memory (500,000 pairs x 262 days: 262 MB, not
+524), and read h as 0.5 * h in float64, exactly the float32 rank promoted: the same bits.
+
 The group's arrays come day-major (the engine's root matrix) or pair-major (a sub-group cut
 from it with fancy indexing): the SAR kernels walk either in its own memory order, adding
 each day's values in pair order both ways (the same bits). A small group's SARs are computed
@@ -385,6 +389,35 @@ def grank_window(lt, le, m, ranks, inv, cols, k0, k1):
     return n_t, rank_sum, moved, up
 
 
+@numba.njit(**_JIT)
+def twice_window(lt, le, m, twice, inv, cols, k0, k1):
+    """`grank_window` from uint16 twice the ranks h (0: not ranked): the same sums in the
+    same order, so the same bits (0.5 * h is the float32 rank promoted to float64; a rank is
+    above le when h > 2 le, and the tie's rank lt + (le - lt + 1) / 2 is h = lt + le + 1)."""
+    T = twice.shape[1]
+    n_t = np.zeros(T, np.int64)
+    rank_sum = np.zeros(T)
+    moved = np.zeros(T)
+    up = np.zeros(k1 - k0)
+    for i in range(k0, k1):
+        p = cols[i]
+        w = inv[p]
+        mp = m[p]
+        below = np.int64(lt[p])
+        upto = np.int64(le[p])
+        above = 2 * upto
+        tie = below + upto + 1 if upto > below else np.int64(-1)
+        half = 0.5 * w
+        for d in range(T):              # selects: an unranked day adds zeros
+            h = np.int64(twice[p, d])
+            fin = h != 0
+            n_t[d] += fin
+            rank_sum[d] += 0.5 * np.float64(h) * w if fin else 0.0
+            moved[d] += (w if h > above else 0.0) + (half if h == tie else 0.0)
+        up[i - k0] = (mp - upto) + 0.5 * (upto - below)
+    return n_t, rank_sum, moved, up
+
+
 # --------------------------------------------------------------------------------------------
 # drivers (called by eventstudy.inference)
 # --------------------------------------------------------------------------------------------
@@ -492,7 +525,8 @@ def column_ranks(ar: np.ndarray, twice: bool = False) -> tuple[np.ndarray, np.nd
 
 
 def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
-    """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`)."""
+    """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`): uint16
+    twice the ranks when they fit (`twice_fits`), else float32 (`day_sums` reads either)."""
     D, P = g.ar.shape
     src = _source(g, False)
     raw = _raw(src, D, P)
@@ -507,14 +541,15 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m, _, _ = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill, twice=twice_fits(D))
     return ranks.T, m
 
 
 def grank_base(g, v: np.ndarray | None = None, rank: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """GRANK's re-standardized estimation SARs on the days some pair has one (T of them):
-    their float32 ranks as a (T, P) view of a pair-major array (`rank`), each pair's count m,
+    their ranks as a (T, P) view of a pair-major array (`rank`; uint16 twice the ranks when
+    they fit, `twice_fits`, else float32: `grank_days` reads either), each pair's count m,
     and, for each row of `v` (W, P: a window's re-standardized SCARs), how many of each
     pair's SARs are below (at most) it, lt and le (W, P) int32, found while the pair's SARs
     are sorted (`inference._grank_base`): a window needs only those and the ranks, and no
@@ -534,7 +569,7 @@ def grank_base(g, v: np.ndarray | None = None, rank: bool = True
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m, lt, le = _ranked(P, T, fill, v, rank)
+    ranks, m, lt, le = _ranked(P, T, fill, v, rank, twice=twice_fits(T))
     return ranks.T, m, lt, le
 
 
@@ -567,7 +602,8 @@ def grank_days(lt: np.ndarray, le: np.ndarray, m: np.ndarray, ranks: np.ndarray,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One window's (n_t, rank_sum, moved, up) over the pairs `cols` (see `grank_window`);
     lt, le (P,) where the window's v falls among each pair's sorted SARs (`grank_base`),
-    `ranks` a (T, P) view of pair-major ranks."""
+    `ranks` a (T, P) view of pair-major ranks: float32, or uint16 twice the ranks
+    (`twice_window`: the same bits)."""
     r_pm = ranks.T
     if not r_pm.flags.c_contiguous:
         r_pm = np.ascontiguousarray(r_pm)
@@ -577,8 +613,8 @@ def grank_days(lt: np.ndarray, le: np.ndarray, m: np.ndarray, ranks: np.ndarray,
     le = np.ascontiguousarray(le, dtype=np.int32)
     inv = np.ascontiguousarray(inv, dtype=float)
     m = np.ascontiguousarray(m, dtype=np.int64)
-    parts = run_chunks(lambda k0, k1: grank_window(lt, le, m, r_pm, inv, cols, k0, k1),
-                       len(cols))
+    kernel = twice_window if r_pm.dtype == np.uint16 else grank_window
+    parts = run_chunks(lambda k0, k1: kernel(lt, le, m, r_pm, inv, cols, k0, k1), len(cols))
     n_t, rank_sum, moved = (_add(parts, 0, T, np.int64), _add(parts, 1, T),
                             _add(parts, 2, T))
     up = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0)

@@ -1183,7 +1183,8 @@ def _cz_group_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Corrado-Zivney's ranks of every pair of the group, as float32 (halves: exact) with each
     pair's number of ranked days: each day's sd over every pair first (a block of days at a
     time), then the re-standardized SARs a block of pairs at a time (never a (days x pairs)
-    float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks."""
+    float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks.
+    The kernels' are uint16 twice the ranks when they fit (see :func:`_root_ranks`)."""
     kernels = _kernels("_rankkernels")
     if kernels is not None:
         return kernels.cz_ranks(g)
@@ -1230,7 +1231,8 @@ class _GrankBase:
     re-standardized over every pair of the group observed that day, and their ranks."""
 
     sar: np.ndarray | None  # (T, N) re-standardized estimation SARs, days with any pair
-    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
+    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves);
+    #                         the kernels': uint16 twice the ranks when they fit (0: none)
     m: np.ndarray           # (N,) estimation SARs per pair
     inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
     # the kernels' form (sar is None): a window needs only the ranks and where its v falls

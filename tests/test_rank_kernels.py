@@ -152,7 +152,8 @@ def test_cz_ranks_are_numpy(make, P, monkeypatch, small_chunks):
     r_np, m_np = inference._cz_group_ranks(g)
     _on(monkeypatch, True)
     r_k, m_k = inference._cz_group_ranks(g)
-    np.testing.assert_array_equal(r_k, r_np)                 # exact: halves
+    assert r_k.dtype == np.uint16                            # twice the ranks
+    np.testing.assert_array_equal(inference._rank_values(r_k), r_np)   # exact: halves
     np.testing.assert_array_equal(m_k, m_np)
     if P == 1:                                               # no day has 2 pairs: no sd
         assert (m_k == 0).all()
@@ -191,7 +192,8 @@ def test_grank_base_is_numpy(make, P, monkeypatch, small_chunks):
     _on(monkeypatch, True)
     b_k = inference._grank_base(g, wins)
     assert b_k.sar is None                       # no SARs, sorted or not: where v falls
-    np.testing.assert_array_equal(b_k.ranks, b_np.ranks)
+    assert b_k.ranks.dtype == np.uint16                      # twice the ranks
+    np.testing.assert_array_equal(inference._rank_values(b_k.ranks), b_np.ranks)
     np.testing.assert_array_equal(b_k.m, b_np.m)
     np.testing.assert_array_equal(b_k.inv, b_np.inv)
     assert b_k.ranks.T.flags.c_contiguous
@@ -621,11 +623,11 @@ def test_twice_ranks_at_the_uint16_limit():
 
 
 @pytest.mark.parametrize("make", [_full, _compact])
-def test_corrado_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, small_chunks):
-    """The Corrado rows (the pooled group and sub-groups sliced from its root ranks, sets
-    lacking few pairs taking the group's sums less theirs) are bit for bit the same from the
-    uint16 ranks as from the float32 ones (forced by TWICE_MAX), and close to the numpy
-    path's."""
+def test_rank_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, small_chunks):
+    """The rank tests' rows (the pooled group and sub-groups, their Corrado ranks sliced from
+    the root's, sets lacking few pairs taking the group's sums less theirs) are bit for bit
+    the same from the uint16 ranks (Corrado's, CZ's, GRANK's) as from the float32 ones
+    (forced by TWICE_MAX), and close to the numpy path's."""
     monkeypatch.setattr(inference, "_SUBTRACT_MIN", 10)
     out = {}
     for name, fast, twice_max in (("u16", True, 65535), ("f32", True, 0),
@@ -634,18 +636,72 @@ def test_corrado_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, s
         monkeypatch.setattr(rk, "TWICE_MAX", twice_max)
         h = make(seed=101, P=60, rounded=True, holes=0.03)  # a new root: nothing cached
         wins = _windows(h)
-        frames = [inference.group_tests_matrix(h, wins, tests=("corrado_rank",), min_n={},
+        frames = [inference.group_tests_matrix(h, wins, tests=RANK_TESTS, min_n={},
                                                oversized=())]
         for e in range(3):
             cols = np.arange(e * 20, (e + 1) * 20)
             frames.append(inference.group_tests_matrix(h.take(cols),
                                                        [w.take(cols) for w in wins],
-                                                       tests=("corrado_rank",), min_n={},
+                                                       tests=RANK_TESTS, min_n={},
                                                        oversized=()))
         dtype = h._shared["corrado-ranks"][0].dtype
         assert dtype == {"u16": np.uint16, "f32": np.float32, "numpy": np.float32}[name]
         out[name] = pd.concat(frames, ignore_index=True)
     pd.testing.assert_frame_equal(out["u16"], out["f32"], check_exact=True)
-    assert out["u16"]["statistic"].notna().sum() >= 8
+    for t in RANK_TESTS:
+        assert out["u16"]["statistic"][out["u16"]["test"] == t].notna().sum() >= 4, t
     for c in ("estimate", "statistic", "p_value"):
         _same(out["u16"][c], out["numpy"][c])
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [1, 2, 17])
+def test_cz_and_grank_twice_ranks_are_twice_the_float32(make, P, monkeypatch, small_chunks):
+    """CZ's and GRANK's kernel ranks: uint16 twice the float32 ranks (forced by TWICE_MAX),
+    the same counts and positions."""
+    g = make(seed=110 + P, P=P, rounded=True, tied_days=True)
+    vs = np.random.default_rng(P).standard_normal((2, P))
+    u = rk.cz_ranks(g), rk.grank_base(g, vs)
+    monkeypatch.setattr(rk, "TWICE_MAX", 0)
+    f = rk.cz_ranks(g), rk.grank_base(g, vs)
+    for (hu, *rest_u), (hf, *rest_f) in zip(u, f):
+        assert hu.dtype == np.uint16 and hf.dtype == np.float32
+        assert hu.T.flags.c_contiguous and hf.T.flags.c_contiguous
+        np.testing.assert_array_equal(np.where(hu == 0, np.nan, hu), 2.0 * hf)
+        for a, b in zip(rest_u, rest_f):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one", "none"])
+def test_grank_window_from_twice_ranks_is_float32s_bitwise(pick, monkeypatch, small_chunks):
+    """`grank_days` from uint16 twice the ranks is bit for bit its float32 self: v tied with
+    a pair's SARs (three of them: days 4, 5, 6, and one), above all, below all, NaN."""
+    g = _compact(seed=121, P=40, tied_days=True)
+    srt = _kernel_sars(g)
+    P = len(g.keys)
+    rng = np.random.default_rng(4)
+    vs = rng.standard_normal((1, P))
+    for p in range(P):
+        fin = srt[p][np.isfinite(srt[p])]
+        if len(fin):
+            vs[0, p] = fin[rng.integers(len(fin))]           # ties with one of its SARs
+    vals, counts = np.unique(srt[0][np.isfinite(srt[0])], return_counts=True)
+    vs[0, 0] = vals[counts.argmax()]                         # with three
+    vs[0, 5], vs[0, 6], vs[0, 7] = np.inf, -np.inf, np.nan
+    hu, m, lt, le = rk.grank_base(g, vs)
+    monkeypatch.setattr(rk, "TWICE_MAX", 0)
+    hf, m_f, lt_f, le_f = rk.grank_base(g, vs)
+    assert hu.dtype == np.uint16 and hf.dtype == np.float32
+    np.testing.assert_array_equal(lt, lt_f)
+    np.testing.assert_array_equal(le, le_f)
+    assert (le[0] - lt[0] == 3)[0]
+    cols = {"all": np.arange(P), "some": np.array([0, 2, 3, 5, 6, 7, 12, 39]),
+            "two": np.array([0, 9]), "one": np.array([0]), "none": np.zeros(0, np.int64)}[pick]
+    inv = 1.0 / (m + 2.0)
+    a = rk.grank_days(lt[0], le[0], m, hu, inv, cols)
+    b = rk.grank_days(lt[0], le[0], m, hf, inv, cols)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+    if pick in ("all", "some"):
+        assert (a[3] % 1 == 0.5).any() and a[2].any()        # ties counted, ranks moved
