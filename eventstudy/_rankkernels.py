@@ -52,8 +52,8 @@ def run_chunks(fn, n: int) -> list:
 
 RAW_MAX = 1 << 23    # cells: a group this small keeps its raw SARs (64 MB at most) for 3 passes
 TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
-#: the largest "twice the rank" the uint16 form of the Corrado root ranks holds (a module
-#: constant so that a test can force the float32 form)
+#: the largest "twice the rank" the kernels' uint16 ranks hold (Corrado's root ranks, CZ's,
+#: GRANK's; a module constant so that a test can force the float32 form)
 TWICE_MAX = int(np.iinfo(np.uint16).max)
 
 
