@@ -16,6 +16,10 @@ than a numba sort of short rows; a row with NaNs would take its slow path, so mi
 are +inf in the rows it sorts); the kernels build those rows and turn its order into average
 ranks.
 
+Ranks are half-integers: the kernels store them as uint16 twice the rank (0: not ranked) when
+2 x days + 2 fits (`twice_fits`), half float32's memory (500,000 pairs x 262 days: 262 MB, not
+524), and read h as 0.5 * h in float64, exactly the float32 rank promoted: the same bits.
+
 The group's arrays come day-major (the engine's root matrix) or pair-major (a sub-group cut
 from it with fancy indexing): the SAR kernels walk either in its own memory order, adding
 each day's values in pair order both ways (the same bits). A small group's SARs are computed
@@ -48,6 +52,9 @@ def run_chunks(fn, n: int) -> list:
 
 RAW_MAX = 1 << 23    # cells: a group this small keeps its raw SARs (64 MB at most) for 3 passes
 TILE = 64           # pairs per tile when a kernel turns day-major rows into pair-major ones
+#: the largest "twice the rank" the kernels' uint16 ranks hold (Corrado's root ranks, CZ's,
+#: GRANK's; a module constant so that a test can force the float32 form)
+TWICE_MAX = int(np.iinfo(np.uint16).max)
 
 
 # _sar_row and _sar_col spell out the same variance lookup on purpose: a shared jitted
@@ -273,14 +280,18 @@ def raw_rows(raw, sd, days, c0, c1, key):
 
 
 @numba.njit(**_JIT)
-def average_ranks(x, order, ranks, m, rank, v, lt, le):
-    """Average ranks (1-based, ties averaged, NaN where x is not finite) of each row of x,
-    given its ascending argsort `order` (+inf last), as float32 into `ranks` (when `rank`);
+def average_ranks(x, order, ranks, m, rank, twice, v, lt, le):
+    """Average ranks (1-based, ties averaged) of each row of x, given its ascending argsort
+    `order` (+inf last), into `ranks` (when `rank`): float32 ranks, NaN where x is not finite,
+    or (`twice`: `ranks` uint16) twice the rank, 0 where x is not finite (a tie run over
+    sorted positions a..b has rank (a + b) / 2 + 1: twice it is the integer a + b + 2);
     m: finite values per row; lt[w, i] (le[w, i]): how many of row i's finite values are
     below (at most) v[w, i], by searchsorted on them sorted (GRANK: where window w's v falls
     among pair i's SARs, found while they are sorted here: no (pairs x days) sorted copy)."""
     R, D = x.shape
     srt = np.empty(D)
+    unit = 1.0 if twice else 0.5            # (a + b + 2) * unit: exact in float64
+    miss = 0.0 if twice else np.nan
     for i in range(R):
         row = x[i]
         o = order[i]
@@ -297,13 +308,13 @@ def average_ranks(x, order, ranks, m, rank, v, lt, le):
             continue
         out = ranks[i]
         for j in range(k, D):
-            out[o[j]] = np.nan
+            out[o[j]] = miss
         a = 0
         while a < k:
             b = a
             while b + 1 < k and srt[b + 1] == srt[a]:
                 b += 1
-            r = np.float32((a + b) / 2.0 + 1.0)
+            r = (a + b + 2) * unit          # float32 ranks: (a + b) / 2 + 1, as before
             for j in range(a, b + 1):
                 out[o[j]] = r
             a = b + 1
@@ -323,6 +334,24 @@ def rank_day_sums(ranks, m, cols, k0, k1):
             r = ranks[p, d]
             if r == r:
                 s[d] += np.float64(r) / scale - 0.5
+                n[d] += 1
+    return s, n
+
+
+@numba.njit(**_JIT)
+def twice_day_sums(twice, m, cols, k0, k1):
+    """`rank_day_sums` from uint16 twice the ranks (0: not ranked): 0.5 * h in float64 is the
+    float32 rank promoted to float64, so the same bits."""
+    D = twice.shape[1]
+    s = np.zeros(D)
+    n = np.zeros(D, np.int64)
+    for i in range(k0, k1):
+        p = cols[i]
+        scale = m[p] + 1.0
+        for d in range(D):
+            h = twice[p, d]
+            if h != 0:
+                s[d] += 0.5 * np.float64(h) / scale - 0.5
                 n[d] += 1
     return s, n
 
@@ -356,6 +385,35 @@ def grank_window(lt, le, m, ranks, inv, cols, k0, k1):
             n_t[d] += fin
             rank_sum[d] += np.float64(r) * w if fin else 0.0
             moved[d] += (w if r > above else 0.0) + (half if r == tie else 0.0)
+        up[i - k0] = (mp - upto) + 0.5 * (upto - below)
+    return n_t, rank_sum, moved, up
+
+
+@numba.njit(**_JIT)
+def twice_window(lt, le, m, twice, inv, cols, k0, k1):
+    """`grank_window` from uint16 twice the ranks h (0: not ranked): the same sums in the
+    same order, so the same bits (0.5 * h is the float32 rank promoted to float64; a rank is
+    above le when h > 2 le, and the tie's rank lt + (le - lt + 1) / 2 is h = lt + le + 1)."""
+    T = twice.shape[1]
+    n_t = np.zeros(T, np.int64)
+    rank_sum = np.zeros(T)
+    moved = np.zeros(T)
+    up = np.zeros(k1 - k0)
+    for i in range(k0, k1):
+        p = cols[i]
+        w = inv[p]
+        mp = m[p]
+        below = np.int64(lt[p])
+        upto = np.int64(le[p])
+        above = 2 * upto
+        tie = below + upto + 1 if upto > below else np.int64(-1)
+        half = 0.5 * w
+        for d in range(T):              # selects: an unranked day adds zeros
+            h = np.int64(twice[p, d])
+            fin = h != 0
+            n_t[d] += fin
+            rank_sum[d] += 0.5 * np.float64(h) * w if fin else 0.0
+            moved[d] += (w if h > above else 0.0) + (half if h == tie else 0.0)
         up[i - k0] = (mp - upto) + 0.5 * (upto - below)
     return n_t, rank_sum, moved, up
 
@@ -417,15 +475,23 @@ def _raw(src: tuple, D: int, P: int) -> np.ndarray | None:
     return raw
 
 
-def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True
-            ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Pair-major float32 ranks (P, D) (when `rank`; else (0, D)) and counts (P,) of the rows
+def twice_fits(D: int) -> bool:
+    """Whether twice the ranks among D values (at most 2 D; 0 for none) fit in `TWICE_MAX`."""
+    return 2 * D + 2 <= TWICE_MAX
+
+
+def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True,
+            twice: bool = False) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Pair-major float32 ranks (P, D) (when `rank`; else (0, D)), or with `twice` uint16
+    twice the ranks (0: not ranked; `twice_fits(D)` must hold), and counts (P,) of the rows
     `fill(c0, c1)` returns (chunk rows x D, float64, +inf = missing), a chunk at a time; with
     `v` (W, P), where each v[w, p] falls among row p's sorted values: lt, le (W, P) int32
     (see `average_ranks`)."""
+    if twice and not twice_fits(D):
+        raise ValueError("too many days for uint16 twice the ranks")
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
-    ranks = np.empty((P if rank else 0, D), dtype=np.float32)
+    ranks = np.empty((P if rank else 0, D), dtype=np.uint16 if twice else np.float32)
     m = np.zeros(P, np.int64)
     v = np.zeros((0, P)) if v is None else np.ascontiguousarray(v, dtype=float)
     lt = np.zeros(v.shape, np.int32)
@@ -434,29 +500,33 @@ def _ranked(P: int, D: int, fill, v: np.ndarray | None = None, rank: bool = True
     def one(c0, c1):
         key = fill(c0, c1)
         order = np.argsort(key, axis=1)        # inf last; ties get one rank in any order
-        average_ranks(key, order, ranks[c0:c1], m[c0:c1], rank, v[:, c0:c1], lt[:, c0:c1],
-                      le[:, c0:c1])
+        average_ranks(key, order, ranks[c0:c1], m[c0:c1], rank, twice, v[:, c0:c1],
+                      lt[:, c0:c1], le[:, c0:c1])
 
     run_chunks(one, P)
     return ranks, m, lt, le
 
 
-def column_ranks(ar: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def column_ranks(ar: np.ndarray, twice: bool = False) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of `ar` (D, P) as a (D, P) view of pair-major float32, and
-    each column's number of ranked values (`inference._root_ranks`)."""
+    each column's number of ranked values; with `twice` (`inference._root_ranks`), uint16
+    twice the ranks (0: not ranked: half the memory) when they fit (`twice_fits`), else the
+    float32 ranks."""
     D, P = ar.shape
+    twice = twice and twice_fits(D)
 
     def fill(c0, c1):
         key = _scratch(c1 - c0, D)
         ar_rows(ar, c0, c1, key)
         return key
 
-    ranks, m, _, _ = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill, twice=twice)
     return ranks.T, m
 
 
 def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
-    """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`)."""
+    """Corrado-Zivney's ranks of every pair of the group (`inference._cz_group_ranks`): uint16
+    twice the ranks when they fit (`twice_fits`), else float32 (`day_sums` reads either)."""
     D, P = g.ar.shape
     src = _source(g, False)
     raw = _raw(src, D, P)
@@ -471,14 +541,15 @@ def cz_ranks(g) -> tuple[np.ndarray, np.ndarray]:
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m, _, _ = _ranked(P, D, fill)
+    ranks, m, _, _ = _ranked(P, D, fill, twice=twice_fits(D))
     return ranks.T, m
 
 
 def grank_base(g, v: np.ndarray | None = None, rank: bool = True
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """GRANK's re-standardized estimation SARs on the days some pair has one (T of them):
-    their float32 ranks as a (T, P) view of a pair-major array (`rank`), each pair's count m,
+    their ranks as a (T, P) view of a pair-major array (`rank`; uint16 twice the ranks when
+    they fit, `twice_fits`, else float32: `grank_days` reads either), each pair's count m,
     and, for each row of `v` (W, P: a window's re-standardized SCARs), how many of each
     pair's SARs are below (at most) it, lt and le (W, P) int32, found while the pair's SARs
     are sorted (`inference._grank_base`): a window needs only those and the ranks, and no
@@ -498,7 +569,7 @@ def grank_base(g, v: np.ndarray | None = None, rank: bool = True
             raw_rows(raw, sd, days, c0, c1, key)
         return key
 
-    ranks, m, lt, le = _ranked(P, T, fill, v, rank)
+    ranks, m, lt, le = _ranked(P, T, fill, v, rank, twice=twice_fits(T))
     return ranks.T, m, lt, le
 
 
@@ -513,14 +584,16 @@ def day_means(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
 
 def day_sums(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray
              ) -> tuple[np.ndarray, np.ndarray]:
-    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs `cols`."""
+    """Each day's sum and count of ranks / (m + 1) - 0.5 over the pairs `cols`; `ranks`
+    float32, or uint16 twice the ranks (`column_ranks`): the same bits."""
     pm = ranks.T
     if not pm.flags.c_contiguous:
         pm = np.ascontiguousarray(pm)
     D = pm.shape[1]
     cols = np.ascontiguousarray(cols, dtype=np.int64)
     m = np.ascontiguousarray(m, dtype=np.int64)
-    parts = run_chunks(lambda k0, k1: rank_day_sums(pm, m, cols, k0, k1), len(cols))
+    kernel = twice_day_sums if pm.dtype == np.uint16 else rank_day_sums
+    parts = run_chunks(lambda k0, k1: kernel(pm, m, cols, k0, k1), len(cols))
     return _add(parts, 0, D), _add(parts, 1, D, np.int64)
 
 
@@ -529,7 +602,8 @@ def grank_days(lt: np.ndarray, le: np.ndarray, m: np.ndarray, ranks: np.ndarray,
                ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """One window's (n_t, rank_sum, moved, up) over the pairs `cols` (see `grank_window`);
     lt, le (P,) where the window's v falls among each pair's sorted SARs (`grank_base`),
-    `ranks` a (T, P) view of pair-major ranks."""
+    `ranks` a (T, P) view of pair-major ranks: float32, or uint16 twice the ranks
+    (`twice_window`: the same bits)."""
     r_pm = ranks.T
     if not r_pm.flags.c_contiguous:
         r_pm = np.ascontiguousarray(r_pm)
@@ -539,8 +613,8 @@ def grank_days(lt: np.ndarray, le: np.ndarray, m: np.ndarray, ranks: np.ndarray,
     le = np.ascontiguousarray(le, dtype=np.int32)
     inv = np.ascontiguousarray(inv, dtype=float)
     m = np.ascontiguousarray(m, dtype=np.int64)
-    parts = run_chunks(lambda k0, k1: grank_window(lt, le, m, r_pm, inv, cols, k0, k1),
-                       len(cols))
+    kernel = twice_window if r_pm.dtype == np.uint16 else grank_window
+    parts = run_chunks(lambda k0, k1: kernel(lt, le, m, r_pm, inv, cols, k0, k1), len(cols))
     n_t, rank_sum, moved = (_add(parts, 0, T, np.int64), _add(parts, 1, T),
                             _add(parts, 2, T))
     up = np.concatenate([p[3] for p in parts]) if parts else np.zeros(0)

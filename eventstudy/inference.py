@@ -549,10 +549,13 @@ def _kernels(module: str):
 def _root_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Each column's average ranks of ``ar`` as float32 (half-integers: exact, half the
     memory) and its number of ranked values; ``ranks / (m + 1) - 0.5`` is Corrado and
-    Zivney's (1992) ``U_it - 1/2``. Columns in blocks: the ranking's temporaries stay bounded."""
+    Zivney's (1992) ``U_it - 1/2``. Columns in blocks: the ranking's temporaries stay bounded.
+    The kernels store them as uint16 twice the ranks (0: not ranked) when those fit (half
+    the float32 ranks' memory: they stay on the root for every group), which
+    :func:`_rank_values` and the kernels' sums read as the float32 ranks' very values."""
     kernels = _kernels("_rankkernels")
     if kernels is not None:
-        return kernels.column_ranks(g.ar)
+        return kernels.column_ranks(g.ar, twice=True)
     D, P = g.ar.shape
     if D >= 1 << 22:
         raise ValueError("too many days for float32 ranks")
@@ -1113,7 +1116,7 @@ def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray,
             kbar = np.where(n_t > 0, s / np.maximum(n_t, 1), np.nan)
     else:
         scale = m[cols] + 1.0
-        parts = [_row_means(ranks[r0:r1][:, cols] / scale - 0.5)
+        parts = [_row_means(_rank_values(ranks[r0:r1][:, cols]) / scale - 0.5)
                  for r0, r1 in _row_blocks(ranks.shape[0], len(cols))]
         kbar = np.concatenate([k for k, _ in parts]) if parts else np.zeros(0)
         n_t = np.concatenate([n for _, n in parts]) if parts else np.zeros(0, np.int64)
@@ -1121,6 +1124,18 @@ def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray,
     T = int(used.sum())
     s2 = float(np.sum(n_t[used] * kbar[used] ** 2) / T) if T else _NAN
     return _RankBase(kbar, n_t, used, T, s2)
+
+
+def _rank_values(ranks: np.ndarray) -> np.ndarray:
+    """Stored ranks as numbers: float32 ranks as they are (NaN: not ranked), uint16 twice the
+    ranks (the kernels' Corrado and CZ ranks, :func:`_root_ranks`) as ``0.5 * h`` in float64 (exactly the float32 rank
+    promoted), NaN where 0."""
+    if ranks.dtype != np.uint16:
+        return ranks
+    out = ranks.astype(np.float64)
+    out[ranks == 0] = np.nan
+    out *= 0.5
+    return out
 
 
 def _restandardized(sar: np.ndarray) -> np.ndarray:
@@ -1168,7 +1183,8 @@ def _cz_group_ranks(g: GroupMatrix) -> tuple[np.ndarray, np.ndarray]:
     """Corrado-Zivney's ranks of every pair of the group, as float32 (halves: exact) with each
     pair's number of ranked days: each day's sd over every pair first (a block of days at a
     time), then the re-standardized SARs a block of pairs at a time (never a (days x pairs)
-    float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks."""
+    float64 array: 1 GB at 500,000 pairs). ``ranks / (m + 1) - 0.5`` are its scaled ranks.
+    The kernels' are uint16 twice the ranks when they fit (see :func:`_root_ranks`)."""
     kernels = _kernels("_rankkernels")
     if kernels is not None:
         return kernels.cz_ranks(g)
@@ -1215,7 +1231,8 @@ class _GrankBase:
     re-standardized over every pair of the group observed that day, and their ranks."""
 
     sar: np.ndarray | None  # (T, N) re-standardized estimation SARs, days with any pair
-    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves)
+    ranks: np.ndarray       # (T, N) float32 average ranks within each pair (exact: halves);
+    #                         the kernels': uint16 twice the ranks when they fit (0: none)
     m: np.ndarray           # (N,) estimation SARs per pair
     inv: np.ndarray         # (N,) 1 / (m + 2): the scale of ranks among m + 1 values
     # the kernels' form (sar is None): a window needs only the ranks and where its v falls

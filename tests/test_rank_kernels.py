@@ -125,7 +125,8 @@ def test_root_ranks_kernel_is_numpy(monkeypatch, small_chunks):
     r_np, m_np = inference._root_ranks(g)
     _on(monkeypatch, True)
     r_k, m_k = inference._root_ranks(g)
-    np.testing.assert_array_equal(r_k, r_np)
+    assert r_k.dtype == np.uint16 and r_np.dtype == np.float32  # twice the ranks: see below
+    np.testing.assert_array_equal(inference._rank_values(r_k), r_np)
     np.testing.assert_array_equal(m_k, m_np)
     assert r_k.T.flags.c_contiguous                          # pair-major, as the numpy path's
 
@@ -151,7 +152,8 @@ def test_cz_ranks_are_numpy(make, P, monkeypatch, small_chunks):
     r_np, m_np = inference._cz_group_ranks(g)
     _on(monkeypatch, True)
     r_k, m_k = inference._cz_group_ranks(g)
-    np.testing.assert_array_equal(r_k, r_np)                 # exact: halves
+    assert r_k.dtype == np.uint16                            # twice the ranks
+    np.testing.assert_array_equal(inference._rank_values(r_k), r_np)   # exact: halves
     np.testing.assert_array_equal(m_k, m_np)
     if P == 1:                                               # no day has 2 pairs: no sd
         assert (m_k == 0).all()
@@ -190,7 +192,8 @@ def test_grank_base_is_numpy(make, P, monkeypatch, small_chunks):
     _on(monkeypatch, True)
     b_k = inference._grank_base(g, wins)
     assert b_k.sar is None                       # no SARs, sorted or not: where v falls
-    np.testing.assert_array_equal(b_k.ranks, b_np.ranks)
+    assert b_k.ranks.dtype == np.uint16                      # twice the ranks
+    np.testing.assert_array_equal(inference._rank_values(b_k.ranks), b_np.ranks)
     np.testing.assert_array_equal(b_k.m, b_np.m)
     np.testing.assert_array_equal(b_k.inv, b_np.inv)
     assert b_k.ranks.T.flags.c_contiguous
@@ -522,3 +525,183 @@ def test_grank_window_not_in_the_context(monkeypatch, small_chunks):
         a, b = inference._test_grank(listed, w), inference._test_grank(bare, w)
         np.testing.assert_array_equal(np.array(a, float), np.array(b, float))
     assert len(bare.cached("grank-group", inference._NO_SEL, None).windows) <= 1
+
+
+# --- the Corrado root ranks as uint16 twice the rank --------------------------------------
+# (`_root_ranks` with the kernels: average ranks are halves, so 2 x rank is an integer <= 2 D;
+# 0 is "not ranked"; read back as 0.5 * h in float64, exactly the float32 rank promoted)
+
+def _tied_x(P, D=30, seed=0):
+    rng = np.random.default_rng(seed)
+    x = np.round(rng.standard_normal((D, P)), 1)             # ties
+    x[rng.random(x.shape) < 0.15] = np.nan
+    if P > 2:
+        x[:, 1] = np.nan                                     # nothing to rank
+        x[:, 2] = 0.5                                        # all tied
+        x[4, 3], x[5, 3], x[6, 3] = np.inf, -np.inf, -0.0    # infinities are missing
+        x[7, 3] = 0.0                                        # -0.0 ties 0.0
+    return x
+
+
+@pytest.mark.parametrize("P", [0, 1, 2, 9, 40])
+def test_twice_ranks_are_twice_the_float32_and_pandas_ranks(P, small_chunks):
+    x = _tied_x(P, seed=P)
+    h, m_h = rk.column_ranks(x, twice=True)
+    r, m_r = rk.column_ranks(x)
+    assert h.dtype == np.uint16 and h.shape == x.shape and h.T.flags.c_contiguous
+    assert r.dtype == np.float32
+    fin = np.isfinite(x)
+    np.testing.assert_array_equal(h == 0, ~fin)              # 0: not ranked
+    np.testing.assert_array_equal(np.where(fin, h, np.nan), 2.0 * r)
+    expect = pd.DataFrame(np.where(fin, x, np.nan)).rank(method="average").to_numpy()
+    np.testing.assert_array_equal(np.where(fin, h / 2.0, np.nan), expect)
+    np.testing.assert_array_equal(inference._rank_values(h), r)    # float64 == float32
+    assert inference._rank_values(h).dtype == np.float64
+    np.testing.assert_array_equal(m_h, m_r)
+    np.testing.assert_array_equal(m_h, fin.sum(axis=0))
+    if P > 2:
+        assert (h[:, 2][fin[:, 2]] == fin[:, 2].sum() + 1).all()  # all tied: (1 + k) / 2
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one", "none", "unranked"])
+def test_day_sums_from_twice_ranks_are_float32s_bitwise(pick, monkeypatch, small_chunks):
+    """The kernels' daily sums (`day_sums`, `day_means`, the group's sums less the lacking
+    pairs') and the numpy path's from the uint16 ranks are the float32 ranks' own bits."""
+    x = _tied_x(40, seed=5)
+    h, m = rk.column_ranks(x, twice=True)
+    r, _ = rk.column_ranks(x)
+    P = x.shape[1]
+    cols = {"all": np.arange(P), "some": np.array([0, 3, 4, 8, 11, 16, 39]),
+            "two": np.array([1, 5]), "one": np.array([6]), "none": np.zeros(0, np.int64),
+            "unranked": np.array([1])}[pick]
+    for a, b in zip(rk.day_sums(h, m, cols), rk.day_sums(r, m, cols)):
+        assert a.dtype == b.dtype
+        np.testing.assert_array_equal(a, b)
+    for a, b in zip(rk.day_means(h, m, cols), rk.day_means(r, m, cols)):
+        np.testing.assert_array_equal(a, b)
+    if pick == "all":
+        assert rk.day_sums(h, m, cols)[1].sum() == np.isfinite(x).sum()
+    for fast in (True, False):
+        _on(monkeypatch, fast)
+        a, b = inference._corrado_base(h, m, cols), inference._corrado_base(r, m, cols)
+        for f in ("kbar", "n_t", "used"):
+            np.testing.assert_array_equal(getattr(a, f), getattr(b, f))
+        assert a.T == b.T and (a.s2 == b.s2 or (np.isnan(a.s2) and np.isnan(b.s2)))
+
+
+def test_twice_ranks_fall_back_to_float32_when_days_are_too_many(monkeypatch, small_chunks):
+    x = _tied_x(9, D=30)
+    D = x.shape[0]
+    r, _ = rk.column_ranks(x)
+    monkeypatch.setattr(rk, "TWICE_MAX", 2 * D + 2)          # just fits
+    h, _ = rk.column_ranks(x, twice=True)
+    assert h.dtype == np.uint16
+    np.testing.assert_array_equal(inference._rank_values(h), r)
+    monkeypatch.setattr(rk, "TWICE_MAX", 2 * D + 1)          # too many days: float32
+    f, _ = rk.column_ranks(x, twice=True)
+    assert f.dtype == np.float32 and f.T.flags.c_contiguous
+    np.testing.assert_array_equal(f, r)
+    with pytest.raises(ValueError):
+        rk._ranked(1, D, lambda c0, c1: np.zeros((c1 - c0, D)), twice=True)
+
+
+def test_twice_ranks_at_the_uint16_limit():
+    """The most days uint16 holds (2 D + 2 <= 65535): a pair's top rank is 2 D = 65532."""
+    D = (rk.TWICE_MAX - 2) // 2
+    assert rk.twice_fits(D) and not rk.twice_fits(D + 1)
+    rng = np.random.default_rng(3)
+    x = np.stack([rng.permutation(D).astype(float), np.round(rng.standard_normal(D), 1)],
+                 axis=1)
+    x[::7, 1] = np.nan
+    h, m = rk.column_ranks(x, twice=True)
+    r, _ = rk.column_ranks(x)
+    assert h.dtype == np.uint16 and h[:, 0].max() == 2 * D
+    np.testing.assert_array_equal(inference._rank_values(h), r)
+    for a, b in zip(rk.day_sums(h, m, np.arange(2)), rk.day_sums(r, m, np.arange(2))):
+        np.testing.assert_array_equal(a, b)
+    assert rk.column_ranks(np.zeros((D + 1, 1)), twice=True)[0].dtype == np.float32
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+def test_rank_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, small_chunks):
+    """The rank tests' rows (the pooled group and sub-groups, their Corrado ranks sliced from
+    the root's, sets lacking few pairs taking the group's sums less theirs) are bit for bit
+    the same from the uint16 ranks (Corrado's, CZ's, GRANK's) as from the float32 ones
+    (forced by TWICE_MAX), and close to the numpy path's."""
+    monkeypatch.setattr(inference, "_SUBTRACT_MIN", 10)
+    out = {}
+    for name, fast, twice_max in (("u16", True, 65535), ("f32", True, 0),
+                                  ("numpy", False, 65535)):
+        _on(monkeypatch, fast)
+        monkeypatch.setattr(rk, "TWICE_MAX", twice_max)
+        h = make(seed=101, P=60, rounded=True, holes=0.03)  # a new root: nothing cached
+        wins = _windows(h)
+        frames = [inference.group_tests_matrix(h, wins, tests=RANK_TESTS, min_n={},
+                                               oversized=())]
+        for e in range(3):
+            cols = np.arange(e * 20, (e + 1) * 20)
+            frames.append(inference.group_tests_matrix(h.take(cols),
+                                                       [w.take(cols) for w in wins],
+                                                       tests=RANK_TESTS, min_n={},
+                                                       oversized=()))
+        dtype = h._shared["corrado-ranks"][0].dtype
+        assert dtype == {"u16": np.uint16, "f32": np.float32, "numpy": np.float32}[name]
+        out[name] = pd.concat(frames, ignore_index=True)
+    pd.testing.assert_frame_equal(out["u16"], out["f32"], check_exact=True)
+    for t in RANK_TESTS:
+        assert out["u16"]["statistic"][out["u16"]["test"] == t].notna().sum() >= 4, t
+    for c in ("estimate", "statistic", "p_value"):
+        _same(out["u16"][c], out["numpy"][c])
+
+
+@pytest.mark.parametrize("make", [_full, _compact])
+@pytest.mark.parametrize("P", [1, 2, 17])
+def test_cz_and_grank_twice_ranks_are_twice_the_float32(make, P, monkeypatch, small_chunks):
+    """CZ's and GRANK's kernel ranks: uint16 twice the float32 ranks (forced by TWICE_MAX),
+    the same counts and positions."""
+    g = make(seed=110 + P, P=P, rounded=True, tied_days=True)
+    vs = np.random.default_rng(P).standard_normal((2, P))
+    u = rk.cz_ranks(g), rk.grank_base(g, vs)
+    monkeypatch.setattr(rk, "TWICE_MAX", 0)
+    f = rk.cz_ranks(g), rk.grank_base(g, vs)
+    for (hu, *rest_u), (hf, *rest_f) in zip(u, f):
+        assert hu.dtype == np.uint16 and hf.dtype == np.float32
+        assert hu.T.flags.c_contiguous and hf.T.flags.c_contiguous
+        np.testing.assert_array_equal(np.where(hu == 0, np.nan, hu), 2.0 * hf)
+        for a, b in zip(rest_u, rest_f):
+            np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("pick", ["all", "some", "two", "one", "none"])
+def test_grank_window_from_twice_ranks_is_float32s_bitwise(pick, monkeypatch, small_chunks):
+    """`grank_days` from uint16 twice the ranks is bit for bit its float32 self: v tied with
+    a pair's SARs (three of them: days 4, 5, 6, and one), above all, below all, NaN."""
+    g = _compact(seed=121, P=40, tied_days=True)
+    srt = _kernel_sars(g)
+    P = len(g.keys)
+    rng = np.random.default_rng(4)
+    vs = rng.standard_normal((1, P))
+    for p in range(P):
+        fin = srt[p][np.isfinite(srt[p])]
+        if len(fin):
+            vs[0, p] = fin[rng.integers(len(fin))]           # ties with one of its SARs
+    vals, counts = np.unique(srt[0][np.isfinite(srt[0])], return_counts=True)
+    vs[0, 0] = vals[counts.argmax()]                         # with three
+    vs[0, 5], vs[0, 6], vs[0, 7] = np.inf, -np.inf, np.nan
+    hu, m, lt, le = rk.grank_base(g, vs)
+    monkeypatch.setattr(rk, "TWICE_MAX", 0)
+    hf, m_f, lt_f, le_f = rk.grank_base(g, vs)
+    assert hu.dtype == np.uint16 and hf.dtype == np.float32
+    np.testing.assert_array_equal(lt, lt_f)
+    np.testing.assert_array_equal(le, le_f)
+    assert (le[0] - lt[0] == 3)[0]
+    cols = {"all": np.arange(P), "some": np.array([0, 2, 3, 5, 6, 7, 12, 39]),
+            "two": np.array([0, 9]), "one": np.array([0]), "none": np.zeros(0, np.int64)}[pick]
+    inv = 1.0 / (m + 2.0)
+    a = rk.grank_days(lt[0], le[0], m, hu, inv, cols)
+    b = rk.grank_days(lt[0], le[0], m, hf, inv, cols)
+    for x, y in zip(a, b):
+        assert x.dtype == y.dtype
+        np.testing.assert_array_equal(x, y)
+    if pick in ("all", "some"):
+        assert (a[3] % 1 == 0.5).any() and a[2].any()        # ties counted, ranks moved
