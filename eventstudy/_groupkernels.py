@@ -105,6 +105,30 @@ def _one_class(idx_row, k, cls):
 
 
 @numba.njit(cache=True, nogil=True)
+def _judge(m, a1, a2, sdk, thrk, rel_tol):
+    """One window of one resample from its size m, sum a1 and sum of squares a2: 0 left out
+    (size < 2, spread not above rel_tol * sdk), else 1 (kept) + 2 (|t| reaches thrk) + 4
+    (the computed variance is within rounding of 0: kept only if its draws on the window are
+    not all of one tie class, which the caller checks). Draws all of one class have variance
+    exactly 0, whose computed value is below 8 m eps a2 / (m - 1) for sums of m terms added in
+    any order (each sum's error is below (m - 1) eps times its terms' absolute sum)."""
+    if m < 2:
+        return 0
+    mb = a1 / m
+    vb = (a2 - a1 * mb) / (m - 1)
+    sb = np.sqrt(max(vb, 0.0))
+    if not sb > rel_tol * sdk:
+        return 0
+    v = 1
+    if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * a2:
+        v += 4
+    tb = mb / (sb / np.sqrt(m))
+    if np.abs(tb) >= thrk:
+        v += 2
+    return v
+
+
+@numba.njit(cache=True, nogil=True)
 def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb, ahead):
     """One resample (the draws `row`) for every window at once: its draws walked once, in
     draw order, adding per window the sum and sum of squares (`y` is 0 off the window, so the
@@ -135,21 +159,11 @@ def _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s
         for e in range(miss_ptr[j], miss_ptr[j + 1]):
             kb[miss_k[e]] -= 1
     for k in range(W):
-        m = kb[k]
-        if m < 2:
+        v = _judge(kb[k], s1[k], s2[k], sd[k], thr[k], rel_tol)
+        if v & 4 and _one_class(row, k, cls):
             continue
-        mb = s1[k] / m
-        vb = (s2[k] - s1[k] * mb) / (m - 1)
-        sb = np.sqrt(max(vb, 0.0))
-        if not sb > rel_tol * sd[k]:
-            continue
-        if vb * (m - 1) <= 8.0 * m * 2.220446049250313e-16 * s2[k]:
-            if _one_class(row, k, cls):
-                continue
-        kept[k] += 1
-        tb = mb / (sb / np.sqrt(m))
-        if np.abs(tb) >= thr[k]:
-            hits[k] += 1
+        kept[k] += v & 1
+        hits[k] += (v >> 1) & 1
 
 
 @numba.njit(cache=True, nogil=True)
@@ -179,23 +193,29 @@ def _draw(st, n, out):
     excl = _U(n)
     threshold = (_M32 - _U(n - 1)) % excl
     for i in range(out.shape[0]):
-        while True:
-            if has != _U(0):
-                has = _U(0)
-                x = buf
-            else:
-                hi, lo = _lcg_step(hi, lo, ihi, ilo)
-                xs = hi ^ lo
-                rot = hi >> _U(58)
-                r64 = (xs >> rot) | (xs << ((_U(64) - rot) & _U(63)))
-                has = _U(1)
-                buf = r64 >> _U(32)
-                x = r64 & _M32
-            m = x * excl
-            if (m & _M32) >= threshold:
-                break
-        out[i] = np.int64(m >> _U(32))
+        out[i], hi, lo, has, buf = _next_draw(hi, lo, ihi, ilo, has, buf, excl, threshold)
     st[0], st[1], st[2], st[3], st[4], st[5] = hi, lo, ihi, ilo, has, buf
+
+
+@numba.njit(cache=True, nogil=True, inline="always")
+def _next_draw(hi, lo, ihi, ilo, has, buf, excl, threshold):
+    """One integers(0, n) draw (excl = n, threshold = (2^32 - n) mod n): the draw and the
+    state's new hi, lo, has, buf."""
+    while True:
+        if has != _U(0):
+            has = _U(0)
+            x = buf
+        else:
+            hi, lo = _lcg_step(hi, lo, ihi, ilo)
+            xs = hi ^ lo
+            rot = hi >> _U(58)
+            r64 = (xs >> rot) | (xs << ((_U(64) - rot) & _U(63)))
+            has = _U(1)
+            buf = r64 >> _U(32)
+            x = r64 & _M32
+        m = x * excl
+        if (m & _M32) >= threshold:
+            return np.int64(m >> _U(32)), hi, lo, has, buf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -217,6 +237,209 @@ def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h
         _draw(st, n, row)
         _resample(row, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept, s1, s2, kb,
                   ahead)
+
+
+# the blocked bootstrap: a table bigger than the cache is read a chunk of pairs at a time
+
+@numba.njit(cache=True, nogil=True)
+def _fill(st, n, rows, shift, bucket, start, end, pos, lo, hi, snap, y, miss_ptr, miss_k,
+          cnt, s1, s2, kb):
+    """Draw `rows` resamples of n draws (the stream of :func:`_draw`, `st` advanced) into
+    buckets by chunk of pairs (chunk c: the pairs from c 2^shift; its bucket:
+    bucket[start[c]:end[c]]), a draw stored as its row within the chunk: resample b's draws
+    on chunk c are bucket[lo[b, c]:hi[b, c]]. `snap[b]` is the state before resample b (its
+    draws can be drawn again). Sets the batch's sums s1, s2 (window x resample) to 0 and the
+    sizes kb to n. A full bucket (rare: a bucket holds its mean plus some standard deviations)
+    has the buckets counted at once (:func:`_count`) and emptied (the resamples before this
+    one left with no draws in them)."""
+    nch = start.shape[0]
+    mask = (np.int64(1) << shift) - 1
+    s1[:, :rows] = 0.0
+    s2[:, :rows] = 0.0
+    kb[:, :rows] = n
+    for c in range(nch):
+        pos[c] = start[c]
+    hi_, lo_, ihi, ilo, has, buf = st[0], st[1], st[2], st[3], st[4], st[5]
+    excl = _U(n)
+    threshold = (_M32 - _U(n - 1)) % excl
+    for b in range(rows):
+        snap[b, 0], snap[b, 1], snap[b, 2] = hi_, lo_, ihi
+        snap[b, 3], snap[b, 4], snap[b, 5] = ilo, has, buf
+        for c in range(nch):
+            lo[b, c] = pos[c]
+        for i in range(n):
+            j, hi_, lo_, has, buf = _next_draw(hi_, lo_, ihi, ilo, has, buf, excl, threshold)
+            c = j >> shift
+            p = pos[c]
+            if p == end[c]:                  # a full bucket: count the buckets, empty them
+                for c2 in range(nch):
+                    hi[b, c2] = pos[c2]
+                _count(bucket, lo, hi, b + 1, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
+                for b2 in range(b):           # counted: their draws are gone
+                    for c2 in range(nch):
+                        lo[b2, c2] = hi[b2, c2]
+                for c2 in range(nch):
+                    pos[c2] = start[c2]
+                    lo[b, c2] = start[c2]
+                p = start[c]
+            bucket[p] = j & mask
+            pos[c] = p + 1
+        for c in range(nch):
+            hi[b, c] = pos[c]
+    st[0], st[1], st[2], st[3], st[4], st[5] = hi_, lo_, ihi, ilo, has, buf
+
+
+@numba.njit(cache=True, nogil=True)
+def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
+    """Add the bucketed draws of resamples 0..rows to their sums s1[k, b], s2[k, b] and take
+    the draws on pairs off window k from the sizes kb[k, b], a chunk of pairs at a time: the
+    chunk's draw counts per pair and resample, cnt[i, b] (float32, kept zero between calls),
+    then per pair i of the chunk, in pair order, its count times y[i, k] (and y[i, k]^2) added
+    for every resample (a resample's sums: counts @ y, as the numpy path's, in pair order).
+    The chunk's rows of y and its counts stay in L2 while read."""
+    N, W = y.shape
+    nch = lo.shape[1]
+    c64 = np.empty(rows)
+    for c in range(nch):
+        base = c << shift
+        j_end = min(base + (np.int64(1) << shift), N)
+        for b in range(rows):
+            for e in range(lo[b, c], hi[b, c]):
+                cnt[np.int64(bucket[e]), b] += 1.0
+        for j in range(base, j_end):
+            i = j - base
+            for b in range(rows):
+                c64[b] = cnt[i, b]
+                cnt[i, b] = 0.0
+            for k in range(W):
+                v = y[j, k]
+                v2 = v * v
+                for b in range(rows):
+                    s1[k, b] += c64[b] * v
+                    s2[k, b] += c64[b] * v2
+            for q in range(miss_ptr[j], miss_ptr[j + 1]):
+                k = miss_k[q]
+                for b in range(rows):
+                    kb[k, b] -= c64[b]
+
+
+@numba.njit(cache=True, nogil=True)
+def _finish(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb, snap,
+            n, cls, sd, thr, rel_tol, hits, kept):
+    """Count what the buckets still hold and judge the batch's
+    resamples as :func:`_resample` does, adding to hits / kept: a resample whose variance is
+    within rounding of 0 is drawn again (from its state `snap[b]`) for the tie-class check."""
+    _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
+    W = y.shape[1]
+    row = np.empty(0, np.int64)
+    drawn = -1
+    for b in range(rows):
+        for k in range(W):
+            v = _judge(np.int64(kb[k, b]), s1[k, b], s2[k, b], sd[k], thr[k], rel_tol)
+            if v & 4:
+                if drawn != b:
+                    if row.shape[0] == 0:
+                        row = np.empty(n, np.int64)
+                    _draw(snap[b].copy(), n, row)
+                    drawn = b
+                if _one_class(row, k, cls):
+                    continue
+            kept[k] += v & 1
+            hits[k] += (v >> 1) & 1
+
+
+#: a bootstrap table (pairs x windows) above this many bytes is read in blocks: batches of
+#: BLOCK_BATCH resamples, their draws bucketed by chunk of pairs and counted a chunk at a time
+#: (the chunk's rows of the table and its counts: at most BLOCK_CHUNK_BYTES, in L2); below,
+#: each resample walks its draws (the table in cache)
+BLOCK_MIN_BYTES = 8 << 20
+BLOCK_BATCH = 32
+BLOCK_CHUNK_BYTES = 512 << 10
+#: a bucket holds its mean number of draws plus this many standard deviations (and 64)
+BUCKET_SLACK_SDS = 6.0
+
+
+class _Batch:
+    """One batch's buffers (reused batch after batch): buckets, bounds, states, counts, sums."""
+
+    def __init__(self, start, end, rows, W, C):
+        nch = len(start)
+        self.bucket = np.empty(int(end[-1]), np.uint16)
+        self.pos = np.empty(nch, np.int64)
+        self.lo = np.empty((rows, nch), np.int64)
+        self.hi = np.empty((rows, nch), np.int64)
+        self.snap = np.empty((rows, 6), np.uint64)
+        self.cnt = np.zeros((C, rows), np.float32)
+        self.s1 = np.empty((W, rows))
+        self.s2 = np.empty((W, rows))
+        self.kb = np.empty((W, rows))
+        self.rows = 0
+
+
+def _chunk_shift(W: int, B: int) -> int:
+    """log2 of the pairs per chunk: the largest power of 2 whose rows of W float64 and
+    counts of B float32 fit in BLOCK_CHUNK_BYTES (between 2^4 and 2^16: a row within the
+    chunk is a uint16)."""
+    rows = max(1, BLOCK_CHUNK_BYTES // (8 * max(W, 1) + 4 * B))
+    return int(min(16, max(4, rows.bit_length() - 1)))
+
+
+def bootstrap_blocked(st, n: int, n_boot: int, y, miss_ptr, miss_k, cls, sd, thr,
+                      rel_tol: float, threads: int):
+    """Hits and kept per window for `n_boot` resamples drawn from `st` (the stream of
+    :func:`bootstrap_drawn`: the same resamples), in batches of BLOCK_BATCH: a batch drawn
+    into buckets (:func:`_fill`), then counted chunk by chunk and judged (:func:`_finish`).
+    On several threads, this thread draws a batch while the pool counts earlier ones (at most
+    `threads` - 1 at a time, a batch's buffers each). A batch is counted by the same calls
+    whatever the threads: the same sums; hits and kept are integer counts."""
+    W = y.shape[1]
+    B = max(1, min(BLOCK_BATCH, n_boot))
+    shift = _chunk_shift(W, B)
+    C = 1 << shift
+    nch = -(-n // C)
+    size = np.full(nch, C, np.int64)
+    size[-1] = n - (nch - 1) * C
+    mean = B * size
+    cap = np.maximum(1, mean + (BUCKET_SLACK_SDS * np.sqrt(mean)).astype(np.int64)
+                     + (64 if BUCKET_SLACK_SDS >= 0 else 0))
+    end = np.cumsum(cap).astype(np.int64)
+    start = (end - cap).astype(np.int64)
+    batches = [min(B, n_boot - b0) for b0 in range(0, n_boot, B)]
+    n_sets = max(1, min(threads, len(batches)))
+    sets = [_Batch(start, end, B, W, C) for _ in range(n_sets)]
+
+    def fill(s, rows):
+        s.rows = rows
+        _fill(st, n, rows, shift, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap,
+                        y, miss_ptr, miss_k, s.cnt, s.s1, s.s2, s.kb)
+
+    def finish(s):
+        h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)
+        _finish(s.bucket, s.lo, s.hi, s.rows, shift, y, miss_ptr, miss_k, s.cnt,
+                s.s1, s.s2, s.kb, s.snap, n, cls, sd, thr, rel_tol, h, k)
+        return h, k
+
+    parts = []
+    if n_sets < 2:
+        for rows in batches:
+            fill(sets[0], rows)
+            parts.append(finish(sets[0]))
+    else:
+        with cf.ThreadPoolExecutor(n_sets - 1, thread_name_prefix="eventstudy-boot") as pool:
+            pending = []
+            for i, rows in enumerate(batches):
+                if len(pending) == n_sets:        # the batch that used these buffers
+                    parts.append(pending.pop(0).result())
+                s = sets[i % n_sets]
+                fill(s, rows)
+                pending.append(pool.submit(finish, s))
+            parts.extend(f.result() for f in pending)
+    hits = np.zeros(W, np.int64)
+    kept = np.zeros(W, np.int64)
+    for h, k in parts:
+        hits += h
+        kept += k
+    return hits, kept
 
 
 _SAME_STREAM: list = []      # [bool]: _draw reproduces this numpy's integers (checked once)
@@ -276,6 +499,9 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
     hits = np.zeros(W, np.int64)
     kept = np.zeros(W, np.int64)
     st = pcg_state(rng) if 2 <= n <= 1 << 32 else None
+    if st is not None and y.nbytes > BLOCK_MIN_BYTES:
+        return bootstrap_blocked(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol,
+                                 threads)
     ahead = PREFETCH_AHEAD if y.nbytes > PREFETCH_MIN_BYTES else 0
     if st is not None and threads < 2:
         bootstrap_drawn(st, n, n_boot, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, hits, kept,
