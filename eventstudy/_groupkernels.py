@@ -242,51 +242,63 @@ def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h
 # the blocked bootstrap: a table bigger than the cache is read a chunk of pairs at a time
 
 @numba.njit(cache=True, nogil=True)
-def _fill(st, n, rows, shift, bucket, start, end, pos, lo, hi, snap, y, miss_ptr, miss_k,
+def _bucket_run(row, i0, shift, bucket, pos, end):
+    """Bucket the draws row[i0:] by chunk (a draw stored as its row within the chunk, at
+    pos[c], then pos[c] + 1) up to the first whose bucket is full (pos[c] == end[c]): returns
+    its index (or len(row)). Unsigned indices: no negative-index wraparound per access."""
+    one = np.uint64(1)
+    sh = np.uint64(shift)
+    mask = (one << sh) - one
+    n = np.uint64(row.shape[0])
+    i = np.uint64(i0)
+    while i < n:
+        j = np.uint64(row[i])
+        c = j >> sh
+        p = pos[c]
+        if p == end[c]:
+            return np.int64(i)
+        bucket[p] = j & mask
+        pos[c] = p + one
+        i += one
+    return np.int64(n)
+
+
+@numba.njit(cache=True, nogil=True)
+def _fill(st, n, rows, shift, row, bucket, start, end, pos, lo, hi, snap, y, miss_ptr, miss_k,
           cnt, s1, s2, kb):
-    """Draw `rows` resamples of n draws (the stream of :func:`_draw`, `st` advanced) into
-    buckets by chunk of pairs (chunk c: the pairs from c 2^shift; its bucket:
-    bucket[start[c]:end[c]]), a draw stored as its row within the chunk: resample b's draws
-    on chunk c are bucket[lo[b, c]:hi[b, c]]. `snap[b]` is the state before resample b (its
-    draws can be drawn again). Sets the batch's sums s1, s2 (window x resample) to 0 and the
-    sizes kb to n. A full bucket (rare: a bucket holds its mean plus some standard deviations)
-    has the buckets counted at once (:func:`_count`) and emptied (the resamples before this
-    one left with no draws in them)."""
+    """Draw `rows` resamples of n draws (the stream of :func:`_draw`, `st` advanced; each
+    into `row`) and put them in buckets by chunk of pairs (chunk c: the pairs from c 2^shift;
+    its bucket: bucket[start[c]:end[c]]), a draw stored as its row within the chunk:
+    resample b's draws on chunk c are bucket[lo[b, c]:hi[b, c]], in draw order. `snap[b]` is
+    the state before resample b (its draws can be drawn again). Sets the batch's sums s1, s2
+    (window x resample) to 0 and the sizes kb to n. A full bucket (rare: a bucket holds its
+    mean plus some standard deviations) has the buckets counted at once (:func:`_count`) and
+    emptied (the resamples before this one left with no draws in them)."""
     nch = start.shape[0]
-    mask = (np.int64(1) << shift) - 1
     s1[:, :rows] = 0.0
     s2[:, :rows] = 0.0
     kb[:, :rows] = n
     for c in range(nch):
         pos[c] = start[c]
-    hi_, lo_, ihi, ilo, has, buf = st[0], st[1], st[2], st[3], st[4], st[5]
-    excl = _U(n)
-    threshold = (_M32 - _U(n - 1)) % excl
     for b in range(rows):
-        snap[b, 0], snap[b, 1], snap[b, 2] = hi_, lo_, ihi
-        snap[b, 3], snap[b, 4], snap[b, 5] = ilo, has, buf
+        snap[b, :] = st
+        _draw(st, n, row)
         for c in range(nch):
             lo[b, c] = pos[c]
-        for i in range(n):
-            j, hi_, lo_, has, buf = _next_draw(hi_, lo_, ihi, ilo, has, buf, excl, threshold)
-            c = j >> shift
-            p = pos[c]
-            if p == end[c]:                  # a full bucket: count the buckets, empty them
-                for c2 in range(nch):
-                    hi[b, c2] = pos[c2]
-                _count(bucket, lo, hi, b + 1, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
-                for b2 in range(b):           # counted: their draws are gone
-                    for c2 in range(nch):
-                        lo[b2, c2] = hi[b2, c2]
-                for c2 in range(nch):
-                    pos[c2] = start[c2]
-                    lo[b, c2] = start[c2]
-                p = start[c]
-            bucket[p] = j & mask
-            pos[c] = p + 1
+        i = _bucket_run(row, 0, shift, bucket, pos, end)
+        while i < n:                         # a full bucket: count the buckets, empty them
+            for c in range(nch):
+                hi[b, c] = pos[c]
+            _count(bucket, lo, hi, b + 1, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
+            for b2 in range(b):              # counted: their draws are gone
+                for c in range(nch):
+                    lo[b2, c] = hi[b2, c]
+            for c in range(nch):
+                pos[c] = start[c]
+                lo[b, c] = start[c]
+            i = _bucket_run(row, i, shift, bucket, pos, end)
         for c in range(nch):
             hi[b, c] = pos[c]
-    st[0], st[1], st[2], st[3], st[4], st[5] = hi_, lo_, ihi, ilo, has, buf
 
 
 @numba.njit(cache=True, nogil=True)
@@ -305,7 +317,7 @@ def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
         j_end = min(base + (np.int64(1) << shift), N)
         for b in range(rows):
             for e in range(lo[b, c], hi[b, c]):
-                cnt[np.int64(bucket[e]), b] += 1.0
+                cnt[np.uint64(bucket[e]), b] += 1.0
         for j in range(base, j_end):
             i = j - base
             for b in range(rows):
@@ -362,10 +374,11 @@ BUCKET_SLACK_SDS = 6.0
 class _Batch:
     """One batch's buffers (reused batch after batch): buckets, bounds, states, counts, sums."""
 
-    def __init__(self, start, end, rows, W, C):
+    def __init__(self, start, end, rows, W, C, n):
         nch = len(start)
         self.bucket = np.empty(int(end[-1]), np.uint16)
-        self.pos = np.empty(nch, np.int64)
+        self.row = np.empty(n, np.uint32)                 # n <= 2^32
+        self.pos = np.empty(nch, np.uint64)
         self.lo = np.empty((rows, nch), np.int64)
         self.hi = np.empty((rows, nch), np.int64)
         self.snap = np.empty((rows, 6), np.uint64)
@@ -402,15 +415,15 @@ def bootstrap_blocked(st, n: int, n_boot: int, y, miss_ptr, miss_k, cls, sd, thr
     mean = B * size
     cap = np.maximum(1, mean + (BUCKET_SLACK_SDS * np.sqrt(mean)).astype(np.int64)
                      + (64 if BUCKET_SLACK_SDS >= 0 else 0))
-    end = np.cumsum(cap).astype(np.int64)
-    start = (end - cap).astype(np.int64)
+    end = np.cumsum(cap).astype(np.uint64)
+    start = end - cap.astype(np.uint64)
     batches = [min(B, n_boot - b0) for b0 in range(0, n_boot, B)]
     n_sets = max(1, min(threads, len(batches)))
-    sets = [_Batch(start, end, B, W, C) for _ in range(n_sets)]
+    sets = [_Batch(start, end, B, W, C, n) for _ in range(n_sets)]
 
     def fill(s, rows):
         s.rows = rows
-        _fill(st, n, rows, shift, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap,
+        _fill(st, n, rows, shift, s.row, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap,
                         y, miss_ptr, miss_k, s.cnt, s.s1, s.s2, s.kb)
 
     def finish(s):

@@ -643,13 +643,13 @@ def test_blocked_buckets_hold_each_resamples_draws_in_order(monkeypatch):
     P, B, W, shift = 203, 6, 2, 4
     C = 1 << shift
     nch = -(-P // C)
-    cap = np.full(nch, B * C + 40, np.int64)
+    cap = np.full(nch, B * C + 40, np.uint64)
     end = np.cumsum(cap)
     start = end - cap
-    s = gk._Batch(start, end, B, W, C)
+    s = gk._Batch(start, end, B, W, C, P)
     y = np.zeros((P, W))
     st = gk.pcg_state(np.random.default_rng(5))
-    gk._fill(st, P, B, shift, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap, y,
+    gk._fill(st, P, B, shift, s.row, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap, y,
              np.zeros(P + 1, np.int64), np.zeros(0, np.int64), s.cnt, s.s1, s.s2, s.kb)
     rng = np.random.default_rng(5)
     want = rng.integers(0, P, size=(B, P))
