@@ -306,33 +306,45 @@ def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
     """Add the bucketed draws of resamples 0..rows to their sums s1[k, b], s2[k, b] and take
     the draws on pairs off window k from the sizes kb[k, b], a chunk of pairs at a time: the
     chunk's draw counts per pair and resample, cnt[i, b] (float32, kept zero between calls),
-    then per pair i of the chunk, in pair order, its count times y[i, k] (and y[i, k]^2) added
-    for every resample (a resample's sums: counts @ y, as the numpy path's, in pair order).
-    The chunk's rows of y and its counts stay in L2 while read."""
+    then the counts times the chunk's rows of y (and y^2) added for every resample, four
+    pairs at a time in pair order (s += (c_0 y_0 + c_1 y_1) + (c_2 y_2 + c_3 y_3)): a
+    resample's sums are counts @ y, as the numpy path's, in a fixed order. The chunk's rows
+    of y and its counts stay in L2 while read."""
     N, W = y.shape
     nch = lo.shape[1]
-    c64 = np.empty(rows)
+    cc = np.empty((4, rows))
     for c in range(nch):
         base = c << shift
         j_end = min(base + (np.int64(1) << shift), N)
         for b in range(rows):
             for e in range(lo[b, c], hi[b, c]):
                 cnt[np.uint64(bucket[e]), b] += 1.0
-        for j in range(base, j_end):
-            i = j - base
-            for b in range(rows):
-                c64[b] = cnt[i, b]
-                cnt[i, b] = 0.0
+        j = base
+        while j < j_end:
+            m = min(4, j_end - j)
+            for r in range(m):
+                for b in range(rows):
+                    cc[r, b] = cnt[j - base + r, b]
+                    cnt[j - base + r, b] = 0.0
+            for r in range(m, 4):
+                for b in range(rows):
+                    cc[r, b] = 0.0
+            c0, c1, c2, c3 = cc[0], cc[1], cc[2], cc[3]
             for k in range(W):
-                v = y[j, k]
-                v2 = v * v
+                v0 = y[j, k]
+                v1 = y[j + 1, k] if m > 1 else 0.0
+                v2 = y[j + 2, k] if m > 2 else 0.0
+                v3 = y[j + 3, k] if m > 3 else 0.0
+                q0, q1, q2, q3 = v0 * v0, v1 * v1, v2 * v2, v3 * v3
                 for b in range(rows):
-                    s1[k, b] += c64[b] * v
-                    s2[k, b] += c64[b] * v2
-            for q in range(miss_ptr[j], miss_ptr[j + 1]):
-                k = miss_k[q]
-                for b in range(rows):
-                    kb[k, b] -= c64[b]
+                    s1[k, b] += (c0[b] * v0 + c1[b] * v1) + (c2[b] * v2 + c3[b] * v3)
+                    s2[k, b] += (c0[b] * q0 + c1[b] * q1) + (c2[b] * q2 + c3[b] * q3)
+            for r in range(m):
+                for q in range(miss_ptr[j + r], miss_ptr[j + r + 1]):
+                    k = miss_k[q]
+                    for b in range(rows):
+                        kb[k, b] -= cc[r, b]
+            j += m
 
 
 @numba.njit(cache=True, nogil=True)
