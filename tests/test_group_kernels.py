@@ -585,7 +585,7 @@ def test_kp_sums_thread_count_in_the_battery(monkeypatch):
 def _blocked(monkeypatch, batch=5, chunk_bytes=16 * 9 * 8, slack=6.0):
     """Every table blocked, `batch` resamples a batch, chunks of 16 pairs (the minimum)."""
     from eventstudy import _groupkernels as gk
-    monkeypatch.setattr(gk, "BLOCK_MIN_BYTES", 0)
+    monkeypatch.setattr(gk, "BLOCK_MIN_PAIRS", 0)
     monkeypatch.setattr(gk, "BLOCK_BATCH", batch)
     monkeypatch.setattr(gk, "BLOCK_CHUNK_BYTES", chunk_bytes)
     monkeypatch.setattr(gk, "BUCKET_SLACK_SDS", slack)
@@ -646,11 +646,12 @@ def test_blocked_buckets_hold_each_resamples_draws_in_order(monkeypatch):
     cap = np.full(nch, B * C + 40, np.uint64)
     end = np.cumsum(cap)
     start = end - cap
-    s = gk._Batch(start, end, B, W, C, P)
+    s = gk._Batch(start, end, B, W, False)
     y = np.zeros((P, W))
     st = gk.pcg_state(np.random.default_rng(5))
-    gk._fill(st, P, B, shift, s.row, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap, y,
-             np.zeros(P + 1, np.int64), np.zeros(0, np.int64), s.cnt, s.s1, s.s2, s.kb)
+    gk._fill(st, P, B, shift, np.empty(P, np.uint32), s.bucket, start, end, s.pos, s.lo, s.hi,
+             s.snap, y, np.zeros(P + 1, np.int64), np.zeros(0, np.int64),
+             np.zeros((C, B), np.float32), s.s1, s.s2, s.kb)
     rng = np.random.default_rng(5)
     want = rng.integers(0, P, size=(B, P))
     for b in range(B):
