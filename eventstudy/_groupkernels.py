@@ -280,23 +280,26 @@ def _fill(st, n, rows, shift, row, bucket, start, end, pos, lo, hi, snap, y, mis
     kb[:, :rows] = n
     for c in range(nch):
         pos[c] = start[c]
+    L = row.shape[0]
     for b in range(rows):
         snap[b, :] = st
-        _draw(st, n, row)
         for c in range(nch):
             lo[b, c] = pos[c]
-        i = _bucket_run(row, 0, shift, bucket, pos, end)
-        while i < n:                         # a full bucket: count the buckets, empty them
-            for c in range(nch):
-                hi[b, c] = pos[c]
-            _count(bucket, lo, hi, b + 1, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
-            for b2 in range(b):              # counted: their draws are gone
+        for a in range(0, n, L):             # the draws a piece at a time (`row` in L1)
+            piece = row[:min(L, n - a)]
+            _draw(st, n, piece)
+            i = _bucket_run(piece, 0, shift, bucket, pos, end)
+            while i < piece.shape[0]:        # a full bucket: count the buckets, empty them
                 for c in range(nch):
-                    lo[b2, c] = hi[b2, c]
-            for c in range(nch):
-                pos[c] = start[c]
-                lo[b, c] = start[c]
-            i = _bucket_run(row, i, shift, bucket, pos, end)
+                    hi[b, c] = pos[c]
+                _count(bucket, lo, hi, b + 1, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
+                for b2 in range(b):          # counted: their draws are gone
+                    for c in range(nch):
+                        lo[b2, c] = hi[b2, c]
+                for c in range(nch):
+                    pos[c] = start[c]
+                    lo[b, c] = start[c]
+                i = _bucket_run(piece, i, shift, bucket, pos, end)
         for c in range(nch):
             hi[b, c] = pos[c]
 
@@ -305,7 +308,7 @@ def _fill(st, n, rows, shift, row, bucket, start, end, pos, lo, hi, snap, y, mis
 def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
     """Add the bucketed draws of resamples 0..rows to their sums s1[k, b], s2[k, b] and take
     the draws on pairs off window k from the sizes kb[k, b], a chunk of pairs at a time: the
-    chunk's draw counts per pair and resample, cnt[i, b] (float32, kept zero between calls),
+    chunk's draw counts per pair and resample, cnt[i, b] (uint32, kept zero between calls),
     then the counts times the chunk's rows of y (and y^2) added for every resample, four
     pairs at a time in pair order (s += (c_0 y_0 + c_1 y_1) + (c_2 y_2 + c_3 y_3)): a
     resample's sums are counts @ y, as the numpy path's, in a fixed order. The chunk's rows
@@ -318,14 +321,14 @@ def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
         j_end = min(base + (np.int64(1) << shift), N)
         for b in range(rows):
             for e in range(lo[b, c], hi[b, c]):
-                cnt[np.uint64(bucket[e]), b] += 1.0
+                cnt[np.uint64(bucket[e]), b] += np.uint32(1)
         j = base
         while j < j_end:
             m = min(4, j_end - j)
             for r in range(m):
                 for b in range(rows):
                     cc[r, b] = cnt[j - base + r, b]
-                    cnt[j - base + r, b] = 0.0
+                    cnt[j - base + r, b] = 0
             for r in range(m, 4):
                 for b in range(rows):
                     cc[r, b] = 0.0
@@ -423,7 +426,7 @@ class _Batch:
 
 def _chunk_shift(W: int, B: int) -> int:
     """log2 of the pairs per chunk: the largest power of 2 whose rows of W float64 and
-    counts of B float32 fit in BLOCK_CHUNK_BYTES (between 2^4 and 2^16: a row within the
+    counts of B uint32 fit in BLOCK_CHUNK_BYTES (between 2^4 and 2^16: a row within the
     chunk is a uint16)."""
     rows = max(1, BLOCK_CHUNK_BYTES // (8 * max(W, 1) + 4 * B))
     return int(min(16, max(4, rows.bit_length() - 1)))
@@ -458,14 +461,15 @@ def bootstrap_blocked(st, n: int, n_boot: int, y, miss_ptr, miss_k, cls, sd, thr
 
     def counts():
         """This thread's (pairs of a chunk, resamples) counts, zero."""
-        cnt = _scratch("boot_counts", rows_c * B, np.float32).reshape(rows_c, B)
-        cnt[:] = 0.0
+        cnt = _scratch("boot_counts", rows_c * B, np.uint32).reshape(rows_c, B)
+        cnt[:] = 0
         return cnt
 
     def fill(s, rows):
         s.rows = rows
-        _fill(st, n, rows, shift, _scratch("boot_row", n, np.uint32), s.bucket, start, end,
-              s.pos, s.lo, s.hi, s.snap, y, miss_ptr, miss_k, counts(), s.s1, s.s2, s.kb)
+        row = _scratch("boot_row", min(n, 2048), np.uint32)    # draws a piece at a time
+        _fill(st, n, rows, shift, row, s.bucket, start, end, s.pos, s.lo, s.hi, s.snap, y,
+              miss_ptr, miss_k, counts(), s.s1, s.s2, s.kb)
 
     def finish(s):
         h, k = np.zeros(W, np.int64), np.zeros(W, np.int64)

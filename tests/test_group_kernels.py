@@ -651,7 +651,7 @@ def test_blocked_buckets_hold_each_resamples_draws_in_order(monkeypatch):
     st = gk.pcg_state(np.random.default_rng(5))
     gk._fill(st, P, B, shift, np.empty(P, np.uint32), s.bucket, start, end, s.pos, s.lo, s.hi,
              s.snap, y, np.zeros(P + 1, np.int64), np.zeros(0, np.int64),
-             np.zeros((C, B), np.float32), s.s1, s.s2, s.kb)
+             np.zeros((C, B), np.uint32), s.s1, s.s2, s.kb)
     rng = np.random.default_rng(5)
     want = rng.integers(0, P, size=(B, P))
     for b in range(B):
