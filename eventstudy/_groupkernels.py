@@ -382,14 +382,15 @@ def _finish(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb, s
 #: draw, 9 windows, walk -> blocked: 30 pairs 12.7 -> 17.5, 200 pairs 6.0 -> 5.3, 1,000
 #: pairs 5.3 -> 3.3, 5,000 pairs 5.2 -> 3.7, 500,000 pairs (36 MB table) 19 -> 4.1
 BLOCK_MIN_PAIRS = 512
-BLOCK_BATCH = 32
+#: (measured at 500,000 pairs x 9 windows, CPU ns a draw, drawing / counting a batch: 8
+#: resamples 1.7 / 4.0 (the counts' loops vectorize from 16), 16: 1.6 / 1.5, 32: 1.8 / 1.3)
+BLOCK_BATCH = 16
 BLOCK_CHUNK_BYTES = 512 << 10
-#: a batch's buckets (2 bytes a draw) at most this big: fewer resamples a batch for a group
-#: of more than 500,000 pairs (down to 4)
-BLOCK_BUCKET_BYTES = 32 << 20
-#: batches in flight at most (one being drawn, the others counted on the pool): drawing a
-#: batch costs more than counting it (measured 2.0 vs 1.2 CPU ns a draw at 9 windows)
+#: batches in flight (one being drawn, the others counted on the pool): at most
+#: BLOCK_SETS_MAX, and beyond 2 only while their buckets (2 bytes a draw: 16 MB a batch at
+#: 500,000 pairs) stay within BLOCK_BUCKETS_BYTES
 BLOCK_SETS_MAX = 3
+BLOCK_BUCKETS_BYTES = 64 << 20
 #: a bucket holds its mean number of draws plus this many standard deviations (and 64)
 BUCKET_SLACK_SDS = 6.0
 
@@ -438,11 +439,11 @@ def bootstrap_blocked(st, n: int, n_boot: int, y, miss_ptr, miss_k, cls, sd, thr
     :func:`bootstrap_drawn`: the same resamples), in batches of BLOCK_BATCH: a batch drawn
     into buckets (:func:`_fill`), then counted chunk by chunk and judged (:func:`_finish`).
     On several threads, this thread draws a batch while the pool counts earlier ones (at most
-    `threads` - 1, and BLOCK_SETS_MAX - 1, at a time, a batch's buffers each: 500,000 pairs,
-    32 MB). A batch is counted by the same calls whatever the threads: the same sums; hits
-    and kept are integer counts."""
+    `threads` - 1, and BLOCK_SETS_MAX - 1, at a time, a batch's buckets each: 16 MB at
+    500,000 pairs). A batch is counted by the same calls whatever the threads: the same sums;
+    hits and kept are integer counts."""
     W = y.shape[1]
-    B = max(1, min(BLOCK_BATCH, n_boot, max(4, BLOCK_BUCKET_BYTES // (2 * n))))
+    B = max(1, min(BLOCK_BATCH, n_boot))
     shift = _chunk_shift(W, B)
     C = 1 << shift
     nch = -(-n // C)
@@ -454,7 +455,8 @@ def bootstrap_blocked(st, n: int, n_boot: int, y, miss_ptr, miss_k, cls, sd, thr
     end = np.cumsum(cap).astype(np.uint64)
     start = end - cap.astype(np.uint64)
     batches = [min(B, n_boot - b0) for b0 in range(0, n_boot, B)]
-    n_sets = max(1, min(threads, len(batches), BLOCK_SETS_MAX))
+    n_sets = max(1, min(threads, len(batches), BLOCK_SETS_MAX,
+                        max(2, BLOCK_BUCKETS_BYTES // (2 * int(end[-1])))))
     scratch = n_sets == 1 and 2 * int(end[-1]) <= SCRATCH_BUCKET_BYTES
     sets = [_Batch(start, end, B, W, scratch) for _ in range(n_sets)]
     rows_c = min(C, n)                          # a chunk's pairs, at most
