@@ -239,7 +239,7 @@ def bootstrap_drawn(st, n, n_rows, y, miss_ptr, miss_k, cls, sd, thr, rel_tol, h
                   ahead)
 
 
-# the blocked bootstrap: a table bigger than the cache is read a chunk of pairs at a time
+# the blocked bootstrap: the table read a chunk of pairs at a time, for a batch of resamples
 
 @numba.njit(cache=True, nogil=True)
 def _bucket_run(row, i0, shift, bucket, pos, end):
@@ -378,9 +378,10 @@ def _finish(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb, s
 #: a group of this many pairs up is bootstrapped in blocks: batches of BLOCK_BATCH
 #: resamples, their draws bucketed by chunk of pairs and counted a chunk at a time (the
 #: chunk's rows of the table and its counts: at most BLOCK_CHUNK_BYTES, in L2). Below, each
-#: resample walks its draws (a batch's fixed costs outweigh its gain). Measured, CPU ns per
-#: draw, 9 windows, walk -> blocked: 30 pairs 12.7 -> 17.5, 200 pairs 6.0 -> 5.3, 1,000
-#: pairs 5.3 -> 3.3, 5,000 pairs 5.2 -> 3.7, 500,000 pairs (36 MB table) 19 -> 4.1
+#: resample walks its draws (a batch's fixed costs outweigh its gain). Measured, CPU ns a
+#: draw, 9 windows, one thread, walk -> blocked (a busy machine): 30 pairs 12.7 -> 17.5, 200
+#: pairs 5.6 -> 6.3, 500 pairs 4.8 -> 4.0, 1,000 pairs 4.9 -> 3.5, 5,000 pairs 4.9 -> 3.1,
+#: 500,000 pairs (a 36 MB table) 22 -> 3.4
 BLOCK_MIN_PAIRS = 512
 #: (measured at 500,000 pairs x 9 windows, CPU ns a draw, drawing / counting a batch: 8
 #: resamples 1.7 / 4.0 (the counts' loops vectorize from 16), 16: 1.6 / 1.5, 32: 1.8 / 1.3)
@@ -542,10 +543,11 @@ def bootstrap_counts(rng, n: int, n_boot: int, step: int, y, member, cls, sd, th
     """Hits and kept resamples per window for `n_boot` resamples of `n` draws: the stream of
     `rng.integers(0, n, size=(rows, n))` in blocks of `step` rows (the numpy path's draws),
     generated here by :func:`_draw` (the same bits, half the time, no block written out) or,
-    for a generator other than PCG64 or n > 2^32, by numpy. On one thread each resample is
-    drawn and counted in one kernel; on more, this thread draws blocks while the pool counts
-    earlier ones (each cut into fixed pieces of rows). Hits and kept counts are integers:
-    their sums do not depend on the order."""
+    for a generator other than PCG64 or n > 2^32, by numpy. From BLOCK_MIN_PAIRS pairs up
+    (PCG64): :func:`bootstrap_blocked`. Else, on one thread each resample is drawn and counted
+    in one kernel; on more, this thread draws blocks while the pool counts earlier ones (each
+    cut into fixed pieces of rows). Hits and kept counts are integers: their sums do not
+    depend on the order."""
     if threads is None:
         threads = _threads() if n * n_boot >= BOOT_THREAD_MIN_DRAWS else 1
     W = y.shape[1]
