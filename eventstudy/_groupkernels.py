@@ -353,9 +353,9 @@ def _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb):
 @numba.njit(cache=True, nogil=True)
 def _finish(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb, snap,
             n, cls, sd, thr, rel_tol, hits, kept):
-    """Count what the buckets still hold and judge the batch's
-    resamples as :func:`_resample` does, adding to hits / kept: a resample whose variance is
-    within rounding of 0 is drawn again (from its state `snap[b]`) for the tie-class check."""
+    """Count what the buckets still hold and judge the batch's resamples as :func:`_resample`
+    does (:func:`_judge`), adding to hits / kept: a resample whose variance is within rounding
+    of 0 is drawn again (from its state `snap[b]`) for the tie-class check."""
     _count(bucket, lo, hi, rows, shift, y, miss_ptr, miss_k, cnt, s1, s2, kb)
     W = y.shape[1]
     row = np.empty(0, np.int64)
