@@ -575,3 +575,127 @@ def test_kp_sums_thread_count_in_the_battery(monkeypatch):
     pd.testing.assert_frame_equal(res[0], res[2], check_exact=True)
     pd.testing.assert_frame_equal(res[1], res[3], check_exact=True)
     assert res[0].statistic.notna().all()
+
+
+# --------------------------------------------------------------------------------------------
+# the blocked bootstrap (a table bigger than the cache: batches of resamples bucketed by chunk
+# of pairs), forced on small tables by lowering its thresholds
+# --------------------------------------------------------------------------------------------
+
+def _blocked(monkeypatch, batch=5, chunk_bytes=16 * 9 * 8, slack=6.0):
+    """Every table blocked, `batch` resamples a batch, chunks of 16 pairs (the minimum)."""
+    from eventstudy import _groupkernels as gk
+    monkeypatch.setattr(gk, "BLOCK_MIN_PAIRS", 0)
+    monkeypatch.setattr(gk, "BLOCK_BATCH", batch)
+    monkeypatch.setattr(gk, "BLOCK_CHUNK_BYTES", chunk_bytes)
+    monkeypatch.setattr(gk, "BUCKET_SLACK_SDS", slack)
+    return gk
+
+
+def _boot_table(rng, P, W, miss=0.1, n_values=None):
+    """y (0 off a window), its membership and tie classes (-1 off a window) and sd as
+    `inference._bootstrap_p` hands them to the kernel; |t| thresholds of 1 (many hits)."""
+    x = rng.standard_normal((P, W)) if n_values is None else \
+        rng.integers(0, n_values, (P, W)) * 0.25
+    member = rng.random((P, W)) >= miss
+    member[:3] = True                                   # every window has pairs
+    cls = np.full((P, W), -1, np.int64)
+    y = np.zeros((P, W))
+    sd, thr = np.zeros(W), np.ones(W)
+    for k in range(W):
+        v = x[member[:, k], k]
+        y[member[:, k], k] = v - v.mean()
+        cls[member[:, k], k] = np.unique(v, return_inverse=True)[1].ravel()
+        sd[k] = v.std(ddof=1)
+    return y, member, cls, sd, thr
+
+
+def _counts(gk, seed, P, n_boot, table, threads):
+    y, member, cls, sd, thr = table
+    return gk.bootstrap_counts(np.random.default_rng(seed), P, n_boot, 40, y, member, cls, sd,
+                               thr, 1e-10, threads=threads)
+
+
+@pytest.mark.parametrize("P,batch,slack", [(1003, 5, 6.0), (16, 7, 6.0), (517, 32, -3.0),
+                                           (301, 1, 0.0)])
+def test_blocked_bootstrap_counts_are_the_walks(monkeypatch, P, batch, slack):
+    """The same resamples (the same stream, n_boot not a multiple of the batch, P not of the
+    chunk), so the same hits and kept as the per-resample walk, on 1, 2 and 3 threads; with
+    part windows (pairs off a window), and (slack < 0) buckets that overflow and are counted
+    before the batch is drawn."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    table = _boot_table(np.random.default_rng(P), P, 4)
+    walk = _counts(gk, 7, P, 203, table, 1)
+    _blocked(monkeypatch, batch=batch, slack=slack)
+    for threads in (1, 2, 3):
+        got = _counts(gk, 7, P, 203, table, threads)
+        np.testing.assert_array_equal(got[0], walk[0])
+        np.testing.assert_array_equal(got[1], walk[1])
+    assert (walk[1] > 150).all() and (walk[0] > 0).all() and (walk[0] < walk[1]).all()
+
+
+def test_blocked_buckets_hold_each_resamples_draws_in_order(monkeypatch):
+    """_fill's buckets: resample b's draws on chunk c, in draw order, are the stream's
+    draws (numpy's integers) of that chunk; the state it leaves is the stream's after them."""
+    pytest.importorskip("numba")
+    gk = _blocked(monkeypatch)
+    P, B, W, shift = 203, 6, 2, 4
+    C = 1 << shift
+    nch = -(-P // C)
+    cap = np.full(nch, B * C + 40, np.uint64)
+    end = np.cumsum(cap)
+    start = end - cap
+    s = gk._Batch(start, end, B, W, False)
+    y = np.zeros((P, W))
+    st = gk.pcg_state(np.random.default_rng(5))
+    gk._fill(st, P, B, shift, np.empty(P, np.uint32), s.bucket, start, end, s.pos, s.lo, s.hi,
+             s.snap, y, np.zeros(P + 1, np.int64), np.zeros(0, np.int64),
+             np.zeros((C, B), np.uint32), s.s1, s.s2, s.kb)
+    rng = np.random.default_rng(5)
+    want = rng.integers(0, P, size=(B, P))
+    for b in range(B):
+        for c in range(nch):
+            d = want[b][want[b] // C == c]
+            np.testing.assert_array_equal(s.bucket[s.lo[b, c]:s.hi[b, c]], d - c * C)
+        again = np.empty(P, np.int64)
+        gk._draw(s.snap[b].copy(), P, again)          # a resample drawn again from its state
+        np.testing.assert_array_equal(again, want[b])
+    assert np.array_equal(st, gk.pcg_state(rng))
+
+
+@pytest.mark.parametrize("n_values", [2, 3])
+def test_blocked_tie_rule_and_degenerate_resamples(monkeypatch, n_values):
+    """Few distinct values: many resamples (of a window's few pairs) fall in one tie class
+    or have no spread; the blocked kernel drops exactly the resamples the walk drops."""
+    pytest.importorskip("numba")
+    from eventstudy import _groupkernels as gk
+    P = 40
+    table = _boot_table(np.random.default_rng(n_values), P, 5, miss=0.85, n_values=n_values)
+    walk = _counts(gk, 3, P, 499, table, 1)
+    y, member, cls, sd, thr = table
+    distinct = np.where(member, np.arange(P)[:, None], -1)       # no ties: more kept
+    loose = _counts(gk, 3, P, 499, (y, member, distinct, sd, thr), 1)
+    assert (loose[1] >= walk[1]).all() and (loose[1] > walk[1]).any()
+    _blocked(monkeypatch, batch=9)
+    for threads in (1, 2):
+        got = _counts(gk, 3, P, 499, table, threads)
+        np.testing.assert_array_equal(got[0], walk[0])
+        np.testing.assert_array_equal(got[1], walk[1])
+
+
+@pytest.mark.parametrize("ties", [False, True])
+def test_blocked_battery_equals_the_numpy_path(monkeypatch, ties):
+    """The battery's bootstrap p-values with the blocked kernel (on 1 and 2 threads) are the
+    numpy path's (counts @ y): full windows and windows lacking pairs, tied CARs."""
+    pytest.importorskip("numba")
+    g, wins = _group(np.random.default_rng(24), n_ev=5, n_sec=37, missing=0.1, ties=ties)
+    wins[3].car[::3] = np.nan
+    ref = _battery(g, wins, monkeypatch, False, tests=["bootstrap"], n_boot=401)
+    gk = _blocked(monkeypatch, batch=6)
+    monkeypatch.setattr(gk, "BOOT_THREAD_MIN_DRAWS", 0)
+    for threads in (1, 2):
+        monkeypatch.setattr(gk, "_threads", lambda t=threads: t)
+        new = _battery(g, wins, monkeypatch, True, tests=["bootstrap"], n_boot=401)
+        np.testing.assert_array_equal(new.p_value, ref.p_value)
+    assert ref.p_value.notna().all()
