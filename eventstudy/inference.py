@@ -1520,8 +1520,10 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
     ``n_boot`` times, and count resampled |t| at least |t|. The draw is made once per group,
     for its N pairs: ``default_rng(seed).integers(0, N, (n_boot, N))`` (taken in row blocks,
     the same stream), applied to every window through count matrices: a resample's sum is
-    counts @ y (with numba, `_groupkernels.bootstrap_counts` draws the same stream and walks
-    each resample's draws once for every window instead, to the same p-values). A window
+    counts @ y (with numba, `_groupkernels.bootstrap_counts` draws the same stream itself and
+    forms the same counts chunk by chunk of pairs (a group of 512 pairs or more) or walks each
+    resample's draws once for every window (a smaller one): the same resamples, their sums in
+    another order, the same p-values (a hit is judged with a 1e-10 relative slack)). A window
     with all N pairs resamples them all (n = N). A window with fewer
     pairs (a pair without a CAR, or without an AR that day) uses, in each resample, the
     draws that fall on its own pairs: its resample size is then random (binomial, mean n_w:
@@ -1584,8 +1586,8 @@ def _bootstrap_p(ctx: _Context) -> dict[int, float]:
         hits_p = np.zeros(W, dtype=np.int64)
         kept_p = np.zeros(W, dtype=np.int64)
     if fast is not None:
-        # numba: every window (all pairs or some) in one walk over each resample's draws,
-        # no count matrices; the same draws, resamples and tests as the loop below
+        # numba: every window (all pairs or some) at once, no count matrices; the same
+        # draws, resamples and tests as the loop below
         ys, members, cls, sds, thrs = [], [], [], [], []
         if wins:
             ys.append(y)
