@@ -7,7 +7,7 @@ Run it into tests/golden/data only to freeze a deliberate new baseline.
 
 The scenarios always run in a process with one BLAS thread and, on a CPU with AVX-512,
 OpenBLAS's SkylakeX kernels: OpenBLAS splits its sums by thread count and picks its kernels by
-CPU (SkylakeX on an AVX-512 Intel, Haswell on an AMD EPYC, both AVX-512), and the GARCH
+CPU (SkylakeX where the master was frozen, Haswell on an AMD EPYC, both AVX-512), and the GARCH
 optimiser (SLSQP) turns such last-bit differences into 1e-7 changes (even a fit that converges
 with one and not with the other), so results depend on the machine unless both are pinned.
 The master was frozen with SkylakeX's kernels; a CPU without AVX-512 cannot run them, and its
