@@ -186,6 +186,26 @@ def test_the_memo_gives_the_same_result_and_notices_changed_prices(tmp_path):
     assert day0["car"].iloc[0] == pytest.approx(before["car"].iloc[0] + np.log(1.01))
 
 
+def test_a_study_past_memo_max_pairs_is_computed_without_the_memo(tmp_path, monkeypatch):
+    """Past MEMO_MAX_PAIRS pairs checking the memo costs more than computing (at 500,000
+    pairs 51 s to reuse against 24 s to compute): nothing is read or written, the results
+    are the memoized run's."""
+    from eventstudy import study
+    cfg = csv_config(tmp_path, 120)
+    events = load_events("events.csv")
+    memoized = run_study(events, cfg, offline=True, cache_dir=tmp_path / "a")
+    assert (tmp_path / "a" / "memo").is_dir() and memoized.reuse["computed"] > 0
+    monkeypatch.setattr(study, "MEMO_MAX_PAIRS", len(memoized.alignment) - 1)
+    for _ in range(2):
+        res = run_study(events, cfg, offline=True, cache_dir=tmp_path / "b")
+        assert res.reuse == {"computed": memoized.reuse["computed"], "reused": 0}
+        assert not (tmp_path / "b" / "memo").exists()
+        for name in ("ar", "car", "tests", "aar", "skipped"):
+            pd.testing.assert_frame_equal(getattr(res, name), getattr(memoized, name))
+    again = run_study(events, cfg, offline=True, cache_dir=tmp_path / "a")   # not read either
+    assert again.reuse["reused"] == 0
+
+
 def test_an_unreadable_memo_is_ignored(tmp_path):
     cfg = csv_config(tmp_path, 120)
     events = load_events("events.csv")
