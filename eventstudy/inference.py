@@ -1128,8 +1128,8 @@ def _corrado_base(ranks: np.ndarray, m: np.ndarray, cols: np.ndarray,
 
 def _rank_values(ranks: np.ndarray) -> np.ndarray:
     """Stored ranks as numbers: float32 ranks as they are (NaN: not ranked), uint16 twice the
-    ranks (the kernels' Corrado and CZ ranks, :func:`_root_ranks`) as ``0.5 * h`` in float64 (exactly the float32 rank
-    promoted), NaN where 0."""
+    ranks (the kernels' Corrado and CZ ranks, :func:`_root_ranks`) as ``0.5 * h`` in float64
+    (exactly the float32 rank promoted), NaN where 0."""
     if ranks.dtype != np.uint16:
         return ranks
     out = ranks.astype(np.float64)

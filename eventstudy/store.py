@@ -71,10 +71,6 @@ class PartitionedFrame:
     def write(self, frame: pd.DataFrame, *, block: int, model: int) -> None:
         """One partition's rows (with `_p` and `_m`), one file per event folder; written at
         once even inside a report's `atomic.batch` (the dataset is read back right away)."""
-        with atomic.outside_batch():
-            self._write(frame, block=block, model=model)
-
-    def _write(self, frame: pd.DataFrame, *, block: int, model: int) -> None:
         if not len(frame):
             return
         code = self._code.reindex(frame["event_id"].astype(str)).to_numpy()
@@ -85,7 +81,8 @@ class PartitionedFrame:
             part.reset_index(drop=True).to_parquet(buffer, engine="pyarrow", index=False)
             name = f"block-{block:05d}-model-{model:02d}.parquet"
             path = self.root / f"event={int(k):04d}" / name
-            atomic.write_bytes(path, buffer.getvalue())
+            with atomic.outside_batch():
+                atomic.write_bytes(path, buffer.getvalue())
             self.files.append(path)
             self.rows += len(part)
 

@@ -325,6 +325,18 @@ def test_group_rows_fast_equal_numpy(make, P, monkeypatch, small_chunks):
     assert (a["n"] < P).any()                               # some window lacks pairs
 
 
+def _pooled_and_events(root, wins, per_event: int, events: int = 3) -> pd.DataFrame:
+    """The rank tests' rows of the pooled group `root` and of its `events` per-event
+    sub-groups (consecutive runs of `per_event` pairs, their ranks sliced from the root's)."""
+    frames = [inference.group_tests_matrix(root, wins, tests=RANK_TESTS, min_n={},
+                                           oversized=())]
+    for e in range(events):
+        cols = np.arange(e * per_event, (e + 1) * per_event)
+        frames.append(inference.group_tests_matrix(root.take(cols), [w.take(cols) for w in wins],
+                                                   tests=RANK_TESTS, min_n={}, oversized=()))
+    return pd.concat(frames, ignore_index=True)
+
+
 def test_sub_groups_and_missing_bars_fast_equal_numpy(monkeypatch):
     """The bench's synthetic group with missing bars: the pooled group and its per-event
     sub-groups (their Corrado ranks sliced from the root's)."""
@@ -335,15 +347,7 @@ def test_sub_groups_and_missing_bars_fast_equal_numpy(monkeypatch):
         _on(monkeypatch, fast)
         root = g if fast else GroupMatrix.from_arrays(g.keys, g.days, g.ar, g.var, g.is_est,
                                                      g.is_evt, g.date, g.dof)
-        frames = [inference.group_tests_matrix(root, wins, tests=RANK_TESTS, min_n={},
-                                               oversized=())]
-        for e in range(3):
-            cols = np.arange(e * 40, (e + 1) * 40)
-            frames.append(inference.group_tests_matrix(root.take(cols),
-                                                       [w.take(cols) for w in wins],
-                                                       tests=RANK_TESTS, min_n={},
-                                                       oversized=()))
-        out[fast] = pd.concat(frames, ignore_index=True)
+        out[fast] = _pooled_and_events(root, wins, 40)
     a, b = out[False], out[True]
     np.testing.assert_array_equal(a["n"], b["n"])
     for c in ("estimate", "statistic", "p_value", "dof"):
@@ -636,17 +640,10 @@ def test_rank_rows_from_twice_ranks_are_float32s_bitwise(make, monkeypatch, smal
         monkeypatch.setattr(rk, "TWICE_MAX", twice_max)
         h = make(seed=101, P=60, rounded=True, holes=0.03)  # a new root: nothing cached
         wins = _windows(h)
-        frames = [inference.group_tests_matrix(h, wins, tests=RANK_TESTS, min_n={},
-                                               oversized=())]
-        for e in range(3):
-            cols = np.arange(e * 20, (e + 1) * 20)
-            frames.append(inference.group_tests_matrix(h.take(cols),
-                                                       [w.take(cols) for w in wins],
-                                                       tests=RANK_TESTS, min_n={},
-                                                       oversized=()))
+        rows = _pooled_and_events(h, wins, 20)
         dtype = h._shared["corrado-ranks"][0].dtype
         assert dtype == {"u16": np.uint16, "f32": np.float32, "numpy": np.float32}[name]
-        out[name] = pd.concat(frames, ignore_index=True)
+        out[name] = rows
     pd.testing.assert_frame_equal(out["u16"], out["f32"], check_exact=True)
     for t in RANK_TESTS:
         assert out["u16"]["statistic"][out["u16"]["test"] == t].notna().sum() >= 4, t
