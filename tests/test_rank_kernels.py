@@ -103,14 +103,7 @@ def _same(a, b, rtol=1e-12):
 
 @pytest.mark.parametrize("P", [0, 1, 2, 9])
 def test_column_ranks_equal_pandas_and_numpy(P, small_chunks):
-    rng = np.random.default_rng(P)
-    x = np.round(rng.standard_normal((30, P)), 1)            # ties
-    x[rng.random(x.shape) < 0.15] = np.nan
-    if P > 2:
-        x[:, 1] = np.nan                                     # nothing to rank
-        x[:, 2] = 0.5                                        # all tied
-        x[4, 3], x[5, 3], x[6, 3] = np.inf, -np.inf, -0.0    # infinities are missing
-        x[7, 3] = 0.0                                        # -0.0 ties 0.0
+    x = _tied_x(P, seed=P)          # ties, NaNs, a column of NaN, one all tied, infinities
     ranks, m = rk.column_ranks(x)
     assert ranks.dtype == np.float32 and ranks.shape == x.shape
     expect = pd.DataFrame(np.where(np.isfinite(x), x, np.nan)).rank(method="average")
